@@ -1,0 +1,43 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Db } from '../db/pool';
+import { finalizeBatch, type TerminalOutcome } from '../batches/finalize';
+import { BatchNotFoundError, validateAndPlan, type BatchPlan, type PlanLimits } from '../batches/plan';
+import { logger } from '../logger';
+
+const HEARTBEAT_EVERY_LINES = 1000;
+
+/** Light activities of the orchestrator role: thin wrappers over the batch domain modules. */
+export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits }) {
+  return {
+    async validateAndPlan(batchId: string): Promise<BatchPlan> {
+      const log = logger.child({ batch_id: batchId, activity: 'validateAndPlan' });
+      try {
+        const plan = await validateAndPlan(deps.db, batchId, deps.limits, (linesRead) => {
+          if (linesRead % HEARTBEAT_EVERY_LINES === 0) Context.current().heartbeat({ linesRead });
+        });
+        log.info({ plan }, 'validated input');
+        return plan;
+      } catch (err) {
+        if (err instanceof BatchNotFoundError) throw ApplicationFailure.nonRetryable(err.message, 'BatchNotFound');
+        throw err;
+      }
+    },
+
+    async finalizeBatch(batchId: string, outcome: TerminalOutcome): Promise<void> {
+      const batch = await finalizeBatch(deps.db, batchId, outcome);
+      logger.info(
+        {
+          batch_id: batchId,
+          status: batch.status,
+          completed: batch.completed_requests,
+          failed: batch.failed_requests,
+          output_file_id: batch.output_file_id,
+          error_file_id: batch.error_file_id,
+        },
+        'batch finalized',
+      );
+    },
+  };
+}
+
+export type OrchestratorActivities = ReturnType<typeof createOrchestratorActivities>;

@@ -1,0 +1,30 @@
+import type { Client } from '@temporalio/client';
+import express from 'express';
+import type { Config } from '../config';
+import type { Db } from '../db/pool';
+import { authenticate } from './auth';
+import { errorHandler, unknownRoute } from './errors';
+import { batchesRouter } from './routes/batches';
+import { filesRouter } from './routes/files';
+import { healthRouter } from './routes/health';
+import { modelsRouter } from './routes/models';
+
+/** The HTTP API: OpenAI Files and Batches under /v1, health probes at the root. */
+export function createApp(deps: { config: Config; db: Db; temporal: Client }): express.Express {
+  const { config, db, temporal } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(healthRouter({ db, temporal }));
+
+  const v1 = express.Router();
+  v1.use(authenticate(config.apiKeys));
+  v1.use(express.json({ limit: '1mb' }));
+  v1.use(filesRouter({ db, maxFileBytes: config.limits.maxFileBytes }));
+  v1.use(batchesRouter({ db, temporal, chunksInFlight: config.chunksInFlightPerBatch }));
+  v1.use(modelsRouter({ db }));
+  app.use('/v1', v1);
+
+  app.use(unknownRoute);
+  app.use(errorHandler);
+  return app;
+}

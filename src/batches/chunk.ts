@@ -1,0 +1,109 @@
+import type { Db } from '../db/pool';
+import { batchRequestId } from '../ids';
+import type { InferenceClient, InferenceOutcome } from '../inference/client';
+import { findPendingRequests, storeResults, type RequestResult } from '../store/requests';
+
+export type ChunkProgress = { pending: number; done: number };
+/** `executed` counts requests run by this attempt; the rest of the chunk was checkpointed by earlier ones. */
+export type ChunkReport = { executed: number };
+
+export type FlushPolicy = { maxResults: number; maxDelayMs: number };
+/** Small groups bound the work a crash can lose; the delay bound keeps slow chunks checkpointed too. */
+export const DEFAULT_FLUSH_POLICY: FlushPolicy = { maxResults: 32, maxDelayMs: 1000 };
+
+/**
+ * Runs one chunk of a batch: executes the requests without a checkpointed result, flushing results
+ * to Postgres in small groups. On abort it stops starting requests, keeps what finished, and rethrows.
+ */
+export async function runChunk(
+  deps: { db: Db; inference: InferenceClient },
+  args: { batchId: string; chunkNo: number; endpoint: string },
+  control: { signal: AbortSignal; onProgress: (progress: ChunkProgress) => void; flush?: FlushPolicy },
+): Promise<ChunkReport> {
+  const { db, inference } = deps;
+  const pending = await findPendingRequests(db, args.batchId, args.chunkNo);
+  const buffer = new ResultBuffer(
+    (results) => storeResults(db, args.batchId, results),
+    control.flush ?? DEFAULT_FLUSH_POLICY,
+    () => control.onProgress({ pending: pending.length, done: buffer.stored }),
+  );
+  control.onProgress({ pending: pending.length, done: 0 });
+
+  const executions = pending.map(async (request) => {
+    const outcome = await inference.execute(args.endpoint, request.body, control.signal);
+    buffer.add(toResult(args.batchId, request.line_no, outcome));
+  });
+  const settled = await Promise.allSettled(executions);
+  await buffer.close();
+  const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failure) throw control.signal.aborted ? control.signal.reason : failure.reason;
+  return { executed: pending.length };
+}
+
+function toResult(batchId: string, lineNo: number, outcome: InferenceOutcome): RequestResult {
+  const requestId = batchRequestId(batchId, lineNo);
+  if (outcome.kind === 'error') {
+    return { lineNo, requestId, statusCode: null, responseBody: null, errorCode: outcome.code, errorMessage: outcome.message, inputTokens: 0, outputTokens: 0 };
+  }
+  const usage = (outcome.body as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } } | null)?.usage;
+  return {
+    lineNo,
+    requestId: outcome.requestId ?? requestId,
+    statusCode: outcome.statusCode,
+    responseBody: outcome.body,
+    errorCode: null,
+    errorMessage: null,
+    inputTokens: tokenCount(usage?.prompt_tokens),
+    outputTokens: tokenCount(usage?.completion_tokens),
+  };
+}
+
+const tokenCount = (value: unknown) => (typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : 0);
+
+/**
+ * Collects results and writes them in groups (by count or age), one write at a time so groups land
+ * in order and a failed write surfaces at close().
+ */
+class ResultBuffer {
+  private results: RequestResult[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private writeError: unknown;
+  stored = 0;
+
+  constructor(
+    private readonly write: (results: RequestResult[]) => Promise<unknown>,
+    private readonly policy: FlushPolicy,
+    private readonly onStored: () => void,
+  ) {}
+
+  add(result: RequestResult): void {
+    this.results.push(result);
+    if (this.results.length >= this.policy.maxResults) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.policy.maxDelayMs);
+  }
+
+  async close(): Promise<void> {
+    this.flush();
+    await this.writing;
+    if (this.writeError) throw this.writeError;
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.results.length === 0) return;
+    const group = this.results;
+    this.results = [];
+    this.writing = this.writing.then(async () => {
+      if (this.writeError) return;
+      try {
+        await this.write(group);
+        this.stored += group.length;
+        this.onStored();
+      } catch (err) {
+        this.writeError = err;
+      }
+    });
+  }
+}

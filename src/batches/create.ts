@@ -1,0 +1,30 @@
+import type { Client } from '@temporalio/client';
+import { withTransaction, type Db } from '../db/pool';
+import { newBatchId } from '../ids';
+import { insertBatch, type BatchRow } from '../store/batches';
+import { startBatchWorkflow } from '../temporal/client';
+
+export type NewBatch = {
+  tenantId: string;
+  inputFileId: string;
+  endpoint: string;
+  completionWindow: string;
+  windowSeconds: number;
+  model: string | null;
+  metadata: Record<string, string> | null;
+};
+
+/**
+ * Records the batch and starts its workflow as one step: the row commits only once Temporal has
+ * accepted the workflow, so no batch sits in `validating` with nothing running it.
+ */
+export async function createBatch(
+  deps: { db: Db; temporal: Client; chunksInFlight: number },
+  batch: NewBatch,
+): Promise<BatchRow> {
+  return withTransaction(deps.db, async (client) => {
+    const row = await insertBatch(client, { id: newBatchId(), ...batch });
+    await startBatchWorkflow(deps.temporal, { batchId: row.id, chunksInFlight: deps.chunksInFlight });
+    return row;
+  });
+}

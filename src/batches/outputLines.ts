@@ -1,0 +1,37 @@
+import { batchRequestId } from '../ids';
+import type { RequestWithResult } from '../store/requests';
+
+export type NeverExecutedCode = 'batch_expired' | 'batch_cancelled' | 'batch_failed';
+
+/**
+ * One output-file line per request, OpenAI's shape. Returns where it belongs: 2xx responses go to
+ * the output file, everything else (non-2xx, no response, never executed) to the error file.
+ */
+export function outputLine(
+  batchId: string,
+  row: RequestWithResult,
+  neverExecuted: NeverExecutedCode,
+): { file: 'output' | 'error'; line: string } {
+  const id = batchRequestId(batchId, row.line_no);
+  if (row.status_code !== null) {
+    const line = {
+      id,
+      custom_id: row.custom_id,
+      response: { status_code: row.status_code, request_id: row.request_id, body: row.response_body },
+      error: null,
+    };
+    const ok = row.status_code >= 200 && row.status_code < 300;
+    return { file: ok ? 'output' : 'error', line: JSON.stringify(line) + '\n' };
+  }
+  const error =
+    row.error_code !== null
+      ? { code: row.error_code, message: row.error_message ?? '' }
+      : { code: neverExecuted, message: NEVER_EXECUTED_MESSAGES[neverExecuted] };
+  return { file: 'error', line: JSON.stringify({ id, custom_id: row.custom_id, response: null, error }) + '\n' };
+}
+
+const NEVER_EXECUTED_MESSAGES: Record<NeverExecutedCode, string> = {
+  batch_expired: 'This request could not be executed before the completion window expired.',
+  batch_cancelled: 'This request was not executed because the batch was cancelled.',
+  batch_failed: 'This request was not executed because the batch failed.',
+};

@@ -1,0 +1,120 @@
+import type { Db } from '../db/pool';
+import { readFileContent } from '../files/content';
+import { splitLines } from '../files/lines';
+import { findBatch, transitionBatch, type BatchError, type BatchRow } from '../store/batches';
+import { deletePlannedRequests, insertPlannedRequests, type PlannedRequest } from '../store/requests';
+import { listLiveModels } from '../store/workers';
+import { validateLine } from './lineValidation';
+
+/** What the workflow needs to run the batch: only IDs and counters, never request bodies. */
+export type BatchPlan =
+  | { outcome: 'in_progress'; model: string; endpoint: string; chunkCount: number; totalRequests: number }
+  | { outcome: 'failed' }
+  | { outcome: 'not_runnable'; status: string };
+
+export type PlanLimits = { maxRequests: number; maxLineBytes: number; chunkSize: number; defaultModel: string | undefined };
+
+/** More errors than this add nothing for the user and would bloat the batch object. */
+export const MAX_REPORTED_ERRORS = 100;
+const INSERT_GROUP = 500;
+
+export class BatchNotFoundError extends Error {}
+
+/**
+ * Streams the input file once: validates every line, writes the request index with chunk numbers,
+ * and moves the batch to in_progress, or to failed with up to MAX_REPORTED_ERRORS line errors.
+ * Idempotent: a retry after a crash re-reads the file and re-inserts harmlessly.
+ */
+export async function validateAndPlan(
+  db: Db,
+  batchId: string,
+  limits: PlanLimits,
+  onProgress: (linesRead: number) => void = () => undefined,
+): Promise<BatchPlan> {
+  const batch = await findBatch(db, batchId);
+  if (!batch) throw new BatchNotFoundError(`batch ${batchId} does not exist`);
+  if (batch.status !== 'validating') return planOf(batch);
+
+  const errors: BatchError[] = [];
+  const report = (error: BatchError) => {
+    if (errors.length < MAX_REPORTED_ERRORS) errors.push(error);
+  };
+  const seenCustomIds = new Set<string>();
+  let batchModel: string | undefined;
+  let requestCount = 0;
+  let pending: PlannedRequest[] = [];
+  const context = { endpoint: batch.endpoint, defaultModel: batch.model ?? limits.defaultModel };
+
+  for await (const line of splitLines(readFileContent(db, batch.input_file_id), limits.maxLineBytes)) {
+    onProgress(line.lineNo);
+    if ('tooLong' in line) {
+      report({ code: 'line_too_long', message: `Line ${line.lineNo} exceeds ${limits.maxLineBytes} bytes.`, param: null, line: line.lineNo });
+      continue;
+    }
+    const verdict = validateLine(line.bytes, line.lineNo, context);
+    if (!verdict.ok) {
+      report(verdict.error);
+      continue;
+    }
+    const { customId, model, body } = verdict.line;
+    if (seenCustomIds.has(customId)) {
+      report({ code: 'duplicate_custom_id', message: `Line ${line.lineNo}: custom_id "${customId}" is used more than once.`, param: 'custom_id', line: line.lineNo });
+      continue;
+    }
+    seenCustomIds.add(customId);
+    batchModel ??= model;
+    if (model !== batchModel) {
+      report({ code: 'mismatched_model', message: `Line ${line.lineNo}: model "${model}" differs from "${batchModel}"; a batch targets one model.`, param: 'body.model', line: line.lineNo });
+      continue;
+    }
+    requestCount++;
+    if (requestCount > limits.maxRequests) {
+      report({ code: 'too_many_requests', message: `The file has more than the maximum of ${limits.maxRequests} requests per batch.`, param: null, line: line.lineNo });
+      break;
+    }
+    if (errors.length > 0) continue; // the batch will fail: keep validating, stop storing
+    pending.push({ lineNo: line.lineNo, chunkNo: Math.floor((requestCount - 1) / limits.chunkSize), customId, body });
+    if (pending.length >= INSERT_GROUP) {
+      await insertPlannedRequests(db, batchId, pending);
+      pending = [];
+    }
+  }
+
+  if (requestCount === 0 && errors.length === 0) {
+    report({ code: 'empty_file', message: 'The input file contains no requests.', param: null, line: null });
+  }
+  if (batchModel !== undefined && errors.length === 0) {
+    const served = new Set((await listLiveModels(db)).map((m) => m.model));
+    if (!served.has(batchModel)) {
+      report({ code: 'model_not_found', message: `The model "${batchModel}" is not served by any live GPU worker.`, param: 'body.model', line: null });
+    }
+  }
+
+  if (errors.length > 0) {
+    await deletePlannedRequests(db, batchId);
+    const failed = await transitionBatch(db, batchId, 'failed', { errors });
+    return failed ? { outcome: 'failed' } : planOf((await findBatch(db, batchId))!);
+  }
+  await insertPlannedRequests(db, batchId, pending);
+  const started = await transitionBatch(db, batchId, 'in_progress', {
+    model: batchModel!,
+    chunk_count: Math.ceil(requestCount / limits.chunkSize),
+    total_requests: requestCount,
+  });
+  return planOf(started ?? (await findBatch(db, batchId))!);
+}
+
+/** The plan recorded on the batch row, for a retried activity whose first attempt already decided. */
+function planOf(batch: BatchRow): BatchPlan {
+  if (batch.status === 'failed') return { outcome: 'failed' };
+  if (batch.status === 'in_progress' && batch.model !== null && batch.chunk_count !== null) {
+    return {
+      outcome: 'in_progress',
+      model: batch.model,
+      endpoint: batch.endpoint,
+      chunkCount: batch.chunk_count,
+      totalRequests: batch.total_requests,
+    };
+  }
+  return { outcome: 'not_runnable', status: batch.status };
+}

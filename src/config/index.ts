@@ -1,0 +1,121 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { envInt, envList, optionalString, parseEnv } from './env';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const WORKER_ROLES = ['orchestrator', 'inference'] as const;
+export type WorkerRole = (typeof WORKER_ROLES)[number];
+
+const schema = z.object({
+  PORT: envInt(4080),
+  HOST: z.string().default('0.0.0.0'),
+  DATA_DIR: z.string().default('./data'),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+
+  DATABASE_URL: optionalString,
+  EMBEDDED_POSTGRES_PORT: envInt(54329, 1),
+
+  TEMPORAL_ADDRESS: optionalString,
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_DEV_PORT: envInt(7233, 1),
+  TEMPORAL_UI_PORT: envInt(8233, 1),
+  TEMPORAL_CLI_PATH: optionalString,
+
+  VLLM_BASE_URL: envList.pipe(z.array(z.url({ protocol: /^https?$/ }))),
+  VLLM_API_KEY: optionalString,
+  VLLM_MODELS: envList,
+  DEFAULT_MODEL: optionalString,
+  MAX_INFLIGHT_PER_BACKEND: envInt(64, 1),
+  REQUEST_TIMEOUT_MS: envInt(600_000, 1),
+  REQUEST_MAX_ATTEMPTS: envInt(6, 1),
+
+  MAX_FILE_BYTES: envInt(200 * 1024 * 1024, 1),
+  MAX_REQUESTS_PER_BATCH: envInt(50_000, 1),
+  CHUNK_SIZE: envInt(500, 1),
+  CHUNKS_IN_FLIGHT_PER_BATCH: envInt(4, 1),
+
+  API_KEYS: envList,
+  WORKER_ROLES: envList.pipe(z.array(z.enum(WORKER_ROLES))),
+  SIMULATOR_PORT: envInt(0),
+  SHUTDOWN_GRACE_MS: envInt(30_000, 0),
+});
+
+export type Config = Readonly<{
+  port: number;
+  host: string;
+  dataDir: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+  databaseUrl: string | undefined;
+  embeddedPostgresPort: number;
+  temporal: {
+    address: string | undefined;
+    namespace: string;
+    devPort: number;
+    uiPort: number;
+    cliPath: string | undefined;
+  };
+  vllm: {
+    baseUrls: string[];
+    apiKey: string | undefined;
+    models: string[];
+    defaultModel: string | undefined;
+    maxInflightPerBackend: number;
+    requestTimeoutMs: number;
+    requestMaxAttempts: number;
+  };
+  limits: { maxFileBytes: number; maxRequestsPerBatch: number };
+  chunkSize: number;
+  chunksInFlightPerBatch: number;
+  workerRoles: WorkerRole[];
+  /** API key → tenant. Empty means open single-tenant mode. */
+  apiKeys: ReadonlyMap<string, string>;
+  simulatorPort: number;
+  shutdownGraceMs: number;
+}>;
+
+/** Configuration is parsed once at start-up; everything else receives the typed object. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const e = parseEnv(schema, env);
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: path.resolve(e.DATA_DIR),
+    logLevel: e.LOG_LEVEL,
+    databaseUrl: e.DATABASE_URL,
+    embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      devPort: e.TEMPORAL_DEV_PORT,
+      uiPort: e.TEMPORAL_UI_PORT,
+      cliPath: e.TEMPORAL_CLI_PATH,
+    },
+    vllm: {
+      baseUrls: e.VLLM_BASE_URL.map((url) => url.replace(/\/+$/, '')),
+      apiKey: e.VLLM_API_KEY,
+      models: e.VLLM_MODELS,
+      defaultModel: e.DEFAULT_MODEL,
+      maxInflightPerBackend: e.MAX_INFLIGHT_PER_BACKEND,
+      requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+      requestMaxAttempts: e.REQUEST_MAX_ATTEMPTS,
+    },
+    limits: { maxFileBytes: e.MAX_FILE_BYTES, maxRequestsPerBatch: e.MAX_REQUESTS_PER_BATCH },
+    chunkSize: e.CHUNK_SIZE,
+    chunksInFlightPerBatch: e.CHUNKS_IN_FLIGHT_PER_BATCH,
+    workerRoles: e.WORKER_ROLES.length > 0 ? e.WORKER_ROLES : [...WORKER_ROLES],
+    apiKeys: parseApiKeys(e.API_KEYS),
+    simulatorPort: e.SIMULATOR_PORT,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+  };
+}
+
+/** `key` or `key:tenant`; a bare key is its own tenant's only key, named after the key's position. */
+function parseApiKeys(entries: string[]): Map<string, string> {
+  const keys = new Map<string, string>();
+  entries.forEach((entry, index) => {
+    const separator = entry.lastIndexOf(':');
+    const [key, tenant] = separator > 0 ? [entry.slice(0, separator), entry.slice(separator + 1)] : [entry, `tenant-${index + 1}`];
+    keys.set(key, tenant || `tenant-${index + 1}`);
+  });
+  return keys;
+}

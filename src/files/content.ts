@@ -1,0 +1,57 @@
+import type { Queryable } from '../db/pool';
+import { insertFilePart, readFilePart } from '../store/files';
+
+/** Size of one stored part: large enough for few rows, small enough to keep memory flat. */
+export const PART_BYTES = 1024 * 1024;
+
+/** Accumulates bytes into fixed-size parts and stores each as soon as it is full. */
+export class FileContentWriter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private nextPartNo = 0;
+  private totalBytes = 0;
+
+  constructor(
+    private readonly db: Queryable,
+    readonly fileId: string,
+  ) {}
+
+  get bytesWritten(): number {
+    return this.totalBytes;
+  }
+
+  async write(data: Buffer | string): Promise<void> {
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    this.pending.push(buf);
+    this.pendingBytes += buf.length;
+    this.totalBytes += buf.length;
+    while (this.pendingBytes >= PART_BYTES) {
+      const all = Buffer.concat(this.pending);
+      await this.storePart(all.subarray(0, PART_BYTES));
+      const rest = all.subarray(PART_BYTES);
+      this.pending = rest.length > 0 ? [Buffer.from(rest)] : [];
+      this.pendingBytes = rest.length;
+    }
+  }
+
+  /** Stores the last partial part; returns the file's total size. */
+  async end(): Promise<number> {
+    if (this.pendingBytes > 0) await this.storePart(Buffer.concat(this.pending));
+    this.pending = [];
+    this.pendingBytes = 0;
+    return this.totalBytes;
+  }
+
+  private async storePart(data: Buffer): Promise<void> {
+    await insertFilePart(this.db, this.fileId, this.nextPartNo++, data);
+  }
+}
+
+/** Streams a stored file's bytes part by part. */
+export async function* readFileContent(db: Queryable, fileId: string): AsyncGenerator<Buffer> {
+  for (let partNo = 0; ; partNo++) {
+    const part = await readFilePart(db, fileId, partNo);
+    if (!part) return;
+    yield part;
+  }
+}

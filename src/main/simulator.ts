@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { envInt, parseEnv } from '../config/env';
+import { logger } from '../logger';
+import { loadSimulatorOptions } from '../simulator/config';
+import { startSimulator } from '../simulator/server';
+
+const listenSchema = z.object({
+  SIMULATOR_PORT: envInt(8000),
+  SIMULATOR_HOST: z.string().default('0.0.0.0'),
+});
+
+async function main(): Promise<void> {
+  const log = logger.child({ component: 'simulator' });
+  const options = loadSimulatorOptions(process.env);
+  const listen = parseEnv(listenSchema, process.env);
+  const simulator = await startSimulator(options, listen.SIMULATOR_PORT, listen.SIMULATOR_HOST);
+  log.info(
+    { baseUrl: simulator.baseUrl, models: options.models, capacity: options.capacity, faults: options.faults },
+    'vLLM simulator listening',
+  );
+
+  const shutdown = (signal: NodeJS.Signals) => {
+    log.info({ signal }, 'vLLM simulator shutting down');
+    simulator.close().catch((err: unknown) => {
+      log.error({ err }, 'vLLM simulator did not close cleanly');
+      process.exitCode = 1;
+    });
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+main().catch((err: unknown) => {
+  logger.fatal({ err }, 'vLLM simulator failed to start');
+  process.exit(1);
+});

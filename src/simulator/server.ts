@@ -1,0 +1,154 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { logger } from '../logger';
+import { CapacityLimiter } from './capacity';
+import type { SimulatorOptions } from './config';
+import { ApiError } from './errors';
+import { FaultInjector, type FaultKind } from './faults';
+import { parseJson, readBody, requestId, sendBody, sendJson } from './http';
+import { chatCompletion, completion, embeddings, type Inference } from './openai';
+
+export type SimulatorStats = {
+  requests: number;
+  completed: number;
+  inService: number;
+  queued: number;
+  peakInService: number;
+  faults: Record<string, number>;
+};
+
+export type RunningSimulator = {
+  /** OpenAI-style base URL ending in /v1, e.g. http://127.0.0.1:PORT/v1. */
+  baseUrl: string;
+  port: number;
+  stats(): SimulatorStats;
+  close(): Promise<void>;
+};
+
+const INFERENCE_ROUTES = new Map<string, (body: unknown) => Inference>([
+  ['/v1/chat/completions', chatCompletion],
+  ['/v1/completions', completion],
+  ['/v1/embeddings', embeddings],
+]);
+
+const log = logger.child({ component: 'simulator' });
+
+export async function startSimulator(options: SimulatorOptions, port = 0, host = '127.0.0.1'): Promise<RunningSimulator> {
+  const limiter = new CapacityLimiter(options.capacity);
+  const faults = new FaultInjector(options.faults, options.seed);
+  const counters = { requests: 0, completed: 0 };
+  const startedAt = Math.floor(Date.now() / 1000);
+  const modelList = {
+    object: 'list',
+    data: options.models.map((id) => ({ id, object: 'model', created: startedAt, owned_by: 'vllm-simulator' })),
+  };
+
+  const stats = (): SimulatorStats => ({
+    ...counters,
+    inService: limiter.inService,
+    queued: limiter.queued,
+    peakInService: limiter.peak,
+    faults: faults.counts(),
+  });
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    const endpoint = `${req.method} ${path}`;
+    if (endpoint === 'GET /health') return sendJson(res, 200, { status: 'ok' });
+    if (endpoint === 'GET /sim/stats') return sendJson(res, 200, stats());
+    if (endpoint === 'GET /v1/models') return sendJson(res, 200, modelList);
+    const handler = req.method === 'POST' ? INFERENCE_ROUTES.get(path) : undefined;
+    if (!handler) throw new ApiError(404, `Invalid URL (${endpoint})`, 'invalid_request_error');
+    await serveInference(req, res, handler);
+  }
+
+  async function serveInference(req: IncomingMessage, res: ServerResponse, handler: (body: unknown) => Inference): Promise<void> {
+    counters.requests += 1;
+    const raw = await readBody(req);
+    const inference = handler(parseJson(raw));
+    if (!options.models.includes(inference.model)) {
+      throw new ApiError(404, `The model \`${inference.model}\` does not exist.`, 'invalid_request_error', 'model', 'model_not_found');
+    }
+    const fault = faults.decide(inference.promptText, raw);
+    // Rejections happen at the door, as a gateway or an overloaded server would; a hung request
+    // holds no GPU slot, so hangs cannot silently shrink the capacity other tests rely on.
+    if (fault === '429' || fault === '400' || fault === 'hang') return rejectAtDoor(res, fault);
+
+    // A client that gives up frees its slot or its place in the queue, as vLLM aborts such requests.
+    const clientGone = new AbortController();
+    res.once('close', () => clientGone.abort());
+    const release = await limiter.acquire(clientGone.signal);
+    try {
+      await sleep(serviceMs(inference), undefined, { signal: clientGone.signal });
+    } finally {
+      release();
+    }
+    // These faults strike after the work was done, like a crash or a broken proxy mid-response.
+    if (fault === '500') {
+      return sendJson(res, 500, new ApiError(500, 'The server had an error while processing your request.', 'server_error').body());
+    }
+    if (fault === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+    const payload = JSON.stringify(inference.response);
+    if (fault === 'malformed') return sendBody(res, 200, payload.slice(0, Math.floor(payload.length / 2)));
+    sendBody(res, 200, payload);
+    counters.completed += 1;
+  }
+
+  function rejectAtDoor(res: ServerResponse, fault: Extract<FaultKind, '429' | '400' | 'hang'>): void {
+    if (fault === 'hang') return;
+    if (fault === '400') return sendJson(res, 400, new ApiError(400, 'Simulated invalid request.', 'invalid_request_error').body());
+    const error = new ApiError(429, 'Rate limit reached (simulated).', 'requests', null, 'rate_limit_exceeded');
+    sendJson(res, 429, error.body(), { 'retry-after': String(options.retryAfterSeconds) });
+  }
+
+  function serviceMs(inference: Inference): number {
+    return (
+      options.baseLatencyMs +
+      inference.promptTokens * options.msPerPromptToken +
+      inference.outputTokens * options.msPerOutputToken
+    );
+  }
+
+  const server = createServer((req, res) => {
+    res.setHeader('x-request-id', requestId(req));
+    route(req, res).catch((err: unknown) => {
+      // A destroyed response means the client left (or close() ran): nobody to answer.
+      if (res.destroyed || res.headersSent) return;
+      if (err instanceof ApiError) return sendJson(res, err.status, err.body());
+      log.error({ err }, 'simulator request failed');
+      sendJson(res, 500, new ApiError(500, 'Internal simulator error.', 'server_error').body());
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = (server.address() as AddressInfo).port;
+
+  return {
+    baseUrl: `http://${connectableHost(host)}:${bound}/v1`,
+    port: bound,
+    stats,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        // Hung and keep-alive connections would otherwise hold close() open indefinitely.
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** A wildcard listen address is not somewhere a client can connect to; loopback is. */
+function connectableHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}

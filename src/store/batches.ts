@@ -1,0 +1,120 @@
+import type { Queryable } from '../db/pool';
+
+export const BATCH_STATUSES = [
+  'validating',
+  'failed',
+  'in_progress',
+  'finalizing',
+  'completed',
+  'expired',
+  'cancelling',
+  'cancelled',
+] as const;
+export type BatchStatus = (typeof BATCH_STATUSES)[number];
+
+export type BatchError = { code: string; message: string; param: string | null; line: number | null };
+
+export type BatchRow = {
+  id: string;
+  tenant_id: string;
+  endpoint: string;
+  model: string | null;
+  input_file_id: string;
+  completion_window: string;
+  status: BatchStatus;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  errors: BatchError[] | null;
+  metadata: Record<string, string> | null;
+  chunk_count: number | null;
+  total_requests: number;
+  completed_requests: number;
+  failed_requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  created_at: Date;
+  in_progress_at: Date | null;
+  expires_at: Date;
+  finalizing_at: Date | null;
+  completed_at: Date | null;
+  failed_at: Date | null;
+  expired_at: Date | null;
+  cancelling_at: Date | null;
+  cancelled_at: Date | null;
+};
+
+/**
+ * The only transitions a batch may take. Enforced in the UPDATE itself, so concurrent or retried
+ * writers can never move a status backwards or out of a terminal state.
+ */
+const ALLOWED_FROM: Record<Exclude<BatchStatus, 'validating'>, BatchStatus[]> = {
+  in_progress: ['validating'],
+  failed: ['validating', 'in_progress'],
+  finalizing: ['in_progress'],
+  completed: ['finalizing'],
+  expired: ['in_progress', 'finalizing'],
+  cancelling: ['validating', 'in_progress'],
+  cancelled: ['validating', 'cancelling'],
+};
+
+export async function insertBatch(
+  db: Queryable,
+  batch: {
+    id: string;
+    tenantId: string;
+    endpoint: string;
+    model: string | null;
+    inputFileId: string;
+    completionWindow: string;
+    windowSeconds: number;
+    metadata: Record<string, string> | null;
+  },
+): Promise<BatchRow> {
+  const { rows } = await db.query<BatchRow>(
+    `INSERT INTO batches (id, tenant_id, endpoint, model, input_file_id, completion_window, status, metadata, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, 'validating', $7, now() + make_interval(secs => $8))
+     RETURNING *`,
+    [
+      batch.id,
+      batch.tenantId,
+      batch.endpoint,
+      batch.model,
+      batch.inputFileId,
+      batch.completionWindow,
+      batch.metadata,
+      batch.windowSeconds,
+    ],
+  );
+  return rows[0]!;
+}
+
+export async function findBatch(db: Queryable, batchId: string, tenantId?: string): Promise<BatchRow | undefined> {
+  const { rows } = await db.query<BatchRow>(
+    `SELECT * FROM batches WHERE id = $1 AND ($2::text IS NULL OR tenant_id = $2)`,
+    [batchId, tenantId ?? null],
+  );
+  return rows[0];
+}
+
+/**
+ * Moves a batch to `to`, stamping `<to>_at`, only from an allowed status. Returns the updated row,
+ * or undefined when the batch was not in an allowed status (the caller decides whether that matters).
+ */
+export async function transitionBatch(
+  db: Queryable,
+  batchId: string,
+  to: Exclude<BatchStatus, 'validating'>,
+  fields: Partial<Pick<BatchRow, 'errors' | 'output_file_id' | 'error_file_id' | 'model' | 'chunk_count' | 'total_requests'>> = {},
+): Promise<BatchRow | undefined> {
+  const assignments = [`status = $2`, `${to}_at = now()`];
+  const values: unknown[] = [batchId, to, ALLOWED_FROM[to]];
+  for (const [column, value] of Object.entries(fields)) {
+    values.push(column === 'errors' ? JSON.stringify(value) : value);
+    assignments.push(`${column} = $${values.length}`);
+  }
+  const { rows } = await db.query<BatchRow>(
+    `UPDATE batches SET ${assignments.join(', ')} WHERE id = $1 AND status = ANY($3) RETURNING *`,
+    values,
+  );
+  return rows[0];
+}

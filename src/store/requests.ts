@@ -1,0 +1,122 @@
+import type { Queryable } from '../db/pool';
+
+export type PlannedRequest = { lineNo: number; chunkNo: number; customId: string; body: unknown };
+export type PendingRequest = { line_no: number; custom_id: string; body: Record<string, unknown> };
+
+/** Final outcome of one request: a response (any status) or, when none was obtained, an error. */
+export type RequestResult = {
+  lineNo: number;
+  requestId: string;
+  statusCode: number | null;
+  responseBody: unknown;
+  errorCode: string | null;
+  errorMessage: string | null;
+  inputTokens: number;
+  outputTokens: number;
+};
+
+export type RequestWithResult = {
+  line_no: number;
+  custom_id: string;
+  request_id: string | null;
+  status_code: number | null;
+  response_body: unknown;
+  error_code: string | null;
+  error_message: string | null;
+};
+
+/** Idempotent: a retried validation re-inserts the same lines harmlessly. */
+export async function insertPlannedRequests(db: Queryable, batchId: string, requests: PlannedRequest[]): Promise<void> {
+  if (requests.length === 0) return;
+  await db.query(
+    `INSERT INTO batch_requests (batch_id, line_no, chunk_no, custom_id, body)
+     SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], $5::jsonb[])
+     ON CONFLICT DO NOTHING`,
+    [
+      batchId,
+      requests.map((r) => r.lineNo),
+      requests.map((r) => r.chunkNo),
+      requests.map((r) => r.customId),
+      requests.map((r) => JSON.stringify(r.body)),
+    ],
+  );
+}
+
+/** The chunk's requests that have no checkpointed result yet: what a (re)started chunk must still do. */
+export async function findPendingRequests(db: Queryable, batchId: string, chunkNo: number): Promise<PendingRequest[]> {
+  const { rows } = await db.query<PendingRequest>(
+    `SELECT r.line_no, r.custom_id, r.body FROM batch_requests r
+     WHERE r.batch_id = $1 AND r.chunk_no = $2
+       AND NOT EXISTS (SELECT 1 FROM batch_results x WHERE x.batch_id = r.batch_id AND x.line_no = r.line_no)
+     ORDER BY r.line_no`,
+    [batchId, chunkNo],
+  );
+  return rows;
+}
+
+/**
+ * Checkpoints results and bumps the batch's live counters in one statement. Results already stored
+ * (a retried flush) are skipped and not counted again, which keeps request_counts exact.
+ */
+export async function storeResults(db: Queryable, batchId: string, results: RequestResult[]): Promise<number> {
+  if (results.length === 0) return 0;
+  const { rows } = await db.query<{ inserted: number }>(
+    `WITH inserted AS (
+       INSERT INTO batch_results
+         (batch_id, line_no, request_id, status_code, response_body, error_code, error_message, input_tokens, output_tokens)
+       SELECT $1, * FROM unnest($2::int[], $3::text[], $4::int[], $5::jsonb[], $6::text[], $7::text[], $8::int[], $9::int[])
+       ON CONFLICT DO NOTHING
+       RETURNING status_code, input_tokens, output_tokens
+     ), totals AS (
+       SELECT count(*) FILTER (WHERE status_code BETWEEN 200 AND 299) AS ok,
+              count(*) FILTER (WHERE status_code IS NULL OR status_code NOT BETWEEN 200 AND 299) AS failed,
+              coalesce(sum(input_tokens), 0) AS input_tokens,
+              coalesce(sum(output_tokens), 0) AS output_tokens,
+              count(*) AS inserted
+       FROM inserted
+     ), bump AS (
+       UPDATE batches b SET
+         completed_requests = b.completed_requests + t.ok,
+         failed_requests = b.failed_requests + t.failed,
+         input_tokens = b.input_tokens + t.input_tokens,
+         output_tokens = b.output_tokens + t.output_tokens
+       FROM totals t WHERE b.id = $1 AND t.inserted > 0
+     )
+     SELECT inserted::int FROM totals`,
+    [
+      batchId,
+      results.map((r) => r.lineNo),
+      results.map((r) => r.requestId),
+      results.map((r) => r.statusCode),
+      results.map((r) => (r.responseBody === undefined || r.responseBody === null ? null : JSON.stringify(r.responseBody))),
+      results.map((r) => r.errorCode),
+      results.map((r) => r.errorMessage),
+      results.map((r) => r.inputTokens),
+      results.map((r) => r.outputTokens),
+    ],
+  );
+  return rows[0]?.inserted ?? 0;
+}
+
+/** A page of requests in input order with their outcome (null fields when never executed). */
+export async function readRequestsWithResults(
+  db: Queryable,
+  batchId: string,
+  afterLineNo: number,
+  limit: number,
+): Promise<RequestWithResult[]> {
+  const { rows } = await db.query<RequestWithResult>(
+    `SELECT r.line_no, r.custom_id, x.request_id, x.status_code, x.response_body, x.error_code, x.error_message
+     FROM batch_requests r
+     LEFT JOIN batch_results x ON x.batch_id = r.batch_id AND x.line_no = r.line_no
+     WHERE r.batch_id = $1 AND r.line_no > $2
+     ORDER BY r.line_no
+     LIMIT $3`,
+    [batchId, afterLineNo, limit],
+  );
+  return rows;
+}
+
+export async function deletePlannedRequests(db: Queryable, batchId: string): Promise<void> {
+  await db.query(`DELETE FROM batch_requests WHERE batch_id = $1`, [batchId]);
+}

@@ -1,0 +1,17 @@
+import { Client, Connection } from '@temporalio/client';
+import type { BatchWorkflowInput } from '../workflows/batch';
+import { ORCHESTRATOR_TASK_QUEUE } from './names';
+
+export async function connectClient(address: string, namespace: string): Promise<Client> {
+  const connection = await Connection.connect({ address });
+  return new Client({ connection, namespace });
+}
+
+/** The workflow ID is the batch ID: operators find a batch in the Temporal UI by the ID clients see. */
+export async function startBatchWorkflow(client: Client, input: BatchWorkflowInput): Promise<void> {
+  await client.workflow.start('batchWorkflow', {
+    taskQueue: ORCHESTRATOR_TASK_QUEUE,
+    workflowId: input.batchId,
+    args: [input],
+  });
+}

@@ -1,0 +1,5 @@
+/** Task queue of the orchestrator role: batch workflows and light activities. */
+export const ORCHESTRATOR_TASK_QUEUE = 'batch-orchestrator';
+
+/** Chunk activities for a model run on its own queue, polled only by GPU workers whose backend serves it. */
+export const inferenceTaskQueue = (model: string) => `inference.${model}`;

@@ -1,0 +1,299 @@
+import { ConfigError } from '../../src/config/env';
+import { defaultSimulatorOptions, loadSimulatorOptions, type SimulatorOptions } from '../../src/simulator/config';
+import { startSimulator, type RunningSimulator } from '../../src/simulator/server';
+
+const MODEL = 'sim-llama-3.1-8b-instruct';
+
+const running: RunningSimulator[] = [];
+
+async function start(overrides: Parameters<typeof defaultSimulatorOptions>[0] = {}): Promise<RunningSimulator> {
+  const sim = await startSimulator(defaultSimulatorOptions({ baseLatencyMs: 1, ...overrides }));
+  running.push(sim);
+  return sim;
+}
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((sim) => sim.close()));
+});
+
+function post(sim: RunningSimulator, path: string, body: unknown, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${sim.baseUrl}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    ...init,
+  });
+}
+
+function chat(content: string, extra: Record<string, unknown> = {}) {
+  return { model: MODEL, messages: [{ role: 'user', content }], ...extra };
+}
+
+// Response bodies are whatever the simulator sent; the assertions are what check their shape.
+async function json(response: Response): Promise<any> {
+  return response.json();
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs}ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('simulator configuration', () => {
+  it('uses the documented defaults when nothing is set', () => {
+    const expected: SimulatorOptions = {
+      models: [MODEL],
+      capacity: 64,
+      baseLatencyMs: 15,
+      msPerOutputToken: 0.2,
+      msPerPromptToken: 0.01,
+      faults: { rate429: 0, rate500: 0, rateReset: 0, rateHang: 0, rateMalformed: 0 },
+      retryAfterSeconds: 1,
+      seed: 42,
+    };
+    expect(loadSimulatorOptions({})).toEqual(expected);
+  });
+
+  it('parses SIMULATOR_* variables', () => {
+    const options = loadSimulatorOptions({
+      SIMULATOR_MODELS: 'a, b',
+      SIMULATOR_CAPACITY: '8',
+      SIMULATOR_BASE_LATENCY_MS: '2.5',
+      SIMULATOR_RATE_429: '0.25',
+      SIMULATOR_RATE_HANG: '0.1',
+      SIMULATOR_RETRY_AFTER_S: '3',
+      SIMULATOR_SEED: '7',
+    });
+    expect(options).toMatchObject({ models: ['a', 'b'], capacity: 8, baseLatencyMs: 2.5, retryAfterSeconds: 3, seed: 7 });
+    expect(options.faults).toMatchObject({ rate429: 0.25, rateHang: 0.1, rate500: 0 });
+  });
+
+  it('rejects rates outside 0..1 or summing past 1', () => {
+    expect(() => loadSimulatorOptions({ SIMULATOR_RATE_500: '1.5' })).toThrow(ConfigError);
+    expect(() => loadSimulatorOptions({ SIMULATOR_RATE_500: '0.6', SIMULATOR_RATE_429: '0.6' })).toThrow(ConfigError);
+    expect(() => loadSimulatorOptions({ SIMULATOR_CAPACITY: '0' })).toThrow(ConfigError);
+  });
+});
+
+describe('simulator protocol', () => {
+  it('lists models, answers health and stats', async () => {
+    const sim = await start({ models: ['m1', 'm2'] });
+    expect(sim.baseUrl).toBe(`http://127.0.0.1:${sim.port}/v1`);
+    const models = await json(await fetch(`${sim.baseUrl}/models`));
+    expect(models).toEqual({
+      object: 'list',
+      data: [
+        { id: 'm1', object: 'model', created: expect.any(Number), owned_by: 'vllm-simulator' },
+        { id: 'm2', object: 'model', created: expect.any(Number), owned_by: 'vllm-simulator' },
+      ],
+    });
+    const root = sim.baseUrl.replace(/\/v1$/, '');
+    expect((await fetch(`${root}/health`)).status).toBe(200);
+    const stats = await json(await fetch(`${root}/sim/stats`));
+    expect(stats).toMatchObject({ requests: 0, completed: 0, inService: 0, peakInService: 0 });
+  });
+
+  it('answers a chat completion in the OpenAI shape, deterministically', async () => {
+    const sim = await start();
+    const body = chat('Tell me about GPUs', { max_tokens: 10 });
+    const first = await post(sim, '/chat/completions', body, { headers: { 'content-type': 'application/json', 'x-request-id': 'abc-1' } });
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-request-id')).toBe('abc-1');
+    const a = await json(first);
+    expect(a).toEqual({
+      id: expect.stringMatching(/^chatcmpl-[0-9a-f]+$/),
+      object: 'chat.completion',
+      created: expect.any(Number),
+      model: MODEL,
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: expect.stringMatching(/^Simulated reply [0-9a-f]{8}: /) },
+          finish_reason: 'length',
+          logprobs: null,
+        },
+      ],
+      usage: { prompt_tokens: Math.ceil('Tell me about GPUs'.length / 4), completion_tokens: 10, total_tokens: 5 + 10 },
+    });
+    expect(Math.abs(a.created - Date.now() / 1000)).toBeLessThan(60);
+
+    const second = await post(sim, '/chat/completions', body);
+    expect(second.headers.get('x-request-id')).toMatch(/.+/);
+    const b = await json(second);
+    expect(b.choices[0].message.content).toBe(a.choices[0].message.content);
+    expect(b.id).not.toBe(a.id);
+
+    const other = await json(await post(sim, '/chat/completions', chat('Something else', { max_tokens: 10 })));
+    expect(other.choices[0].message.content).not.toBe(a.choices[0].message.content);
+    expect(sim.stats()).toMatchObject({ requests: 3, completed: 3 });
+  });
+
+  it('answers text completions, one choice per prompt and n', async () => {
+    const sim = await start();
+    const response = await post(sim, '/completions', { model: MODEL, prompt: ['one', 'two'], n: 2, max_tokens: 4 });
+    expect(response.status).toBe(200);
+    const body = await json(response);
+    expect(body).toMatchObject({ id: expect.stringMatching(/^cmpl-[0-9a-f]+$/), object: 'text_completion', model: MODEL });
+    expect(body.choices.map((c: { index: number }) => c.index)).toEqual([0, 1, 2, 3]);
+    for (const choice of body.choices) {
+      expect(choice).toEqual({ index: expect.any(Number), text: expect.any(String), finish_reason: 'length', logprobs: null });
+    }
+    expect(body.usage).toEqual({ prompt_tokens: 2, completion_tokens: 16, total_tokens: 18 });
+  });
+
+  it('answers embeddings as floats or base64, deterministic per input', async () => {
+    const sim = await start();
+    const floats = await json(await post(sim, '/embeddings', { model: MODEL, input: ['alpha', 'beta', 'alpha'] }));
+    expect(floats).toMatchObject({ object: 'list', model: MODEL, usage: { prompt_tokens: 2 + 1 + 2, total_tokens: 5 } });
+    expect(floats.data).toHaveLength(3);
+    const [alpha, beta, alphaAgain] = floats.data;
+    expect(alpha).toEqual({ object: 'embedding', index: 0, embedding: expect.any(Array) });
+    expect(alpha.embedding).toHaveLength(16);
+    expect(alphaAgain.embedding).toEqual(alpha.embedding);
+    expect(beta.embedding).not.toEqual(alpha.embedding);
+
+    const sized = await json(await post(sim, '/embeddings', { model: MODEL, input: 'alpha', dimensions: 4, encoding_format: 'base64' }));
+    // Copy out of Node's shared buffer pool so the floats start at offset 0.
+    const decoded = new Float32Array(Uint8Array.from(Buffer.from(sized.data[0].embedding, 'base64')).buffer);
+    expect(decoded).toHaveLength(4);
+    expect(Math.hypot(...decoded)).toBeCloseTo(1, 5);
+  });
+
+  it('returns OpenAI-shaped errors for bad requests, unknown models and routes', async () => {
+    const sim = await start();
+    const cases: Array<[string, unknown, number, string | null]> = [
+      ['/chat/completions', '{not json', 400, null],
+      ['/chat/completions', { model: MODEL }, 400, 'messages'],
+      ['/completions', { model: MODEL }, 400, 'prompt'],
+      ['/embeddings', { model: MODEL }, 400, 'input'],
+      ['/chat/completions', chat('hi', { stream: true }), 400, 'stream'],
+    ];
+    for (const [path, body, status, param] of cases) {
+      const response = await post(sim, path, body);
+      expect(response.status).toBe(status);
+      expect(await json(response)).toEqual({
+        error: { message: expect.any(String), type: 'invalid_request_error', param, code: null },
+      });
+    }
+
+    const unknownModel = await post(sim, '/chat/completions', { ...chat('hi'), model: 'gpt-nope' });
+    expect(unknownModel.status).toBe(404);
+    expect((await json(unknownModel)).error).toMatchObject({ code: 'model_not_found', param: 'model', type: 'invalid_request_error' });
+
+    const unknownRoute = await post(sim, '/nothing-here', {});
+    expect(unknownRoute.status).toBe(404);
+    expect((await json(unknownRoute)).error.type).toBe('invalid_request_error');
+    expect((await fetch(`${sim.baseUrl}/chat/completions`)).status).toBe(404);
+  });
+});
+
+describe('simulator capacity', () => {
+  it('serves at most `capacity` requests at once and queues the rest in order', async () => {
+    const sim = await start({ capacity: 2, baseLatencyMs: 200, msPerOutputToken: 0, msPerPromptToken: 0 });
+    const startedAt = Date.now();
+    const pending = Array.from({ length: 6 }, (_, i) => post(sim, '/chat/completions', chat(`request ${i}`)));
+    await waitFor(() => sim.stats().queued === 4 && sim.stats().inService === 2);
+    const responses = await Promise.all(pending);
+    const elapsed = Date.now() - startedAt;
+
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    // Three waves of two, 200ms each.
+    expect(elapsed).toBeGreaterThanOrEqual(580);
+    expect(sim.stats()).toMatchObject({ requests: 6, completed: 6, inService: 0, queued: 0, peakInService: 2 });
+  });
+
+  it('drops a queued request whose client gave up', async () => {
+    const sim = await start({ capacity: 1, baseLatencyMs: 300, msPerOutputToken: 0, msPerPromptToken: 0 });
+    const first = post(sim, '/chat/completions', chat('first'));
+    await waitFor(() => sim.stats().inService === 1);
+    const abandoned = post(sim, '/chat/completions', chat('second'), { signal: AbortSignal.timeout(50) });
+    await expect(abandoned).rejects.toThrow();
+    await waitFor(() => sim.stats().queued === 0);
+    expect((await first).status).toBe(200);
+    expect(sim.stats()).toMatchObject({ completed: 1, inService: 0 });
+  });
+});
+
+describe('simulator faults', () => {
+  it('answers [[sim:429]] with Retry-After and rate_limit_exceeded', async () => {
+    const sim = await start({ retryAfterSeconds: 7 });
+    const response = await post(sim, '/chat/completions', chat('please [[sim:429]]'));
+    expect(response.status).toBe(429);
+    expect(response.headers.get('retry-after')).toBe('7');
+    expect((await json(response)).error).toMatchObject({ code: 'rate_limit_exceeded', message: expect.any(String) });
+    expect(sim.stats().faults['429']).toBe(1);
+  });
+
+  it('answers [[sim:500]] and [[sim:400]] with OpenAI errors', async () => {
+    const sim = await start();
+    const serverError = await post(sim, '/completions', { model: MODEL, prompt: 'x [[sim:500]]' });
+    expect(serverError.status).toBe(500);
+    expect((await json(serverError)).error.type).toBe('server_error');
+    const badRequest = await post(sim, '/embeddings', { model: MODEL, input: ['ok', '[[sim:400]]'] });
+    expect(badRequest.status).toBe(400);
+    expect((await json(badRequest)).error.type).toBe('invalid_request_error');
+    expect(sim.stats().faults).toMatchObject({ '500': 1, '400': 1 });
+    expect(sim.stats().completed).toBe(0);
+  });
+
+  it('resets the connection on [[sim:reset]]', async () => {
+    const sim = await start();
+    await expect(post(sim, '/chat/completions', chat('[[sim:reset]]'))).rejects.toThrow();
+    expect(sim.stats().faults.reset).toBe(1);
+  });
+
+  it('sends truncated JSON on [[sim:malformed]]', async () => {
+    const sim = await start();
+    const response = await post(sim, '/chat/completions', chat('[[sim:malformed]]'));
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text.startsWith('{"id":"chatcmpl-')).toBe(true);
+    expect(() => JSON.parse(text)).toThrow();
+    expect(sim.stats().faults.malformed).toBe(1);
+  });
+
+  it('never answers [[sim:hang]], and close() still returns promptly', async () => {
+    const sim = await start();
+    await expect(
+      post(sim, '/chat/completions', chat('[[sim:hang]]'), { signal: AbortSignal.timeout(300) }),
+    ).rejects.toThrow(/aborted|timeout/i);
+
+    const stillHanging = post(sim, '/chat/completions', chat('again [[sim:hang]]'));
+    await waitFor(() => sim.stats().faults.hang === 2);
+    const closingStarted = Date.now();
+    await sim.close();
+    expect(Date.now() - closingStarted).toBeLessThan(1000);
+    await expect(stillHanging).rejects.toThrow();
+    running.splice(running.indexOf(sim), 1);
+  });
+
+  it('applies a counted marker only to the first sightings of that exact body', async () => {
+    const sim = await start();
+    const body = chat('retry me [[sim:500x2]]');
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i += 1) statuses.push((await post(sim, '/chat/completions', body)).status);
+    expect(statuses).toEqual([500, 500, 200]);
+    // A different body carrying the same marker has its own count.
+    expect((await post(sim, '/chat/completions', chat('another [[sim:500x2]]'))).status).toBe(500);
+    expect(sim.stats().faults['500']).toBe(3);
+  });
+
+  it('injects configured fault rates reproducibly from the seed', async () => {
+    const always500 = await start({ faults: { rate500: 1 } });
+    expect((await post(always500, '/chat/completions', chat('hi'))).status).toBe(500);
+
+    const statusesFor = async (sim: RunningSimulator) => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 20; i += 1) statuses.push((await post(sim, '/chat/completions', chat(`q${i}`))).status);
+      return statuses;
+    };
+    const a = await statusesFor(await start({ faults: { rate429: 0.5 }, seed: 3 }));
+    const b = await statusesFor(await start({ faults: { rate429: 0.5 }, seed: 3 }));
+    expect(a).toEqual(b);
+    expect(a).toContain(429);
+    expect(a).toContain(200);
+  });
+});
