@@ -66,7 +66,7 @@ CREATE TABLE batch_results (
   line_no        integer NOT NULL,
   request_id     text NOT NULL,
   status_code    integer,
-  response_body  jsonb,
+  response_body  json,  -- json, not jsonb: the backend's bytes come back as they were sent
   error_code     text,
   error_message  text,
   input_tokens   integer NOT NULL DEFAULT 0,

@@ -70,7 +70,7 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
   fs.writeFileSync(pidFile, `${child.pid}\n`);
   const log = logger.child({ component: 'temporal-dev-server' });
   child.stdout.on('data', (data: Buffer) => log.debug(data.toString().trim()));
-  child.stderr.on('data', (data: Buffer) => log.warn(data.toString().trim()));
+  child.stderr.on('data', (data: Buffer) => log.debug(data.toString().trim()));
 
   const address = `127.0.0.1:${options.port}`;
   const ready = await waitUntil(async () => {

@@ -1,0 +1,52 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startEmbeddedPostgres } from '../../src/infra/embeddedPostgres';
+import { defaultSimulatorOptions } from '../../src/simulator/config';
+import { startSimulator } from '../../src/simulator/server';
+import { findTemporalCli, startDevServer } from '../../src/temporal/devServer';
+import { freePort } from './ports';
+import { publishStack } from './stack';
+
+declare global {
+  // eslint-disable-next-line no-var
+  var __testStackStops: Array<() => Promise<void>> | undefined;
+}
+
+/** Integration tests need the built service (spawned as real processes): `npm test` builds first. */
+const BUILT_ENTRY = path.resolve(__dirname, '../../dist/main/start.js');
+
+export default async function globalSetup(): Promise<void> {
+  if (!fs.existsSync(BUILT_ENTRY)) throw new Error(`${BUILT_ENTRY} is missing: run \`npm run build\` (npm test does)`);
+  const stops: Array<() => Promise<void>> = [];
+  globalThis.__testStackStops = stops;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-test-'));
+  stops.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  let databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) {
+    const postgres = await startEmbeddedPostgres(dataDir, await freePort());
+    stops.push(postgres.stop);
+    databaseUrl = postgres.url;
+  }
+
+  let temporalAddress = process.env.TEMPORAL_ADDRESS;
+  let temporalUiUrl: string | undefined;
+  if (!temporalAddress) {
+    const server = await startDevServer({
+      cliPath: findTemporalCli(process.env.TEMPORAL_CLI_PATH),
+      dataDir,
+      port: await freePort(),
+      uiPort: await freePort(),
+      namespace: 'default',
+    });
+    stops.push(server.stop);
+    temporalAddress = server.address;
+    temporalUiUrl = server.uiUrl;
+  }
+
+  const simulator = await startSimulator(defaultSimulatorOptions({ capacity: 64 }));
+  stops.push(simulator.close);
+
+  publishStack({ temporalAddress, temporalUiUrl, databaseUrl, simulatorUrl: simulator.baseUrl });
+}

@@ -1,0 +1,34 @@
+import { validateLine, type LineContext } from '../../src/batches/lineValidation';
+
+const ctx: LineContext = { endpoint: '/v1/chat/completions', defaultModel: 'default-model' };
+const check = (line: unknown, context = ctx) =>
+  validateLine(Buffer.isBuffer(line) ? line : Buffer.from(typeof line === 'string' ? line : JSON.stringify(line)), 7, context);
+const good = { custom_id: 'c1', method: 'POST', url: '/v1/chat/completions', body: { messages: [] } };
+
+describe('validateLine', () => {
+  test('accepts a valid line and fills in the default model', () => {
+    expect(check(good)).toEqual({ ok: true, line: { customId: 'c1', model: 'default-model', body: { messages: [], model: 'default-model' } } });
+  });
+
+  test('keeps the model a line names', () => {
+    const verdict = check({ ...good, body: { model: 'own', messages: [] } });
+    expect(verdict.ok && verdict.line.model).toBe('own');
+  });
+
+  test.each([
+    ['invalid UTF-8', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), 'invalid_encoding', null],
+    ['invalid JSON', '{"custom_id":', 'invalid_json_line', null],
+    ['not an object', '[1,2]', 'invalid_request', null],
+    ['missing custom_id', { ...good, custom_id: undefined }, 'missing_custom_id', 'custom_id'],
+    ['empty custom_id', { ...good, custom_id: '' }, 'missing_custom_id', 'custom_id'],
+    ['method not POST', { ...good, method: 'GET' }, 'invalid_method', 'method'],
+    ['url not the batch endpoint', { ...good, url: '/v1/embeddings' }, 'invalid_url', 'url'],
+    ['body not an object', { ...good, body: 'hi' }, 'invalid_body', 'body'],
+  ])('rejects %s', (_name, line, code, param) => {
+    expect(check(line)).toEqual({ ok: false, error: { code, param, line: 7, message: expect.stringContaining('7') } });
+  });
+
+  test('rejects a line without a model when the batch names none', () => {
+    expect(check(good, { ...ctx, defaultModel: undefined })).toMatchObject({ ok: false, error: { code: 'missing_model', param: 'body.model' } });
+  });
+});

@@ -1,0 +1,53 @@
+import { parseRetryAfter, retryDelayMs } from '../../src/inference/retry';
+import { Semaphore } from '../../src/inference/semaphore';
+
+const policy = { maxAttempts: 5, initialDelayMs: 100, maxDelayMs: 1000 };
+
+describe('retry delays', () => {
+  test('grow exponentially with jitter in the upper half, capped', () => {
+    expect(retryDelayMs(policy, 1, undefined, () => 0)).toBe(50);
+    expect(retryDelayMs(policy, 1, undefined, () => 1)).toBe(100);
+    expect(retryDelayMs(policy, 3, undefined, () => 1)).toBe(400);
+    expect(retryDelayMs(policy, 10, undefined, () => 1)).toBe(1000);
+  });
+
+  test('never undercut Retry-After', () => {
+    expect(retryDelayMs(policy, 1, 5000, () => 0.5)).toBe(5000);
+  });
+
+  test('Retry-After parses seconds and HTTP dates', () => {
+    expect(parseRetryAfter('2')).toBe(2000);
+    expect(parseRetryAfter(null)).toBeUndefined();
+    expect(parseRetryAfter('soon')).toBeUndefined();
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:03 GMT', now)).toBe(3000);
+  });
+});
+
+describe('Semaphore', () => {
+  test('admits up to capacity and serves waiters in order', async () => {
+    const slots = new Semaphore(2);
+    await slots.acquire();
+    await slots.acquire();
+    const order: number[] = [];
+    const third = slots.acquire().then(() => order.push(3));
+    const fourth = slots.acquire().then(() => order.push(4));
+    expect(slots.waiting).toBe(2);
+    slots.release();
+    await third;
+    slots.release();
+    await fourth;
+    expect(order).toEqual([3, 4]);
+    expect(slots.active).toBe(2);
+  });
+
+  test('an aborted waiter leaves the queue', async () => {
+    const slots = new Semaphore(1);
+    await slots.acquire();
+    const controller = new AbortController();
+    const waiting = slots.acquire(controller.signal);
+    controller.abort(new Error('gone'));
+    await expect(waiting).rejects.toThrow('gone');
+    expect(slots.waiting).toBe(0);
+  });
+});
