@@ -25,7 +25,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
 
   const leftover = await readPidFile(path.join(clusterDir, 'postmaster.pid'));
   if (leftover && (await stopLeftoverProcess(leftover, 'postgres', 'SIGINT'))) {
-    logger.warn({ pid: leftover }, 'stopped a PostgreSQL server left over from a previous run');
+    logger.warn({ leftover_pid: leftover }, 'stopped a PostgreSQL server left over from a previous run');
   }
   if (!fs.existsSync(path.join(clusterDir, 'PG_VERSION'))) await initCluster(bins, clusterDir, passwordFile, runAs);
   const password = fs.readFileSync(passwordFile, 'utf8').trim();

@@ -1,12 +1,13 @@
 import http from 'node:http';
 import { Client } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createApp } from '../api/app';
 import type { Config } from '../config';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { logger } from '../logger';
 import { connectClient } from '../temporal/client';
+import { sdkLogger } from '../temporal/sdkLogger';
 import { startWorkers, type RunningWorkers } from '../worker';
 
 export type RunningService = { apiUrl: string | undefined; stop(): Promise<void> };
@@ -64,6 +65,6 @@ let runtimeInstalled = false;
 /** The SDK's own logs: warnings and worse, so ours stay readable. */
 function installTemporalRuntime(): void {
   if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: sdkLogger('WARN') });
   runtimeInstalled = true;
 }

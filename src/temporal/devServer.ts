@@ -53,7 +53,7 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
   const pidFile = path.join(options.dataDir, 'temporal.pid');
   const leftover = await readPidFile(pidFile);
   if (leftover && (await stopLeftoverProcess(leftover, 'start-dev', 'SIGTERM'))) {
-    logger.warn({ pid: leftover }, 'stopped a Temporal dev server left over from a previous run');
+    logger.warn({ leftover_pid: leftover }, 'stopped a Temporal dev server left over from a previous run');
   }
 
   const args = [
