@@ -21,7 +21,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
   const clusterDir = path.join(dataDir, 'postgres');
   const passwordFile = path.join(dataDir, 'postgres.password');
   const runAs = postgresUserIfRoot();
-  if (runAs) fs.chmodSync(dataDir, 0o755); // the unprivileged server must reach its cluster directory
+  if (runAs) grantTraverse([path.dirname(bins.postgres), dataDir]);
 
   const leftover = await readPidFile(path.join(clusterDir, 'postmaster.pid'));
   if (leftover && (await stopLeftoverProcess(leftover, 'postgres', 'SIGINT'))) {
@@ -84,6 +84,29 @@ function postgresUserIfRoot(): RunAs {
   } catch {
     execFileSync('useradd', ['--system', '--user-group', '--no-create-home', 'postgres'], { stdio: 'pipe' });
     return { uid: id('-u'), gid: id('-g') };
+  }
+}
+
+/**
+ * As root, the server runs as `postgres`, which must be able to walk to its binaries and its cluster.
+ * A clone or DATA_DIR under a private directory (mode 700, e.g. /root or a mktemp dir) blocks that:
+ * grant search-only permission (o+x: no listing, no reading) on the directories in the way, and say so.
+ */
+function grantTraverse(targets: string[]): void {
+  const granted = new Set<string>();
+  for (const target of targets) {
+    fs.mkdirSync(target, { recursive: true });
+    for (let dir = path.resolve(target); ; dir = path.dirname(dir)) {
+      const mode = fs.statSync(dir).mode;
+      if ((mode & 0o001) === 0) {
+        fs.chmodSync(dir, (mode & 0o7777) | 0o001);
+        granted.add(dir);
+      }
+      if (dir === path.dirname(dir)) break;
+    }
+  }
+  if (granted.size > 0) {
+    logger.warn({ directories: [...granted] }, 'granted the postgres user search permission (o+x) to reach its files');
   }
 }
 
