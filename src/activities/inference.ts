@@ -1,10 +1,16 @@
 import { Context } from '@temporalio/activity';
 import type { Db } from '../db/pool';
-import { runChunk, type ChunkReport } from '../batches/chunk';
+import { runChunk, type ChunkProgress, type ChunkReport } from '../batches/chunk';
 import type { InferenceClient } from '../inference/client';
 import { logger } from '../logger';
 
 export type ChunkArgs = { batchId: string; chunkNo: number; endpoint: string };
+
+/**
+ * Heartbeats go out on this beat even when no request finished (slow or hung backends), so the
+ * worker stays visibly alive and a cancellation reaches the chunk promptly.
+ */
+const MAX_HEARTBEAT_INTERVAL_MS = 5_000;
 
 /** The GPU worker's activity: one chunk of one batch against this worker's backends. */
 export function createInferenceActivities(deps: { db: Db; inference: InferenceClient }) {
@@ -12,12 +18,25 @@ export function createInferenceActivities(deps: { db: Db; inference: InferenceCl
     async processChunk(args: ChunkArgs): Promise<ChunkReport> {
       const context = Context.current();
       const log = logger.child({ batch_id: args.batchId, chunk: args.chunkNo, attempt: context.info.attempt });
-      const report = await runChunk(deps, args, {
-        signal: context.cancellationSignal,
-        onProgress: (progress) => context.heartbeat(progress),
-      });
-      log.debug({ executed: report.executed }, 'chunk done');
-      return report;
+      let latest: ChunkProgress | undefined;
+      const interval = Math.min(MAX_HEARTBEAT_INTERVAL_MS, (context.info.heartbeatTimeoutMs ?? 30_000) / 3);
+      const beat = setInterval(() => context.heartbeat(latest), interval);
+      try {
+        const report = await runChunk(deps, args, {
+          signal: context.cancellationSignal,
+          onProgress: (progress) => {
+            latest = progress;
+            context.heartbeat(progress);
+          },
+        });
+        log.debug({ executed: report.executed }, 'chunk done');
+        return report;
+      } catch (err) {
+        if (context.cancellationSignal.aborted) log.info({ done: latest?.done }, 'chunk cancelled; finished results kept');
+        throw err;
+      } finally {
+        clearInterval(beat);
+      }
     },
   };
 }

@@ -12,8 +12,11 @@ export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits 
     async validateAndPlan(batchId: string): Promise<BatchPlan> {
       const log = logger.child({ batch_id: batchId, activity: 'validateAndPlan' });
       try {
+        const context = Context.current();
         const plan = await validateAndPlan(deps.db, batchId, deps.limits, (linesRead) => {
-          if (linesRead % HEARTBEAT_EVERY_LINES === 0) Context.current().heartbeat({ linesRead });
+          // Heartbeats also deliver cancellation (a cancelled batch stops validating at the next one).
+          if (linesRead % HEARTBEAT_EVERY_LINES === 0) context.heartbeat({ linesRead });
+          context.cancellationSignal.throwIfAborted();
         });
         log.info({ plan }, 'validated input');
         return plan;
@@ -23,7 +26,8 @@ export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits 
       }
     },
 
-    async finalizeBatch(batchId: string, outcome: TerminalOutcome): Promise<void> {
+    /** Returns the status the batch ended in (a batch cancelled while finishing ends cancelled). */
+    async finalizeBatch(batchId: string, outcome: TerminalOutcome): Promise<string> {
       const batch = await finalizeBatch(deps.db, batchId, outcome);
       logger.info(
         {
@@ -36,6 +40,7 @@ export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits 
         },
         'batch finalized',
       );
+      return batch.status;
     },
   };
 }

@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/pool';
 import { authenticate } from './auth';
 import { errorHandler, unknownRoute } from './errors';
+import { batchCancelRouter } from './routes/batchCancel';
 import { batchesRouter } from './routes/batches';
 import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
@@ -20,7 +21,8 @@ export function createApp(deps: { config: Config; db: Db; temporal: Client }): e
   v1.use(authenticate(config.apiKeys));
   v1.use(express.json({ limit: '1mb' }));
   v1.use(filesRouter({ db, maxFileBytes: config.limits.maxFileBytes }));
-  v1.use(batchesRouter({ db, temporal, chunksInFlight: config.chunksInFlightPerBatch }));
+  v1.use(batchesRouter({ db, temporal, run: { chunksInFlight: config.chunksInFlightPerBatch, chunkHeartbeatTimeoutMs: config.chunkHeartbeatTimeoutMs } }));
+  v1.use(batchCancelRouter({ db, temporal }));
   v1.use(modelsRouter({ db }));
   app.use('/v1', v1);
 

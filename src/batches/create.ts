@@ -19,12 +19,16 @@ export type NewBatch = {
  * accepted the workflow, so no batch sits in `validating` with nothing running it.
  */
 export async function createBatch(
-  deps: { db: Db; temporal: Client; chunksInFlight: number },
+  deps: { db: Db; temporal: Client; run: { chunksInFlight: number; chunkHeartbeatTimeoutMs: number } },
   batch: NewBatch,
 ): Promise<BatchRow> {
   return withTransaction(deps.db, async (client) => {
     const row = await insertBatch(client, { id: newBatchId(), ...batch });
-    await startBatchWorkflow(deps.temporal, { batchId: row.id, chunksInFlight: deps.chunksInFlight });
+    await startBatchWorkflow(deps.temporal, row.tenant_id, {
+      batchId: row.id,
+      ...deps.run,
+      expiresAtMs: row.expires_at.getTime(),
+    });
     return row;
   });
 }

@@ -2,8 +2,8 @@ import { withTransaction, type Db, type DbClient } from '../db/pool';
 import { FileContentWriter } from '../files/content';
 import { newFileId } from '../ids';
 import { completeFile, deleteFile, insertFile } from '../store/files';
-import { findBatch, transitionBatch, type BatchRow } from '../store/batches';
-import { readRequestsWithResults } from '../store/requests';
+import { lockBatch, transitionBatch, type BatchRow } from '../store/batches';
+import { deletePlannedRequests, readRequestsWithResults } from '../store/requests';
 import { outputLine, type NeverExecutedCode } from './outputLines';
 
 export type TerminalOutcome = 'completed' | 'expired' | 'cancelled';
@@ -14,37 +14,56 @@ const NEVER_EXECUTED: Record<TerminalOutcome, NeverExecutedCode> = {
   cancelled: 'batch_cancelled',
 };
 const PAGE = 1000;
+const TERMINAL: string[] = ['completed', 'failed', 'expired', 'cancelled'];
 
 /**
  * Writes the output and error files in input order and moves the batch to its terminal status, all
- * in one transaction: a crash mid-way leaves no half file, and a retry starts over cleanly.
- * Idempotent: a batch already in `outcome` is returned as is.
+ * in one transaction: a crash mid-way leaves no half file, and a retry starts over cleanly. The batch
+ * row stays locked throughout, so a straggling chunk cannot add a result the files would miss.
+ * A batch the user is cancelling ends `cancelled` whatever the workflow was finishing for.
+ * Idempotent: a batch already terminal is returned as is.
  */
-export async function finalizeBatch(db: Db, batchId: string, outcome: TerminalOutcome): Promise<BatchRow> {
-  if (outcome === 'completed') await transitionBatch(db, batchId, 'finalizing');
+export async function finalizeBatch(db: Db, batchId: string, requested: TerminalOutcome): Promise<BatchRow> {
+  if (requested === 'completed') await transitionBatch(db, batchId, 'finalizing');
   return withTransaction(db, async (client) => {
-    const batch = await findBatch(client, batchId);
+    const batch = await lockBatch(client, batchId);
     if (!batch) throw new Error(`batch ${batchId} does not exist`);
-    if (batch.status === outcome) return batch;
+    if (TERMINAL.includes(batch.status)) return batch;
+    const outcome: TerminalOutcome = batch.status === 'cancelling' ? 'cancelled' : requested;
+    if (batch.status === 'validating') return stopBeforeRunning(client, batch, outcome);
+    // A cancel signal sent straight to the workflow (e.g. from the Temporal UI) still passes through cancelling.
+    if (outcome === 'cancelled' && batch.status === 'in_progress') await transitionBatch(client, batchId, 'cancelling');
 
     const output = await openResultFile(client, batch, 'output');
     const errors = await openResultFile(client, batch, 'error');
+    let neverExecuted = 0;
     for (let after = 0; ; ) {
       const rows = await readRequestsWithResults(client, batchId, after, PAGE);
       if (rows.length === 0) break;
       for (const row of rows) {
         const { file, line } = outputLine(batchId, row, NEVER_EXECUTED[outcome]);
         await (file === 'output' ? output : errors).write(line);
+        if (row.request_id === null) neverExecuted++;
       }
       after = rows[rows.length - 1]!.line_no;
     }
     const finished = await transitionBatch(client, batchId, outcome, {
       output_file_id: await closeResultFile(client, output),
       error_file_id: await closeResultFile(client, errors),
+      // Requests stopped before running fail too, so completed + failed always adds up to total.
+      failed_requests: batch.failed_requests + neverExecuted,
     });
     if (!finished) throw new Error(`batch ${batchId} cannot move from ${batch.status} to ${outcome}`);
     return finished;
   });
+}
+
+/** Stopped before validation finished: no request was accepted, so there is nothing to account for. */
+async function stopBeforeRunning(client: DbClient, batch: BatchRow, outcome: TerminalOutcome): Promise<BatchRow> {
+  await deletePlannedRequests(client, batch.id);
+  const stopped = await transitionBatch(client, batch.id, outcome);
+  if (!stopped) throw new Error(`batch ${batch.id} cannot move from validating to ${outcome}`);
+  return stopped;
 }
 
 async function openResultFile(client: DbClient, batch: BatchRow, kind: 'output' | 'error'): Promise<FileContentWriter> {

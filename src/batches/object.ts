@@ -1,15 +1,53 @@
-import type { BatchRow } from '../store/batches';
+import { z } from 'zod';
+import { BATCH_STATUSES, type BatchRow } from '../store/batches';
+import { BATCH_ENDPOINTS } from './endpoints';
+
+const unixSeconds = z.number().int().nonnegative();
+const count = z.number().int().nonnegative();
+
+export const BatchErrorObject = z.strictObject({
+  code: z.string(),
+  message: z.string(),
+  param: z.string().nullable(),
+  line: z.number().int().positive().nullable().describe('1-based line of the input file, when the error is about one line'),
+});
+
+/** The Batch object exactly as OpenAI documents it; the OpenAPI document and the tests use this schema. */
+export const BatchObject = z.strictObject({
+  id: z.string(),
+  object: z.literal('batch'),
+  endpoint: z.enum(BATCH_ENDPOINTS),
+  model: z.string().nullable(),
+  errors: z.strictObject({ object: z.literal('list'), data: z.array(BatchErrorObject) }).nullable(),
+  input_file_id: z.string(),
+  completion_window: z.string(),
+  status: z.enum(BATCH_STATUSES),
+  output_file_id: z.string().nullable(),
+  error_file_id: z.string().nullable(),
+  created_at: unixSeconds,
+  in_progress_at: unixSeconds.nullable(),
+  expires_at: unixSeconds.nullable(),
+  finalizing_at: unixSeconds.nullable(),
+  completed_at: unixSeconds.nullable(),
+  failed_at: unixSeconds.nullable(),
+  expired_at: unixSeconds.nullable(),
+  cancelling_at: unixSeconds.nullable(),
+  cancelled_at: unixSeconds.nullable(),
+  request_counts: z.strictObject({ total: count, completed: count, failed: count }),
+  usage: z.strictObject({ input_tokens: count, output_tokens: count, total_tokens: count }),
+  metadata: z.record(z.string(), z.string()).nullable(),
+});
+export type BatchObject = z.infer<typeof BatchObject>;
 
 const seconds = (date: Date | null) => (date === null ? null : Math.floor(date.getTime() / 1000));
 
-/** The Batch object exactly as OpenAI documents it. */
-export function toBatchObject(row: BatchRow) {
+export function toBatchObject(row: BatchRow): BatchObject {
   return {
     id: row.id,
-    object: 'batch' as const,
-    endpoint: row.endpoint,
+    object: 'batch',
+    endpoint: row.endpoint as BatchObject['endpoint'],
     model: row.model,
-    errors: row.errors && row.errors.length > 0 ? { object: 'list' as const, data: row.errors } : null,
+    errors: row.errors && row.errors.length > 0 ? { object: 'list', data: row.errors } : null,
     input_file_id: row.input_file_id,
     completion_window: row.completion_window,
     status: row.status,
@@ -37,4 +75,3 @@ export function toBatchObject(row: BatchRow) {
     metadata: row.metadata,
   };
 }
-export type BatchObject = ReturnType<typeof toBatchObject>;

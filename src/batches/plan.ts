@@ -101,7 +101,10 @@ export async function validateAndPlan(
     chunk_count: Math.ceil(requestCount / limits.chunkSize),
     total_requests: requestCount,
   });
-  return planOf(started ?? (await findBatch(db, batchId))!);
+  if (started) return planOf(started);
+  // Cancelled while validating: nothing of this batch will run, so its request index goes.
+  await deletePlannedRequests(db, batchId);
+  return planOf((await findBatch(db, batchId))!);
 }
 
 /** The plan recorded on the batch row, for a retried activity whose first attempt already decided. */

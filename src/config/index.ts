@@ -33,6 +33,7 @@ const schema = z.object({
   MAX_REQUESTS_PER_BATCH: envInt(50_000, 1),
   CHUNK_SIZE: envInt(500, 1),
   CHUNKS_IN_FLIGHT_PER_BATCH: envInt(4, 1),
+  CHUNK_HEARTBEAT_TIMEOUT_MS: envInt(20_000, 1000),
 
   API_KEYS: envList,
   WORKER_ROLES: envList.pipe(z.array(z.enum(WORKER_ROLES))),
@@ -66,6 +67,7 @@ export type Config = Readonly<{
   limits: { maxFileBytes: number; maxRequestsPerBatch: number };
   chunkSize: number;
   chunksInFlightPerBatch: number;
+  chunkHeartbeatTimeoutMs: number;
   workerRoles: WorkerRole[];
   /** API key → tenant. Empty means open single-tenant mode. */
   apiKeys: ReadonlyMap<string, string>;
@@ -102,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     limits: { maxFileBytes: e.MAX_FILE_BYTES, maxRequestsPerBatch: e.MAX_REQUESTS_PER_BATCH },
     chunkSize: e.CHUNK_SIZE,
     chunksInFlightPerBatch: e.CHUNKS_IN_FLIGHT_PER_BATCH,
+    chunkHeartbeatTimeoutMs: e.CHUNK_HEARTBEAT_TIMEOUT_MS,
     workerRoles: e.WORKER_ROLES.length > 0 ? e.WORKER_ROLES : [...WORKER_ROLES],
     apiKeys: parseApiKeys(e.API_KEYS),
     simulatorPort: e.SIMULATOR_PORT,

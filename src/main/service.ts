@@ -1,5 +1,4 @@
 import http from 'node:http';
-import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createApp } from '../api/app';
 import type { Config } from '../config';
@@ -7,6 +6,7 @@ import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { logger } from '../logger';
 import { connectClient } from '../temporal/client';
+import { ensureSearchAttributes } from '../temporal/registerSearchAttributes';
 import { sdkLogger } from '../temporal/sdkLogger';
 import { startWorkers, type RunningWorkers } from '../worker';
 
@@ -22,6 +22,10 @@ export async function startService(config: Config, parts: { api: boolean; worker
   const db = createPool(config.databaseUrl, 20);
   await migrate(db);
 
+  // Registered before any worker runs a workflow that upserts them, whichever process starts first.
+  const temporal = await connectClient(config.temporal.address, config.temporal.namespace);
+  await ensureSearchAttributes(temporal.connection, config.temporal.namespace);
+
   let workers: RunningWorkers | undefined;
   let workerConnection: NativeConnection | undefined;
   if (parts.workers) {
@@ -30,11 +34,9 @@ export async function startService(config: Config, parts: { api: boolean; worker
     workers = await startWorkers(config, db, workerConnection);
   }
 
-  let temporal: Client | undefined;
   let server: http.Server | undefined;
   let apiUrl: string | undefined;
   if (parts.api) {
-    temporal = await connectClient(config.temporal.address, config.temporal.namespace);
     if (config.apiKeys.size === 0) logger.warn('no API_KEYS configured: the API is open, single-tenant, without authentication');
     server = http.createServer(createApp({ config, db, temporal }));
     await new Promise<void>((resolve, reject) => {
@@ -55,7 +57,7 @@ export async function startService(config: Config, parts: { api: boolean; worker
       }
       await workers?.shutdown();
       await workerConnection?.close();
-      await temporal?.connection.close();
+      await temporal.connection.close();
       await db.end();
     },
   };

@@ -52,7 +52,7 @@ const ALLOWED_FROM: Record<Exclude<BatchStatus, 'validating'>, BatchStatus[]> = 
   failed: ['validating', 'in_progress'],
   finalizing: ['in_progress'],
   completed: ['finalizing'],
-  expired: ['in_progress', 'finalizing'],
+  expired: ['validating', 'in_progress', 'finalizing'],
   cancelling: ['validating', 'in_progress'],
   cancelled: ['validating', 'cancelling'],
 };
@@ -96,6 +96,12 @@ export async function findBatch(db: Queryable, batchId: string, tenantId?: strin
   return rows[0];
 }
 
+/** Reads the batch and holds its row lock until the transaction ends: result writes wait meanwhile. */
+export async function lockBatch(db: Queryable, batchId: string): Promise<BatchRow | undefined> {
+  const { rows } = await db.query<BatchRow>(`SELECT * FROM batches WHERE id = $1 FOR UPDATE`, [batchId]);
+  return rows[0];
+}
+
 /**
  * Moves a batch to `to`, stamping `<to>_at`, only from an allowed status. Returns the updated row,
  * or undefined when the batch was not in an allowed status (the caller decides whether that matters).
@@ -104,7 +110,7 @@ export async function transitionBatch(
   db: Queryable,
   batchId: string,
   to: Exclude<BatchStatus, 'validating'>,
-  fields: Partial<Pick<BatchRow, 'errors' | 'output_file_id' | 'error_file_id' | 'model' | 'chunk_count' | 'total_requests'>> = {},
+  fields: Partial<Pick<BatchRow, 'errors' | 'output_file_id' | 'error_file_id' | 'model' | 'chunk_count' | 'total_requests' | 'failed_requests'>> = {},
 ): Promise<BatchRow | undefined> {
   const assignments = [`status = $2`, `${to}_at = now()`];
   const values: unknown[] = [batchId, to, ALLOWED_FROM[to]];
@@ -117,4 +123,25 @@ export async function transitionBatch(
     values,
   );
   return rows[0];
+}
+
+/**
+ * A page of the tenant's batches, newest first, starting after the batch `after`.
+ * Undefined when `after` names no batch of this tenant.
+ */
+export async function listBatches(
+  db: Queryable,
+  tenantId: string,
+  query: { after: string | undefined; limit: number },
+): Promise<BatchRow[] | undefined> {
+  const { rows } = await db.query<BatchRow>(
+    `WITH cursor AS (SELECT created_at, id FROM batches WHERE id = $2 AND tenant_id = $1)
+     SELECT b.* FROM batches b
+     WHERE b.tenant_id = $1 AND ($2::text IS NULL OR (b.created_at, b.id) < (SELECT created_at, id FROM cursor))
+     ORDER BY b.created_at DESC, b.id DESC
+     LIMIT $3`,
+    [tenantId, query.after ?? null, query.limit],
+  );
+  if (rows.length === 0 && query.after !== undefined && !(await findBatch(db, query.after, tenantId))) return undefined;
+  return rows;
 }

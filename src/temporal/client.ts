@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import type { BatchWorkflowInput } from '../workflows/batch';
 import { ORCHESTRATOR_TASK_QUEUE } from './names';
+import { BATCH_STATUS, BATCH_TENANT } from './searchAttributes';
 
 export async function connectClient(address: string, namespace: string): Promise<Client> {
   const connection = await Connection.connect({ address });
@@ -8,10 +9,14 @@ export async function connectClient(address: string, namespace: string): Promise
 }
 
 /** The workflow ID is the batch ID: operators find a batch in the Temporal UI by the ID clients see. */
-export async function startBatchWorkflow(client: Client, input: BatchWorkflowInput): Promise<void> {
+export async function startBatchWorkflow(client: Client, tenantId: string, input: BatchWorkflowInput): Promise<void> {
   await client.workflow.start('batchWorkflow', {
     taskQueue: ORCHESTRATOR_TASK_QUEUE,
     workflowId: input.batchId,
     args: [input],
+    typedSearchAttributes: [
+      { key: BATCH_STATUS, value: 'validating' },
+      { key: BATCH_TENANT, value: tenantId },
+    ],
   });
 }

@@ -65,6 +65,8 @@ export async function startWorkers(config: Config, db: Db, connection: NativeCon
           taskQueue: inferenceTaskQueue(model),
           activities,
           maxConcurrentActivityTaskExecutions: CHUNKS_PER_INFERENCE_WORKER,
+          // Cancellation reaches a chunk in a heartbeat's answer: beat often enough to stop within a second.
+          maxHeartbeatThrottleInterval: '1 second',
         }),
       );
     }

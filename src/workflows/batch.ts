@@ -1,19 +1,50 @@
-import { condition, continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { InferenceActivities } from '../activities/inference';
 import type { OrchestratorActivities } from '../activities/orchestrator';
 import type { BatchPlan } from '../batches/plan';
-import { inferenceTaskQueue } from '../temporal/names';
+import { CANCEL_SIGNAL, PROGRESS_QUERY, inferenceTaskQueue } from '../temporal/names';
+import { BATCH_MODEL, BATCH_STATUS } from '../temporal/searchAttributes';
 
 export type BatchWorkflowInput = {
   batchId: string;
   /** How many chunk activities of this batch may run at once. */
   chunksInFlight: number;
+  /** End of the completion window (epoch ms): unfinished work then expires. */
+  expiresAtMs: number;
   /** Carried across continue-as-new so a long batch is planned once. */
   plan?: Extract<BatchPlan, { outcome: 'in_progress' }>;
+  /** A GPU worker silent this long is presumed dead and its chunk is retried elsewhere. */
+  chunkHeartbeatTimeoutMs: number;
   nextChunk?: number;
+  chunksDone?: number;
 };
 
+export type BatchProgress = {
+  phase: 'validating' | 'in_progress' | 'finalizing' | 'done';
+  chunkCount: number | null;
+  chunksDone: number;
+  chunksRunning: number;
+  stopReason: StopReason | null;
+};
+type StopReason = 'cancelled' | 'expired';
+
 export type BatchWorkflowResult = { status: string };
+
+export const cancelSignal = defineSignal(CANCEL_SIGNAL);
+export const progressQuery = defineQuery<BatchProgress>(PROGRESS_QUERY);
 
 /** Well under Temporal's 10,240-event ceiling; each chunk costs a handful of events. */
 const CHUNKS_PER_RUN = 500;
@@ -26,43 +57,99 @@ const orchestrator = proxyActivities<OrchestratorActivities>({
 
 /**
  * One batch: validate and plan, run chunks on the model's inference queue through a sliding window,
- * then finalize. Only IDs and counters cross history; bodies and results live in Postgres.
+ * then finalize. A cancel signal or the end of the completion window stops new work, cancels running
+ * chunks (which keep what they finished) and finalizes with what is done. Only IDs and counters
+ * cross history; bodies and results live in Postgres.
  */
 export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWorkflowResult> {
-  const plan = input.plan ?? (await orchestrator.validateAndPlan(input.batchId));
-  if (plan.outcome === 'failed') return { status: 'failed' };
-  if (plan.outcome === 'not_runnable') return { status: plan.status };
+  const progress: BatchProgress = {
+    phase: input.plan ? 'in_progress' : 'validating',
+    chunkCount: input.plan?.chunkCount ?? null,
+    chunksDone: input.chunksDone ?? 0,
+    chunksRunning: 0,
+    stopReason: null,
+  };
+  // Everything that a stop must interrupt runs in this scope.
+  const work = new CancellationScope();
+  const stop = (reason: StopReason) => {
+    if (progress.stopReason !== null || progress.phase === 'finalizing' || progress.phase === 'done') return;
+    progress.stopReason = reason;
+    work.cancel();
+  };
+  setHandler(cancelSignal, () => stop('cancelled'));
+  setHandler(progressQuery, () => progress);
+  void sleep(Math.max(0, input.expiresAtMs - Date.now())).then(() => stop('expired'));
+
+  const plan = input.plan ?? (await untilStopped(work.run(() => orchestrator.validateAndPlan(input.batchId))));
+  if (plan === undefined) return finish(input.batchId, progress, progress.stopReason!);
+  if (plan.outcome === 'failed') return finish(input.batchId, progress, 'failed');
+  if (plan.outcome === 'not_runnable') return finish(input.batchId, progress, plan.status);
+  if (!input.plan) upsertSearchAttributes([{ key: BATCH_STATUS, value: 'in_progress' }, { key: BATCH_MODEL, value: plan.model }]);
+  progress.phase = 'in_progress';
+  progress.chunkCount = plan.chunkCount;
 
   const inference = proxyActivities<InferenceActivities>({
     taskQueue: inferenceTaskQueue(plan.model),
     startToCloseTimeout: '2 hours',
-    // A GPU worker that dies stops heartbeating; its chunk is retried elsewhere after this.
-    heartbeatTimeout: '30 seconds',
+    heartbeatTimeout: input.chunkHeartbeatTimeoutMs,
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+    // Finalizing must wait until a cancelled chunk has flushed what it finished.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   });
 
   let nextChunk = input.nextChunk ?? 0;
-  let running = 0;
   let startedThisRun = 0;
-  let firstError: unknown;
-  const runLimitReached = () => startedThisRun >= CHUNKS_PER_RUN || workflowInfo().continueAsNewSuggested;
+  let failure: unknown;
+  const mayStartMore = () =>
+    nextChunk < plan.chunkCount &&
+    progress.stopReason === null &&
+    failure === undefined &&
+    startedThisRun < CHUNKS_PER_RUN &&
+    !workflowInfo().continueAsNewSuggested;
 
-  while (nextChunk < plan.chunkCount && !runLimitReached() && firstError === undefined) {
-    await condition(() => running < input.chunksInFlight);
+  while (mayStartMore()) {
+    await condition(() => progress.chunksRunning < input.chunksInFlight || progress.stopReason !== null);
+    if (!mayStartMore()) break;
     const chunkNo = nextChunk++;
-    running++;
     startedThisRun++;
-    inference
-      .processChunk({ batchId: input.batchId, chunkNo, endpoint: plan.endpoint })
-      .catch((err: unknown) => (firstError ??= err))
-      .finally(() => running--);
+    progress.chunksRunning++;
+    work
+      .run(() => inference.processChunk({ batchId: input.batchId, chunkNo, endpoint: plan.endpoint }))
+      .then(
+        () => progress.chunksDone++,
+        (err: unknown) => {
+          if (!isCancellation(err)) failure ??= err;
+        },
+      )
+      .finally(() => progress.chunksRunning--);
   }
-  await condition(() => running === 0);
-  if (firstError !== undefined) throw firstError;
+  await condition(() => progress.chunksRunning === 0);
+  if (failure !== undefined) throw failure;
+  if (progress.stopReason !== null) return finish(input.batchId, progress, progress.stopReason);
   if (nextChunk < plan.chunkCount) {
-    await continueAsNew<typeof batchWorkflow>({ ...input, plan, nextChunk });
+    await continueAsNew<typeof batchWorkflow>({ ...input, plan, nextChunk, chunksDone: progress.chunksDone });
   }
+  return finish(input.batchId, progress, 'completed');
+}
 
-  await orchestrator.finalizeBatch(input.batchId, 'completed');
-  return { status: 'completed' };
+/** Resolves to undefined when the scope was cancelled by a stop, rethrows anything else. */
+async function untilStopped<T>(promise: Promise<T>): Promise<T | undefined> {
+  try {
+    return await promise;
+  } catch (err) {
+    if (isCancellation(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Writes the result files for a batch that ran (or was stopped), then records the final status. */
+async function finish(batchId: string, progress: BatchProgress, outcome: string): Promise<BatchWorkflowResult> {
+  progress.phase = 'finalizing';
+  let status = outcome;
+  if (outcome === 'completed' || outcome === 'cancelled' || outcome === 'expired') {
+    status = await orchestrator.finalizeBatch(batchId, outcome);
+  }
+  progress.phase = 'done';
+  upsertSearchAttributes([{ key: BATCH_STATUS, value: status }]);
+  return { status };
 }

@@ -17,11 +17,12 @@ export async function uploadJsonl(client: OpenAI, lines: string[], filename = 'i
   return client.files.create({ file: await toFile(Buffer.from(lines.join('\n') + '\n'), filename), purpose: 'batch' });
 }
 
+/** Polls the batch until `until` holds; a failed poll (a dependency restarting under the test) is retried. */
 export async function waitForBatch(client: OpenAI, batchId: string, until: (b: Batch) => boolean, timeoutMs = 120_000): Promise<Batch> {
   return waitFor(
     async () => {
-      const batch = await client.batches.retrieve(batchId);
-      return until(batch) ? batch : undefined;
+      const batch = await client.batches.retrieve(batchId).catch(() => undefined);
+      return batch && until(batch) ? batch : undefined;
     },
     { timeoutMs, intervalMs: 250, what: `batch ${batchId}` },
   );

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { freePort } from './ports';
 import { waitFor } from './wait';
 
-const ENTRY = path.resolve(__dirname, '../../dist/main/start.js');
+export type Entry = 'start' | 'api' | 'worker';
 
 export type ServiceProcess = {
   apiUrl: string;
@@ -16,13 +16,25 @@ export type ServiceProcess = {
   stop(): Promise<number | null>;
 };
 
+/** What each built entry point prints once it is ready to work. */
+const READY_LINE: Record<Entry, string> = {
+  start: 'vLLM Batch Server is ready',
+  api: '"msg":"API ready"',
+  worker: '"msg":"worker ready"',
+};
+
 /**
- * Runs the built `npm start` entry point as a real child process. With TEMPORAL_ADDRESS,
- * DATABASE_URL and VLLM_BASE_URL in `env` it embeds nothing; without them it runs the embedded default.
+ * Runs a built entry point (`dist/main/<entry>.js`) as a real child process and waits until it is
+ * ready. For `start`: with TEMPORAL_ADDRESS, DATABASE_URL and VLLM_BASE_URL in `env` it embeds
+ * nothing; without them it runs the embedded default.
  */
-export async function startServiceProcess(env: Record<string, string>, options: { port?: number } = {}): Promise<ServiceProcess> {
+export async function startServiceProcess(
+  env: Record<string, string>,
+  options: { port?: number; entry?: Entry } = {},
+): Promise<ServiceProcess> {
+  const entry = options.entry ?? 'start';
   const port = options.port ?? (await freePort());
-  const child = spawn(process.execPath, [ENTRY], {
+  const child = spawn(process.execPath, [path.resolve(__dirname, `../../dist/main/${entry}.js`)], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -31,16 +43,15 @@ export async function startServiceProcess(env: Record<string, string>, options: 
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
-  const apiUrl = `http://127.0.0.1:${port}/v1`;
   await waitFor(
     async () => {
-      if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}:\n${output}`);
-      return output.includes('vLLM Batch Server is ready');
+      if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}:\n${output}`);
+      return output.includes(READY_LINE[entry]);
     },
-    { timeoutMs: 120_000, what: 'service start-up' },
+    { timeoutMs: 120_000, what: `${entry} start-up` },
   );
   return {
-    apiUrl,
+    apiUrl: `http://127.0.0.1:${port}/v1`,
     port,
     child,
     output: () => output,

@@ -1,0 +1,26 @@
+import type { ConnectionLike } from '@temporalio/client';
+import { logger } from '../logger';
+import { BATCH_SEARCH_ATTRIBUTES } from './searchAttributes';
+
+/** temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD; every app attribute is a keyword. */
+const INDEXED_VALUE_TYPE_KEYWORD = 2;
+
+/**
+ * Registers the app's search attributes when the namespace lacks them, on a dev server and a real
+ * cluster alike. Two processes racing here is harmless: the loser sees them already present.
+ */
+export async function ensureSearchAttributes(connection: ConnectionLike, namespace: string): Promise<void> {
+  const existing = await connection.operatorService.listSearchAttributes({ namespace });
+  const known = new Set([...Object.keys(existing.customAttributes ?? {}), ...Object.keys(existing.systemAttributes ?? {})]);
+  const missing = BATCH_SEARCH_ATTRIBUTES.filter((key) => !known.has(key.name));
+  if (missing.length === 0) return;
+  try {
+    await connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(missing.map((key) => [key.name, INDEXED_VALUE_TYPE_KEYWORD])),
+    });
+    logger.info({ attributes: missing.map((k) => k.name) }, 'registered Temporal search attributes');
+  } catch (err) {
+    if (!/already exists/i.test((err as Error).message)) throw err;
+  }
+}

@@ -1,0 +1,94 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import OpenAI from 'openai';
+import { defaultSimulatorOptions } from '../../src/simulator/config';
+import { startSimulator, type RunningSimulator } from '../../src/simulator/server';
+import { chatLine, expectEachCustomIdOnce, readJsonl, TERMINAL, uploadJsonl, waitForBatch, type ResultLine } from '../support/batches';
+import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { testStack } from '../support/stack';
+
+const MODEL = 'sim-stopping-model';
+const REQUESTS = 600;
+
+/** Cancellation (a workflow signal) and expiry (the completion-window timer) of running batches. */
+describe('stopping a running batch', () => {
+  const stack = testStack();
+  let simulator: RunningSimulator;
+  let service: ServiceProcess;
+  let client: OpenAI;
+  let dataDir: string;
+  const customIds = Array.from({ length: REQUESTS }, (_, i) => `job-${i}`);
+
+  beforeAll(async () => {
+    // Slow on purpose: 600 requests at 4 at a time take ~10 s, so a stop lands mid-batch.
+    simulator = await startSimulator(defaultSimulatorOptions({ models: [MODEL], capacity: 4, baseLatencyMs: 60 }));
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-stop-'));
+    service = await startServiceProcess({
+      DATA_DIR: dataDir,
+      TEMPORAL_ADDRESS: stack.temporalAddress,
+      DATABASE_URL: stack.databaseUrl,
+      VLLM_BASE_URL: simulator.baseUrl,
+      MAX_INFLIGHT_PER_BACKEND: '8',
+      CHUNK_SIZE: '50',
+    });
+    client = new OpenAI({ baseURL: service.apiUrl, apiKey: 'unused', maxRetries: 0 });
+  });
+
+  afterAll(async () => {
+    expect(await service?.stop()).toBe(0);
+    await simulator?.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function startBatch(window = '24h') {
+    const input = await uploadJsonl(client, customIds.map((id) => chatLine(id, MODEL, `Work on ${id}`)));
+    const batch = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: window as '24h' });
+    await waitForBatch(client, batch.id, (b) => b.request_counts!.completed >= 40, 60_000);
+    return batch.id;
+  }
+
+  /** Finished work kept in the output file, the rest in the error file under `code`, each custom_id once, in input order. */
+  function expectPartialResults(output: ResultLine[], errors: ResultLine[], code: string) {
+    expectEachCustomIdOnce(customIds, output, errors);
+    const order = (lines: ResultLine[]) => lines.map((l) => customIds.indexOf(l.custom_id));
+    expect(order(output)).toEqual([...order(output)].sort((a, b) => a - b));
+    expect(order(errors)).toEqual([...order(errors)].sort((a, b) => a - b));
+    expect(output.length).toBeGreaterThanOrEqual(40);
+    expect(errors.length).toBeGreaterThan(0);
+    for (const line of output) expect(line.response!.status_code).toBe(200);
+    for (const line of errors) expect(line).toMatchObject({ response: null, error: { code } });
+  }
+
+  test('cancel: cancelling, then cancelled with finished results kept and the rest batch_cancelled', async () => {
+    const batchId = await startBatch();
+    const cancelledAt = Date.now();
+    const cancelling = await client.batches.cancel(batchId);
+    expect(cancelling.status).toBe('cancelling');
+    expect(cancelling.cancelling_at).toEqual(expect.any(Number));
+
+    const batch = await waitForBatch(client, batchId, (b) => TERMINAL.includes(b.status), 60_000);
+    console.log(`cancel: ${Date.now() - cancelledAt} ms from cancel request to status cancelled`);
+    expect(batch.status).toBe('cancelled');
+    expect(batch.cancelled_at).toEqual(expect.any(Number));
+    expect(batch.completed_at).toBeNull();
+    const output = await readJsonl(client, batch.output_file_id);
+    const errors = await readJsonl(client, batch.error_file_id);
+    expectPartialResults(output, errors, 'batch_cancelled');
+    expect(batch.request_counts).toEqual({ total: REQUESTS, completed: output.length, failed: errors.length });
+
+    // Terminal means final: a second cancel is refused, OpenAI-shaped.
+    await expect(client.batches.cancel(batchId)).rejects.toMatchObject({ status: 409, code: 'batch_not_cancellable' });
+  });
+
+  test('expiry: the completion window ends the batch as expired, unfinished requests batch_expired', async () => {
+    const batchId = await startBatch('4s');
+    const batch = await waitForBatch(client, batchId, (b) => TERMINAL.includes(b.status), 60_000);
+    expect(batch.status).toBe('expired');
+    expect(batch.expired_at).toEqual(expect.any(Number));
+    expect(batch.expired_at! - batch.created_at).toBeGreaterThanOrEqual(4);
+    const output = await readJsonl(client, batch.output_file_id);
+    const errors = await readJsonl(client, batch.error_file_id);
+    expectPartialResults(output, errors, 'batch_expired');
+  });
+});
