@@ -9,7 +9,7 @@ export type ChunkReport = { executed: number };
 
 export type FlushPolicy = { maxResults: number; maxDelayMs: number };
 /** Small groups bound the work a crash can lose; the delay bound keeps slow chunks checkpointed too. */
-export const DEFAULT_FLUSH_POLICY: FlushPolicy = { maxResults: 32, maxDelayMs: 1000 };
+export const DEFAULT_FLUSH_POLICY: FlushPolicy = { maxResults: 16, maxDelayMs: 250 };
 
 /**
  * Runs one chunk of a batch: executes the requests without a checkpointed result, flushing results

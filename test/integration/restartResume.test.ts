@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import pg from 'pg';
+import { DEFAULT_FLUSH_POLICY } from '../../src/batches/chunk';
 import { chatLine, expectEachCustomIdOnce, readJsonl, TERMINAL, uploadJsonl, waitForBatch } from '../support/batches';
 import { freePort } from '../support/ports';
 import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
@@ -77,7 +78,7 @@ describe('npm start survives SIGKILL and resumes on the same DATA_DIR', () => {
     expect(checkpointedBeforeKill).toBeGreaterThanOrEqual(150);
     // What can be redone is what was in flight or awaiting a flush: bounded, not the whole batch.
     expect(redone).toBeGreaterThanOrEqual(0);
-    expect(redone).toBeLessThanOrEqual(MAX_INFLIGHT + 4 * 32);
+    expect(redone).toBeLessThanOrEqual(MAX_INFLIGHT + 4 * DEFAULT_FLUSH_POLICY.maxResults);
   });
 });
 
