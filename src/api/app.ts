@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/pool';
 import { authenticate } from './auth';
 import { errorHandler, unknownRoute } from './errors';
+import { openApiRouter } from './openapi';
 import { batchCancelRouter } from './routes/batchCancel';
 import { batchesRouter } from './routes/batches';
 import { filesRouter } from './routes/files';
@@ -16,9 +17,10 @@ export function createApp(deps: { config: Config; db: Db; temporal: Client }): e
   const app = express();
   app.disable('x-powered-by');
   app.use(healthRouter({ db, temporal }));
+  app.use(openApiRouter());
 
   const v1 = express.Router();
-  v1.use(authenticate(config.apiKeys));
+  v1.use(authenticate({ staticKeys: config.apiKeys, db }));
   v1.use(express.json({ limit: '1mb' }));
   v1.use(filesRouter({ db, maxFileBytes: config.limits.maxFileBytes }));
   v1.use(batchesRouter({ db, temporal, run: { chunksInFlight: config.chunksInFlightPerBatch, chunkHeartbeatTimeoutMs: config.chunkHeartbeatTimeoutMs } }));

@@ -1,28 +1,38 @@
-import crypto from 'node:crypto';
 import type { RequestHandler } from 'express';
+import type { Queryable } from '../db/pool';
+import { resolveApiKey } from '../store/apiKeys';
 import { ApiError } from './errors';
+import { hashApiKey } from './keys';
 import { OPEN_MODE_TENANT } from './tenant';
 
-const digest = (key: string) => crypto.createHash('sha256').update(key).digest('hex');
-
 /**
- * Resolves `Authorization: Bearer <key>` to a tenant. Keys are compared by digest, so lookup time
- * does not depend on how much of a guess matches. No keys configured → open single-tenant mode.
+ * Resolves `Authorization: Bearer <key>` to a tenant, from the static API_KEYS or the keys stored by
+ * the CLI (looked up on every request, so a revocation is immediate). Keys are compared by digest, so
+ * lookup time does not depend on how much of a guess matches. Open single-tenant mode only while no
+ * key is configured and none was ever created.
  */
-export function authenticate(apiKeys: ReadonlyMap<string, string>): RequestHandler {
-  const tenantsByDigest = new Map([...apiKeys].map(([key, tenant]) => [digest(key), tenant]));
-  return (req, res, next) => {
-    if (tenantsByDigest.size === 0) {
+export function authenticate(deps: { staticKeys: ReadonlyMap<string, string>; db: Queryable }): RequestHandler {
+  const tenantsByDigest = new Map([...deps.staticKeys].map(([key, tenant]) => [hashApiKey(key), tenant]));
+  return async (req, res, next) => {
+    const key = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+    const digest = key === undefined ? null : hashApiKey(key);
+    const staticTenant = digest === null ? undefined : tenantsByDigest.get(digest);
+    if (staticTenant !== undefined) {
+      res.locals.tenantId = staticTenant;
+      return next();
+    }
+    const stored = await resolveApiKey(deps.db, digest);
+    if (stored.tenantId !== null) {
+      res.locals.tenantId = stored.tenantId;
+      return next();
+    }
+    if (tenantsByDigest.size === 0 && !stored.anyKeys) {
       res.locals.tenantId = OPEN_MODE_TENANT;
       return next();
     }
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    if (!match) {
-      return next(new ApiError(401, 'authentication_error', 'missing_api_key', "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'."));
+    if (key === undefined) {
+      throw new ApiError(401, 'authentication_error', 'missing_api_key', "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");
     }
-    const tenant = tenantsByDigest.get(digest(match[1]!));
-    if (!tenant) return next(new ApiError(401, 'authentication_error', 'invalid_api_key', 'Incorrect API key provided.'));
-    res.locals.tenantId = tenant;
-    next();
+    throw new ApiError(401, 'authentication_error', 'invalid_api_key', 'Incorrect API key provided.');
   };
 }

@@ -1,7 +1,8 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { logger } from '../logger';
 
-export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'server_error';
+export const ERROR_TYPES = ['invalid_request_error', 'authentication_error', 'not_found_error', 'server_error'] as const;
+export type ErrorType = (typeof ERROR_TYPES)[number];
 
 /** An error a client should see, rendered in OpenAI's shape: {"error":{"message","type","param","code"}}. */
 export class ApiError extends Error {
@@ -22,12 +23,23 @@ export const invalidRequest = (message: string, param: string | null = null, cod
 export const notFound = (what: string, id: string) =>
   new ApiError(404, 'invalid_request_error', 'not_found', `No such ${what}: '${id}'`);
 
+export const unsupportedContentType = (message: string, param: string | null = null) =>
+  new ApiError(415, 'invalid_request_error', 'unsupported_content_type', message, param);
+
 export const errorBody = (err: ApiError) => ({
   error: { message: err.message, type: err.type, param: err.param, code: err.code },
 });
 
 export const unknownRoute: RequestHandler = (req, _res, next) => {
   next(new ApiError(404, 'invalid_request_error', 'unknown_url', `Unrecognized request URL (${req.method}: ${req.path}).`));
+};
+
+/** JSON endpoints: a body in any other format is refused rather than silently ignored. */
+export const requireJsonBody: RequestHandler = (req, _res, next) => {
+  if (req.is('application/json') === false) {
+    return next(unsupportedContentType(`Expected a JSON body ('Content-Type: application/json'), got '${req.headers['content-type'] ?? 'none'}'.`));
+  }
+  next();
 };
 
 /** Last middleware: every failure leaves as an OpenAI-shaped error; unexpected ones are logged, not leaked. */
@@ -41,14 +53,17 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, _next)
   res.status(apiError.status).json(errorBody(apiError));
 };
 
+/** Errors raised by Express and body-parser carry an HTTP status and a `type`; map the ones clients cause. */
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  const bodyParserType = (err as { type?: string }).type;
-  if (bodyParserType === 'entity.parse.failed') {
-    return invalidRequest('The request body is not valid JSON.', null, 'invalid_json');
-  }
-  if (bodyParserType === 'entity.too.large') {
+  const { type, status, expose, message } = err as { type?: string; status?: number; expose?: boolean; message?: string };
+  if (type === 'entity.parse.failed') return invalidRequest('The request body is not valid JSON.', null, 'invalid_json');
+  if (type === 'entity.too.large') {
     return new ApiError(413, 'invalid_request_error', 'request_too_large', 'The request body is too large.');
+  }
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') return unsupportedContentType(message ?? 'Unsupported body encoding.');
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new ApiError(status, 'invalid_request_error', 'invalid_request', expose && message ? message : 'Invalid request.');
   }
   return new ApiError(500, 'server_error', 'internal_error', 'The server had an error processing your request.');
 }

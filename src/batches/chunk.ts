@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Db } from '../db/pool';
 import { batchRequestId } from '../ids';
 import type { InferenceClient, InferenceOutcome } from '../inference/client';
@@ -14,6 +15,8 @@ export const DEFAULT_FLUSH_POLICY: FlushPolicy = { maxResults: 16, maxDelayMs: 2
 /**
  * Runs one chunk of a batch: executes the requests without a checkpointed result, flushing results
  * to Postgres in small groups. On abort it stops starting requests, keeps what finished, and rethrows.
+ * If results cannot be stored even after retrying, it stops at once: GPU work whose result would be
+ * lost is better left for the activity's retry.
  */
 export async function runChunk(
   deps: { db: Db; inference: InferenceClient },
@@ -22,21 +25,26 @@ export async function runChunk(
 ): Promise<ChunkReport> {
   const { db, inference } = deps;
   const pending = await findPendingRequests(db, args.batchId, args.chunkNo);
+  const storageFailed = new AbortController();
+  const signal = AbortSignal.any([control.signal, storageFailed.signal]);
+  // Every request of the chunk listens for the chunk's stop; that many listeners is by design.
+  setMaxListeners(pending.length + 16, signal);
   const buffer = new ResultBuffer(
-    (results) => storeResults(db, args.batchId, results),
+    (results) => withRetries(() => storeResults(db, args.batchId, results)),
     control.flush ?? DEFAULT_FLUSH_POLICY,
     () => control.onProgress({ pending: pending.length, done: buffer.stored }),
+    (err) => storageFailed.abort(err),
   );
   control.onProgress({ pending: pending.length, done: 0 });
 
   const executions = pending.map(async (request) => {
-    const outcome = await inference.execute(args.endpoint, request.body, control.signal);
+    const outcome = await inference.execute(args.endpoint, request.body, signal);
     buffer.add(toResult(args.batchId, request.line_no, outcome));
   });
   const settled = await Promise.allSettled(executions);
   await buffer.close();
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failure) throw control.signal.aborted ? control.signal.reason : failure.reason;
+  if (failure) throw signal.aborted ? signal.reason : failure.reason;
   return { executed: pending.length };
 }
 
@@ -58,6 +66,18 @@ function toResult(batchId: string, lineNo: number, outcome: InferenceOutcome): R
   };
 }
 
+/** A dropped connection or a lock conflict should not cost the GPU work already done: retry the write. */
+async function withRetries<T>(write: () => Promise<T>, delaysMs = [250, 1000, 3000]): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (attempt >= delaysMs.length) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delaysMs[attempt]));
+    }
+  }
+}
+
 const tokenCount = (value: unknown) => (typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : 0);
 
 /**
@@ -75,6 +95,7 @@ class ResultBuffer {
     private readonly write: (results: RequestResult[]) => Promise<unknown>,
     private readonly policy: FlushPolicy,
     private readonly onStored: () => void,
+    private readonly onFailed: (err: unknown) => void,
   ) {}
 
   add(result: RequestResult): void {
@@ -103,6 +124,7 @@ class ResultBuffer {
         this.onStored();
       } catch (err) {
         this.writeError = err;
+        this.onFailed(err);
       }
     });
   }

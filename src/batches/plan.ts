@@ -41,11 +41,13 @@ export async function validateAndPlan(
   };
   const seenCustomIds = new Set<string>();
   let batchModel: string | undefined;
+  let batchModelLine: number | undefined;
   let requestCount = 0;
   let pending: PlannedRequest[] = [];
   const context = { endpoint: batch.endpoint, defaultModel: batch.model ?? limits.defaultModel };
 
   for await (const line of splitLines(readFileContent(db, batch.input_file_id), limits.maxLineBytes)) {
+    if (errors.length >= MAX_REPORTED_ERRORS) break; // reading on could report nothing more
     onProgress(line.lineNo);
     if ('tooLong' in line) {
       report({ code: 'line_too_long', message: `Line ${line.lineNo} exceeds ${limits.maxLineBytes} bytes.`, param: null, line: line.lineNo });
@@ -62,7 +64,10 @@ export async function validateAndPlan(
       continue;
     }
     seenCustomIds.add(customId);
-    batchModel ??= model;
+    if (batchModel === undefined) {
+      batchModel = model;
+      batchModelLine = line.lineNo;
+    }
     if (model !== batchModel) {
       report({ code: 'mismatched_model', message: `Line ${line.lineNo}: model "${model}" differs from "${batchModel}"; a batch targets one model.`, param: 'body.model', line: line.lineNo });
       continue;
@@ -83,10 +88,11 @@ export async function validateAndPlan(
   if (requestCount === 0 && errors.length === 0) {
     report({ code: 'empty_file', message: 'The input file contains no requests.', param: null, line: null });
   }
-  if (batchModel !== undefined && errors.length === 0) {
+  if (batchModel !== undefined) {
     const served = new Set((await listLiveModels(db)).map((m) => m.model));
     if (!served.has(batchModel)) {
-      report({ code: 'model_not_found', message: `The model "${batchModel}" is not served by any live GPU worker.`, param: 'body.model', line: null });
+      const message = `The model "${batchModel}" is not served by any live GPU worker (GET /v1/models lists those that are).`;
+      report({ code: 'model_not_found', message, param: 'body.model', line: batchModelLine! });
     }
   }
 

@@ -5,6 +5,7 @@ import type { Config } from '../config';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { logger } from '../logger';
+import { resolveApiKey } from '../store/apiKeys';
 import { connectClient } from '../temporal/client';
 import { ensureSearchAttributes } from '../temporal/registerSearchAttributes';
 import { sdkLogger } from '../temporal/sdkLogger';
@@ -37,7 +38,9 @@ export async function startService(config: Config, parts: { api: boolean; worker
   let server: http.Server | undefined;
   let apiUrl: string | undefined;
   if (parts.api) {
-    if (config.apiKeys.size === 0) logger.warn('no API_KEYS configured: the API is open, single-tenant, without authentication');
+    if (config.apiKeys.size === 0 && !(await resolveApiKey(db, null)).anyKeys) {
+      logger.warn('no API keys (API_KEYS or created with `npm run keys`): the API is open, single-tenant, without authentication');
+    }
     server = http.createServer(createApp({ config, db, temporal }));
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);

@@ -9,7 +9,10 @@ export type FileRow = {
   status: string;
   created_at: Date;
   expires_at: Date | null;
+  deleted_at: Date | null;
 };
+
+export type FileListQuery = { purpose?: string; after?: string; limit: number; order: 'asc' | 'desc' };
 
 export async function insertFile(
   db: Queryable,
@@ -37,8 +40,62 @@ export async function insertFilePart(db: Queryable, fileId: string, partNo: numb
 }
 
 export async function findFile(db: Queryable, tenantId: string, fileId: string): Promise<FileRow | undefined> {
-  const { rows } = await db.query<FileRow>(`SELECT * FROM files WHERE id = $1 AND tenant_id = $2`, [fileId, tenantId]);
+  const { rows } = await db.query<FileRow>(
+    `SELECT * FROM files WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL`,
+    [fileId, tenantId],
+  );
   return rows[0];
+}
+
+/**
+ * A page of the tenant's files by (created_at, id), starting after the file `after` (deleted files
+ * still mark their position). Undefined when `after` names no file of this tenant.
+ */
+export async function listFiles(db: Queryable, tenantId: string, query: FileListQuery): Promise<FileRow[] | undefined> {
+  const [compare, direction] = query.order === 'asc' ? ['>', 'ASC'] : ['<', 'DESC'];
+  const { rows } = await db.query<FileRow>(
+    `WITH cursor AS (SELECT created_at, id FROM files WHERE id = $3 AND tenant_id = $1)
+     SELECT f.* FROM files f
+     WHERE f.tenant_id = $1 AND f.deleted_at IS NULL
+       AND ($2::text IS NULL OR f.purpose = $2)
+       AND ($3::text IS NULL OR (f.created_at, f.id) ${compare} (SELECT created_at, id FROM cursor))
+     ORDER BY f.created_at ${direction}, f.id ${direction}
+     LIMIT $4`,
+    [tenantId, query.purpose ?? null, query.after ?? null, query.limit],
+  );
+  if (rows.length === 0 && query.after !== undefined && !(await fileExisted(db, tenantId, query.after))) return undefined;
+  return rows;
+}
+
+async function fileExisted(db: Queryable, tenantId: string, fileId: string): Promise<boolean> {
+  const { rowCount } = await db.query(`SELECT 1 FROM files WHERE id = $1 AND tenant_id = $2`, [fileId, tenantId]);
+  return rowCount === 1;
+}
+
+export type FileDeletion = 'deleted' | 'not_found' | 'in_use';
+
+/**
+ * Drops a file's content and hides it, keeping the row as a list cursor. Refused while the file is
+ * the input of a batch still validating, which streams the content and would see it vanish mid-read.
+ */
+export async function markFileDeleted(db: Queryable, tenantId: string, fileId: string): Promise<FileDeletion> {
+  const { rows } = await db.query<{ found: boolean; busy: boolean; deleted: boolean }>(
+    `WITH target AS (SELECT id FROM files WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL),
+     busy AS (
+       SELECT EXISTS (SELECT 1 FROM batches b JOIN target t ON b.input_file_id = t.id WHERE b.status = 'validating') AS busy
+     ),
+     deleted AS (
+       UPDATE files SET deleted_at = now()
+       WHERE id IN (SELECT id FROM target) AND NOT (SELECT busy FROM busy)
+       RETURNING id
+     ),
+     parts AS (DELETE FROM file_parts WHERE file_id IN (SELECT id FROM deleted))
+     SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT busy FROM busy) AS busy, EXISTS (SELECT 1 FROM deleted) AS deleted`,
+    [fileId, tenantId],
+  );
+  const { found, busy, deleted } = rows[0]!;
+  if (deleted) return 'deleted';
+  return found && busy ? 'in_use' : 'not_found';
 }
 
 /** One part at a time: the caller streams, never loading the whole file. */

@@ -65,8 +65,9 @@ export async function storeResults(db: Queryable, batchId: string, results: Requ
        INSERT INTO batch_results
          (batch_id, line_no, request_id, status_code, response_body, error_code, error_message, input_tokens, output_tokens)
        SELECT $1, * FROM unnest($2::int[], $3::text[], $4::int[], $5::json[], $6::text[], $7::text[], $8::int[], $9::int[])
-       -- Only while the batch runs; the share lock waits out a finalize in progress, then sees it terminal.
-       WHERE EXISTS (SELECT 1 FROM batches WHERE id = $1 AND status IN ('in_progress', 'cancelling') FOR SHARE)
+       -- Only while the batch runs. The row lock waits out a finalize in progress (then sees it terminal)
+       -- and queues concurrent flushes of one batch, which also update its counters, instead of deadlocking them.
+       WHERE EXISTS (SELECT 1 FROM batches WHERE id = $1 AND status IN ('in_progress', 'cancelling') FOR UPDATE)
        ON CONFLICT DO NOTHING
        RETURNING status_code, input_tokens, output_tokens
      ), totals AS (

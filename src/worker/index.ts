@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import crypto from 'node:crypto';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -12,6 +13,7 @@ import { DEFAULT_RETRY_POLICY } from '../inference/retry';
 import { logger } from '../logger';
 import { heartbeatInferenceWorker, removeInferenceWorker } from '../store/workers';
 import { ORCHESTRATOR_TASK_QUEUE, inferenceTaskQueue } from '../temporal/names';
+import { WORKFLOW_BUNDLE_PATH } from './bundleWorkflows';
 
 const REGISTRATION_HEARTBEAT_MS = 15_000;
 /** Per GPU worker: enough chunks at once to keep MAX_INFLIGHT_PER_BACKEND requests flowing between chunk tails. */
@@ -33,7 +35,7 @@ export async function startWorkers(config: Config, db: Db, connection: NativeCon
       await Worker.create({
         ...common,
         taskQueue: ORCHESTRATOR_TASK_QUEUE,
-        workflowsPath: require.resolve('../workflows'),
+        workflowBundle: { codePath: workflowBundlePath() },
         activities: createOrchestratorActivities({
           db,
           limits: {
@@ -85,6 +87,11 @@ export async function startWorkers(config: Config, db: Db, connection: NativeCon
       await Promise.allSettled(running);
     },
   };
+}
+
+function workflowBundlePath(): string {
+  if (!fs.existsSync(WORKFLOW_BUNDLE_PATH)) throw new Error(`${WORKFLOW_BUNDLE_PATH} is missing: run \`npm run build\``);
+  return WORKFLOW_BUNDLE_PATH;
 }
 
 async function discoverAllModels(config: Config): Promise<string[]> {

@@ -1,33 +1,21 @@
 import type { Client } from '@temporalio/client';
 import { Router } from 'express';
-import { z } from 'zod';
 import type { Db } from '../../db/pool';
 import { createBatch } from '../../batches/create';
-import { BATCH_ENDPOINTS, DEFAULT_COMPLETION_WINDOW, DEFAULT_ENDPOINT } from '../../batches/endpoints';
 import { toBatchObject } from '../../batches/object';
 import { completionWindowSeconds } from '../../batches/window';
-import { findBatch } from '../../store/batches';
+import { findBatch, listBatches } from '../../store/batches';
 import { findFile } from '../../store/files';
-import { invalidRequest, notFound } from '../errors';
+import { invalidRequest, notFound, requireJsonBody } from '../errors';
+import { listObject, unknownCursor } from '../pagination';
+import { CreateBatchBody, ListBatchesQuery } from '../schemas';
 import { tenantOf } from '../tenant';
 import { parseRequest } from '../validate';
 
-export const CreateBatchBody = z.object({
-  input_file_id: z.string().min(1),
-  endpoint: z.enum(BATCH_ENDPOINTS).default(DEFAULT_ENDPOINT),
-  completion_window: z
-    .string()
-    .default(DEFAULT_COMPLETION_WINDOW)
-    .refine((w) => completionWindowSeconds(w) !== undefined, 'must be 24h or a duration like 90s, 30m, 12h, 7d'),
-  metadata: z.record(z.string().max(64), z.string().max(512)).nullable().optional(),
-  /** Extension: model for lines whose body names none (also accepted as metadata.model). */
-  model: z.string().min(1).optional(),
-});
-
-export function batchesRouter(deps: { db: Db; temporal: Client; chunksInFlight: number }): Router {
+export function batchesRouter(deps: { db: Db; temporal: Client; run: { chunksInFlight: number; chunkHeartbeatTimeoutMs: number } }): Router {
   const router = Router();
 
-  router.post('/batches', async (req, res) => {
+  router.post('/batches', requireJsonBody, async (req, res) => {
     const body = parseRequest(CreateBatchBody, req.body ?? {});
     const tenantId = tenantOf(res);
     const inputFile = await findFile(deps.db, tenantId, body.input_file_id);
@@ -45,6 +33,13 @@ export function batchesRouter(deps: { db: Db; temporal: Client; chunksInFlight: 
       metadata: body.metadata ?? null,
     });
     res.status(200).json(toBatchObject(batch));
+  });
+
+  router.get('/batches', async (req, res) => {
+    const query = parseRequest(ListBatchesQuery, req.query);
+    const rows = await listBatches(deps.db, tenantOf(res), { after: query.after, limit: query.limit + 1 });
+    if (!rows) throw unknownCursor('batch', query.after!);
+    res.json(listObject(rows, query.limit, toBatchObject));
   });
 
   router.get('/batches/:id', async (req, res) => {

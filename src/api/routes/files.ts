@@ -1,25 +1,62 @@
+import { PassThrough } from 'node:stream';
 import busboy from 'busboy';
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { Db } from '../../db/pool';
 import { readFileContent } from '../../files/content';
 import { toFileObject } from '../../files/object';
 import { FileTooLargeError, storeUpload } from '../../files/upload';
-import { findFile, type FileRow } from '../../store/files';
-import { ApiError, invalidRequest, notFound } from '../errors';
+import { findFile, listFiles, markFileDeleted, type FileRow } from '../../store/files';
+import { ApiError, invalidRequest, notFound, unsupportedContentType } from '../errors';
+import { listObject, unknownCursor } from '../pagination';
+import { ListFilesQuery, UploadFileFields, UploadFileQuery } from '../schemas';
 import { tenantOf } from '../tenant';
+import { parseRequest } from '../validate';
 
-const UPLOAD_PURPOSES = ['batch'] as const;
+type UploadDeps = { db: Db; maxFileBytes: number };
 
-export function filesRouter(deps: { db: Db; maxFileBytes: number }): Router {
+/** Raw JSONL bodies (extension for the seed guide's clients), besides OpenAI's multipart form. */
+const RAW_JSONL_TYPES = ['application/jsonl', 'application/x-ndjson'];
+
+export function filesRouter(deps: UploadDeps): Router {
   const router = Router();
 
   router.post('/files', async (req, res) => {
-    const file = await receiveUpload(req, deps, tenantOf(res));
+    const tenantId = tenantOf(res);
+    let file: FileRow;
+    try {
+      if (req.is('multipart/form-data')) file = await receiveMultipart(req, deps, tenantId);
+      else if (req.is(RAW_JSONL_TYPES)) file = await receiveRaw(req, deps, tenantId);
+      else {
+        throw unsupportedContentType(
+          `Uploads must be multipart/form-data with a 'file' field, or a raw ${RAW_JSONL_TYPES.join(' or ')} body.`,
+          'file',
+        );
+      }
+    } catch (err) {
+      if (err instanceof FileTooLargeError) throw rejectOversized(req, res, err);
+      throw err;
+    }
     res.status(200).json(toFileObject(file));
+  });
+
+  router.get('/files', async (req, res) => {
+    const query = parseRequest(ListFilesQuery, req.query);
+    const rows = await listFiles(deps.db, tenantOf(res), { ...query, limit: query.limit + 1 });
+    if (!rows) throw unknownCursor('file', query.after!);
+    res.json(listObject(rows, query.limit, toFileObject));
   });
 
   router.get('/files/:id', async (req, res) => {
     res.json(toFileObject(await requireFile(deps.db, tenantOf(res), req.params.id!)));
+  });
+
+  router.delete('/files/:id', async (req, res) => {
+    const outcome = await markFileDeleted(deps.db, tenantOf(res), req.params.id!);
+    if (outcome === 'not_found') throw notFound('file', req.params.id!);
+    if (outcome === 'in_use') {
+      throw new ApiError(409, 'invalid_request_error', 'file_in_use', `File '${req.params.id}' is the input of a batch that is still validating.`);
+    }
+    res.json({ id: req.params.id!, object: 'file', deleted: true });
   });
 
   router.get('/files/:id/content', async (req, res) => {
@@ -41,16 +78,49 @@ async function requireFile(db: Db, tenantId: string, fileId: string): Promise<Fi
 }
 
 /**
+ * The 413 goes out at once, with the connection marked for closing; the rest of the body is read
+ * and discarded (never buffered) so the client, still sending, gets to read the answer.
+ */
+function rejectOversized(req: Request, res: Response, err: FileTooLargeError): ApiError {
+  req.unpipe();
+  req.resume();
+  res.setHeader('connection', 'close');
+  return new ApiError(413, 'invalid_request_error', 'file_too_large', err.message, 'file');
+}
+
+/** A raw body is the file itself; purpose and filename come from the query string. */
+async function receiveRaw(req: Request, deps: UploadDeps, tenantId: string): Promise<FileRow> {
+  const query = parseRequest(UploadFileQuery, req.query);
+  if (Number(req.headers['content-length']) > deps.maxFileBytes) throw new FileTooLargeError(deps.maxFileBytes);
+  return storeUpload(deps.db, {
+    tenantId,
+    filename: query.filename,
+    content: bodyStream(req),
+    maxBytes: deps.maxFileBytes,
+    resolvePurpose: async () => query.purpose,
+  });
+}
+
+/**
+ * The request body as a stream of its own: an oversized upload destroys this stream, leaving the
+ * socket to answer on, and a client that disconnects mid-upload fails it rather than leaving it hanging.
+ */
+function bodyStream(req: Request): PassThrough {
+  const body = new PassThrough();
+  req.once('close', () => {
+    if (!req.complete) body.destroy(new Error('the client disconnected during the upload'));
+  });
+  return req.pipe(body);
+}
+
+/**
  * Streams the multipart `file` field straight into Postgres. `purpose` may arrive before or after the
  * file, so it is checked once the whole form is parsed, before the upload's transaction commits.
  */
-function receiveUpload(req: Request, deps: { db: Db; maxFileBytes: number }, tenantId: string): Promise<FileRow> {
-  if (!req.is('multipart/form-data')) {
-    return Promise.reject(invalidRequest("Uploads must be multipart/form-data with a 'file' field.", 'file', 'invalid_content_type'));
-  }
+function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Promise<FileRow> {
   return new Promise<FileRow>((resolve, reject) => {
     const form = busboy({ headers: req.headers, limits: { files: 1, fields: 20, fieldSize: 64 * 1024 } });
-    const fields = new Map<string, string>();
+    const fields: Record<string, string> = {};
     const parsed = new Promise<void>((done, fail) => {
       form.on('close', done);
       form.on('error', fail);
@@ -58,7 +128,7 @@ function receiveUpload(req: Request, deps: { db: Db; maxFileBytes: number }, ten
     parsed.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
     let sawFile = false;
 
-    form.on('field', (name, value) => fields.set(name, value));
+    form.on('field', (name, value) => (fields[name] = value));
     form.on('file', (name, stream, info) => {
       if (name !== 'file' || sawFile) {
         stream.resume();
@@ -72,28 +142,13 @@ function receiveUpload(req: Request, deps: { db: Db; maxFileBytes: number }, ten
         maxBytes: deps.maxFileBytes,
         resolvePurpose: async () => {
           await parsed;
-          return checkPurpose(fields.get('purpose'));
+          return parseRequest(UploadFileFields, fields).purpose;
         },
-      }).then(resolve, (err: unknown) => {
-        if (err instanceof FileTooLargeError) {
-          // Stop parsing, discard the rest of the body unbuffered, and close the connection after answering.
-          req.unpipe(form);
-          req.resume();
-          reject(new ApiError(413, 'invalid_request_error', 'file_too_large', err.message, 'file'));
-        } else reject(err);
-      });
+      }).then(resolve, reject);
     });
     parsed.then(() => {
-      if (!sawFile) reject(invalidRequest("The multipart form has no 'file' field.", 'file', 'missing_file'));
+      if (!sawFile) reject(invalidRequest("The multipart form has no 'file' field.", 'file', 'missing_required_parameter'));
     }, (err: Error) => reject(invalidRequest(`Malformed multipart body: ${err.message}`, 'file', 'invalid_multipart')));
     req.pipe(form);
   });
-}
-
-function checkPurpose(purpose: string | undefined): string {
-  if (purpose === undefined) throw invalidRequest("Missing required parameter: 'purpose'.", 'purpose', 'missing_required_parameter');
-  if (!(UPLOAD_PURPOSES as readonly string[]).includes(purpose)) {
-    throw invalidRequest(`Invalid purpose '${purpose}'; this server accepts: ${UPLOAD_PURPOSES.join(', ')}.`, 'purpose', 'invalid_value');
-  }
-  return purpose;
 }

@@ -1,0 +1,185 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs `npm start`'s entry point (built) with `env`, resolving once it prints that it is ready. */
+export async function startService(env: Record<string, string>): Promise<{ child: ChildProcess; apiUrl: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  // Compiled to dist-bench/bench/, the service itself is the regular build in dist/.
+  const child = spawn(process.execPath, [path.resolve(__dirname, '../../dist/main/start.js')], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('vLLM Batch Server is ready')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`service exited with ${code}`)));
+  });
+  return {
+    child,
+    apiUrl: `http://127.0.0.1:${port}/v1`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGINT');
+      }),
+  };
+}
+
+/** Peak resident memory per process of a process tree, sampled from /proc. */
+export class RssSampler {
+  readonly peaks = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly rootPids: number[]) {}
+
+  start(intervalMs = 500): void {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.sample();
+  }
+
+  report(): Array<{ process: string; peakMb: number }> {
+    return [...this.peaks]
+      .map(([process, bytes]) => ({ process, peakMb: Math.round(bytes / 1024 / 1024) }))
+      .sort((a, b) => b.peakMb - a.peakMb);
+  }
+
+  private sample(): void {
+    for (const pid of this.tree()) {
+      const status = readProc(pid, 'status');
+      const rss = /VmRSS:\s+(\d+) kB/.exec(status ?? '');
+      if (!rss) continue;
+      const name = `${(readProc(pid, 'comm') ?? '?').trim()}[${pid}]`;
+      this.peaks.set(name, Math.max(this.peaks.get(name) ?? 0, Number(rss[1]) * 1024));
+    }
+  }
+
+  private tree(): number[] {
+    const parents = new Map<number, number[]>();
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const stat = readProc(Number(entry), 'stat');
+      const ppid = stat ? Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) : NaN;
+      if (!Number.isNaN(ppid)) parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
+    }
+    const out: number[] = [];
+    const visit = (pid: number) => {
+      out.push(pid);
+      for (const child of parents.get(pid) ?? []) visit(child);
+    };
+    this.rootPids.forEach(visit);
+    return out;
+  }
+}
+
+function readProc(pid: number, file: string): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Streams a JSONL upload as multipart/form-data without building the file in memory. */
+export async function uploadJsonlStream(apiUrl: string, lines: () => Generator<string>, filename: string): Promise<{ id: string; bytes: number }> {
+  const boundary = `----bench${Date.now()}`;
+  const encoder = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode(`--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n`));
+      controller.enqueue(
+        encoder.encode(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/jsonl\r\n\r\n`),
+      );
+    },
+    pull: (() => {
+      const iterator = lines();
+      return (controller: ReadableStreamDefaultController<Uint8Array>) => {
+        let batch = '';
+        for (let i = 0; i < 2000; i++) {
+          const next = iterator.next();
+          if (next.done) {
+            controller.enqueue(encoder.encode(batch + `\r\n--${boundary}--\r\n`));
+            controller.close();
+            return;
+          }
+          batch += next.value + '\n';
+        }
+        controller.enqueue(encoder.encode(batch));
+      };
+    })(),
+  });
+  const response = await fetch(`${apiUrl}/files`, {
+    method: 'POST',
+    headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+    body,
+    duplex: 'half',
+  } as RequestInit);
+  if (!response.ok) throw new Error(`upload failed: ${response.status} ${await response.text()}`);
+  return (await response.json()) as { id: string; bytes: number };
+}
+
+export type BatchState = {
+  id: string;
+  status: string;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  request_counts: { total: number; completed: number; failed: number };
+};
+
+export async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
+  const response = await fetch(url, init);
+  if (!response.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${response.status} ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+export async function waitForTerminal(apiUrl: string, batchId: string, onProgress: (b: BatchState) => void): Promise<BatchState> {
+  for (;;) {
+    const batch = await getJson<BatchState>(`${apiUrl}/batches/${batchId}`);
+    onProgress(batch);
+    if (['completed', 'failed', 'expired', 'cancelled'].includes(batch.status)) return batch;
+    await sleep(1000);
+  }
+}
+
+/** Counts output lines and checks they come in the order `expectedCustomId` gives, streaming. */
+export async function verifyOutputOrder(apiUrl: string, fileId: string, expectedCustomId: (index: number) => string): Promise<number> {
+  const response = await fetch(`${apiUrl}/files/${fileId}/content`);
+  if (!response.ok || !response.body) throw new Error(`content: ${response.status}`);
+  const decoder = new TextDecoder();
+  let pending = '';
+  let count = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    pending += decoder.decode(chunk, { stream: true });
+    const lines = pending.split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) {
+      if (!line) continue;
+      const customId = (JSON.parse(line) as { custom_id: string }).custom_id;
+      if (customId !== expectedCustomId(count)) throw new Error(`line ${count + 1}: ${customId}, expected ${expectedCustomId(count)}`);
+      count++;
+    }
+  }
+  return count;
+}

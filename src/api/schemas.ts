@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { BATCH_ENDPOINTS, DEFAULT_COMPLETION_WINDOW, DEFAULT_ENDPOINT } from '../batches/endpoints';
+import { BatchObject } from '../batches/object';
+import { completionWindowSeconds } from '../batches/window';
+import { FileObject, UPLOAD_PURPOSES } from '../files/object';
+import { ERROR_TYPES } from './errors';
+
+/**
+ * Request schemas: the routes validate with these, and /openapi.json is generated from them, so the
+ * document cannot drift from what the server accepts. Response objects live beside their mappers
+ * (src/files/object.ts, src/batches/object.ts).
+ */
+
+/** Query strings arrive as text; a repeated parameter arrives as an array and fails as NaN. */
+const pageLimit = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+const cursor = z.string().min(1);
+
+export const CreateBatchBody = z.object({
+  input_file_id: z.string().min(1).describe('ID of an uploaded file with purpose `batch`'),
+  endpoint: z.enum(BATCH_ENDPOINTS).default(DEFAULT_ENDPOINT).describe('Defaults to /v1/chat/completions (extension)'),
+  completion_window: z
+    .string()
+    .default(DEFAULT_COMPLETION_WINDOW)
+    .refine((w) => completionWindowSeconds(w) !== undefined, 'must be 24h or a duration like 90s, 30m, 12h, 7d')
+    .describe('`24h`, or (extension) a duration `<n>s|m|h|d`'),
+  metadata: z
+    .record(z.string().max(64), z.string().max(512))
+    .refine((m) => Object.keys(m).length <= 16, 'must have at most 16 keys')
+    .nullable()
+    .optional()
+    .describe('Up to 16 string pairs; `metadata.model` sets the model for lines whose body names none (extension)'),
+  model: z.string().min(1).optional().describe('Extension: model for lines whose body names none'),
+});
+
+export const ListBatchesQuery = z.object({
+  after: cursor.optional().describe('ID of the last batch of the previous page'),
+  limit: pageLimit(100, 20),
+});
+
+export const ListFilesQuery = z.object({
+  purpose: z.string().min(1).optional(),
+  limit: pageLimit(10_000, 10_000),
+  order: z.enum(['asc', 'desc']).default('desc').describe('By created_at'),
+  after: cursor.optional().describe('ID of the last file of the previous page'),
+});
+
+/** The multipart form of an upload, besides its `file` part. */
+export const UploadFileFields = z.object({ purpose: z.enum(UPLOAD_PURPOSES) });
+
+/** Extension: a raw `application/jsonl` upload names its purpose and filename in the query string. */
+export const UploadFileQuery = UploadFileFields.extend({
+  filename: z.string().optional().describe('Stored without directories or control characters'),
+});
+
+export const ErrorResponse = z.strictObject({
+  error: z.strictObject({
+    message: z.string(),
+    type: z.enum(ERROR_TYPES),
+    param: z.string().nullable(),
+    code: z.string().nullable(),
+  }),
+});
+
+/** OpenAI's cursor list object. */
+export const listSchema = <T extends z.ZodType>(item: T) =>
+  z.strictObject({
+    object: z.literal('list'),
+    data: z.array(item),
+    first_id: z.string().nullable(),
+    last_id: z.string().nullable(),
+    has_more: z.boolean(),
+  });
+
+export const ModelList = z.strictObject({
+  object: z.literal('list'),
+  data: z.array(
+    z.strictObject({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() }),
+  ),
+});
+
+export const FileList = listSchema(FileObject);
+export const BatchList = listSchema(BatchObject);

@@ -1,0 +1,197 @@
+import fs from 'node:fs';
+import OpenAI, { toFile } from 'openai';
+import { BatchObject } from '../../src/batches/object';
+import { expectApiError, startService, unique } from '../support/api';
+import { chatLine, TERMINAL, waitForBatch } from '../support/batches';
+import type { ServiceProcess } from '../support/serviceProcess';
+import { testStack } from '../support/stack';
+
+const MODEL = 'sim-llama-3.1-8b-instruct';
+const MAX_REQUESTS = 5;
+/** The per-line limit of validation (MAX_LINE_BYTES in src/worker): the file limit must exceed it. */
+const MAX_LINE_BYTES = 8 * 1024 * 1024;
+const MAX_FILE_BYTES = 9 * 1024 * 1024;
+const MAX_REPORTED_ERRORS = 100;
+
+const line = (fields: Record<string, unknown>) =>
+  JSON.stringify({ custom_id: 'c', method: 'POST', url: '/v1/chat/completions', body: { model: MODEL, messages: [] }, ...fields });
+const jsonl = (...lines: string[]) => Buffer.from(lines.join('\n') + '\n');
+const ok = (id: string, model = MODEL) => chatLine(id, model, 'hi');
+
+type Expected = [code: string, line: number | null, param: string | null];
+
+/** Each invalid input and the errors.data it must produce, in order. */
+const INVALID_FILES: Array<[name: string, content: Buffer, errors: Expected[]]> = [
+  ['invalid JSON', jsonl(ok('a'), '{"custom_id": "b",'), [['invalid_json_line', 2, null]]],
+  ['a line that is not an object', jsonl('[1, 2]'), [['invalid_request', 1, null]]],
+  ['missing custom_id', jsonl(line({ custom_id: undefined })), [['missing_custom_id', 1, 'custom_id']]],
+  ['empty custom_id', jsonl(line({ custom_id: '' })), [['missing_custom_id', 1, 'custom_id']]],
+  ['duplicate custom_id', jsonl(ok('a'), ok('b'), ok('a')), [['duplicate_custom_id', 3, 'custom_id']]],
+  ['method not POST', jsonl(line({ method: 'GET' })), [['invalid_method', 1, 'method']]],
+  ['url not the batch endpoint', jsonl(line({ url: '/v1/embeddings' })), [['invalid_url', 1, 'url']]],
+  ['body not an object', jsonl(line({ body: 'hello' })), [['invalid_body', 1, 'body']]],
+  ['lines targeting different models', jsonl(ok('a'), ok('b', 'another-model')), [['mismatched_model', 2, 'body.model']]],
+  ['a model no GPU worker serves', jsonl(ok('a', 'no-such-model'), ok('b', 'no-such-model')), [['model_not_found', 1, 'body.model']]],
+  ['no model in the line nor the batch', jsonl(line({ body: { messages: [] } })), [['missing_model', 1, 'body.model']]],
+  ['an empty file', Buffer.alloc(0), [['empty_file', null, null]]],
+  ['only blank lines', Buffer.from('\n  \n\r\n'), [['empty_file', null, null]]],
+  [
+    `more than MAX_REQUESTS_PER_BATCH (${MAX_REQUESTS}) requests`,
+    jsonl(...Array.from({ length: MAX_REQUESTS + 1 }, (_, i) => ok(`r${i}`))),
+    [['too_many_requests', MAX_REQUESTS + 1, null]],
+  ],
+  [
+    'a line over the per-line limit',
+    jsonl(ok('a'), line({ custom_id: 'big', body: { model: MODEL, messages: [{ role: 'user', content: 'x'.repeat(MAX_LINE_BYTES) }] } }), ok('b')),
+    [['line_too_long', 2, null]],
+  ],
+  ['invalid UTF-8', Buffer.concat([jsonl(ok('a')), Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d, 0x0a])]), [['invalid_encoding', 2, null]]],
+  [
+    'several problems, each reported with its line',
+    jsonl(ok('a'), 'nope', line({ custom_id: 'b', method: 'PUT' }), ok('a'), line({ custom_id: 'c', url: '/v1/completions' })),
+    [
+      ['invalid_json_line', 2, null],
+      ['invalid_method', 3, 'method'],
+      ['duplicate_custom_id', 4, 'custom_id'],
+      ['invalid_url', 5, 'url'],
+    ],
+  ],
+  [
+    'more problems than are reported',
+    jsonl(...Array.from({ length: MAX_REPORTED_ERRORS + 50 }, () => '{')),
+    Array.from({ length: MAX_REPORTED_ERRORS }, (_, i): Expected => ['invalid_json_line', i + 1, null]),
+  ],
+];
+
+describe('validation and HTTP errors', () => {
+  const stack = testStack();
+  const key = unique('sk-validation');
+  let service: ServiceProcess & { stopAndClean(): Promise<number | null> };
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    service = await startService(stack, {
+      API_KEYS: `${key}:${unique('validation')}`,
+      MAX_FILE_BYTES: String(MAX_FILE_BYTES),
+      MAX_REQUESTS_PER_BATCH: String(MAX_REQUESTS),
+    });
+    client = new OpenAI({ baseURL: service.apiUrl, apiKey: key, maxRetries: 0 });
+  });
+
+  afterAll(async () => {
+    expect(await service?.stopAndClean()).toBe(0);
+  });
+
+  test.each(INVALID_FILES)('an input file with %s fails validation with line errors', async (_name, content, expected) => {
+    const input = await client.files.create({ file: await toFile(content, 'input.jsonl'), purpose: 'batch' });
+    const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    const batch = BatchObject.parse(await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status), 60_000));
+
+    expect(batch).toMatchObject({ status: 'failed', failed_at: expect.any(Number), in_progress_at: null, output_file_id: null, error_file_id: null });
+    expect(batch.errors!.object).toBe('list');
+    expect(batch.errors!.data.map((e) => [e.code, e.line, e.param])).toEqual(expected);
+    for (const error of batch.errors!.data) expect(error.message.length).toBeGreaterThan(0);
+  });
+
+  type HttpCase = {
+    method?: string;
+    path: string;
+    headers?: Record<string, string>;
+    body?: () => RequestInit['body'];
+    anonymous?: boolean;
+  };
+  const json = (value: unknown) => ({ headers: { 'content-type': 'application/json' }, body: () => JSON.stringify(value) });
+  const form = (fields: Record<string, string>, file?: Buffer) => ({
+    body: () => {
+      const data = new FormData();
+      for (const [name, value] of Object.entries(fields)) data.append(name, value);
+      if (file) data.append('file', new Blob([file]), 'input.jsonl');
+      return data;
+    },
+  });
+  const post = (path: string, rest: Omit<HttpCase, 'path'> = {}): HttpCase => ({ method: 'POST', path, ...rest });
+
+  /** Each invalid request and the OpenAI-shaped error it must get. */
+  const INVALID_REQUESTS: Array<[name: string, request: HttpCase, status: number, type: string, code: string, param: string | null]> = [
+    ['an unknown route', { path: '/v1/nothing-here' }, 404, 'invalid_request_error', 'unknown_url', null],
+    ['an unsupported method', { method: 'PUT', path: '/v1/files' }, 404, 'invalid_request_error', 'unknown_url', null],
+    ['no API key', { path: '/v1/files', anonymous: true }, 401, 'authentication_error', 'missing_api_key', null],
+    ['a wrong API key', { path: '/v1/files', headers: { authorization: 'Bearer sk-wrong' } }, 401, 'authentication_error', 'invalid_api_key', null],
+    ['a malformed JSON body', post('/v1/batches', { headers: { 'content-type': 'application/json' }, body: () => '{"input_file_id":' }), 400, 'invalid_request_error', 'invalid_json', null],
+    ['a JSON body that is not an object', post('/v1/batches', json(['x'])), 400, 'invalid_request_error', 'invalid_value', null],
+    ['a JSON body over 1 MB', post('/v1/batches', json({ input_file_id: 'x'.repeat(1_100_000) })), 413, 'invalid_request_error', 'request_too_large', null],
+    ['a batch body that is not JSON', post('/v1/batches', { headers: { 'content-type': 'text/plain' }, body: () => 'input_file_id=x' }), 415, 'invalid_request_error', 'unsupported_content_type', null],
+    ['a missing input_file_id', post('/v1/batches', json({ endpoint: '/v1/chat/completions' })), 400, 'invalid_request_error', 'missing_required_parameter', 'input_file_id'],
+    ['an unknown input file', post('/v1/batches', json({ input_file_id: 'file-nope' })), 400, 'invalid_request_error', 'invalid_input_file', 'input_file_id'],
+    ['an unsupported endpoint', post('/v1/batches', json({ input_file_id: 'file-x', endpoint: '/v1/responses' })), 400, 'invalid_request_error', 'invalid_value', 'endpoint'],
+    ['an invalid completion_window', post('/v1/batches', json({ input_file_id: 'file-x', completion_window: '2 weeks' })), 400, 'invalid_request_error', 'invalid_value', 'completion_window'],
+    ['metadata with more than 16 keys', post('/v1/batches', json({ input_file_id: 'file-x', metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) })), 400, 'invalid_request_error', 'invalid_value', 'metadata'],
+    ['an upload that is neither multipart nor JSONL', post('/v1/files', json({ purpose: 'batch' })), 415, 'invalid_request_error', 'unsupported_content_type', 'file'],
+    ['a multipart upload without purpose', post('/v1/files', form({}, jsonl(ok('a')))), 400, 'invalid_request_error', 'missing_required_parameter', 'purpose'],
+    ['a multipart upload with an unsupported purpose', post('/v1/files', form({ purpose: 'fine-tune' }, jsonl(ok('a')))), 400, 'invalid_request_error', 'invalid_value', 'purpose'],
+    ['a multipart upload without a file', post('/v1/files', form({ purpose: 'batch' })), 400, 'invalid_request_error', 'missing_required_parameter', 'file'],
+    ['a raw upload without purpose', post('/v1/files', { headers: { 'content-type': 'application/jsonl' }, body: () => jsonl(ok('a')) }), 400, 'invalid_request_error', 'missing_required_parameter', 'purpose'],
+    ['a multipart upload over MAX_FILE_BYTES', post('/v1/files', form({ purpose: 'batch' }, Buffer.alloc(MAX_FILE_BYTES + 1, 0x61))), 413, 'invalid_request_error', 'file_too_large', 'file'],
+    ['a raw upload over MAX_FILE_BYTES', post('/v1/files?purpose=batch', { headers: { 'content-type': 'application/jsonl' }, body: () => Buffer.alloc(MAX_FILE_BYTES + 1, 0x61) }), 413, 'invalid_request_error', 'file_too_large', 'file'],
+    ['an unknown batch', { path: '/v1/batches/batch_nope' }, 404, 'invalid_request_error', 'not_found', null],
+    ['an unknown file', { path: '/v1/files/file-nope' }, 404, 'invalid_request_error', 'not_found', null],
+    ['the content of an unknown file', { path: '/v1/files/file-nope/content' }, 404, 'invalid_request_error', 'not_found', null],
+    ['deleting an unknown file', { method: 'DELETE', path: '/v1/files/file-nope' }, 404, 'invalid_request_error', 'not_found', null],
+    ['a file list limit of 0', { path: '/v1/files?limit=0' }, 400, 'invalid_request_error', 'invalid_value', 'limit'],
+    ['a file list limit over 10,000', { path: '/v1/files?limit=10001' }, 400, 'invalid_request_error', 'invalid_value', 'limit'],
+    ['a file list limit that is not a number', { path: '/v1/files?limit=ten' }, 400, 'invalid_request_error', 'invalid_value', 'limit'],
+    ['a file list order other than asc|desc', { path: '/v1/files?order=random' }, 400, 'invalid_request_error', 'invalid_value', 'order'],
+    ['a file list cursor that names no file', { path: '/v1/files?after=file-nope' }, 400, 'invalid_request_error', 'invalid_value', 'after'],
+    ['a batch list limit over 100', { path: '/v1/batches?limit=101' }, 400, 'invalid_request_error', 'invalid_value', 'limit'],
+    ['a batch list limit of 0', { path: '/v1/batches?limit=0' }, 400, 'invalid_request_error', 'invalid_value', 'limit'],
+    ['a batch list cursor that names no batch', { path: '/v1/batches?after=batch_nope' }, 400, 'invalid_request_error', 'invalid_value', 'after'],
+    ['a malformed percent-encoding in the path', { path: '/v1/files/%E0%A4%A' }, 400, 'invalid_request_error', 'invalid_request', null],
+  ];
+
+  test.each(INVALID_REQUESTS)('%s is answered with an OpenAI-shaped error', async (_name, request, status, type, code, param) => {
+    const headers: Record<string, string> = request.anonymous ? {} : { authorization: `Bearer ${key}` };
+    const response = await fetch(`${service.apiUrl.replace(/\/v1$/, '')}${request.path}`, {
+      method: request.method ?? 'GET',
+      headers: { ...headers, ...request.headers },
+      body: request.body ? await request.body() : undefined,
+    });
+    await expectApiError(response, { status, type, code, param });
+  });
+
+  test('an oversized upload is refused while streaming, without buffering it', async () => {
+    const peakBefore = peakRssBytes(service.child.pid!);
+    const streamed = 256 * 1024 * 1024;
+    const chunk = Buffer.alloc(1024 * 1024, 0x61);
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= streamed) return controller.close();
+        sent += chunk.length;
+        controller.enqueue(chunk);
+      },
+    });
+    const response = await fetch(`${service.apiUrl}/files?purpose=batch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/jsonl' },
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    await expectApiError(response, { status: 413, type: 'invalid_request_error', code: 'file_too_large', param: 'file' });
+    expect(sent).toBeLessThan(streamed); // answered mid-upload, not after reading it all
+    expect(peakRssBytes(service.child.pid!) - peakBefore).toBeLessThan(64 * 1024 * 1024);
+    // Nothing half-stored: the tenant's files are unchanged.
+    expect((await client.files.list()).data.every((f) => f.bytes <= MAX_FILE_BYTES)).toBe(true);
+  });
+
+  test('the SDK surfaces an oversized upload as a 413', async () => {
+    await expect(
+      client.files.create({ file: await toFile(Buffer.alloc(MAX_FILE_BYTES + 1, 0x61), 'big.jsonl'), purpose: 'batch' }),
+    ).rejects.toMatchObject({ status: 413, code: 'file_too_large' });
+  });
+});
+
+/** The high-water mark of a process's resident memory. */
+function peakRssBytes(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match![1]) * 1024;
+}

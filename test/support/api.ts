@@ -1,0 +1,87 @@
+import crypto from 'node:crypto';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { startServiceProcess, type Entry, type ServiceProcess } from './serviceProcess';
+import type { TestStack } from './stack';
+
+/** A random suffix, so tenants, keys and databases of one run never meet those of another. */
+export const unique = (prefix: string) => `${prefix}-${crypto.randomBytes(6).toString('hex')}`;
+
+/** The built service on the shared stack (or `databaseUrl`), with `env` on top; DATA_DIR is removed on stop. */
+export async function startService(
+  stack: TestStack,
+  env: Record<string, string>,
+  entry: Entry = 'start',
+): Promise<ServiceProcess & { stopAndClean(): Promise<number | null> }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-api-'));
+  const service = await startServiceProcess(
+    {
+      DATA_DIR: dataDir,
+      TEMPORAL_ADDRESS: stack.temporalAddress,
+      DATABASE_URL: stack.databaseUrl,
+      VLLM_BASE_URL: stack.simulatorUrl,
+      ...env,
+    },
+    { entry },
+  );
+  return {
+    ...service,
+    async stopAndClean() {
+      const code = await service.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
+
+/** Asserts an OpenAI-shaped error response: {"error":{"message","type","param","code"}}. */
+export async function expectApiError(
+  response: Response,
+  expected: { status: number; type: string; code: string | null; param: string | null },
+): Promise<void> {
+  const body = (await response.json()) as { error: Record<string, unknown> };
+  expect({ status: response.status, ...body }).toEqual({
+    status: expected.status,
+    error: {
+      message: expect.any(String),
+      type: expected.type,
+      code: expected.code,
+      param: expected.param,
+    },
+  });
+}
+
+/**
+ * A database of its own on the shared PostgreSQL, for tests whose state (stored API keys) would
+ * change how every other test's service behaves.
+ */
+export async function createScratchDatabase(stack: TestStack): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = unique('scratch').replace('-', '_');
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: stack.databaseUrl });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(stack.databaseUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+const CLI = path.resolve(__dirname, '../../dist/cli/keys.js');
+
+/** Runs the built keys CLI (`npm run keys -- ...`) against `databaseUrl`. */
+export async function keysCli(databaseUrl: string, ...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return promisify(execFile)(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl },
+    encoding: 'utf8',
+  });
+}

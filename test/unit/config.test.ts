@@ -1,0 +1,27 @@
+import { loadConfig } from '../../src/config';
+
+describe('limits', () => {
+  test("default to OpenAI's: 200 MB per file, 50,000 requests per batch", () => {
+    expect(loadConfig({}).limits).toEqual({ maxFileBytes: 200 * 1024 * 1024, maxRequestsPerBatch: 50_000 });
+  });
+
+  test('go to at least 2 GB and 1,000,000 requests', () => {
+    const { limits } = loadConfig({ MAX_FILE_BYTES: String(2 * 1024 ** 3), MAX_REQUESTS_PER_BATCH: '1000000' });
+    expect(limits).toEqual({ maxFileBytes: 2 * 1024 ** 3, maxRequestsPerBatch: 1_000_000 });
+  });
+
+  test('reject nonsense with one line naming the variable', () => {
+    expect(() => loadConfig({ MAX_FILE_BYTES: '2GB' })).toThrow(/MAX_FILE_BYTES/);
+    expect(() => loadConfig({ MAX_REQUESTS_PER_BATCH: '0' })).toThrow(/MAX_REQUESTS_PER_BATCH/);
+  });
+});
+
+describe('API_KEYS', () => {
+  test('maps `key` and `key:tenant` entries to tenants', () => {
+    expect([...loadConfig({ API_KEYS: 'k1:acme, k2 ,k3:globex' }).apiKeys]).toEqual([
+      ['k1', 'acme'],
+      ['k2', 'tenant-2'],
+      ['k3', 'globex'],
+    ]);
+  });
+});
