@@ -62,17 +62,16 @@ export class RssSampler {
 
   report(): Array<{ process: string; peakMb: number }> {
     return [...this.peaks]
-      .map(([process, bytes]) => ({ process, peakMb: Math.round(bytes / 1024 / 1024) }))
+      .map(([process, peakMb]) => ({ process, peakMb }))
       .sort((a, b) => b.peakMb - a.peakMb);
   }
 
   private sample(): void {
     for (const pid of this.tree()) {
-      const status = readProc(pid, 'status');
-      const rss = /VmRSS:\s+(\d+) kB/.exec(status ?? '');
-      if (!rss) continue;
+      const mb = rssMb(pid);
+      if (mb === 0) continue;
       const name = `${(readProc(pid, 'comm') ?? '?').trim()}[${pid}]`;
-      this.peaks.set(name, Math.max(this.peaks.get(name) ?? 0, Number(rss[1]) * 1024));
+      this.peaks.set(name, Math.max(this.peaks.get(name) ?? 0, mb));
     }
   }
 
@@ -92,6 +91,11 @@ export class RssSampler {
     this.rootPids.forEach(visit);
     return out;
   }
+}
+
+export function rssMb(pid: number): number {
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readProc(pid, 'status') ?? '');
+  return rss ? Math.round(Number(rss[1]) / 1024) : 0;
 }
 
 function readProc(pid: number, file: string): string | undefined {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { defaultSimulatorOptions } from '../src/simulator/config';
 import { startSimulator } from '../src/simulator/server';
-import { freePort, getJson, RssSampler, startService, uploadJsonlStream, verifyOutputOrder, waitForTerminal, type BatchState } from './lib';
+import { freePort, getJson, rssMb, RssSampler, startService, uploadJsonlStream, verifyOutputOrder, waitForTerminal, type BatchState } from './lib';
 
 const HISTORY_LIMIT = 10_240;
 const RSS_LIMIT_MB = 512;
@@ -72,9 +72,9 @@ async function main(): Promise<void> {
     });
     let lastLog = 0;
     const batch = await waitForTerminal(service.apiUrl, created.id, (b) => {
-      if (Date.now() - lastLog < 15_000) return;
+      if (Date.now() - lastLog < 10_000) return;
       lastLog = Date.now();
-      console.log(`${((Date.now() - started) / 1000).toFixed(0)}s ${b.status} ${JSON.stringify(b.request_counts)}`);
+      console.log(`${((Date.now() - started) / 1000).toFixed(0)}s ${b.status} ${JSON.stringify(b.request_counts)} service RSS ${rssMb(service.child.pid!)} MB`);
     });
     phases.batch = (Date.now() - started) / 1000;
     if (batch.status !== 'completed') throw new Error(`batch ended ${batch.status}`);

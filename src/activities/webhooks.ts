@@ -9,7 +9,8 @@ import {
   recordAttempt,
 } from '../store/webhooks';
 import { sendWebhook } from '../webhooks/delivery';
-import { buildWebhookEvent, receivesEvent, type WebhookEventType } from '../webhooks/events';
+import { receivesEvent, type WebhookEventType } from '../webhooks/events';
+import { buildWebhookEvent } from '../webhooks/payload';
 import { newDeliveryId, newEventId } from '../webhooks/ids';
 import { webhookHeaders } from '../webhooks/signing';
 

@@ -12,7 +12,9 @@ import {
   ModelList,
   UploadFileFields,
   UploadFileQuery,
+  WebhookDeliveryList,
 } from './schemas';
+import { WebhookDeliveryObject } from '../webhooks/object';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -31,6 +33,8 @@ const COMPONENTS = new Map<z.ZodType, string>([
   [BatchList, 'BatchList'],
   [CreateBatchBody, 'CreateBatchRequest'],
   [ModelList, 'ModelList'],
+  [WebhookDeliveryObject, 'WebhookDelivery'],
+  [WebhookDeliveryList, 'WebhookDeliveryList'],
   [ErrorResponse, 'Error'],
 ]);
 
@@ -95,6 +99,22 @@ const OPERATIONS: Operation[] = [
     summary: 'Cancel a batch',
     response: BatchObject,
     errors: [401, 404, 409],
+  },
+  {
+    method: 'get',
+    path: '/v1/batches/{batch_id}/webhook_deliveries',
+    operationId: 'listWebhookDeliveries',
+    summary: 'Webhook deliveries of a batch, each with every attempt (extension)',
+    response: WebhookDeliveryList,
+    errors: [401, 404],
+  },
+  {
+    method: 'post',
+    path: '/v1/batches/{batch_id}/webhook_deliveries/{delivery_id}/replay',
+    operationId: 'replayWebhookDelivery',
+    summary: 'Deliver a failed webhook event again (extension)',
+    response: WebhookDeliveryObject,
+    errors: [400, 401, 404],
   },
   { method: 'get', path: '/v1/models', operationId: 'listModels', summary: 'Models the live GPU workers serve', response: ModelList, errors: [401] },
 ];

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { BATCH_ENDPOINTS, DEFAULT_COMPLETION_WINDOW, DEFAULT_ENDPOINT } from '../batches/endpoints';
 import { BatchObject } from '../batches/object';
+import { WebhookConfigSchema } from '../webhooks/config';
+import { WebhookDeliveryObject } from '../webhooks/object';
 import { completionWindowSeconds } from '../batches/window';
 import { FileObject, UPLOAD_PURPOSES } from '../files/object';
 import { ERROR_TYPES } from './errors';
@@ -30,6 +32,7 @@ export const CreateBatchBody = z.object({
     .optional()
     .describe('Up to 16 string pairs; `metadata.model` sets the model for lines whose body names none (extension)'),
   model: z.string().min(1).optional().describe('Extension: model for lines whose body names none'),
+  webhook: WebhookConfigSchema.nullable().optional().describe('Extension: notify this URL of batch events'),
 });
 
 export const ListBatchesQuery = z.object({
@@ -80,3 +83,4 @@ export const ModelList = z.strictObject({
 
 export const FileList = listSchema(FileObject);
 export const BatchList = listSchema(BatchObject);
+export const WebhookDeliveryList = listSchema(WebhookDeliveryObject);

@@ -3,6 +3,9 @@ import { withTransaction, type Db } from '../db/pool';
 import { newBatchId } from '../ids';
 import { insertBatch, type BatchRow } from '../store/batches';
 import { startBatchWorkflow } from '../temporal/client';
+import { setBatchWebhook } from '../store/webhooks';
+import type { WebhookConfig } from '../webhooks/config';
+import { subscribedEvents } from '../webhooks/events';
 
 export type NewBatch = {
   tenantId: string;
@@ -12,6 +15,7 @@ export type NewBatch = {
   windowSeconds: number;
   model: string | null;
   metadata: Record<string, string> | null;
+  webhook: WebhookConfig | null;
 };
 
 /**
@@ -23,12 +27,15 @@ export async function createBatch(
   batch: NewBatch,
 ): Promise<BatchRow> {
   return withTransaction(deps.db, async (client) => {
-    const row = await insertBatch(client, { id: newBatchId(), ...batch });
+    const { webhook, ...fields } = batch;
+    const row = await insertBatch(client, { id: newBatchId(), ...fields });
+    if (webhook) await setBatchWebhook(client, row.id, webhook);
     await startBatchWorkflow(deps.temporal, row.tenant_id, {
       batchId: row.id,
       ...deps.run,
       expiresAtMs: row.expires_at.getTime(),
+      webhookEvents: webhook ? subscribedEvents(webhook) : [],
     });
-    return row;
+    return { ...row, webhook };
   });
 }

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { BATCH_STATUSES, type BatchRow } from '../store/batches';
 import { BATCH_ENDPOINTS } from './endpoints';
+import { publicWebhookConfig } from '../webhooks/config';
+import { WEBHOOK_EVENT_TYPES } from '../webhooks/events';
 
 const unixSeconds = z.number().int().nonnegative();
 const count = z.number().int().nonnegative();
@@ -36,6 +38,7 @@ export const BatchObject = z.strictObject({
   request_counts: z.strictObject({ total: count, completed: count, failed: count }),
   usage: z.strictObject({ input_tokens: count, output_tokens: count, total_tokens: count }),
   metadata: z.record(z.string(), z.string()).nullable(),
+  webhook: z.strictObject({ url: z.string(), events: z.array(z.enum(WEBHOOK_EVENT_TYPES)) }).nullable(),
 });
 export type BatchObject = z.infer<typeof BatchObject>;
 
@@ -73,5 +76,6 @@ export function toBatchObject(row: BatchRow): BatchObject {
       total_tokens: row.input_tokens + row.output_tokens,
     },
     metadata: row.metadata,
+    webhook: row.webhook ? publicWebhookConfig(row.webhook) : null,
   };
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { envInt, envList, optionalString, parseEnv } from './env';
+import { WebhookSecret } from '../webhooks/config';
+import { envBool, envInt, envList, optionalString, parseEnv } from './env';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const WORKER_ROLES = ['orchestrator', 'inference'] as const;
@@ -39,6 +40,10 @@ const schema = z.object({
   WORKER_ROLES: envList.pipe(z.array(z.enum(WORKER_ROLES))),
   SIMULATOR_PORT: envInt(0),
   SHUTDOWN_GRACE_MS: envInt(30_000, 0),
+
+  WEBHOOK_SECRET: optionalString.pipe(WebhookSecret.optional()),
+  WEBHOOK_ALLOW_PRIVATE: envBool(false),
+  WEBHOOK_ATTEMPT_TIMEOUT_MS: envInt(10_000, 100).pipe(z.number().max(120_000)),
 });
 
 export type Config = Readonly<{
@@ -73,6 +78,7 @@ export type Config = Readonly<{
   apiKeys: ReadonlyMap<string, string>;
   simulatorPort: number;
   shutdownGraceMs: number;
+  webhooks: { secret: string | undefined; allowPrivate: boolean; attemptTimeoutMs: number };
 }>;
 
 /** Configuration is parsed once at start-up; everything else receives the typed object. */
@@ -109,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKeys: parseApiKeys(e.API_KEYS),
     simulatorPort: e.SIMULATOR_PORT,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    webhooks: { secret: e.WEBHOOK_SECRET, allowPrivate: e.WEBHOOK_ALLOW_PRIVATE, attemptTimeoutMs: e.WEBHOOK_ATTEMPT_TIMEOUT_MS },
   };
 }
 

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool';
+import type { WebhookConfig } from '../webhooks/config';
 
 export const BATCH_STATUSES = [
   'validating',
@@ -41,6 +42,7 @@ export type BatchRow = {
   expired_at: Date | null;
   cancelling_at: Date | null;
   cancelled_at: Date | null;
+  webhook: WebhookConfig | null;
 };
 
 /**

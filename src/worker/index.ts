@@ -6,6 +6,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/pool';
 import { createInferenceActivities } from '../activities/inference';
 import { createOrchestratorActivities } from '../activities/orchestrator';
+import { createWebhookActivities } from '../activities/webhooks';
 import { BackendPool } from '../inference/backends';
 import { InferenceClient } from '../inference/client';
 import { discoverModels } from '../inference/discovery';
@@ -36,7 +37,12 @@ export async function startWorkers(config: Config, db: Db, connection: NativeCon
         ...common,
         taskQueue: ORCHESTRATOR_TASK_QUEUE,
         workflowBundle: { codePath: workflowBundlePath() },
-        activities: createOrchestratorActivities({
+        activities: {
+          ...createWebhookActivities({
+            db,
+            config: { allowPrivate: config.webhooks.allowPrivate, defaultSecret: config.webhooks.secret, attemptTimeoutMs: config.webhooks.attemptTimeoutMs },
+          }),
+          ...createOrchestratorActivities({
           db,
           limits: {
             maxRequests: config.limits.maxRequestsPerBatch,
@@ -45,6 +51,7 @@ export async function startWorkers(config: Config, db: Db, connection: NativeCon
             defaultModel: config.vllm.defaultModel,
           },
         }),
+        },
       }),
     );
   }

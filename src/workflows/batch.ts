@@ -6,6 +6,8 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  ParentClosePolicy,
+  startChild,
   proxyActivities,
   setHandler,
   sleep,
@@ -14,7 +16,11 @@ import {
 } from '@temporalio/workflow';
 import type { InferenceActivities } from '../activities/inference';
 import type { OrchestratorActivities } from '../activities/orchestrator';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { BatchPlan } from '../batches/plan';
+import type { WebhookEventType } from '../webhooks/events';
+import { webhookWorkflowId } from '../webhooks/workflowIds';
+import { webhookDeliveryWorkflow } from './webhook';
 import { CANCEL_SIGNAL, PROGRESS_QUERY, inferenceTaskQueue } from '../temporal/names';
 import { BATCH_MODEL, BATCH_STATUS } from '../temporal/searchAttributes';
 
@@ -26,6 +32,8 @@ export type BatchWorkflowInput = {
   expiresAtMs: number;
   /** Carried across continue-as-new so a long batch is planned once. */
   plan?: Extract<BatchPlan, { outcome: 'in_progress' }>;
+  /** Events the batch's webhook subscribes to: only these start a delivery. */
+  webhookEvents: readonly WebhookEventType[];
   /** A GPU worker silent this long is presumed dead and its chunk is retried elsewhere. */
   chunkHeartbeatTimeoutMs: number;
   nextChunk?: number;
@@ -81,11 +89,12 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   void sleep(Math.max(0, input.expiresAtMs - Date.now())).then(() => stop('expired'));
 
   const plan = input.plan ?? (await untilStopped(work.run(() => orchestrator.validateAndPlan(input.batchId))));
-  if (plan === undefined) return finish(input.batchId, progress, progress.stopReason!);
-  if (plan.outcome === 'failed') return finish(input.batchId, progress, 'failed');
-  if (plan.outcome === 'not_runnable') return finish(input.batchId, progress, plan.status);
+  if (plan === undefined) return finish(input, progress, progress.stopReason!);
+  if (plan.outcome === 'failed') return finish(input, progress, 'failed');
+  if (plan.outcome === 'not_runnable') return finish(input, progress, plan.status);
   if (!input.plan) upsertSearchAttributes([{ key: BATCH_STATUS, value: 'in_progress' }, { key: BATCH_MODEL, value: plan.model }]);
   progress.phase = 'in_progress';
+  if (!input.plan) await notifyWebhook(input, 'batch.in_progress');
   progress.chunkCount = plan.chunkCount;
 
   const inference = proxyActivities<InferenceActivities>({
@@ -125,11 +134,11 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   }
   await condition(() => progress.chunksRunning === 0);
   if (failure !== undefined) throw failure;
-  if (progress.stopReason !== null) return finish(input.batchId, progress, progress.stopReason);
+  if (progress.stopReason !== null) return finish(input, progress, progress.stopReason);
   if (nextChunk < plan.chunkCount) {
     await continueAsNew<typeof batchWorkflow>({ ...input, plan, nextChunk, chunksDone: progress.chunksDone });
   }
-  return finish(input.batchId, progress, 'completed');
+  return finish(input, progress, 'completed');
 }
 
 /** Resolves to undefined when the scope was cancelled by a stop, rethrows anything else. */
@@ -143,13 +152,31 @@ async function untilStopped<T>(promise: Promise<T>): Promise<T | undefined> {
 }
 
 /** Writes the result files for a batch that ran (or was stopped), then records the final status. */
-async function finish(batchId: string, progress: BatchProgress, outcome: string): Promise<BatchWorkflowResult> {
+async function finish(input: BatchWorkflowInput, progress: BatchProgress, outcome: string): Promise<BatchWorkflowResult> {
   progress.phase = 'finalizing';
   let status = outcome;
   if (outcome === 'completed' || outcome === 'cancelled' || outcome === 'expired') {
-    status = await orchestrator.finalizeBatch(batchId, outcome);
+    status = await orchestrator.finalizeBatch(input.batchId, outcome);
   }
   progress.phase = 'done';
   upsertSearchAttributes([{ key: BATCH_STATUS, value: status }]);
+  // The terminal status is already stored: delivery happens after it and never holds it up.
+  if (status === 'completed' || status === 'failed' || status === 'cancelled' || status === 'expired') {
+    await notifyWebhook(input, `batch.${status}`);
+  }
   return { status };
+}
+
+/** Starts the event's delivery as an abandoned child: the batch never waits for its receiver. */
+async function notifyWebhook({ batchId, webhookEvents }: BatchWorkflowInput, eventType: WebhookEventType): Promise<void> {
+  if (!webhookEvents.includes(eventType)) return;
+  try {
+    await startChild(webhookDeliveryWorkflow, {
+      workflowId: webhookWorkflowId(batchId, eventType),
+      args: [{ batchId, eventType }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
 }

@@ -40,6 +40,9 @@ describe('the user path through the official OpenAI SDK', () => {
     expect(input.bytes).toBe(Buffer.byteLength(lines.join('\n') + '\n'));
     expect(Buffer.from(await (await client.files.content(input.id)).arrayBuffer()).toString()).toBe(lines.join('\n') + '\n');
 
+    const simulatorStats = async () =>
+      ((await (await fetch(stack.simulatorUrl.replace(/\/v1$/, '/sim/stats'))).json()) as { requests: number }).requests;
+    const requestsBefore = await simulatorStats();
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
     expect(created).toMatchObject({ object: 'batch', status: 'validating', input_file_id: input.id, output_file_id: null });
 
@@ -49,6 +52,8 @@ describe('the user path through the official OpenAI SDK', () => {
     expect(batch.model).toBe(MODEL);
     for (const stamp of ['in_progress_at', 'finalizing_at', 'completed_at'] as const) expect(batch[stamp]).toEqual(expect.any(Number));
     expect(batch.error_file_id).toBeNull();
+    // Without failures, each request reaches the GPU exactly once.
+    expect((await simulatorStats()) - requestsBefore).toBe(1000);
 
     const output = await readJsonl(client, batch.output_file_id);
     expect(output.map((l) => l.custom_id)).toEqual(customIds);

@@ -48,7 +48,7 @@ describe('the OpenAPI document', () => {
     expect(doc.components.schemas.Batch!.required).toEqual([
       'id', 'object', 'endpoint', 'model', 'errors', 'input_file_id', 'completion_window', 'status', 'output_file_id',
       'error_file_id', 'created_at', 'in_progress_at', 'expires_at', 'finalizing_at', 'completed_at', 'failed_at',
-      'expired_at', 'cancelling_at', 'cancelled_at', 'request_counts', 'usage', 'metadata',
+      'expired_at', 'cancelling_at', 'cancelled_at', 'request_counts', 'usage', 'metadata', 'webhook',
     ]);
     expect(doc.components.schemas.CreateBatchRequest!.required).toEqual(['input_file_id']);
   });

@@ -11,8 +11,10 @@ import { listObject, unknownCursor } from '../pagination';
 import { CreateBatchBody, ListBatchesQuery } from '../schemas';
 import { tenantOf } from '../tenant';
 import { parseRequest } from '../validate';
+import type { DestinationPolicy } from '../../webhooks/destination';
+import { webhookForNewBatch } from './webhooks';
 
-export function batchesRouter(deps: { db: Db; temporal: Client; run: { chunksInFlight: number; chunkHeartbeatTimeoutMs: number } }): Router {
+export function batchesRouter(deps: { db: Db; temporal: Client; webhookPolicy: DestinationPolicy; run: { chunksInFlight: number; chunkHeartbeatTimeoutMs: number } }): Router {
   const router = Router();
 
   router.post('/batches', requireJsonBody, async (req, res) => {
@@ -23,7 +25,9 @@ export function batchesRouter(deps: { db: Db; temporal: Client; run: { chunksInF
     if (inputFile.purpose !== 'batch') {
       throw invalidRequest(`File '${inputFile.id}' has purpose '${inputFile.purpose}', not 'batch'.`, 'input_file_id', 'invalid_input_file');
     }
+    const webhook = await webhookForNewBatch(body, deps.webhookPolicy);
     const batch = await createBatch(deps, {
+      webhook,
       tenantId,
       inputFileId: inputFile.id,
       endpoint: body.endpoint,

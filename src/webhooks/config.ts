@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { isUsableSecret } from './signing';
+import { subscribedEvents, WEBHOOK_EVENT_TYPES, type WebhookEventType } from './events';
+
+/** A signing secret: any non-empty string, or `whsec_<base64 key>` in the Standard Webhooks form. */
+export const WebhookSecret = z
+  .string()
+  .min(1)
+  .max(256)
+  .refine(isUsableSecret, 'a secret starting with whsec_ must be followed by a base64-encoded key');
+
+/** The `webhook` field of a batch create request. */
+export const WebhookConfigSchema = z
+  .object({
+    url: z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }).max(2048),
+    secret: WebhookSecret.optional(),
+    events: z
+      .array(z.enum(WEBHOOK_EVENT_TYPES))
+      .min(1)
+      .transform((events) => [...new Set(events)])
+      .optional(),
+  })
+  .strict();
+
+/** What the batch row stores. The secret stays server-side: see `publicWebhookConfig`. */
+export type WebhookConfig = { url: string; secret?: string; events?: WebhookEventType[] };
+
+/**
+ * The batch's webhook from a create request: the `webhook` field, else `metadata.webhook_url`
+ * (the seed guide's way, with the default events and the server-wide secret), else none.
+ */
+export function webhookFromCreateRequest(request: {
+  webhook?: z.output<typeof WebhookConfigSchema> | null | undefined;
+  metadata?: Record<string, string> | null | undefined;
+}): { config: WebhookConfig; param: 'webhook.url' | 'metadata.webhook_url' } | null {
+  if (request.webhook) return { config: withoutUndefined(request.webhook), param: 'webhook.url' };
+  const url = request.metadata?.webhook_url;
+  if (url !== undefined && url !== '') return { config: { url }, param: 'metadata.webhook_url' };
+  return null;
+}
+
+function withoutUndefined(webhook: z.output<typeof WebhookConfigSchema>): WebhookConfig {
+  return {
+    url: webhook.url,
+    ...(webhook.secret !== undefined ? { secret: webhook.secret } : {}),
+    ...(webhook.events !== undefined ? { events: webhook.events } : {}),
+  };
+}
+
+/** The webhook as the Batch object shows it: the effective events, never the secret. */
+export function publicWebhookConfig(config: WebhookConfig): { url: string; events: WebhookEventType[] } {
+  return { url: config.url, events: [...subscribedEvents(config)] };
+}
