@@ -20,7 +20,8 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 export async function startService(env: Record<string, string>): Promise<{ child: ChildProcess; apiUrl: string; stop(): Promise<void> }> {
   const port = await freePort();
   // Compiled to dist-bench/bench/, the service itself is the regular build in dist/.
-  const child = spawn(process.execPath, [path.resolve(__dirname, '../../dist/main/start.js')], {
+  const heapMb = (require('../../package.json') as { config: { heapMb: string } }).config.heapMb;
+  const child = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, path.resolve(__dirname, '../../dist/main/start.js')], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

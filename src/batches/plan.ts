@@ -2,7 +2,7 @@ import type { Db } from '../db/pool';
 import { readFileContent } from '../files/content';
 import { splitLines } from '../files/lines';
 import { findBatch, transitionBatch, type BatchError, type BatchRow } from '../store/batches';
-import { deletePlannedRequests, insertPlannedRequests, type PlannedRequest } from '../store/requests';
+import { deletePlannedRequests, findDuplicateCustomIds, insertPlannedRequests, type PlannedRequest } from '../store/requests';
 import { listLiveModels } from '../store/workers';
 import { validateLine } from './lineValidation';
 
@@ -39,7 +39,6 @@ export async function validateAndPlan(
   const report = (error: BatchError) => {
     if (errors.length < MAX_REPORTED_ERRORS) errors.push(error);
   };
-  const seenCustomIds = new Set<string>();
   let batchModel: string | undefined;
   let batchModelLine: number | undefined;
   let requestCount = 0;
@@ -59,11 +58,6 @@ export async function validateAndPlan(
       continue;
     }
     const { customId, model, body } = verdict.line;
-    if (seenCustomIds.has(customId)) {
-      report({ code: 'duplicate_custom_id', message: `Line ${line.lineNo}: custom_id "${customId}" is used more than once.`, param: 'custom_id', line: line.lineNo });
-      continue;
-    }
-    seenCustomIds.add(customId);
     if (batchModel === undefined) {
       batchModel = model;
       batchModelLine = line.lineNo;
@@ -77,13 +71,22 @@ export async function validateAndPlan(
       report({ code: 'too_many_requests', message: `The file has more than the maximum of ${limits.maxRequests} requests per batch.`, param: null, line: line.lineNo });
       break;
     }
-    if (errors.length > 0) continue; // the batch will fail: keep validating, stop storing
+    // Stored even once the batch is bound to fail: duplicates are found among the stored lines.
     pending.push({ lineNo: line.lineNo, chunkNo: Math.floor((requestCount - 1) / limits.chunkSize), customId, body });
     if (pending.length >= INSERT_GROUP) {
       await insertPlannedRequests(db, batchId, pending);
       pending = [];
     }
   }
+
+  await insertPlannedRequests(db, batchId, pending);
+  // Found by the database rather than a set of every custom_id, which for a million-line file would
+  // cost the worker a hundred MB.
+  for (const duplicate of await findDuplicateCustomIds(db, batchId, MAX_REPORTED_ERRORS)) {
+    errors.push({ code: 'duplicate_custom_id', message: `Line ${duplicate.line_no}: custom_id "${duplicate.custom_id}" is used more than once.`, param: 'custom_id', line: duplicate.line_no });
+  }
+  errors.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+  errors.splice(MAX_REPORTED_ERRORS);
 
   if (requestCount === 0 && errors.length === 0) {
     report({ code: 'empty_file', message: 'The input file contains no requests.', param: null, line: null });
@@ -101,7 +104,6 @@ export async function validateAndPlan(
     const failed = await transitionBatch(db, batchId, 'failed', { errors });
     return failed ? { outcome: 'failed' } : planOf((await findBatch(db, batchId))!);
   }
-  await insertPlannedRequests(db, batchId, pending);
   const started = await transitionBatch(db, batchId, 'in_progress', {
     model: batchModel!,
     chunk_count: Math.ceil(requestCount / limits.chunkSize),

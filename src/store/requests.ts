@@ -123,3 +123,16 @@ export async function readRequestsWithResults(
 export async function deletePlannedRequests(db: Queryable, batchId: string): Promise<void> {
   await db.query(`DELETE FROM batch_requests WHERE batch_id = $1`, [batchId]);
 }
+
+/** Lines whose custom_id an earlier line of the batch already uses, in line order. */
+export async function findDuplicateCustomIds(db: Queryable, batchId: string, limit: number): Promise<{ line_no: number; custom_id: string }[]> {
+  const { rows } = await db.query<{ line_no: number; custom_id: string }>(
+    `SELECT line_no, custom_id FROM (
+       SELECT line_no, custom_id, row_number() OVER (PARTITION BY custom_id ORDER BY line_no) AS occurrence
+       FROM batch_requests WHERE batch_id = $1
+     ) numbered
+     WHERE occurrence > 1 ORDER BY line_no LIMIT $2`,
+    [batchId, limit],
+  );
+  return rows;
+}

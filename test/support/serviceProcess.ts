@@ -5,6 +5,9 @@ import { waitFor } from './wait';
 
 export type Entry = 'start' | 'api' | 'worker';
 
+/** The V8 heap cap the npm scripts run every entry point with (package.json `config.heapMb`). */
+const HEAP_FLAGS = [`--max-old-space-size=${(require('../../package.json') as { config: { heapMb: string } }).config.heapMb}`];
+
 export type ServiceProcess = {
   apiUrl: string;
   port: number;
@@ -34,7 +37,7 @@ export async function startServiceProcess(
 ): Promise<ServiceProcess> {
   const entry = options.entry ?? 'start';
   const port = options.port ?? (await freePort());
-  const child = spawn(process.execPath, [path.resolve(__dirname, `../../dist/main/${entry}.js`)], {
+  const child = spawn(process.execPath, [...HEAP_FLAGS, path.resolve(__dirname, `../../dist/main/${entry}.js`)], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
