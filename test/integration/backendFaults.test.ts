@@ -1,43 +1,27 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import OpenAI from 'openai';
-import { defaultSimulatorOptions } from '../../src/simulator/config';
-import { startSimulator, type RunningSimulator } from '../../src/simulator/server';
+import type OpenAI from 'openai';
+import type { RunningSimulator } from '../../src/simulator/server';
 import { chatLine, expectEachCustomIdOnce, readJsonl, TERMINAL, uploadJsonl, waitForBatch } from '../support/batches';
-import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
-import { testStack } from '../support/stack';
+import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 
 const MODEL = 'sim-faults-model';
 const MAX_INFLIGHT = 6;
 
 /** How the pipeline treats each kind of backend failure, and how hard it pushes one backend. */
 describe('backend faults and backpressure', () => {
-  const stack = testStack();
-  let simulator: RunningSimulator;
-  let service: ServiceProcess;
+  let sut: ServiceUnderTest<RunningSimulator>;
   let client: OpenAI;
-  let dataDir: string;
+  let simulator: RunningSimulator;
 
   beforeAll(async () => {
-    simulator = await startSimulator(defaultSimulatorOptions({ models: [MODEL], capacity: 64, baseLatencyMs: 20, retryAfterSeconds: 1 }));
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-faults-'));
-    service = await startServiceProcess({
-      DATA_DIR: dataDir,
-      TEMPORAL_ADDRESS: stack.temporalAddress,
-      DATABASE_URL: stack.databaseUrl,
-      VLLM_BASE_URL: simulator.baseUrl,
-      MAX_INFLIGHT_PER_BACKEND: String(MAX_INFLIGHT),
-      REQUEST_MAX_ATTEMPTS: '3',
-      REQUEST_TIMEOUT_MS: '1500',
+    sut = await startServiceUnderTest({
+      simulator: { models: [MODEL], capacity: 64, baseLatencyMs: 20, retryAfterSeconds: 1 },
+      env: { MAX_INFLIGHT_PER_BACKEND: String(MAX_INFLIGHT), REQUEST_MAX_ATTEMPTS: '3', REQUEST_TIMEOUT_MS: '1500' },
     });
-    client = new OpenAI({ baseURL: service.apiUrl, apiKey: 'unused', maxRetries: 0 });
+    ({ client, simulator } = sut);
   });
 
   afterAll(async () => {
-    expect(await service?.stop()).toBe(0);
-    await simulator?.close();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    expect(await sut?.stop()).toBe(0);
   });
 
   test('transient faults are retried to success; persistent ones end in the error file', async () => {

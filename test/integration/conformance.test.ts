@@ -3,9 +3,9 @@ import pg from 'pg';
 import { BatchObject } from '../../src/batches/object';
 import { DeletedFileObject, FileObject } from '../../src/files/object';
 import { BatchList, FileList, ModelList } from '../../src/api/schemas';
-import { startService, unique } from '../support/api';
+import { unique } from '../support/api';
 import { chatLine, readJsonl, TERMINAL, uploadJsonl, waitForBatch } from '../support/batches';
-import type { ServiceProcess } from '../support/serviceProcess';
+import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 import { testStack } from '../support/stack';
 
 /** The model the shared simulator serves (its default). */
@@ -20,19 +20,19 @@ describe('OpenAI API conformance through the official SDK', () => {
   const key = unique('sk-conformance');
   const sweeperKey = unique('sk-sweeper');
   const sweeperTenant = unique('sweeper');
-  let service: ServiceProcess & { stopAndClean(): Promise<number | null> };
+  let sut: ServiceUnderTest;
   let client: OpenAI;
   let http: (path: string, init?: RequestInit) => Promise<Response>;
 
   beforeAll(async () => {
-    service = await startService(stack, { API_KEYS: `${key}:${unique('conformance')},${sweeperKey}:${sweeperTenant}` });
-    client = new OpenAI({ baseURL: service.apiUrl, apiKey: key, maxRetries: 0 });
+    sut = await startServiceUnderTest({ env: { API_KEYS: `${key}:${unique('conformance')},${sweeperKey}:${sweeperTenant}` }, apiKey: key });
+    client = sut.client;
     http = (path, init = {}) =>
-      fetch(`${service.apiUrl}${path}`, { ...init, headers: { authorization: `Bearer ${key}`, ...init.headers } });
+      fetch(`${sut.service.apiUrl}${path}`, { ...init, headers: { authorization: `Bearer ${key}`, ...init.headers } });
   });
 
   afterAll(async () => {
-    expect(await service?.stopAndClean()).toBe(0);
+    expect(await sut?.stop()).toBe(0);
   });
 
   test('files: upload, retrieve and download byte for byte; filenames sanitised', async () => {
@@ -100,7 +100,7 @@ describe('OpenAI API conformance through the official SDK', () => {
   });
 
   test('files: deleting while auto-paginating visits every page', async () => {
-    const sweeper = new OpenAI({ baseURL: service.apiUrl, apiKey: sweeperKey, maxRetries: 0 });
+    const sweeper = sut.clientAs(sweeperKey);
     for (let i = 0; i < 5; i++) await uploadJsonl(sweeper, [chatLine(`s${i}`, MODEL, 'x')]);
     let deleted = 0;
     for await (const file of sweeper.files.list({ limit: 2 })) {
@@ -112,7 +112,7 @@ describe('OpenAI API conformance through the official SDK', () => {
   });
 
   test('files: the input of a batch still validating cannot be deleted (its content is being read)', async () => {
-    const sweeper = new OpenAI({ baseURL: service.apiUrl, apiKey: sweeperKey, maxRetries: 0 });
+    const sweeper = sut.clientAs(sweeperKey);
     const input = await uploadJsonl(sweeper, [chatLine('v', MODEL, 'x')]);
     // A batch row caught mid-validation, without a workflow that would move it on.
     const db = new pg.Client({ connectionString: stack.databaseUrl });
@@ -187,12 +187,12 @@ describe('OpenAI API conformance through the official SDK', () => {
       status: 400,
       param: 'input_file_id',
     });
-    const anonymous = new OpenAI({ baseURL: service.apiUrl, apiKey: 'sk-wrong', maxRetries: 0 });
+    const anonymous = sut.clientAs('sk-wrong');
     await expect(anonymous.files.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
   });
 
   test('GET /openapi.json is an OpenAPI 3.1 document of every endpoint, with every reference resolved', async () => {
-    const response = await fetch(`${service.apiUrl.replace(/\/v1$/, '')}/openapi.json`);
+    const response = await fetch(`${sut.service.apiUrl.replace(/\/v1$/, '')}/openapi.json`);
     expect(response.status).toBe(200);
     const doc = (await response.json()) as { openapi: string; paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, unknown> } };
     expect(doc.openapi).toBe('3.1.0');

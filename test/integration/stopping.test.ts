@@ -1,44 +1,27 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import OpenAI from 'openai';
-import { defaultSimulatorOptions } from '../../src/simulator/config';
-import { startSimulator, type RunningSimulator } from '../../src/simulator/server';
+import type OpenAI from 'openai';
 import { chatLine, expectEachCustomIdOnce, readJsonl, TERMINAL, uploadJsonl, waitForBatch, type ResultLine } from '../support/batches';
-import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
-import { testStack } from '../support/stack';
+import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 
 const MODEL = 'sim-stopping-model';
 const REQUESTS = 600;
 
 /** Cancellation (a workflow signal) and expiry (the completion-window timer) of running batches. */
 describe('stopping a running batch', () => {
-  const stack = testStack();
-  let simulator: RunningSimulator;
-  let service: ServiceProcess;
+  let sut: ServiceUnderTest;
   let client: OpenAI;
-  let dataDir: string;
   const customIds = Array.from({ length: REQUESTS }, (_, i) => `job-${i}`);
 
   beforeAll(async () => {
-    // Slow on purpose: 600 requests at 4 at a time take ~10 s, so a stop lands mid-batch.
-    simulator = await startSimulator(defaultSimulatorOptions({ models: [MODEL], capacity: 4, baseLatencyMs: 60 }));
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-stop-'));
-    service = await startServiceProcess({
-      DATA_DIR: dataDir,
-      TEMPORAL_ADDRESS: stack.temporalAddress,
-      DATABASE_URL: stack.databaseUrl,
-      VLLM_BASE_URL: simulator.baseUrl,
-      MAX_INFLIGHT_PER_BACKEND: '8',
-      CHUNK_SIZE: '50',
+    sut = await startServiceUnderTest({
+      // Slow on purpose: 600 requests at 4 at a time take ~10 s, so a stop lands mid-batch.
+      simulator: { models: [MODEL], capacity: 4, baseLatencyMs: 60 },
+      env: { MAX_INFLIGHT_PER_BACKEND: '8', CHUNK_SIZE: '50' },
     });
-    client = new OpenAI({ baseURL: service.apiUrl, apiKey: 'unused', maxRetries: 0 });
+    client = sut.client;
   });
 
   afterAll(async () => {
-    expect(await service?.stop()).toBe(0);
-    await simulator?.close();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    expect(await sut?.stop()).toBe(0);
   });
 
   async function startBatch(window = '24h') {

@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import pg from 'pg';
-import { createScratchDatabase, expectApiError, keysCli, startService, unique } from '../support/api';
+import { createScratchDatabase, expectApiError, keysCli, unique } from '../support/api';
 import { chatLine, TERMINAL, uploadJsonl, waitForBatch } from '../support/batches';
-import type { ServiceProcess } from '../support/serviceProcess';
+import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 import { testStack } from '../support/stack';
 
 const MODEL = 'sim-llama-3.1-8b-instruct';
@@ -17,20 +17,20 @@ describe('tenant isolation with static and CLI-managed keys', () => {
   const acmeKey = unique('sk-acme');
   const globexKey = unique('sk-globex');
   let scratch: Awaited<ReturnType<typeof createScratchDatabase>>;
-  let service: ServiceProcess & { stopAndClean(): Promise<number | null> };
+  let sut: ServiceUnderTest;
   let acme: OpenAI;
   let globex: OpenAI;
-  const as = (key: string) => new OpenAI({ baseURL: service.apiUrl, apiKey: key, maxRetries: 0 });
+  const as = (key: string) => sut.clientAs(key);
 
   beforeAll(async () => {
     scratch = await createScratchDatabase(stack);
-    service = await startService(stack, { DATABASE_URL: scratch.url, API_KEYS: `${acmeKey}:acme,${globexKey}:globex` });
+    sut = await startServiceUnderTest({ env: { DATABASE_URL: scratch.url, API_KEYS: `${acmeKey}:acme,${globexKey}:globex` } });
     acme = as(acmeKey);
     globex = as(globexKey);
   });
 
   afterAll(async () => {
-    expect(await service?.stopAndClean()).toBe(0);
+    expect(await sut?.stop()).toBe(0);
     await scratch?.drop();
   });
 
@@ -106,21 +106,21 @@ describe('tenant isolation with static and CLI-managed keys', () => {
 describe('open mode', () => {
   const stack = testStack();
   let scratch: Awaited<ReturnType<typeof createScratchDatabase>>;
-  let service: ServiceProcess & { stopAndClean(): Promise<number | null> };
+  let sut: ServiceUnderTest;
 
   beforeAll(async () => {
     scratch = await createScratchDatabase(stack);
-    service = await startService(stack, { DATABASE_URL: scratch.url }, 'api');
+    sut = await startServiceUnderTest({ env: { DATABASE_URL: scratch.url }, entry: 'api' });
   });
 
   afterAll(async () => {
-    expect(await service?.stopAndClean()).toBe(0);
+    expect(await sut?.stop()).toBe(0);
     await scratch?.drop();
   });
 
   test('without any key it is open and says so; the first CLI key closes it, and revoking that key does not reopen it', async () => {
-    expect(service.output()).toContain('the API is open');
-    const files = (headers: Record<string, string> = {}) => fetch(`${service.apiUrl}/files`, { headers });
+    expect(sut.service.output()).toContain('the API is open');
+    const files = (headers: Record<string, string> = {}) => fetch(`${sut.service.apiUrl}/files`, { headers });
     expect((await files()).status).toBe(200);
     expect((await files({ authorization: 'Bearer anything' })).status).toBe(200);
 

@@ -1,10 +1,7 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { chatLine, expectEachCustomIdOnce, readJsonl, TERMINAL, uploadJsonl, waitForBatch } from '../support/batches';
-import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 import { testStack } from '../support/stack';
 
 /** The model the shared simulator serves (its default). */
@@ -12,24 +9,16 @@ const MODEL = 'sim-llama-3.1-8b-instruct';
 
 describe('the user path through the official OpenAI SDK', () => {
   const stack = testStack();
-  let service: ServiceProcess;
+  let sut: ServiceUnderTest;
   let client: OpenAI;
-  let dataDir: string;
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-user-'));
-    service = await startServiceProcess({
-      DATA_DIR: dataDir,
-      TEMPORAL_ADDRESS: stack.temporalAddress,
-      DATABASE_URL: stack.databaseUrl,
-      VLLM_BASE_URL: stack.simulatorUrl,
-    });
-    client = new OpenAI({ baseURL: service.apiUrl, apiKey: 'unused-in-open-mode', maxRetries: 0 });
+    sut = await startServiceUnderTest();
+    client = sut.client;
   });
 
   afterAll(async () => {
-    expect(await service?.stop()).toBe(0);
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    expect(await sut?.stop()).toBe(0);
   });
 
   test('a 1,000-line chat batch completes with every line in input order, counted and visible in Temporal', async () => {
@@ -117,7 +106,7 @@ describe('the user path through the official OpenAI SDK', () => {
       JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/chat/completions', body: { messages: [{ role: 'user', content: id }] } }),
     );
     const input = await uploadJsonl(client, lines);
-    const response = await fetch(`${service.apiUrl}/batches`, {
+    const response = await fetch(`${sut.service.apiUrl}/batches`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ input_file_id: input.id, metadata: { model: MODEL } }),
@@ -154,7 +143,7 @@ describe('the user path through the official OpenAI SDK', () => {
   test('unknown IDs and routes answer with OpenAI-shaped errors', async () => {
     await expect(client.batches.retrieve('batch_doesnotexist')).rejects.toMatchObject({ status: 404, type: 'invalid_request_error' });
     await expect(client.files.retrieve('file-doesnotexist')).rejects.toMatchObject({ status: 404 });
-    const response = await fetch(`${service.apiUrl}/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
+    const response = await fetch(`${sut.service.apiUrl}/batches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({
       error: { message: expect.any(String), type: 'invalid_request_error', param: null, code: 'invalid_json' },

@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import OpenAI, { toFile } from 'openai';
 import { BatchObject } from '../../src/batches/object';
-import { expectApiError, startService, unique } from '../support/api';
+import { expectApiError, unique } from '../support/api';
 import { chatLine, TERMINAL, waitForBatch } from '../support/batches';
-import type { ServiceProcess } from '../support/serviceProcess';
-import { testStack } from '../support/stack';
+import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 
 const MODEL = 'sim-llama-3.1-8b-instruct';
 const MAX_REQUESTS = 5;
@@ -64,22 +63,20 @@ const INVALID_FILES: Array<[name: string, content: Buffer, errors: Expected[]]> 
 ];
 
 describe('validation and HTTP errors', () => {
-  const stack = testStack();
   const key = unique('sk-validation');
-  let service: ServiceProcess & { stopAndClean(): Promise<number | null> };
+  let sut: ServiceUnderTest;
   let client: OpenAI;
 
   beforeAll(async () => {
-    service = await startService(stack, {
-      API_KEYS: `${key}:${unique('validation')}`,
-      MAX_FILE_BYTES: String(MAX_FILE_BYTES),
-      MAX_REQUESTS_PER_BATCH: String(MAX_REQUESTS),
+    sut = await startServiceUnderTest({
+      env: { API_KEYS: `${key}:${unique('validation')}`, MAX_FILE_BYTES: String(MAX_FILE_BYTES), MAX_REQUESTS_PER_BATCH: String(MAX_REQUESTS) },
+      apiKey: key,
     });
-    client = new OpenAI({ baseURL: service.apiUrl, apiKey: key, maxRetries: 0 });
+    client = sut.client;
   });
 
   afterAll(async () => {
-    expect(await service?.stopAndClean()).toBe(0);
+    expect(await sut?.stop()).toBe(0);
   });
 
   test.each(INVALID_FILES)('an input file with %s fails validation with line errors', async (_name, content, expected) => {
@@ -150,7 +147,7 @@ describe('validation and HTTP errors', () => {
 
   test.each(INVALID_REQUESTS)('%s is answered with an OpenAI-shaped error', async (_name, request, status, type, code, param) => {
     const headers: Record<string, string> = request.anonymous ? {} : { authorization: `Bearer ${key}` };
-    const response = await fetch(`${service.apiUrl.replace(/\/v1$/, '')}${request.path}`, {
+    const response = await fetch(`${sut.service.apiUrl.replace(/\/v1$/, '')}${request.path}`, {
       method: request.method ?? 'GET',
       headers: { ...headers, ...request.headers },
       body: request.body ? await request.body() : undefined,
@@ -159,7 +156,7 @@ describe('validation and HTTP errors', () => {
   });
 
   test('an oversized upload is refused while streaming, without buffering it', async () => {
-    const peakBefore = peakRssBytes(service.child.pid!);
+    const peakBefore = peakRssBytes(sut.service.child.pid!);
     const streamed = 256 * 1024 * 1024;
     const chunk = Buffer.alloc(1024 * 1024, 0x61);
     let sent = 0;
@@ -170,7 +167,7 @@ describe('validation and HTTP errors', () => {
         controller.enqueue(chunk);
       },
     });
-    const response = await fetch(`${service.apiUrl}/files?purpose=batch`, {
+    const response = await fetch(`${sut.service.apiUrl}/files?purpose=batch`, {
       method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/jsonl' },
       body,
@@ -178,7 +175,7 @@ describe('validation and HTTP errors', () => {
     } as RequestInit);
     await expectApiError(response, { status: 413, type: 'invalid_request_error', code: 'file_too_large', param: 'file' });
     expect(sent).toBeLessThan(streamed); // answered mid-upload, not after reading it all
-    expect(peakRssBytes(service.child.pid!) - peakBefore).toBeLessThan(64 * 1024 * 1024);
+    expect(peakRssBytes(sut.service.child.pid!) - peakBefore).toBeLessThan(64 * 1024 * 1024);
     // Nothing half-stored: the tenant's files are unchanged.
     expect((await client.files.list()).data.every((f) => f.bytes <= MAX_FILE_BYTES)).toBe(true);
   });

@@ -1,94 +1,49 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import OpenAI from 'openai';
-import { Webhook } from 'standardwebhooks';
+import type OpenAI from 'openai';
 import { chatLine, TERMINAL, uploadJsonl, waitForBatch } from '../support/batches';
-import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
+import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
+import {
+  flakyOrDead,
+  hexSignatureValid,
+  standardSignatureValid,
+  startWebhookReceiver,
+  type ReceivedRequest,
+  type WebhookReceiver,
+} from '../support/webhookReceiver';
 import { webhookWorkflowId } from '../../src/webhooks/workflowIds';
 
 const MODEL = 'sim-llama-3.1-8b-instruct';
 const GLOBAL_SECRET = 'server-wide-secret';
 
-type Received = { path: string; headers: http.IncomingHttpHeaders; body: string };
-
-/** A receiver on loopback: paths under /flaky fail their first two requests, /dead always fails. */
-async function startReceiver() {
-  const received: Received[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => (body += chunk));
-    req.on('end', () => {
-      received.push({ path: req.url!, headers: req.headers, body });
-      const seen = received.filter((r) => r.path === req.url).length;
-      if (req.url!.startsWith('/dead')) return void res.writeHead(503).end();
-      if (req.url!.startsWith('/flaky') && seen <= 2) return void res.writeHead(500).end();
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: (p: string) => `http://127.0.0.1:${port}${p}`,
-    received: (p: string) => received.filter((r) => r.path === p),
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-/** The two checks a receiver makes, written out as the docs show them. */
-function verifyBoth(request: Received, secret: string): { hex: boolean; standard: boolean } {
-  const key = secret.startsWith('whsec_') ? Buffer.from(secret.slice(6), 'base64') : Buffer.from(secret);
-  const hex = crypto.createHmac('sha256', key).update(request.body).digest('hex') === request.headers['x-webhook-signature'];
-  const library = secret.startsWith('whsec_') ? new Webhook(secret) : new Webhook(key, { format: 'raw' });
-  let standard = true;
-  try {
-    library.verify(request.body, request.headers as Record<string, string>);
-  } catch {
-    standard = false;
-  }
-  return { hex, standard };
+/** The two checks a receiver makes, as the docs show them (written out in test/support/webhookReceiver). */
+function verifyBoth(request: Pick<ReceivedRequest, 'headers' | 'body'>, secret: string): { hex: boolean; standard: boolean } {
+  return { hex: hexSignatureValid(request, secret), standard: standardSignatureValid(request, secret) };
 }
 
 describe('batch webhooks end to end (WEBHOOK_ALLOW_PRIVATE=true)', () => {
   const stack = testStack();
-  let service: ServiceProcess;
+  let sut: ServiceUnderTest;
   let client: OpenAI;
-  let dataDir: string;
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let receiver: WebhookReceiver;
 
   beforeAll(async () => {
-    receiver = await startReceiver();
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-webhooks-'));
-    service = await startServiceProcess({
-      DATA_DIR: dataDir,
-      TEMPORAL_ADDRESS: stack.temporalAddress,
-      DATABASE_URL: stack.databaseUrl,
-      VLLM_BASE_URL: stack.simulatorUrl,
-      WEBHOOK_ALLOW_PRIVATE: 'true',
-      WEBHOOK_SECRET: GLOBAL_SECRET,
-    });
-    client = new OpenAI({ baseURL: service.apiUrl, apiKey: 'unused-in-open-mode', maxRetries: 0 });
+    // Paths under /flaky fail their first two requests, /dead always fails.
+    receiver = await startWebhookReceiver(flakyOrDead);
+    sut = await startServiceUnderTest({ env: { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_SECRET: GLOBAL_SECRET } });
+    client = sut.client;
   });
 
   afterAll(async () => {
-    expect(await service?.stop()).toBe(0);
+    expect(await sut?.stop()).toBe(0);
     await receiver?.close();
-    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   async function createBatch(lines: string[], extra: Record<string, unknown>): Promise<{ status: number; body: any }> {
     const input = await uploadJsonl(client, lines);
-    const response = await fetch(`${service.apiUrl}/batches`, {
+    const response = await fetch(`${sut.service.apiUrl}/batches`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h', ...extra }),
@@ -96,7 +51,7 @@ describe('batch webhooks end to end (WEBHOOK_ALLOW_PRIVATE=true)', () => {
     return { status: response.status, body: await response.json() };
   }
 
-  const deliveries = async (batchId: string) => (await (await fetch(`${service.apiUrl}/batches/${batchId}/webhook_deliveries`)).json()) as any;
+  const deliveries = async (batchId: string) => (await (await fetch(`${sut.service.apiUrl}/batches/${batchId}/webhook_deliveries`)).json()) as any;
 
   test('a per-batch secret signs both schemes; attempts the receiver fails are retried until acknowledged', async () => {
     const secret = `whsec_${crypto.randomBytes(32).toString('base64')}`;

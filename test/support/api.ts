@@ -1,42 +1,12 @@
 import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { startServiceProcess, type Entry, type ServiceProcess } from './serviceProcess';
 import type { TestStack } from './stack';
 
 /** A random suffix, so tenants, keys and databases of one run never meet those of another. */
 export const unique = (prefix: string) => `${prefix}-${crypto.randomBytes(6).toString('hex')}`;
-
-/** The built service on the shared stack (or `databaseUrl`), with `env` on top; DATA_DIR is removed on stop. */
-export async function startService(
-  stack: TestStack,
-  env: Record<string, string>,
-  entry: Entry = 'start',
-): Promise<ServiceProcess & { stopAndClean(): Promise<number | null> }> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-api-'));
-  const service = await startServiceProcess(
-    {
-      DATA_DIR: dataDir,
-      TEMPORAL_ADDRESS: stack.temporalAddress,
-      DATABASE_URL: stack.databaseUrl,
-      VLLM_BASE_URL: stack.simulatorUrl,
-      ...env,
-    },
-    { entry },
-  );
-  return {
-    ...service,
-    async stopAndClean() {
-      const code = await service.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
-      return code;
-    },
-  };
-}
 
 /** Asserts an OpenAI-shaped error response: {"error":{"message","type","param","code"}}. */
 export async function expectApiError(

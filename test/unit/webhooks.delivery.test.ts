@@ -1,41 +1,13 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Lookup } from '../../src/webhooks/destination';
 import { sendWebhook, WEBHOOK_USER_AGENT } from '../../src/webhooks/delivery';
-
-type Received = { method: string; path: string; headers: http.IncomingHttpHeaders; body: string };
-
-/** A real receiver on 127.0.0.1 whose answer per path is scripted by the test. */
-async function startReceiver(answer: (req: http.IncomingMessage, res: http.ServerResponse) => void) {
-  const received: Received[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => (body += chunk));
-    req.on('end', () => {
-      received.push({ method: req.method!, path: req.url!, headers: req.headers, body });
-      answer(req, res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: (path: string) => `http://127.0.0.1:${port}${path}`,
-    port,
-    received,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhookReceiver';
 
 describe('one webhook delivery attempt', () => {
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let receiver: WebhookReceiver;
   const open = { allowPrivate: true, timeoutMs: 2000 };
 
   beforeAll(async () => {
-    receiver = await startReceiver((req, res) => {
+    receiver = await startWebhookReceiver((req, res) => {
       if (req.url === '/ok') return void res.writeHead(204).end();
       if (req.url === '/accepted') return void res.writeHead(202, { 'content-type': 'text/plain' }).end('queued');
       if (req.url === '/redirect') return void res.writeHead(302, { location: '/ok' }).end();
@@ -47,7 +19,7 @@ describe('one webhook delivery attempt', () => {
       res.writeHead(404).end();
     });
   });
-  beforeEach(() => receiver.received.splice(0));
+  beforeEach(() => receiver.requests.splice(0));
   afterAll(() => receiver.close());
 
   const body = JSON.stringify({ id: 'evt_1', event: 'batch.completed', text: 'ünïcödé' });
@@ -56,7 +28,7 @@ describe('one webhook delivery attempt', () => {
   test('POSTs the exact body as JSON with the given headers; a 2xx acknowledges', async () => {
     const result = await sendWebhook({ url: receiver.url('/ok'), body, headers }, open);
     expect(result).toEqual({ outcome: 'delivered', statusCode: 204, error: null, durationMs: expect.any(Number) });
-    const [request] = receiver.received;
+    const [request] = receiver.requests;
     expect(request).toMatchObject({ method: 'POST', path: '/ok', body });
     expect(request!.headers).toMatchObject({
       'content-type': 'application/json',
@@ -72,7 +44,7 @@ describe('one webhook delivery attempt', () => {
   test('a redirect is a failed attempt and is not followed', async () => {
     const result = await sendWebhook({ url: receiver.url('/redirect'), body, headers }, open);
     expect(result).toMatchObject({ outcome: 'failed', statusCode: 302, error: 'redirect (HTTP 302) not followed' });
-    expect(receiver.received.map((r) => r.path)).toEqual(['/redirect']);
+    expect(receiver.requests.map((r) => r.path)).toEqual(['/redirect']);
   });
 
   test('a 5xx or 4xx is a failed attempt', async () => {
@@ -92,7 +64,7 @@ describe('one webhook delivery attempt', () => {
   });
 
   test('a closed port is a failed attempt with the connection error', async () => {
-    const closed = await startReceiver(() => undefined);
+    const closed = await startWebhookReceiver(() => undefined);
     const url = closed.url('/x');
     await closed.close();
     expect(await sendWebhook({ url, body, headers }, open)).toMatchObject({
@@ -111,7 +83,7 @@ describe('one webhook delivery attempt', () => {
         const url = template.replace('PORT', String(receiver.port));
         const result = await sendWebhook({ url, body, headers }, strict);
         expect(result).toMatchObject({ outcome: 'refused', statusCode: null, error: expect.stringMatching(/^destination refused: /) });
-        expect(receiver.received).toEqual([]);
+        expect(receiver.requests).toEqual([]);
       },
     );
 
@@ -127,12 +99,12 @@ describe('one webhook delivery attempt', () => {
       const result = await sendWebhook({ url, body, headers }, { ...strict, lookup: rebinding });
       expect(result).toMatchObject({ outcome: 'refused', error: expect.stringContaining('hooks.example.test resolves to 127.0.0.1') });
       expect(resolved).toBe(1);
-      expect(receiver.received).toEqual([]);
+      expect(receiver.requests).toEqual([]);
 
       // The same resolver with private destinations allowed does connect: the guard was the only obstacle.
       const allowed = await sendWebhook({ url, body, headers }, { ...open, lookup: rebinding });
       expect(allowed.outcome).toBe('delivered');
-      expect(receiver.received).toHaveLength(1);
+      expect(receiver.requests).toHaveLength(1);
     });
   });
 });

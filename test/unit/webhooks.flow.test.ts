@@ -12,7 +12,6 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import express from 'express';
-import { Webhook } from 'standardwebhooks';
 import { createWebhookActivities, type WebhookActivityConfig } from '../../src/activities/webhooks';
 import { errorHandler } from '../../src/api/errors';
 import { webhookForNewBatch, webhooksRouter } from '../../src/api/routes/webhooks';
@@ -27,53 +26,18 @@ import { webhookWorkflowId } from '../../src/webhooks/workflowIds';
 import type { webhookDeliveryWorkflow } from '../../src/workflows/webhook';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
+import {
+  flakyOrDead,
+  hexSignatureValid,
+  standardSignatureValid,
+  startWebhookReceiver,
+  type WebhookReceiver,
+} from '../support/webhookReceiver';
 
 /**
  * The webhook path on the real stack, short of the batch workflow: activities against PostgreSQL,
  * the delivery workflow on Temporal, the deliveries API, and a real receiver on 127.0.0.1.
  */
-
-type Received = { path: string; headers: http.IncomingHttpHeaders; body: string };
-
-async function startReceiver(statusFor: (path: string, seen: number) => number) {
-  const received: Received[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => (body += chunk));
-    req.on('end', () => {
-      received.push({ path: req.url!, headers: req.headers, body });
-      res.writeHead(statusFor(req.url!, received.filter((r) => r.path === req.url).length)).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: (path: string) => `http://127.0.0.1:${port}${path}`,
-    received: (path: string) => received.filter((r) => r.path === path),
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-/** X-Webhook-Signature as the seed guide's receiver checks it, written out independently. */
-function hexSignatureValid(request: Received, secret: string): boolean {
-  const key = secret.startsWith('whsec_') ? Buffer.from(secret.slice(6), 'base64') : Buffer.from(secret);
-  const expected = crypto.createHmac('sha256', key).update(Buffer.from(request.body, 'utf8')).digest('hex');
-  return request.headers['x-webhook-signature'] === expected;
-}
-
-function standardSignatureValid(request: Received, secret: string): boolean {
-  const webhook = secret.startsWith('whsec_') ? new Webhook(secret) : new Webhook(Buffer.from(secret), { format: 'raw' });
-  try {
-    webhook.verify(request.body, request.headers as Record<string, string>);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const TENANT = 'tenant-webhooks';
 const GLOBAL_SECRET = 'global-secret-✓';
@@ -85,7 +49,7 @@ describe('webhook deliveries on the real stack', () => {
   let client: Client;
   let nativeConnection: NativeConnection;
   let bundle: WorkflowBundleWithSourceMap;
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let receiver: WebhookReceiver;
   let api: http.Server;
   let apiUrl: string;
 
@@ -99,11 +63,7 @@ describe('webhook deliveries on the real stack', () => {
     nativeConnection = await NativeConnection.connect({ address: stack.temporalAddress });
     bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows/webhook') });
     // /flaky fails twice before acknowledging; /dead always fails; everything else acknowledges.
-    receiver = await startReceiver((path, seen) => {
-      if (path.startsWith('/flaky')) return seen <= 2 ? 500 : 200;
-      if (path.startsWith('/dead')) return 503;
-      return 200;
-    });
+    receiver = await startWebhookReceiver(flakyOrDead);
     const app = express();
     app.use((req, res, next) => {
       res.locals.tenantId = req.header('x-test-tenant') ?? TENANT;
