@@ -40,11 +40,14 @@ export async function finalizeBatch(db: Db, batchId: string, requested: Terminal
     for (let after = 0; ; ) {
       const rows = await readRequestsWithResults(client, batchId, after, PAGE);
       if (rows.length === 0) break;
+      const page = { output: '', error: '' };
       for (const row of rows) {
         const { file, line } = outputLine(batchId, row, NEVER_EXECUTED[outcome]);
-        await (file === 'output' ? output : errors).write(line);
+        page[file] += line;
         if (row.request_id === null) neverExecuted++;
       }
+      await output.write(page.output);
+      await errors.write(page.error);
       after = rows[rows.length - 1]!.line_no;
     }
     const finished = await transitionBatch(client, batchId, outcome, {

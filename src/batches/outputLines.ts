@@ -14,14 +14,14 @@ export function outputLine(
 ): { file: 'output' | 'error'; line: string } {
   const id = batchRequestId(batchId, row.line_no);
   if (row.status_code !== null) {
-    const line = {
-      id,
-      custom_id: row.custom_id,
-      response: { status_code: row.status_code, request_id: row.request_id, body: row.response_body },
-      error: null,
-    };
+    // The body is stored JSON text: spliced in as is rather than parsed and re-serialised, which for a
+    // million-line batch is most of the work of writing its output.
+    const line =
+      `{"id":${JSON.stringify(id)},"custom_id":${JSON.stringify(row.custom_id)},` +
+      `"response":{"status_code":${row.status_code},"request_id":${JSON.stringify(row.request_id)},` +
+      `"body":${row.response_body ?? 'null'}},"error":null}\n`;
     const ok = row.status_code >= 200 && row.status_code < 300;
-    return { file: ok ? 'output' : 'error', line: JSON.stringify(line) + '\n' };
+    return { file: ok ? 'output' : 'error', line };
   }
   const error =
     row.error_code !== null

@@ -20,7 +20,8 @@ export type RequestWithResult = {
   custom_id: string;
   request_id: string | null;
   status_code: number | null;
-  response_body: unknown;
+  /** The backend's response body as stored JSON text, spliced into output lines unparsed. */
+  response_body: string | null;
   error_code: string | null;
   error_message: string | null;
 };
@@ -109,7 +110,7 @@ export async function readRequestsWithResults(
   limit: number,
 ): Promise<RequestWithResult[]> {
   const { rows } = await db.query<RequestWithResult>(
-    `SELECT r.line_no, r.custom_id, x.request_id, x.status_code, x.response_body, x.error_code, x.error_message
+    `SELECT r.line_no, r.custom_id, x.request_id, x.status_code, x.response_body::text AS response_body, x.error_code, x.error_message
      FROM batch_requests r
      LEFT JOIN batch_results x ON x.batch_id = r.batch_id AND x.line_no = r.line_no
      WHERE r.batch_id = $1 AND r.line_no > $2
