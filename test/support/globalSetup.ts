@@ -23,30 +23,36 @@ export default async function globalSetup(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-test-'));
   stops.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
 
-  let databaseUrl = process.env.DATABASE_URL;
-  if (!databaseUrl) {
-    const postgres = await startEmbeddedPostgres(dataDir, await freePort());
-    stops.push(postgres.stop);
-    databaseUrl = postgres.url;
+  // Jest skips globalTeardown when globalSetup throws: stop whatever did start before rethrowing.
+  try {
+    let databaseUrl = process.env.DATABASE_URL;
+    if (!databaseUrl) {
+      const postgres = await startEmbeddedPostgres(dataDir, await freePort());
+      stops.push(postgres.stop);
+      databaseUrl = postgres.url;
+    }
+
+    let temporalAddress = process.env.TEMPORAL_ADDRESS;
+    let temporalUiUrl: string | undefined;
+    if (!temporalAddress) {
+      const server = await startDevServer({
+        cliPath: findTemporalCli(process.env.TEMPORAL_CLI_PATH),
+        dataDir,
+        port: await freePort(),
+        uiPort: await freePort(),
+        namespace: 'default',
+      });
+      stops.push(server.stop);
+      temporalAddress = server.address;
+      temporalUiUrl = server.uiUrl;
+    }
+
+    const simulator = await startSimulator(defaultSimulatorOptions({ capacity: 64 }));
+    stops.push(simulator.close);
+
+    publishStack({ temporalAddress, temporalUiUrl, databaseUrl, simulatorUrl: simulator.baseUrl });
+  } catch (err) {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    throw err;
   }
-
-  let temporalAddress = process.env.TEMPORAL_ADDRESS;
-  let temporalUiUrl: string | undefined;
-  if (!temporalAddress) {
-    const server = await startDevServer({
-      cliPath: findTemporalCli(process.env.TEMPORAL_CLI_PATH),
-      dataDir,
-      port: await freePort(),
-      uiPort: await freePort(),
-      namespace: 'default',
-    });
-    stops.push(server.stop);
-    temporalAddress = server.address;
-    temporalUiUrl = server.uiUrl;
-  }
-
-  const simulator = await startSimulator(defaultSimulatorOptions({ capacity: 64 }));
-  stops.push(simulator.close);
-
-  publishStack({ temporalAddress, temporalUiUrl, databaseUrl, simulatorUrl: simulator.baseUrl });
 }
