@@ -5,6 +5,8 @@ import { BatchNotFoundError, validateAndPlan, type BatchPlan, type PlanLimits } 
 import { logger } from '../logger';
 
 const HEARTBEAT_EVERY_LINES = 1000;
+/** With the workflow's backoff (1 s doubling to 1 min) this waits about five minutes. */
+const BATCH_ROW_ATTEMPTS = 10;
 
 /** Light activities of the orchestrator role: thin wrappers over the batch domain modules. */
 export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits }) {
@@ -21,14 +23,21 @@ export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits 
         log.info({ plan }, 'validated input');
         return plan;
       } catch (err) {
-        if (err instanceof BatchNotFoundError) throw ApplicationFailure.nonRetryable(err.message, 'BatchNotFound');
+        // The API starts the workflow just before its transaction commits the batch row: wait a little
+        // for the row, but give up on a batch whose creation never committed.
+        if (err instanceof BatchNotFoundError) {
+          const giveUp = Context.current().info.attempt >= BATCH_ROW_ATTEMPTS;
+          throw giveUp ? ApplicationFailure.nonRetryable(err.message, 'BatchNotFound') : ApplicationFailure.retryable(err.message, 'BatchNotFound');
+        }
         throw err;
       }
     },
 
     /** Returns the status the batch ended in (a batch cancelled while finishing ends cancelled). */
     async finalizeBatch(batchId: string, outcome: TerminalOutcome): Promise<string> {
-      const batch = await finalizeBatch(deps.db, batchId, outcome);
+      const context = Context.current();
+      // Writing a million lines takes minutes: heartbeats show the attempt is alive, not stuck.
+      const batch = await finalizeBatch(deps.db, batchId, outcome, (line) => context.heartbeat({ line }));
       logger.info(
         {
           batch_id: batchId,

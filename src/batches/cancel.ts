@@ -8,21 +8,16 @@ export type CancelOutcome = { kind: 'cancelling'; batch: BatchRow } | { kind: 'n
 
 /**
  * A validating batch is cancelled at once; a running one moves to `cancelling` and its workflow is
- * signalled to stop, keep what finished and finalize. Repeating a cancel is harmless.
+ * signalled to stop, keep what finished and finalize. Repeating a cancel is harmless, and signals
+ * again, in case an earlier signal was lost between the status update and the send.
  */
 export async function cancelBatch(deps: { db: Db; temporal: Client }, tenantId: string, batchId: string): Promise<CancelOutcome> {
   const batch = await findBatch(deps.db, batchId, tenantId);
   if (!batch) return { kind: 'not_found' };
-  if (batch.status === 'cancelling') return { kind: 'cancelling', batch };
-  // Each transition is conditional, so a batch that moved on meanwhile falls through to the next try.
-  const moved =
-    (batch.status === 'validating' ? await transitionBatch(deps.db, batchId, 'cancelled') : undefined) ??
-    (await transitionBatch(deps.db, batchId, 'cancelling'));
+  const moved = batch.status === 'cancelling' ? batch : await startCancelling(deps.db, batch);
   if (!moved) {
     const current = (await findBatch(deps.db, batchId, tenantId))!;
-    return current.status === 'cancelling'
-      ? { kind: 'cancelling', batch: current }
-      : { kind: 'not_cancellable', batch: current };
+    if (current.status !== 'cancelling') return { kind: 'not_cancellable', batch: current };
   }
   try {
     await deps.temporal.workflow.getHandle(batchId).signal(CANCEL_SIGNAL);
@@ -30,5 +25,13 @@ export async function cancelBatch(deps: { db: Db; temporal: Client }, tenantId: 
     // A workflow that already ended has nothing left to stop.
     if (!(err instanceof WorkflowNotFoundError)) throw err;
   }
-  return { kind: 'cancelling', batch: moved };
+  return { kind: 'cancelling', batch: moved ?? (await findBatch(deps.db, batchId, tenantId))! };
+}
+
+/** Each transition is conditional, so a batch that moved on meanwhile falls through to the next. */
+async function startCancelling(db: Db, batch: BatchRow): Promise<BatchRow | undefined> {
+  return (
+    (batch.status === 'validating' ? await transitionBatch(db, batch.id, 'cancelled') : undefined) ??
+    (await transitionBatch(db, batch.id, 'cancelling'))
+  );
 }

@@ -23,7 +23,12 @@ const TERMINAL: string[] = ['completed', 'failed', 'expired', 'cancelled'];
  * A batch the user is cancelling ends `cancelled` whatever the workflow was finishing for.
  * Idempotent: a batch already terminal is returned as is.
  */
-export async function finalizeBatch(db: Db, batchId: string, requested: TerminalOutcome): Promise<BatchRow> {
+export async function finalizeBatch(
+  db: Db,
+  batchId: string,
+  requested: TerminalOutcome,
+  onPage: (linesWritten: number) => void = () => undefined,
+): Promise<BatchRow> {
   if (requested === 'completed') await transitionBatch(db, batchId, 'finalizing');
   return withTransaction(db, async (client) => {
     const batch = await lockBatch(client, batchId);
@@ -48,6 +53,7 @@ export async function finalizeBatch(db: Db, batchId: string, requested: Terminal
       }
       await output.write(page.output);
       await errors.write(page.error);
+      onPage(rows[rows.length - 1]!.line_no);
       after = rows[rows.length - 1]!.line_no;
     }
     const finished = await transitionBatch(client, batchId, outcome, {
@@ -63,9 +69,9 @@ export async function finalizeBatch(db: Db, batchId: string, requested: Terminal
 
 /** Stopped before validation finished: no request was accepted, so there is nothing to account for. */
 async function stopBeforeRunning(client: DbClient, batch: BatchRow, outcome: TerminalOutcome): Promise<BatchRow> {
-  await deletePlannedRequests(client, batch.id);
   const stopped = await transitionBatch(client, batch.id, outcome);
   if (!stopped) throw new Error(`batch ${batch.id} cannot move from validating to ${outcome}`);
+  await deletePlannedRequests(client, batch.id);
   return stopped;
 }
 

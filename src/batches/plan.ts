@@ -100,8 +100,8 @@ export async function validateAndPlan(
   }
 
   if (errors.length > 0) {
-    await deletePlannedRequests(db, batchId);
     const failed = await transitionBatch(db, batchId, 'failed', { errors });
+    await deletePlannedRequests(db, batchId);
     return failed ? { outcome: 'failed' } : planOf((await findBatch(db, batchId))!);
   }
   const started = await transitionBatch(db, batchId, 'in_progress', {

@@ -51,7 +51,7 @@ export type BatchRow = {
  */
 const ALLOWED_FROM: Record<Exclude<BatchStatus, 'validating'>, BatchStatus[]> = {
   in_progress: ['validating'],
-  failed: ['validating', 'in_progress'],
+  failed: ['validating'],
   finalizing: ['in_progress'],
   completed: ['finalizing'],
   expired: ['validating', 'in_progress', 'finalizing'],

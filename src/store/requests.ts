@@ -121,8 +121,16 @@ export async function readRequestsWithResults(
   return rows;
 }
 
+/**
+ * Drops the request index of a batch that will never run. Only once the batch is terminal: an
+ * overlapping validation attempt must not wipe the index of a batch another attempt started.
+ */
 export async function deletePlannedRequests(db: Queryable, batchId: string): Promise<void> {
-  await db.query(`DELETE FROM batch_requests WHERE batch_id = $1`, [batchId]);
+  await db.query(
+    `DELETE FROM batch_requests WHERE batch_id = $1
+       AND EXISTS (SELECT 1 FROM batches WHERE id = $1 AND status IN ('failed', 'cancelled', 'expired'))`,
+    [batchId],
+  );
 }
 
 /** Lines whose custom_id an earlier line of the batch already uses, in line order. */

@@ -19,11 +19,17 @@ const RANGES: Array<[AddressRange, string, number, 'ipv4' | 'ipv6']> = [
   ['loopback', '127.0.0.0', 8, 'ipv4'],
   ['link_local', '169.254.0.0', 16, 'ipv4'], // includes the cloud metadata service, 169.254.169.254
   ['private', '172.16.0.0', 12, 'ipv4'],
+  ['reserved', '192.0.0.0', 24, 'ipv4'], // IETF protocol assignments
   ['private', '192.168.0.0', 16, 'ipv4'],
+  ['reserved', '198.18.0.0', 15, 'ipv4'], // benchmarking networks, routed internally
   ['multicast', '224.0.0.0', 4, 'ipv4'],
   ['reserved', '240.0.0.0', 4, 'ipv4'], // includes broadcast 255.255.255.255
   ['unspecified', '::', 128, 'ipv6'],
   ['loopback', '::1', 128, 'ipv6'],
+  // Forms that embed an IPv4 address and can reach it: IPv4-compatible (::a.b.c.d), NAT64, 6to4.
+  ['reserved', '::', 96, 'ipv6'],
+  ['reserved', '64:ff9b::', 96, 'ipv6'],
+  ['reserved', '2002::', 16, 'ipv6'],
   ['link_local', 'fe80::', 10, 'ipv6'],
   ['unique_local', 'fc00::', 7, 'ipv6'],
   ['multicast', 'ff00::', 8, 'ipv6'],

@@ -91,7 +91,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   const plan = input.plan ?? (await untilStopped(work.run(() => orchestrator.validateAndPlan(input.batchId))));
   if (plan === undefined) return finish(input, progress, progress.stopReason!);
   if (plan.outcome === 'failed') return finish(input, progress, 'failed');
-  if (plan.outcome === 'not_runnable') return finish(input, progress, plan.status);
+  // A user cancel that landed while validation finished still needs its partial files.
+  if (plan.outcome === 'not_runnable') return finish(input, progress, plan.status === 'cancelling' ? 'cancelled' : plan.status);
   if (!input.plan) upsertSearchAttributes([{ key: BATCH_STATUS, value: 'in_progress' }, { key: BATCH_MODEL, value: plan.model }]);
   progress.phase = 'in_progress';
   if (!input.plan) await notifyWebhook(input, 'batch.in_progress');
@@ -127,7 +128,9 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
       .then(
         () => progress.chunksDone++,
         (err: unknown) => {
-          if (!isCancellation(err)) failure ??= err;
+          // Once stopping, a chunk may also end by timing out (its worker died): Temporal retries
+          // nothing after a cancel request, and finalize accounts for what it did not finish.
+          if (!isCancellation(err) && progress.stopReason === null) failure ??= err;
         },
       )
       .finally(() => progress.chunksRunning--);

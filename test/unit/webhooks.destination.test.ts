@@ -46,11 +46,17 @@ describe('address classification', () => {
     ['::ffff:7f00:1', 'loopback'],
     ['::ffff:10.1.2.3', 'private'],
     ['::ffff:a9fe:a9fe', 'link_local'],
+    ['192.0.0.170', 'reserved'],
+    ['198.18.0.1', 'reserved'],
+    ['198.19.255.254', 'reserved'],
+    ['::127.0.0.1', 'reserved'],
+    ['64:ff9b::a9fe:a9fe', 'reserved'],
+    ['2002:7f00:1::1', 'reserved'],
   ])('%s is %s', (address, range) => {
     expect(classifyAddress(address)).toBe(range);
   });
 
-  test.each(['8.8.8.8', '1.1.1.1', '172.15.255.255', '172.32.0.1', '100.63.255.255', '100.128.0.1', '192.169.0.1', '2001:4860:4860::8888', '::ffff:8.8.8.8'])(
+  test.each(['8.8.8.8', '1.1.1.1', '172.15.255.255', '172.32.0.1', '100.63.255.255', '100.128.0.1', '192.169.0.1', '198.20.0.1', '2001:4860:4860::8888', '::ffff:8.8.8.8'])(
     '%s is public',
     (address) => {
       expect(classifyAddress(address)).toBeNull();

@@ -63,7 +63,9 @@ export function filesRouter(deps: UploadDeps): Router {
     const file = await requireFile(deps.db, tenantOf(res), req.params.id!);
     res.status(200).type('application/octet-stream').setHeader('content-length', String(file.bytes));
     for await (const part of readFileContent(deps.db, file.id)) {
-      if (!res.write(part)) await new Promise((resolve) => res.once('drain', resolve));
+      // A client that went away never drains: stop reading rather than wait forever.
+      if (!res.write(part)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+      if (res.destroyed) return;
     }
     res.end();
   });
@@ -135,6 +137,10 @@ function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Pro
         return;
       }
       sawFile = true;
+      // A client that disconnects mid-upload would otherwise leave the upload (and its transaction) waiting forever.
+      req.once('close', () => {
+        if (!req.complete) stream.destroy(new Error('the client disconnected during the upload'));
+      });
       storeUpload(deps.db, {
         tenantId,
         filename: info.filename,
