@@ -147,4 +147,20 @@ describe('separate api, orchestrator and GPU worker processes', () => {
     // Bound: per GPU-worker kill, what was in flight at its backend plus unflushed results.
     expect(redone).toBeLessThanOrEqual(4 * (MAX_INFLIGHT + 6 * DEFAULT_FLUSH_POLICY.maxResults));
   });
+  test('a GPU worker stopped with SIGINT mid-batch drains its chunks and exits 0; nothing is redone', async () => {
+    orchestrator ??= await startOrchestrator();
+    const total = 600;
+    const ids = Array.from({ length: total }, (_, i) => `drained-${i}`);
+    const input = await uploadJsonl(client, ids.map((id) => chatLine(id, MODEL, id, { max_tokens: 64 })));
+    const servedBefore = requestsServed();
+    const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+
+    await waitForBatch(client, created.id, (b) => b.request_counts!.completed >= total / 4, 60_000);
+    expect(await gpuWorkers[0]!.stop()).toBe(0);
+    gpuWorkers[0] = await startGpuWorker(0);
+
+    const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status));
+    expect(batch.request_counts).toEqual({ total, completed: total, failed: 0 });
+    expect(requestsServed() - servedBefore).toBe(total);
+  });
 });
