@@ -13,6 +13,7 @@ import { receivesEvent, type WebhookEventType } from '../webhooks/events';
 import { buildWebhookEvent } from '../webhooks/payload';
 import { newDeliveryId, newEventId } from '../webhooks/ids';
 import { webhookHeaders } from '../webhooks/signing';
+import { toUnixSeconds } from '../unixTime';
 
 export type WebhookActivityConfig = {
   allowPrivate: boolean;
@@ -68,7 +69,7 @@ export function createWebhookActivities(deps: { db: Db; config: WebhookActivityC
         body: delivery.payload,
         secret: delivery.batch_secret ?? config.defaultSecret,
         eventId: delivery.event_id,
-        timestamp: Math.floor(startedAt.getTime() / 1000),
+        timestamp: toUnixSeconds(startedAt),
       });
       const result = await sendWebhook(
         { url: delivery.url, body: delivery.payload, headers },

@@ -3,8 +3,8 @@ import { BATCH_STATUSES, type BatchRow } from '../store/batches';
 import { BATCH_ENDPOINTS } from './endpoints';
 import { publicWebhookConfig } from '../webhooks/config';
 import { WEBHOOK_EVENT_TYPES } from '../webhooks/events';
+import { toUnixSeconds, toUnixSecondsOrNull, UnixSeconds } from '../unixTime';
 
-const unixSeconds = z.number().int().nonnegative();
 const count = z.number().int().nonnegative();
 
 export const BatchErrorObject = z.strictObject({
@@ -26,23 +26,21 @@ export const BatchObject = z.strictObject({
   status: z.enum(BATCH_STATUSES),
   output_file_id: z.string().nullable(),
   error_file_id: z.string().nullable(),
-  created_at: unixSeconds,
-  in_progress_at: unixSeconds.nullable(),
-  expires_at: unixSeconds.nullable(),
-  finalizing_at: unixSeconds.nullable(),
-  completed_at: unixSeconds.nullable(),
-  failed_at: unixSeconds.nullable(),
-  expired_at: unixSeconds.nullable(),
-  cancelling_at: unixSeconds.nullable(),
-  cancelled_at: unixSeconds.nullable(),
+  created_at: UnixSeconds,
+  in_progress_at: UnixSeconds.nullable(),
+  expires_at: UnixSeconds.nullable(),
+  finalizing_at: UnixSeconds.nullable(),
+  completed_at: UnixSeconds.nullable(),
+  failed_at: UnixSeconds.nullable(),
+  expired_at: UnixSeconds.nullable(),
+  cancelling_at: UnixSeconds.nullable(),
+  cancelled_at: UnixSeconds.nullable(),
   request_counts: z.strictObject({ total: count, completed: count, failed: count }),
   usage: z.strictObject({ input_tokens: count, output_tokens: count, total_tokens: count }),
   metadata: z.record(z.string(), z.string()).nullable(),
   webhook: z.strictObject({ url: z.string(), events: z.array(z.enum(WEBHOOK_EVENT_TYPES)) }).nullable(),
 });
 export type BatchObject = z.infer<typeof BatchObject>;
-
-const seconds = (date: Date | null) => (date === null ? null : Math.floor(date.getTime() / 1000));
 
 export function toBatchObject(row: BatchRow): BatchObject {
   return {
@@ -56,15 +54,15 @@ export function toBatchObject(row: BatchRow): BatchObject {
     status: row.status,
     output_file_id: row.output_file_id,
     error_file_id: row.error_file_id,
-    created_at: seconds(row.created_at)!,
-    in_progress_at: seconds(row.in_progress_at),
-    expires_at: seconds(row.expires_at),
-    finalizing_at: seconds(row.finalizing_at),
-    completed_at: seconds(row.completed_at),
-    failed_at: seconds(row.failed_at),
-    expired_at: seconds(row.expired_at),
-    cancelling_at: seconds(row.cancelling_at),
-    cancelled_at: seconds(row.cancelled_at),
+    created_at: toUnixSeconds(row.created_at),
+    in_progress_at: toUnixSecondsOrNull(row.in_progress_at),
+    expires_at: toUnixSecondsOrNull(row.expires_at),
+    finalizing_at: toUnixSecondsOrNull(row.finalizing_at),
+    completed_at: toUnixSecondsOrNull(row.completed_at),
+    failed_at: toUnixSecondsOrNull(row.failed_at),
+    expired_at: toUnixSecondsOrNull(row.expired_at),
+    cancelling_at: toUnixSecondsOrNull(row.cancelling_at),
+    cancelled_at: toUnixSecondsOrNull(row.cancelled_at),
     request_counts: {
       total: row.total_requests,
       completed: row.completed_requests,

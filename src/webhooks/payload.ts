@@ -1,6 +1,7 @@
 import { toBatchObject, type BatchObject } from '../batches/object';
 import type { BatchRow, BatchStatus } from '../store/batches';
 import { EVENT_STATUS, type WebhookEventType } from './events';
+import { toUnixSeconds } from '../unixTime';
 
 export type WebhookEvent = {
   id: string;
@@ -32,7 +33,7 @@ export function buildWebhookEvent(
     object: 'event',
     type,
     event: type,
-    created_at: Math.floor(event.createdAt.getTime() / 1000),
+    created_at: toUnixSeconds(event.createdAt),
     batch_id: batch.id,
     status: EVENT_STATUS[type],
     output_file_id: data.output_file_id,

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { Db } from '../../db/pool';
 import { listLiveModels } from '../../store/workers';
+import { toUnixSeconds } from '../../unixTime';
 
 /** The models live GPU workers serve: what a batch may target right now. */
 export function modelsRouter(deps: { db: Db }): Router {
@@ -12,7 +13,7 @@ export function modelsRouter(deps: { db: Db }): Router {
       data: models.map((m) => ({
         id: m.model,
         object: 'model',
-        created: Math.floor(m.first_seen.getTime() / 1000),
+        created: toUnixSeconds(m.first_seen),
         owned_by: 'vllm-batch-server',
       })),
     });
