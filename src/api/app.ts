@@ -11,6 +11,7 @@ import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
 import { modelsRouter } from './routes/models';
 import { webhooksRouter } from './routes/webhooks';
+import { TenantSlots } from './tenantSlots';
 
 /** The HTTP API: OpenAI Files and Batches under /v1, health probes at the root. */
 export function createApp(deps: { config: Config; db: Db; temporal: Client }): express.Express {
@@ -23,7 +24,7 @@ export function createApp(deps: { config: Config; db: Db; temporal: Client }): e
   const v1 = express.Router();
   v1.use(authenticate({ staticKeys: config.apiKeys, db }));
   v1.use(express.json({ limit: '1mb' }));
-  v1.use(filesRouter({ db, maxFileBytes: config.limits.maxFileBytes }));
+  v1.use(filesRouter({ db, maxFileBytes: config.limits.maxFileBytes, uploadSlots: new TenantSlots(config.limits.maxConcurrentUploadsPerTenant) }));
   v1.use(batchesRouter({ db, temporal, webhookPolicy: { allowPrivate: config.webhooks.allowPrivate }, run: { chunksInFlight: config.chunksInFlightPerBatch, chunkHeartbeatTimeoutMs: config.chunkHeartbeatTimeoutMs } }));
   v1.use(batchCancelRouter({ db, temporal }));
   v1.use(modelsRouter({ db }));

@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { logger } from '../logger';
 
-export const ERROR_TYPES = ['invalid_request_error', 'authentication_error', 'not_found_error', 'server_error'] as const;
+export const ERROR_TYPES = ['invalid_request_error', 'authentication_error', 'not_found_error', 'rate_limit_error', 'server_error'] as const;
 export type ErrorType = (typeof ERROR_TYPES)[number];
 
 /** An error a client should see, rendered in OpenAI's shape: {"error":{"message","type","param","code"}}. */
@@ -64,6 +64,10 @@ function toApiError(err: unknown): ApiError {
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') return unsupportedContentType(message ?? 'Unsupported body encoding.');
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new ApiError(status, 'invalid_request_error', 'invalid_request', expose && message ? message : 'Invalid request.');
+  }
+  // pg-pool's wait for a free connection ran out: the server is saturated, not broken; worth a retry.
+  if (message === 'timeout exceeded when trying to connect') {
+    return new ApiError(503, 'server_error', 'server_overloaded', 'The server is busy; retry shortly.');
   }
   return new ApiError(500, 'server_error', 'internal_error', 'The server had an error processing your request.');
 }

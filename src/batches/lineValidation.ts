@@ -1,4 +1,5 @@
 import type { BatchError } from '../store/batches';
+import { isStorableText } from '../text';
 
 export type ValidatedLine = { customId: string; model: string; body: Record<string, unknown> };
 export type LineVerdict = { ok: true; line: ValidatedLine } | { ok: false; error: BatchError };
@@ -41,13 +42,22 @@ export function validateLine(bytes: Buffer, lineNo: number, ctx: LineContext): L
   if (typeof customId !== 'string' || customId.length === 0) {
     return fail(lineNo, 'missing_custom_id', `Line ${lineNo} needs a non-empty string custom_id.`, 'custom_id');
   }
+  // A custom_id is how a client matches results to requests: one that cannot come back exactly as
+  // sent is refused. Bodies are not checked: they are stored as JSON text and reach vLLM unaltered.
+  if (!isStorableText(customId)) {
+    return fail(lineNo, 'invalid_custom_id', `Line ${lineNo}: custom_id must not contain NUL (\\u0000) or unpaired surrogate characters.`, 'custom_id');
+  }
   if (method !== 'POST') return fail(lineNo, 'invalid_method', `Line ${lineNo}: method must be "POST".`, 'method');
   if (url !== ctx.endpoint) {
     return fail(lineNo, 'invalid_url', `Line ${lineNo}: url must be "${ctx.endpoint}", the batch endpoint.`, 'url');
   }
   if (!isObject(body)) return fail(lineNo, 'invalid_body', `Line ${lineNo}: body must be a JSON object.`, 'body');
-  const model = body.model === undefined ? ctx.defaultModel : body.model;
-  if (typeof model !== 'string' || model.length === 0) {
+  const ownModel = body.model;
+  if (ownModel !== undefined && !(typeof ownModel === 'string' && ownModel.length > 0 && isStorableText(ownModel))) {
+    return fail(lineNo, 'invalid_body', `Line ${lineNo}: body.model must be a non-empty string without NUL or unpaired surrogates.`, 'body.model');
+  }
+  const model = ownModel ?? ctx.defaultModel;
+  if (model === undefined) {
     return fail(lineNo, 'missing_model', `Line ${lineNo}: body.model is missing and the batch names no model.`, 'body.model');
   }
   return { ok: true, line: { customId, model, body: { ...body, model } } };

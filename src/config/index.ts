@@ -10,10 +10,15 @@ export type WorkerRole = (typeof WORKER_ROLES)[number];
 const schema = z.object({
   PORT: envInt(4080),
   HOST: z.string().default('0.0.0.0'),
+  HTTP_HEADERS_TIMEOUT_MS: envInt(20_000, 1000),
+  HTTP_IDLE_TIMEOUT_MS: envInt(60_000, 1000),
+  HTTP_REQUEST_TIMEOUT_MS: envInt(3_600_000, 1000),
   DATA_DIR: z.string().default('./data'),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 
   DATABASE_URL: optionalString,
+  API_DB_POOL_SIZE: envInt(10, 2),
+  WORKER_DB_POOL_SIZE: envInt(10, 2),
   EMBEDDED_POSTGRES_PORT: envInt(54329, 1),
 
   TEMPORAL_ADDRESS: optionalString,
@@ -32,6 +37,7 @@ const schema = z.object({
 
   MAX_FILE_BYTES: envInt(200 * 1024 * 1024, 1),
   MAX_REQUESTS_PER_BATCH: envInt(50_000, 1),
+  MAX_CONCURRENT_UPLOADS_PER_TENANT: envInt(8, 1),
   CHUNK_SIZE: envInt(500, 1),
   CHUNKS_IN_FLIGHT_PER_BATCH: envInt(4, 1),
   CHUNK_HEARTBEAT_TIMEOUT_MS: envInt(20_000, 1000),
@@ -49,9 +55,13 @@ const schema = z.object({
 export type Config = Readonly<{
   port: number;
   host: string;
+  /** Slow or stalled clients: time to send the headers, longest silence, longest whole request. */
+  http: { headersTimeoutMs: number; idleTimeoutMs: number; requestTimeoutMs: number };
   dataDir: string;
   logLevel: (typeof LOG_LEVELS)[number];
   databaseUrl: string | undefined;
+  /** Separate pools, so no load on the API (uploads, many clients) can starve the workers, nor the reverse. */
+  dbPoolSize: { api: number; worker: number };
   embeddedPostgresPort: number;
   temporal: {
     address: string | undefined;
@@ -69,7 +79,7 @@ export type Config = Readonly<{
     requestTimeoutMs: number;
     requestMaxAttempts: number;
   };
-  limits: { maxFileBytes: number; maxRequestsPerBatch: number };
+  limits: { maxFileBytes: number; maxRequestsPerBatch: number; maxConcurrentUploadsPerTenant: number };
   chunkSize: number;
   chunksInFlightPerBatch: number;
   chunkHeartbeatTimeoutMs: number;
@@ -87,9 +97,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     port: e.PORT,
     host: e.HOST,
+    http: { headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS, idleTimeoutMs: e.HTTP_IDLE_TIMEOUT_MS, requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS },
     dataDir: path.resolve(e.DATA_DIR),
     logLevel: e.LOG_LEVEL,
     databaseUrl: e.DATABASE_URL,
+    dbPoolSize: { api: e.API_DB_POOL_SIZE, worker: e.WORKER_DB_POOL_SIZE },
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     temporal: {
       address: e.TEMPORAL_ADDRESS,
@@ -107,7 +119,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
       requestMaxAttempts: e.REQUEST_MAX_ATTEMPTS,
     },
-    limits: { maxFileBytes: e.MAX_FILE_BYTES, maxRequestsPerBatch: e.MAX_REQUESTS_PER_BATCH },
+    limits: {
+      maxFileBytes: e.MAX_FILE_BYTES,
+      maxRequestsPerBatch: e.MAX_REQUESTS_PER_BATCH,
+      maxConcurrentUploadsPerTenant: e.MAX_CONCURRENT_UPLOADS_PER_TENANT,
+    },
     chunkSize: e.CHUNK_SIZE,
     chunksInFlightPerBatch: e.CHUNKS_IN_FLIGHT_PER_BATCH,
     chunkHeartbeatTimeoutMs: e.CHUNK_HEARTBEAT_TIMEOUT_MS,

@@ -9,8 +9,9 @@ export type DbClient = pg.PoolClient;
 /** Anything that can run a query: the pool itself or a client inside a transaction. */
 export type Queryable = Pick<pg.Pool, 'query'>;
 
-export function createPool(connectionString: string, max = 10): Db {
-  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000 });
+/** `connectionTimeoutMs` (0: wait forever) bounds the wait for a free connection when all `max` are busy. */
+export function createPool(connectionString: string, max = 10, connectionTimeoutMs = 0): Db {
+  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: connectionTimeoutMs });
   // An idle client losing its connection (server restart, pg_terminate_backend) must not crash the process.
   pool.on('error', (err) => logger.warn({ err: err.message }, 'idle postgres client error'));
   return pool;

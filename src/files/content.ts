@@ -16,15 +16,31 @@ export class FileContentWriter {
     readonly fileId: string,
   ) {}
 
+  /** Bytes received so far, stored or not. */
   get bytesWritten(): number {
     return this.totalBytes;
   }
 
+  /** Bytes received but not yet stored. */
+  get bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+
   async write(data: Buffer | string): Promise<void> {
+    this.buffer(data);
+    await this.flushFullParts();
+  }
+
+  /** Takes bytes without storing anything: the caller decides when to spend a database round trip. */
+  buffer(data: Buffer | string): void {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     this.pending.push(buf);
     this.pendingBytes += buf.length;
     this.totalBytes += buf.length;
+  }
+
+  /** Stores every full part buffered so far; a partial remainder waits for more bytes or `end()`. */
+  async flushFullParts(): Promise<void> {
     while (this.pendingBytes >= PART_BYTES) {
       const all = Buffer.concat(this.pending);
       await this.storePart(all.subarray(0, PART_BYTES));

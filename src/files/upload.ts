@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
-import { withTransaction, type Db } from '../db/pool';
+import type { Db } from '../db/pool';
 import { newFileId } from '../ids';
-import { completeFile, insertFile, type FileRow } from '../store/files';
-import { FileContentWriter } from './content';
+import { completeFile, deleteFile, insertFile, type FileRow } from '../store/files';
+import { FileContentWriter, PART_BYTES } from './content';
 
 export class FileTooLargeError extends Error {
   constructor(readonly maxBytes: number) {
@@ -10,18 +10,33 @@ export class FileTooLargeError extends Error {
   }
 }
 
+/** The upload's content stream failed: the client disconnected or sent a malformed body. Never the server's fault. */
+export class UploadInterruptedError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`The upload was interrupted: ${(cause as Error | undefined)?.message ?? String(cause)}`);
+  }
+}
+
 /** Strips directories and control characters: a filename is a label, never a path. */
 export function sanitizeFilename(raw: string | undefined): string {
   const base = (raw ?? '').split(/[\\/]/).pop() ?? '';
   // eslint-disable-next-line no-control-regex
-  const cleaned = base.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 255);
-  return cleaned === '' || cleaned === '.' || cleaned === '..' ? 'upload.jsonl' : cleaned;
+  const cleaned = base.replace(/[\u0000-\u001f\u007f]/g, '').toWellFormed().trim();
+  // Cut by code points, not UTF-16 units, so the cut never splits a character.
+  const label = Array.from(cleaned).slice(0, 255).join('');
+  return label === '' || label === '.' || label === '..' ? 'upload.jsonl' : label;
 }
 
 /**
- * Streams an upload into Postgres part by part inside one transaction, so a file becomes visible
- * only when complete and an aborted or oversized upload leaves nothing behind. `resolvePurpose`
- * runs after the content is stored, because multipart fields may arrive after the file.
+ * Stores an upload part by part. No database connection is held while waiting for the client: the
+ * bytes gather in memory up to one part, then a short statement writes it. The row stays
+ * `uploading` (invisible to every read) until the last part is written and the purpose is known,
+ * so a file appears only when complete; a failed upload deletes what it wrote, and one cut short by
+ * a crash is swept by `deleteAbandonedUploads`.
+ *
+ * Reads `content` from the moment it is called (no await comes first), so an error the stream
+ * raises at once has a listener and surfaces here as an `UploadInterruptedError`.
+ * `resolvePurpose` runs after the content is read, because multipart fields may follow the file.
  */
 export async function storeUpload(
   db: Db,
@@ -33,23 +48,38 @@ export async function storeUpload(
     resolvePurpose: () => Promise<string>;
   },
 ): Promise<FileRow> {
-  return withTransaction(db, async (client) => {
-    const fileId = newFileId();
-    await insertFile(client, {
-      id: fileId,
-      tenantId: upload.tenantId,
-      purpose: 'batch',
-      filename: sanitizeFilename(upload.filename),
-    });
-    const writer = new FileContentWriter(client, fileId);
-    for await (const chunk of upload.content) {
-      if (writer.bytesWritten + (chunk as Buffer).length > upload.maxBytes) {
-        upload.content.destroy();
-        throw new FileTooLargeError(upload.maxBytes);
+  const fileId = newFileId();
+  let created = false;
+  const writer = new FileContentWriter(db, fileId);
+  // The row is created just before the first part is written.
+  const ensureRow = async () => {
+    if (created) return;
+    await insertFile(db, { id: fileId, tenantId: upload.tenantId, purpose: 'batch', filename: sanitizeFilename(upload.filename) });
+    created = true;
+  };
+  let writing = false;
+  try {
+    try {
+      for await (const chunk of upload.content) {
+        if (writer.bytesWritten + (chunk as Buffer).length > upload.maxBytes) throw new FileTooLargeError(upload.maxBytes);
+        writer.buffer(chunk as Buffer);
+        if (writer.bufferedBytes >= PART_BYTES) {
+          writing = true;
+          await ensureRow();
+          await writer.flushFullParts();
+          writing = false;
+        }
       }
-      await writer.write(chunk as Buffer);
+    } catch (err) {
+      // What the stream raised is the client's doing; what a write raised is ours.
+      if (err instanceof FileTooLargeError || writing) throw err;
+      throw new UploadInterruptedError(err);
     }
+    await ensureRow();
     const bytes = await writer.end();
-    return completeFile(client, fileId, bytes, await upload.resolvePurpose());
-  });
+    return await completeFile(db, fileId, bytes, await upload.resolvePurpose());
+  } catch (err) {
+    if (created) await deleteFile(db, fileId).catch(() => undefined);
+    throw err;
+  }
 }

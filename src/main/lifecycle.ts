@@ -15,19 +15,14 @@ export function runUntilSignalled(start: () => Promise<() => Promise<void>>): vo
   });
 
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting without waiting');
-      process.exit(130);
-    }
+  const shutDown = (exitCode: number) => {
     stopping = true;
-    logger.info({ signal }, 'shutting down');
     started
       .then((stop) => stop())
       .then(
         () => {
           logger.info('stopped cleanly');
-          process.exit(0);
+          process.exit(exitCode);
         },
         (err: unknown) => {
           logger.error({ err }, 'error while shutting down');
@@ -35,6 +30,23 @@ export function runUntilSignalled(start: () => Promise<() => Promise<void>>): vo
         },
       );
   };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting without waiting');
+      process.exit(130);
+    }
+    logger.info({ signal }, 'shutting down');
+    shutDown(0);
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Last resort for a bug no handler caught: the process state is unknown, so it stops — but cleanly,
+  // so an embedded PostgreSQL or Temporal dev server is not left running without its owner.
+  const onBug = (err: unknown) => {
+    logger.fatal({ err }, 'uncaught error: stopping');
+    if (stopping) process.exit(1);
+    shutDown(1);
+  };
+  process.on('uncaughtException', onBug);
+  process.on('unhandledRejection', onBug);
 }

@@ -1,9 +1,11 @@
 import http from 'node:http';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createApp } from '../api/app';
+import { createHttpServer } from '../api/server';
 import type { Config } from '../config';
 import { migrate } from '../db/migrate';
-import { createPool } from '../db/pool';
+import { createPool, type Db } from '../db/pool';
+import { deleteAbandonedUploads } from '../store/files';
 import { logger } from '../logger';
 import { resolveApiKey } from '../store/apiKeys';
 import { connectClient } from '../temporal/client';
@@ -20,8 +22,12 @@ export type RunningService = { apiUrl: string | undefined; stop(): Promise<void>
 export async function startService(config: Config, parts: { api: boolean; workers: boolean }): Promise<RunningService> {
   if (!config.databaseUrl) throw new Error('DATABASE_URL is required (npm start embeds PostgreSQL when it is unset)');
   if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is required (npm start embeds Temporal when it is unset)');
-  const db = createPool(config.databaseUrl, 20);
-  await migrate(db);
+  // Each role its own pool: no burst of API traffic can starve the workers' checkpoints, nor the reverse.
+  // A request that cannot get a connection soon fails (503) rather than piling up behind the others.
+  const apiDb = parts.api ? createPool(config.databaseUrl, config.dbPoolSize.api, 10_000) : undefined;
+  const workerDb = parts.workers ? createPool(config.databaseUrl, config.dbPoolSize.worker) : undefined;
+  const pools = [apiDb, workerDb].filter((pool) => pool !== undefined);
+  await migrate(pools[0]!);
 
   // Registered before any worker runs a workflow that upserts them, whichever process starts first.
   const temporal = await connectClient(config.temporal.address, config.temporal.namespace);
@@ -32,16 +38,18 @@ export async function startService(config: Config, parts: { api: boolean; worker
   if (parts.workers) {
     installTemporalRuntime();
     workerConnection = await NativeConnection.connect({ address: config.temporal.address });
-    workers = await startWorkers(config, db, workerConnection);
+    workers = await startWorkers(config, workerDb!, workerConnection);
   }
 
   let server: http.Server | undefined;
   let apiUrl: string | undefined;
-  if (parts.api) {
-    if (config.apiKeys.size === 0 && !(await resolveApiKey(db, null)).anyKeys) {
+  let stopSweeping: (() => void) | undefined;
+  if (apiDb) {
+    if (config.apiKeys.size === 0 && !(await resolveApiKey(apiDb, null)).anyKeys) {
       logger.warn('no API keys (API_KEYS or created with `npm run keys`): the API is open, single-tenant, without authentication');
     }
-    server = http.createServer(createApp({ config, db, temporal }));
+    stopSweeping = sweepAbandonedUploads(apiDb, config.http.requestTimeoutMs);
+    server = createHttpServer(createApp({ config, db: apiDb, temporal }), config.http);
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);
       server!.listen(config.port, config.host, resolve);
@@ -58,10 +66,11 @@ export async function startService(config: Config, parts: { api: boolean; worker
         server.closeIdleConnections();
         await closed;
       }
+      stopSweeping?.();
       await workers?.shutdown();
       await workerConnection?.close();
       await temporal.connection.close();
-      await db.end();
+      await Promise.all(pools.map((pool) => pool.end()));
     },
   };
 }
@@ -72,4 +81,20 @@ function installTemporalRuntime(): void {
   if (runtimeInstalled) return;
   Runtime.install({ logger: sdkLogger('WARN') });
   runtimeInstalled = true;
+}
+
+/**
+ * Uploads cut short by a crash leave `uploading` rows behind; an upload older than the longest
+ * request cannot still be running. Checked at start and every few minutes; every API process may
+ * sweep, the delete is idempotent.
+ */
+function sweepAbandonedUploads(db: Db, requestTimeoutMs: number): () => void {
+  const sweep = () =>
+    deleteAbandonedUploads(db, requestTimeoutMs + 60_000).then(
+      (deleted) => deleted > 0 && logger.info({ deleted }, 'deleted abandoned uploads'),
+      (err: unknown) => logger.warn({ err }, 'sweeping abandoned uploads failed'),
+    );
+  void sweep();
+  const timer = setInterval(sweep, 5 * 60_000).unref();
+  return () => clearInterval(timer);
 }

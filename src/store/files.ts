@@ -14,11 +14,12 @@ export type FileRow = {
 
 export type FileListQuery = { purpose?: string; after?: string; limit: number; order: 'asc' | 'desc' };
 
+/** A new file is `uploading`, invisible to every read below, until `completeFile` commits its content. */
 export async function insertFile(
   db: Queryable,
   file: { id: string; tenantId: string; purpose: string; filename: string },
 ): Promise<void> {
-  await db.query(`INSERT INTO files (id, tenant_id, purpose, filename, bytes) VALUES ($1, $2, $3, $4, 0)`, [
+  await db.query(`INSERT INTO files (id, tenant_id, purpose, filename, bytes, status) VALUES ($1, $2, $3, $4, 0, 'uploading')`, [
     file.id,
     file.tenantId,
     file.purpose,
@@ -26,10 +27,10 @@ export async function insertFile(
   ]);
 }
 
-/** Sets what is only known once the content is written; the caller's transaction makes both visible together. */
+/** Sets what is only known once the content is written, and makes the file visible. */
 export async function completeFile(db: Queryable, fileId: string, bytes: number, purpose: string): Promise<FileRow> {
   const { rows } = await db.query<FileRow>(
-    `UPDATE files SET bytes = $2, purpose = $3 WHERE id = $1 RETURNING *`,
+    `UPDATE files SET bytes = $2, purpose = $3, status = 'processed' WHERE id = $1 RETURNING *`,
     [fileId, bytes, purpose],
   );
   return rows[0]!;
@@ -41,7 +42,7 @@ export async function insertFilePart(db: Queryable, fileId: string, partNo: numb
 
 export async function findFile(db: Queryable, tenantId: string, fileId: string): Promise<FileRow | undefined> {
   const { rows } = await db.query<FileRow>(
-    `SELECT * FROM files WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL`,
+    `SELECT * FROM files WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL AND status <> 'uploading'`,
     [fileId, tenantId],
   );
   return rows[0];
@@ -56,7 +57,7 @@ export async function listFiles(db: Queryable, tenantId: string, query: FileList
   const { rows } = await db.query<FileRow>(
     `WITH cursor AS (SELECT created_at, id FROM files WHERE id = $3 AND tenant_id = $1)
      SELECT f.* FROM files f
-     WHERE f.tenant_id = $1 AND f.deleted_at IS NULL
+     WHERE f.tenant_id = $1 AND f.deleted_at IS NULL AND f.status <> 'uploading'
        AND ($2::text IS NULL OR f.purpose = $2)
        AND ($3::text IS NULL OR (f.created_at, f.id) ${compare} (SELECT created_at, id FROM cursor))
      ORDER BY f.created_at ${direction}, f.id ${direction}
@@ -80,7 +81,7 @@ export type FileDeletion = 'deleted' | 'not_found' | 'in_use';
  */
 export async function markFileDeleted(db: Queryable, tenantId: string, fileId: string): Promise<FileDeletion> {
   const { rows } = await db.query<{ found: boolean; busy: boolean; deleted: boolean }>(
-    `WITH target AS (SELECT id FROM files WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL),
+    `WITH target AS (SELECT id FROM files WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL AND status <> 'uploading'),
      busy AS (
        SELECT EXISTS (SELECT 1 FROM batches b JOIN target t ON b.input_file_id = t.id WHERE b.status = 'validating') AS busy
      ),
@@ -109,4 +110,17 @@ export async function readFilePart(db: Queryable, fileId: string, partNo: number
 
 export async function deleteFile(db: Queryable, fileId: string): Promise<void> {
   await db.query(`DELETE FROM files WHERE id = $1`, [fileId]);
+}
+
+/**
+ * Deletes uploads whose request cannot still be running (started more than `olderThanMs` ago) and
+ * that never completed: what a process killed mid-upload left behind. Idempotent; safe to run from
+ * every API process at once.
+ */
+export async function deleteAbandonedUploads(db: Queryable, olderThanMs: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM files WHERE status = 'uploading' AND created_at < now() - $1 * interval '1 millisecond'`,
+    [olderThanMs],
+  );
+  return rowCount ?? 0;
 }

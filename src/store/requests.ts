@@ -31,7 +31,7 @@ export async function insertPlannedRequests(db: Queryable, batchId: string, requ
   if (requests.length === 0) return;
   await db.query(
     `INSERT INTO batch_requests (batch_id, line_no, chunk_no, custom_id, body)
-     SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], $5::jsonb[])
+     SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], $5::json[])
      ON CONFLICT DO NOTHING`,
     [
       batchId,

@@ -2,7 +2,10 @@ import fs from 'node:fs';
 import OpenAI, { toFile } from 'openai';
 import { BatchObject } from '../../src/batches/object';
 import { expectApiError, unique } from '../support/api';
-import { chatLine, TERMINAL, waitForBatch } from '../support/batches';
+import pg from 'pg';
+import { generateText } from '../../src/simulator/generation';
+import { chatLine, readJsonl, TERMINAL, waitForBatch } from '../support/batches';
+import { testStack } from '../support/stack';
 import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 
 const MODEL = 'sim-llama-3.1-8b-instruct';
@@ -29,6 +32,11 @@ const INVALID_FILES: Array<[name: string, content: Buffer, errors: Expected[]]> 
   ['method not POST', jsonl(line({ method: 'GET' })), [['invalid_method', 1, 'method']]],
   ['url not the batch endpoint', jsonl(line({ url: '/v1/embeddings' })), [['invalid_url', 1, 'url']]],
   ['body not an object', jsonl(line({ body: 'hello' })), [['invalid_body', 1, 'body']]],
+  // JSON.stringify writes these as the escapes \u0000 and \ud800: valid JSON a PostgreSQL text column cannot hold.
+  ['a custom_id with NUL', jsonl(ok('a'), line({ custom_id: 'b\u0000' })), [['invalid_custom_id', 2, 'custom_id']]],
+  ['a custom_id with an unpaired surrogate', jsonl(line({ custom_id: 'a\ud800' })), [['invalid_custom_id', 1, 'custom_id']]],
+  ['a model that is not a string', jsonl(line({ body: { model: 5, messages: [] } })), [['invalid_body', 1, 'body.model']]],
+  ['a model with NUL', jsonl(line({ body: { model: 'm\u0000', messages: [] } })), [['invalid_body', 1, 'body.model']]],
   ['lines targeting different models', jsonl(ok('a'), ok('b', 'another-model')), [['mismatched_model', 2, 'body.model']]],
   ['a model no GPU worker serves', jsonl(ok('a', 'no-such-model'), ok('b', 'no-such-model')), [['model_not_found', 1, 'body.model']]],
   ['no model in the line nor the batch', jsonl(line({ body: { messages: [] } })), [['missing_model', 1, 'body.model']]],
@@ -178,6 +186,35 @@ describe('validation and HTTP errors', () => {
     expect(peakRssBytes(sut.service.child.pid!) - peakBefore).toBeLessThan(64 * 1024 * 1024);
     // Nothing half-stored: the tenant's files are unchanged.
     expect((await client.files.list()).data.every((f) => f.bytes <= MAX_FILE_BYTES)).toBe(true);
+  });
+
+  test('bodies with NUL and unpaired surrogates are kept exactly as sent and run', async () => {
+    // Valid JSON that PostgreSQL's jsonb and text reject: stored as JSON text, sent to the backend unaltered.
+    const contents = ['nul \u0000 inside', 'lone high \ud800 surrogate', 'lone low \udc00', 'both \u0000\udfff'];
+    const lines = contents.map((content, i) => chatLine(`p${i}`, MODEL, content, { 'key\u0000': 'v\ud83d' }));
+    const input = await client.files.create({ file: await toFile(jsonl(...lines), 'poison.jsonl'), purpose: 'batch' });
+    const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status), 60_000);
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: contents.length, completed: contents.length, failed: 0 } });
+
+    const output = await readJsonl(client, batch.output_file_id);
+    expect(output.map((l) => l.custom_id)).toEqual(contents.map((_, i) => `p${i}`));
+    // The simulator's reply is seeded by the exact prompt it received: a NUL dropped or replaced on the way changes it.
+    output.forEach((l, i) => {
+      expect(l.response!.body.choices[0].message.content).toBe(generateText(`${MODEL}\nuser: ${contents[i]}\n0`, 16).text);
+    });
+    // And the stored request is the client's JSON, escapes and all (the replacement character would show as U+FFFD).
+    const db = new pg.Client({ connectionString: testStack().databaseUrl });
+    await db.connect();
+    try {
+      const { rows } = await db.query<{ body: string }>(`SELECT body::text AS body FROM batch_requests WHERE batch_id = $1 ORDER BY line_no`, [batch.id]);
+      expect(rows.map((r) => JSON.parse(r.body) as unknown)).toEqual(lines.map((l) => (JSON.parse(l) as { body: unknown }).body));
+      expect(rows[1]!.body).toContain('\\ud800');
+    } finally {
+      await db.end();
+    }
+    // The input is no longer held by a batch stuck validating: it can be deleted.
+    expect((await client.files.delete(input.id)).deleted).toBe(true);
   });
 
   test('the SDK surfaces an oversized upload as a 413', async () => {

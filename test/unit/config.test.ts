@@ -2,17 +2,30 @@ import { loadConfig } from '../../src/config';
 
 describe('limits', () => {
   test("default to OpenAI's: 200 MB per file, 50,000 requests per batch", () => {
-    expect(loadConfig({}).limits).toEqual({ maxFileBytes: 200 * 1024 * 1024, maxRequestsPerBatch: 50_000 });
+    expect(loadConfig({}).limits).toEqual({ maxFileBytes: 200 * 1024 * 1024, maxRequestsPerBatch: 50_000, maxConcurrentUploadsPerTenant: 8 });
   });
 
   test('go to at least 2 GB and 1,000,000 requests', () => {
     const { limits } = loadConfig({ MAX_FILE_BYTES: String(2 * 1024 ** 3), MAX_REQUESTS_PER_BATCH: '1000000' });
-    expect(limits).toEqual({ maxFileBytes: 2 * 1024 ** 3, maxRequestsPerBatch: 1_000_000 });
+    expect(limits).toMatchObject({ maxFileBytes: 2 * 1024 ** 3, maxRequestsPerBatch: 1_000_000 });
   });
 
   test('reject nonsense with one line naming the variable', () => {
     expect(() => loadConfig({ MAX_FILE_BYTES: '2GB' })).toThrow(/MAX_FILE_BYTES/);
     expect(() => loadConfig({ MAX_REQUESTS_PER_BATCH: '0' })).toThrow(/MAX_REQUESTS_PER_BATCH/);
+  });
+});
+
+describe('slow clients and pools', () => {
+  test('have defaults that keep a trickling client from holding anything for long', () => {
+    const config = loadConfig({});
+    expect(config.http).toEqual({ headersTimeoutMs: 20_000, idleTimeoutMs: 60_000, requestTimeoutMs: 3_600_000 });
+    expect(config.dbPoolSize).toEqual({ api: 10, worker: 10 });
+  });
+
+  test('refuse a pool too small to serve a request and its health probe', () => {
+    expect(() => loadConfig({ API_DB_POOL_SIZE: '1' })).toThrow(/API_DB_POOL_SIZE/);
+    expect(() => loadConfig({ HTTP_IDLE_TIMEOUT_MS: '10' })).toThrow(/HTTP_IDLE_TIMEOUT_MS/);
   });
 });
 

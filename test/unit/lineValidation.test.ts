@@ -24,8 +24,22 @@ describe('validateLine', () => {
     ['method not POST', { ...good, method: 'GET' }, 'invalid_method', 'method'],
     ['url not the batch endpoint', { ...good, url: '/v1/embeddings' }, 'invalid_url', 'url'],
     ['body not an object', { ...good, body: 'hi' }, 'invalid_body', 'body'],
+    ['a custom_id with NUL', { ...good, custom_id: 'a\u0000' }, 'invalid_custom_id', 'custom_id'],
+    ['a custom_id with an unpaired surrogate', { ...good, custom_id: '\udc00a' }, 'invalid_custom_id', 'custom_id'],
+    ['a model that is not a string', { ...good, body: { model: 7, messages: [] } }, 'invalid_body', 'body.model'],
+    ['an empty model', { ...good, body: { model: '', messages: [] } }, 'invalid_body', 'body.model'],
+    ['a model with NUL', { ...good, body: { model: 'm\u0000', messages: [] } }, 'invalid_body', 'body.model'],
   ])('rejects %s', (_name, line, code, param) => {
     expect(check(line)).toEqual({ ok: false, error: { code, param, line: 7, message: expect.stringContaining('7') } });
+  });
+
+  test('accepts NUL and unpaired surrogates inside the body, unaltered', () => {
+    const body = { model: 'm', messages: [{ role: 'user', content: 'a\u0000b\ud800' }], 'k\u0000': '\udfff' };
+    expect(check({ ...good, body })).toEqual({ ok: true, line: { customId: 'c1', model: 'm', body } });
+  });
+
+  test('accepts a custom_id with characters outside the BMP', () => {
+    expect(check({ ...good, custom_id: 'id-😀' })).toMatchObject({ ok: true, line: { customId: 'id-😀' } });
   });
 
   test('rejects a line without a model when the batch names none', () => {

@@ -4,15 +4,16 @@ import { Router, type Request, type Response } from 'express';
 import type { Db } from '../../db/pool';
 import { readFileContent } from '../../files/content';
 import { toFileObject } from '../../files/object';
-import { FileTooLargeError, storeUpload } from '../../files/upload';
+import { FileTooLargeError, storeUpload, UploadInterruptedError } from '../../files/upload';
 import { findFile, listFiles, markFileDeleted, type FileRow } from '../../store/files';
 import { ApiError, invalidRequest, notFound, unsupportedContentType } from '../errors';
 import { listObject, unknownCursor } from '../pagination';
 import { ListFilesQuery, UploadFileFields, UploadFileQuery } from '../schemas';
 import { tenantOf } from '../tenant';
+import type { TenantSlots } from '../tenantSlots';
 import { parseRequest } from '../validate';
 
-type UploadDeps = { db: Db; maxFileBytes: number };
+type UploadDeps = { db: Db; maxFileBytes: number; uploadSlots: TenantSlots };
 
 /** Raw JSONL bodies (extension for the seed guide's clients), besides OpenAI's multipart form. */
 const RAW_JSONL_TYPES = ['application/jsonl', 'application/x-ndjson'];
@@ -22,6 +23,16 @@ export function filesRouter(deps: UploadDeps): Router {
 
   router.post('/files', async (req, res) => {
     const tenantId = tenantOf(res);
+    const release = deps.uploadSlots.tryAcquire(tenantId);
+    if (!release) {
+      res.setHeader('retry-after', '1');
+      throw new ApiError(
+        429,
+        'rate_limit_error',
+        'too_many_concurrent_uploads',
+        `This API key's tenant already has ${deps.uploadSlots.perTenant} uploads in progress; retry when one finishes.`,
+      );
+    }
     let file: FileRow;
     try {
       if (req.is('multipart/form-data')) file = await receiveMultipart(req, deps, tenantId);
@@ -33,8 +44,9 @@ export function filesRouter(deps: UploadDeps): Router {
         );
       }
     } catch (err) {
-      if (err instanceof FileTooLargeError) throw rejectOversized(req, res, err);
-      throw err;
+      throw uploadFailure(req, res, err);
+    } finally {
+      release();
     }
     res.status(200).json(toFileObject(file));
   });
@@ -80,14 +92,23 @@ async function requireFile(db: Db, tenantId: string, fileId: string): Promise<Fi
 }
 
 /**
- * The 413 goes out at once, with the connection marked for closing; the rest of the body is read
- * and discarded (never buffered) so the client, still sending, gets to read the answer.
+ * The answer to a failed upload goes out at once, with the connection marked for closing; the rest
+ * of the body (if the client is still sending) is read and discarded, never buffered, so the client
+ * gets to read the answer. Stream failures are the client's: a malformed form, or a disconnect
+ * (then nobody reads the answer).
  */
-function rejectOversized(req: Request, res: Response, err: FileTooLargeError): ApiError {
-  req.unpipe();
-  req.resume();
-  res.setHeader('connection', 'close');
-  return new ApiError(413, 'invalid_request_error', 'file_too_large', err.message, 'file');
+function uploadFailure(req: Request, res: Response, err: unknown): unknown {
+  if (!req.complete) {
+    req.unpipe();
+    req.resume();
+    res.setHeader('connection', 'close');
+  }
+  if (err instanceof FileTooLargeError) return new ApiError(413, 'invalid_request_error', 'file_too_large', err.message, 'file');
+  if (err instanceof UploadInterruptedError) {
+    const multipart = req.is('multipart/form-data');
+    return invalidRequest(`${multipart ? 'Malformed multipart body' : 'Incomplete upload'}: ${(err.cause as Error).message}`, 'file', multipart ? 'invalid_multipart' : 'incomplete_upload');
+  }
+  return err;
 }
 
 /** A raw body is the file itself; purpose and filename come from the query string. */
@@ -105,7 +126,8 @@ async function receiveRaw(req: Request, deps: UploadDeps, tenantId: string): Pro
 
 /**
  * The request body as a stream of its own: an oversized upload destroys this stream, leaving the
- * socket to answer on, and a client that disconnects mid-upload fails it rather than leaving it hanging.
+ * socket to answer on, and a client that disconnects mid-upload fails it rather than leaving it
+ * hanging. Its reader (`storeUpload`) listens from the start, so that failure always has a listener.
  */
 function bodyStream(req: Request): PassThrough {
   const body = new PassThrough();
@@ -116,31 +138,38 @@ function bodyStream(req: Request): PassThrough {
 }
 
 /**
- * Streams the multipart `file` field straight into Postgres. `purpose` may arrive before or after the
- * file, so it is checked once the whole form is parsed, before the upload's transaction commits.
+ * Streams the multipart `file` field into storage. `purpose` may arrive before or after the file, so
+ * it is checked once the whole form is parsed, before the upload completes.
  */
 function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Promise<FileRow> {
+  let form: busboy.Busboy;
+  try {
+    // Filenames in UTF-8 (what browsers and the SDKs send), not busboy's latin1 default.
+    form = busboy({ headers: req.headers, defParamCharset: 'utf8', limits: { files: 1, fields: 20, fieldSize: 64 * 1024 } });
+  } catch (err) {
+    return Promise.reject(malformedMultipart(err)); // e.g. no boundary in the content type
+  }
   return new Promise<FileRow>((resolve, reject) => {
-    const form = busboy({ headers: req.headers, limits: { files: 1, fields: 20, fieldSize: 64 * 1024 } });
     const fields: Record<string, string> = {};
     const parsed = new Promise<void>((done, fail) => {
       form.on('close', done);
-      form.on('error', fail);
+      form.on('error', (err) => fail(malformedMultipart(err)));
     });
     parsed.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
+    // A client gone mid-form never ends it: destroying the form fails the file stream being read, and the form.
+    req.once('close', () => {
+      if (!req.complete) form.destroy(new Error('the client disconnected during the upload'));
+    });
     let sawFile = false;
 
     form.on('field', (name, value) => (fields[name] = value));
     form.on('file', (name, stream, info) => {
       if (name !== 'file' || sawFile) {
-        stream.resume();
+        // Skipped; a failure of this part is the form's too, and reported as such.
+        stream.on('error', () => undefined).resume();
         return;
       }
       sawFile = true;
-      // A client that disconnects mid-upload would otherwise leave the upload (and its transaction) waiting forever.
-      req.once('close', () => {
-        if (!req.complete) stream.destroy(new Error('the client disconnected during the upload'));
-      });
       storeUpload(deps.db, {
         tenantId,
         filename: info.filename,
@@ -154,7 +183,9 @@ function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Pro
     });
     parsed.then(() => {
       if (!sawFile) reject(invalidRequest("The multipart form has no 'file' field.", 'file', 'missing_required_parameter'));
-    }, (err: Error) => reject(invalidRequest(`Malformed multipart body: ${err.message}`, 'file', 'invalid_multipart')));
+    }, reject);
     req.pipe(form);
   });
 }
+
+const malformedMultipart = (err: unknown) => invalidRequest(`Malformed multipart body: ${(err as Error).message}`, 'file', 'invalid_multipart');

@@ -2,6 +2,14 @@ import type { Client } from '@temporalio/client';
 import { Router } from 'express';
 import type { Db } from '../../db/pool';
 
+const READY_PROBE_MS = 800;
+
+function answersWithin(probe: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  return Promise.race([probe.then(() => true, () => false), timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Liveness says the process answers; readiness says its dependencies do too. */
 export function healthRouter(deps: { db: Db; temporal: Client }): Router {
   const router = Router();
@@ -9,9 +17,10 @@ export function healthRouter(deps: { db: Db; temporal: Client }): Router {
     res.json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
+    // A dependency that does not answer within the probe's budget is as good as down: answer 503, never hang.
     const [postgres, temporal] = await Promise.all([
-      deps.db.query('SELECT 1').then(() => true, () => false),
-      deps.temporal.workflowService.getSystemInfo({}).then(() => true, () => false),
+      answersWithin(deps.db.query('SELECT 1'), READY_PROBE_MS),
+      answersWithin(deps.temporal.workflowService.getSystemInfo({}), READY_PROBE_MS),
     ]);
     res.status(postgres && temporal ? 200 : 503).json({ status: postgres && temporal ? 'ok' : 'unavailable', postgres, temporal });
   });
