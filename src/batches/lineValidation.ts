@@ -52,6 +52,10 @@ export function validateLine(bytes: Buffer, lineNo: number, ctx: LineContext): L
     return fail(lineNo, 'invalid_url', `Line ${lineNo}: url must be "${ctx.endpoint}", the batch endpoint.`, 'url');
   }
   if (!isObject(body)) return fail(lineNo, 'invalid_body', `Line ${lineNo}: body must be a JSON object.`, 'body');
+  // A batch stores one JSON response per line; a server-sent event stream is not one.
+  if (body.stream !== undefined && body.stream !== null && body.stream !== false) {
+    return fail(lineNo, 'invalid_body', `Line ${lineNo}: body.stream must be false or absent: batch requests cannot stream.`, 'body.stream');
+  }
   const ownModel = body.model;
   if (ownModel !== undefined && !(typeof ownModel === 'string' && ownModel.length > 0 && isStorableText(ownModel))) {
     return fail(lineNo, 'invalid_body', `Line ${lineNo}: body.model must be a non-empty string without NUL or unpaired surrogates.`, 'body.model');

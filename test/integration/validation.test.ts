@@ -37,6 +37,7 @@ const INVALID_FILES: Array<[name: string, content: Buffer, errors: Expected[]]> 
   ['a custom_id with an unpaired surrogate', jsonl(line({ custom_id: 'a\ud800' })), [['invalid_custom_id', 1, 'custom_id']]],
   ['a model that is not a string', jsonl(line({ body: { model: 5, messages: [] } })), [['invalid_body', 1, 'body.model']]],
   ['a model with NUL', jsonl(line({ body: { model: 'm\u0000', messages: [] } })), [['invalid_body', 1, 'body.model']]],
+  ['a streaming request', jsonl(ok('a'), line({ custom_id: 's', body: { model: MODEL, messages: [], stream: true } })), [['invalid_body', 2, 'body.stream']]],
   ['lines targeting different models', jsonl(ok('a'), ok('b', 'another-model')), [['mismatched_model', 2, 'body.model']]],
   ['a model no GPU worker serves', jsonl(ok('a', 'no-such-model'), ok('b', 'no-such-model')), [['model_not_found', 1, 'body.model']]],
   ['no model in the line nor the batch', jsonl(line({ body: { messages: [] } })), [['missing_model', 1, 'body.model']]],

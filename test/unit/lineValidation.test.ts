@@ -29,6 +29,8 @@ describe('validateLine', () => {
     ['a model that is not a string', { ...good, body: { model: 7, messages: [] } }, 'invalid_body', 'body.model'],
     ['an empty model', { ...good, body: { model: '', messages: [] } }, 'invalid_body', 'body.model'],
     ['a model with NUL', { ...good, body: { model: 'm\u0000', messages: [] } }, 'invalid_body', 'body.model'],
+    ['a streaming request', { ...good, body: { messages: [], stream: true } }, 'invalid_body', 'body.stream'],
+    ['a stream flag that is not false', { ...good, body: { messages: [], stream: 'yes' } }, 'invalid_body', 'body.stream'],
   ])('rejects %s', (_name, line, code, param) => {
     expect(check(line)).toEqual({ ok: false, error: { code, param, line: 7, message: expect.stringContaining('7') } });
   });
@@ -36,6 +38,10 @@ describe('validateLine', () => {
   test('accepts NUL and unpaired surrogates inside the body, unaltered', () => {
     const body = { model: 'm', messages: [{ role: 'user', content: 'a\u0000b\ud800' }], 'k\u0000': '\udfff' };
     expect(check({ ...good, body })).toEqual({ ok: true, line: { customId: 'c1', model: 'm', body } });
+  });
+
+  test('accepts stream: false, which asks for what a batch does anyway', () => {
+    expect(check({ ...good, body: { messages: [], stream: false } }).ok).toBe(true);
   });
 
   test('accepts a custom_id with characters outside the BMP', () => {
