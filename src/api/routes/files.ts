@@ -91,17 +91,28 @@ async function requireFile(db: Db, tenantId: string, fileId: string): Promise<Fi
   return file;
 }
 
+/** How much of a refused upload's remaining body is read and dropped so the client gets to read the answer. */
+const LINGER = { ms: 10_000, bytes: 64 * 1024 * 1024 };
+
 /**
- * The answer to a failed upload goes out at once, with the connection marked for closing; the rest
- * of the body (if the client is still sending) is read and discarded, never buffered, so the client
- * gets to read the answer. Stream failures are the client's: a malformed form, or a disconnect
- * (then nobody reads the answer).
+ * The answer to a failed upload goes out at once. If the client is still sending, the rest of its
+ * body is read and dropped (never buffered) for a while, as nginx's lingering close does: closing
+ * at once would reset the connection under a client still writing, which then sees a broken pipe
+ * instead of the answer (and an SDK retries it). Past LINGER the connection is cut.
+ * Stream failures are the client's: a malformed form, or a disconnect (then nobody reads the answer).
  */
 function uploadFailure(req: Request, res: Response, err: unknown): unknown {
   if (!req.complete) {
     req.unpipe();
-    req.resume();
-    res.setHeader('connection', 'close');
+    let dropped = 0;
+    req.on('data', (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped > LINGER.bytes) req.socket.destroy();
+    });
+    res.once('finish', () => {
+      const timer = setTimeout(() => req.socket.destroy(), LINGER.ms).unref();
+      req.once('end', () => clearTimeout(timer)).once('close', () => clearTimeout(timer));
+    });
   }
   if (err instanceof FileTooLargeError) return new ApiError(413, 'invalid_request_error', 'file_too_large', err.message, 'file');
   if (err instanceof UploadInterruptedError) {
