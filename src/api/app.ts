@@ -3,7 +3,7 @@ import express from 'express';
 import type { Config } from '../config';
 import type { Db } from '../db/pool';
 import { authenticate } from './auth';
-import { errorHandler, unknownRoute } from './errors';
+import { errorHandler, refuseUnstorablePath, unknownRoute } from './errors';
 import { openApiRouter } from './openapi';
 import { batchCancelRouter } from './routes/batchCancel';
 import { batchesRouter } from './routes/batches';
@@ -23,7 +23,8 @@ export function createApp(deps: { config: Config; db: Db; temporal: Client }): e
 
   const v1 = express.Router();
   v1.use(authenticate({ staticKeys: config.apiKeys, db }));
-  v1.use(express.json({ limit: '1mb' }));
+  v1.use(refuseUnstorablePath);
+  v1.use(express.json({ limit: '1mb', strict: false }));
   v1.use(filesRouter({ db, maxFileBytes: config.limits.maxFileBytes, uploadSlots: new TenantSlots(config.limits.maxConcurrentUploadsPerTenant) }));
   v1.use(batchesRouter({ db, temporal, webhookPolicy: { allowPrivate: config.webhooks.allowPrivate }, run: { chunksInFlight: config.chunksInFlightPerBatch, chunkHeartbeatTimeoutMs: config.chunkHeartbeatTimeoutMs } }));
   v1.use(batchCancelRouter({ db, temporal }));

@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { logger } from '../logger';
+import { isStorableText } from '../text';
 
 export const ERROR_TYPES = ['invalid_request_error', 'authentication_error', 'not_found_error', 'rate_limit_error', 'server_error'] as const;
 export type ErrorType = (typeof ERROR_TYPES)[number];
@@ -34,10 +35,33 @@ export const unknownRoute: RequestHandler = (req, _res, next) => {
   next(new ApiError(404, 'invalid_request_error', 'unknown_url', `Unrecognized request URL (${req.method}: ${req.path}).`));
 };
 
-/** JSON endpoints: a body in any other format is refused rather than silently ignored. */
-export const requireJsonBody: RequestHandler = (req, _res, next) => {
+/**
+ * No object's id holds a NUL (no id can: PostgreSQL text cannot), so a path with one names nothing:
+ * 404 here instead of a query the database rejects. Malformed percent-encodings (the only way to
+ * spell an unpaired surrogate) are left to Express, which answers 400.
+ */
+export const refuseUnstorablePath: RequestHandler = (req, _res, next) => {
+  let path: string;
+  try {
+    path = decodeURIComponent(req.path);
+  } catch {
+    return next();
+  }
+  if (isStorableText(path)) return next();
+  next(new ApiError(404, 'invalid_request_error', 'not_found', `No such object: '${path.replaceAll('\u0000', '\\u0000')}'`));
+};
+
+/**
+ * JSON endpoints: a body in any other format is refused rather than silently ignored, and a JSON
+ * body must be an object (the parser accepts any JSON value so that `null` or `[1]` is told what
+ * is wrong with it instead of "not valid JSON"). No body at all is an empty object.
+ */
+export const requireJsonObjectBody: RequestHandler = (req, _res, next) => {
   if (req.is('application/json') === false) {
     return next(unsupportedContentType(`Expected a JSON body ('Content-Type: application/json'), got '${req.headers['content-type'] ?? 'none'}'.`));
+  }
+  if (req.body !== undefined && (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body))) {
+    return next(invalidRequest('The request body must be a JSON object.'));
   }
   next();
 };

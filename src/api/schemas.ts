@@ -23,7 +23,7 @@ export const CreateBatchBody = z.object({
   completion_window: z
     .string()
     .default(DEFAULT_COMPLETION_WINDOW)
-    .refine((w) => completionWindowSeconds(w) !== undefined, 'must be 24h or a duration like 90s, 30m, 12h, 7d')
+    .refine((w) => completionWindowSeconds(w) !== undefined, 'must be 24h or a duration like 90s, 30m, 12h, 7d, at most 30d')
     .describe('`24h`, or (extension) a duration `<n>s|m|h|d`'),
   metadata: z
     .record(z.string().max(64), z.string().max(512))

@@ -12,7 +12,11 @@ export const WebhookSecret = z
 /** The `webhook` field of a batch create request. */
 export const WebhookConfigSchema = z
   .object({
-    url: z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }).max(2048),
+    // Length first: a 10 KB string should hear that it is too long, not that it is no URL.
+    url: z
+      .string()
+      .max(2048, 'must be at most 2048 characters')
+      .pipe(z.url({ protocol: /^https?$/, error: 'must be an http or https URL' })),
     secret: WebhookSecret.optional(),
     events: z
       .array(z.enum(WEBHOOK_EVENT_TYPES))

@@ -28,6 +28,7 @@ const RANGES: Array<[AddressRange, string, number, 'ipv4' | 'ipv6']> = [
   ['loopback', '::1', 128, 'ipv6'],
   // Forms that embed an IPv4 address and can reach it: IPv4-compatible (::a.b.c.d), NAT64, 6to4.
   ['reserved', '::', 96, 'ipv6'],
+  ['reserved', '::ffff:0:0:0', 96, 'ipv6'], // IPv4-translated (SIIT)
   ['reserved', '64:ff9b::', 96, 'ipv6'],
   ['reserved', '2002::', 16, 'ipv6'],
   ['link_local', 'fe80::', 10, 'ipv6'],
@@ -78,6 +79,8 @@ export function destinationRefusal(rawUrl: string, policy: DestinationPolicy): s
     return 'not a valid URL';
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return `scheme ${url.protocol} is not allowed, only http and https`;
+  // The URL is shown in the Batch object and in logs: a password in it would leak to every reader.
+  if (url.username || url.password) return 'must not contain credentials (user:password@); authenticate with the signing secret';
   if (policy.allowPrivate) return null;
   const host = bareHost(url);
   if (host === 'localhost' || host.endsWith('.localhost')) return `${host} is a loopback name`;

@@ -75,6 +75,8 @@ describe('validation and HTTP errors', () => {
   const key = unique('sk-validation');
   let sut: ServiceUnderTest;
   let client: OpenAI;
+  /** A real batch input, for requests that must get past the input file check. */
+  let inputFileId: string;
 
   beforeAll(async () => {
     sut = await startServiceUnderTest({
@@ -82,6 +84,7 @@ describe('validation and HTTP errors', () => {
       apiKey: key,
     });
     client = sut.client;
+    inputFileId = (await client.files.create({ file: await toFile(jsonl(ok('a')), 'input.jsonl'), purpose: 'batch' })).id;
   });
 
   afterAll(async () => {
@@ -124,7 +127,9 @@ describe('validation and HTTP errors', () => {
     ['no API key', { path: '/v1/files', anonymous: true }, 401, 'authentication_error', 'missing_api_key', null],
     ['a wrong API key', { path: '/v1/files', headers: { authorization: 'Bearer sk-wrong' } }, 401, 'authentication_error', 'invalid_api_key', null],
     ['a malformed JSON body', post('/v1/batches', { headers: { 'content-type': 'application/json' }, body: () => '{"input_file_id":' }), 400, 'invalid_request_error', 'invalid_json', null],
-    ['a JSON body that is not an object', post('/v1/batches', json(['x'])), 400, 'invalid_request_error', 'invalid_value', null],
+    ['a JSON body that is an array', post('/v1/batches', json(['x'])), 400, 'invalid_request_error', 'invalid_request', null],
+    ['a JSON body that is null', post('/v1/batches', json(null)), 400, 'invalid_request_error', 'invalid_request', null],
+    ['a JSON body that is a string', post('/v1/batches', json('file-x')), 400, 'invalid_request_error', 'invalid_request', null],
     ['a JSON body over 1 MB', post('/v1/batches', json({ input_file_id: 'x'.repeat(1_100_000) })), 413, 'invalid_request_error', 'request_too_large', null],
     ['a batch body that is not JSON', post('/v1/batches', { headers: { 'content-type': 'text/plain' }, body: () => 'input_file_id=x' }), 415, 'invalid_request_error', 'unsupported_content_type', null],
     ['a missing input_file_id', post('/v1/batches', json({ endpoint: '/v1/chat/completions' })), 400, 'invalid_request_error', 'missing_required_parameter', 'input_file_id'],
@@ -152,7 +157,48 @@ describe('validation and HTTP errors', () => {
     ['a batch list limit of 0', { path: '/v1/batches?limit=0' }, 400, 'invalid_request_error', 'invalid_value', 'limit'],
     ['a batch list cursor that names no batch', { path: '/v1/batches?after=batch_nope' }, 400, 'invalid_request_error', 'invalid_value', 'after'],
     ['a malformed percent-encoding in the path', { path: '/v1/files/%E0%A4%A' }, 400, 'invalid_request_error', 'invalid_request', null],
+    // A NUL names nothing (no id can hold one) and no parameter may hold one, nor an unpaired surrogate.
+    ['a file id with NUL', { path: '/v1/files/file-%00x' }, 404, 'invalid_request_error', 'not_found', null],
+    ['the content of a file id with NUL', { path: '/v1/files/file-%00x/content' }, 404, 'invalid_request_error', 'not_found', null],
+    ['deleting a file id with NUL', { method: 'DELETE', path: '/v1/files/file-%00x' }, 404, 'invalid_request_error', 'not_found', null],
+    ['a batch id with NUL', { path: '/v1/batches/%00' }, 404, 'invalid_request_error', 'not_found', null],
+    ['cancelling a batch id with NUL', post('/v1/batches/batch_%00/cancel'), 404, 'invalid_request_error', 'not_found', null],
+    ['the deliveries of a batch id with NUL', { path: '/v1/batches/batch_%00/webhook_deliveries' }, 404, 'invalid_request_error', 'not_found', null],
+    ['replaying a delivery id with NUL', post('/v1/batches/batch_x/webhook_deliveries/%00/replay'), 404, 'invalid_request_error', 'not_found', null],
+    ['a file list cursor with NUL', { path: '/v1/files?after=%00' }, 400, 'invalid_request_error', 'invalid_value', 'after'],
+    ['a batch list cursor with NUL', { path: '/v1/batches?after=file-%00' }, 400, 'invalid_request_error', 'invalid_value', 'after'],
+    ['an input_file_id with NUL', post('/v1/batches', json({ input_file_id: 'file-\u0000' })), 400, 'invalid_request_error', 'invalid_value', 'input_file_id'],
+    ['a model with an unpaired surrogate', post('/v1/batches', json({ input_file_id: 'file-x', model: 'm\ud800' })), 400, 'invalid_request_error', 'invalid_value', 'model'],
+    ['a metadata value with NUL', post('/v1/batches', json({ input_file_id: 'file-x', metadata: { k: 'v\u0000' } })), 400, 'invalid_request_error', 'invalid_value', 'metadata.k'],
+    ['a metadata key with NUL', post('/v1/batches', json({ input_file_id: 'file-x', metadata: { 'k\u0000': 'v' } })), 400, 'invalid_request_error', 'invalid_value', 'metadata'],
+    ['a metadata key __proto__', post('/v1/batches', { headers: { 'content-type': 'application/json' }, body: () => '{"input_file_id":"file-x","metadata":{"__proto__":"x"}}' }), 400, 'invalid_request_error', 'invalid_value', 'metadata'],
+    ['a webhook secret with an unpaired surrogate', post('/v1/batches', json({ input_file_id: 'file-x', webhook: { url: 'https://example.com/h', secret: '\udc00' } })), 400, 'invalid_request_error', 'invalid_value', 'webhook.secret'],
+    ['a webhook URL with NUL', post('/v1/batches', json({ input_file_id: 'file-x', webhook: { url: 'https://example.com/\u0000' } })), 400, 'invalid_request_error', 'invalid_value', 'webhook.url'],
+    ['a webhook URL over 2048 characters', post('/v1/batches', json({ input_file_id: 'file-x', webhook: { url: `https://example.com/${'a'.repeat(10_000)}` } })), 400, 'invalid_request_error', 'invalid_value', 'webhook.url'],
+    ['a completion_window over 30 days', post('/v1/batches', json({ input_file_id: 'file-x', completion_window: '31d' })), 400, 'invalid_request_error', 'invalid_value', 'completion_window'],
+    ['a completion_window of 9999999 days', post('/v1/batches', json({ input_file_id: 'file-x', completion_window: '9999999d' })), 400, 'invalid_request_error', 'invalid_value', 'completion_window'],
+    ['a webhook URL with credentials', post('/v1/batches', { headers: { 'content-type': 'application/json' }, body: () => JSON.stringify({ input_file_id: inputFileId, webhook: { url: 'https://user:secret@example.com/h' } }) }), 400, 'invalid_request_error', 'invalid_webhook_url', 'webhook.url'],
+    ['a metadata.webhook_url with credentials', post('/v1/batches', { headers: { 'content-type': 'application/json' }, body: () => JSON.stringify({ input_file_id: inputFileId, metadata: { webhook_url: 'https://token@example.com/h' } }) }), 400, 'invalid_request_error', 'invalid_webhook_url', 'metadata.webhook_url'],
   ];
+
+  test('the messages of mistakes say what is wrong', async () => {
+    const messageOf = async (body: string) => {
+      const response = await fetch(`${sut.service.apiUrl}/batches`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body,
+      });
+      return ((await response.json()) as { error: { message: string } }).error.message;
+    };
+    expect(await messageOf('null')).toBe('The request body must be a JSON object.');
+    expect(await messageOf(JSON.stringify({ input_file_id: 'file-x', webhook: { url: `https://example.com/${'a'.repeat(10_000)}` } }))).toMatch(
+      /at most 2048 characters/,
+    );
+    expect(await messageOf('{"input_file_id":"file-x","completion_window":"31d"}')).toMatch(/at most 30d/);
+    const refused = await messageOf(JSON.stringify({ input_file_id: inputFileId, webhook: { url: 'https://user:secret@example.com/h' } }));
+    expect(refused).toMatch(/must not contain credentials/);
+    expect(refused).not.toContain('secret@');
+  });
 
   test.each(INVALID_REQUESTS)('%s is answered with an OpenAI-shaped error', async (_name, request, status, type, code, param) => {
     const headers: Record<string, string> = request.anonymous ? {} : { authorization: `Bearer ${key}` };

@@ -52,6 +52,8 @@ describe('address classification', () => {
     ['::127.0.0.1', 'reserved'],
     ['64:ff9b::a9fe:a9fe', 'reserved'],
     ['2002:7f00:1::1', 'reserved'],
+    ['::ffff:0:7f00:1', 'reserved'], // IPv4-translated 127.0.0.1
+    ['::ffff:0:a9fe:a9fe', 'reserved'],
   ])('%s is %s', (address, range) => {
     expect(classifyAddress(address)).toBe(range);
   });
@@ -85,7 +87,7 @@ describe('destination URLs without DNS', () => {
     expect(destinationRefusal(url, { allowPrivate: true })).toBeNull();
   });
 
-  test.each(['ftp://example.com/', 'file:///etc/passwd', 'gopher://example.com/', 'not a url'])(
+  test.each(['ftp://example.com/', 'file:///etc/passwd', 'gopher://example.com/', 'not a url', 'https://user:pass@hooks.example.com/', 'https://token@8.8.8.8/'])(
     '%s is refused even when private destinations are allowed',
     (url) => {
       expect(destinationRefusal(url, { allowPrivate: true })).toEqual(expect.any(String));

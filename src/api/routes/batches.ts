@@ -6,7 +6,7 @@ import { toBatchObject } from '../../batches/object';
 import { completionWindowSeconds } from '../../batches/window';
 import { findBatch, listBatches } from '../../store/batches';
 import { findFile } from '../../store/files';
-import { invalidRequest, notFound, requireJsonBody } from '../errors';
+import { invalidRequest, notFound, requireJsonObjectBody } from '../errors';
 import { listObject, unknownCursor } from '../pagination';
 import { CreateBatchBody, ListBatchesQuery } from '../schemas';
 import { tenantOf } from '../tenant';
@@ -17,7 +17,7 @@ import { webhookForNewBatch } from './webhooks';
 export function batchesRouter(deps: { db: Db; temporal: Client; webhookPolicy: DestinationPolicy; run: { chunksInFlight: number; chunkHeartbeatTimeoutMs: number } }): Router {
   const router = Router();
 
-  router.post('/batches', requireJsonBody, async (req, res) => {
+  router.post('/batches', requireJsonObjectBody, async (req, res) => {
     const body = parseRequest(CreateBatchBody, req.body ?? {});
     const tenantId = tenantOf(res);
     const inputFile = await findFile(deps.db, tenantId, body.input_file_id);
