@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { Db } from '../db/pool';
-import { runChunk, type ChunkProgress, type ChunkReport } from '../batches/chunk';
+import { ChunkStalledError, runChunk, type ChunkProgress, type ChunkReport } from '../batches/chunk';
 import type { InferenceClient } from '../inference/client';
 import { logger } from '../logger';
 
@@ -13,7 +13,7 @@ export type ChunkArgs = { batchId: string; chunkNo: number; endpoint: string };
 const MAX_HEARTBEAT_INTERVAL_MS = 5_000;
 
 /** The GPU worker's activity: one chunk of one batch against this worker's backends. */
-export function createInferenceActivities(deps: { db: Db; inference: InferenceClient }) {
+export function createInferenceActivities(deps: { db: Db; inference: InferenceClient; stallTimeoutMs: number }) {
   return {
     async processChunk(args: ChunkArgs): Promise<ChunkReport> {
       const context = Context.current();
@@ -24,6 +24,7 @@ export function createInferenceActivities(deps: { db: Db; inference: InferenceCl
       try {
         const report = await runChunk(deps, args, {
           signal: context.cancellationSignal,
+          stallTimeoutMs: deps.stallTimeoutMs,
           onProgress: (progress) => {
             latest = progress;
             context.heartbeat(progress);
@@ -33,6 +34,7 @@ export function createInferenceActivities(deps: { db: Db; inference: InferenceCl
         return report;
       } catch (err) {
         if (context.cancellationSignal.aborted) log.info({ done: latest?.done }, 'chunk cancelled; finished results kept');
+        else if (err instanceof ChunkStalledError) log.warn({ done: latest?.done }, err.message);
         throw err;
       } finally {
         clearInterval(beat);

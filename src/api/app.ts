@@ -12,13 +12,14 @@ import { healthRouter } from './routes/health';
 import { modelsRouter } from './routes/models';
 import { webhooksRouter } from './routes/webhooks';
 import { TenantSlots } from './tenantSlots';
+import type { BackendStatus } from '../worker/inferenceRole';
 
 /** The HTTP API: OpenAI Files and Batches under /v1, health probes at the root. */
-export function createApp(deps: { config: Config; db: Db; temporal: Client }): express.Express {
+export function createApp(deps: { config: Config; db: Db; temporal: Client; backends?: () => BackendStatus[] }): express.Express {
   const { config, db, temporal } = deps;
   const app = express();
   app.disable('x-powered-by');
-  app.use(healthRouter({ db, temporal }));
+  app.use(healthRouter({ db, temporal, backends: deps.backends }));
   app.use(openApiRouter());
 
   const v1 = express.Router();

@@ -12,36 +12,56 @@ export type FlushPolicy = { maxResults: number; maxDelayMs: number };
 /** Small groups bound the work a crash can lose; the delay bound keeps slow chunks checkpointed too. */
 export const DEFAULT_FLUSH_POLICY: FlushPolicy = { maxResults: 16, maxDelayMs: 250 };
 
+/** The chunk waited for a backend longer than it may: its retry can run where backends are up. */
+export class ChunkStalledError extends Error {
+  override readonly name = 'ChunkStalledError';
+}
+
 /**
  * Runs one chunk of a batch: executes the requests without a checkpointed result, flushing results
  * to Postgres in small groups. On abort it stops starting requests, keeps what finished, and rethrows.
  * If results cannot be stored even after retrying, it stops at once: GPU work whose result would be
- * lost is better left for the activity's retry.
+ * lost is better left for the activity's retry. If no backend is in rotation and nothing finishes
+ * for `stallTimeoutMs`, it stops the same way with a ChunkStalledError (retryable): an outage is
+ * waited out, by this worker or, after the retry, by another.
  */
 export async function runChunk(
   deps: { db: Db; inference: InferenceClient },
   args: { batchId: string; chunkNo: number; endpoint: string },
-  control: { signal: AbortSignal; onProgress: (progress: ChunkProgress) => void; flush?: FlushPolicy },
+  control: { signal: AbortSignal; onProgress: (progress: ChunkProgress) => void; stallTimeoutMs: number; flush?: FlushPolicy },
 ): Promise<ChunkReport> {
   const { db, inference } = deps;
   const pending = await findPendingRequests(db, args.batchId, args.chunkNo);
-  const storageFailed = new AbortController();
-  const signal = AbortSignal.any([control.signal, storageFailed.signal]);
+  const stopped = new AbortController();
+  const signal = AbortSignal.any([control.signal, stopped.signal]);
   // Every request of the chunk listens for the chunk's stop; that many listeners is by design.
   setMaxListeners(pending.length + 16, signal);
   const buffer = new ResultBuffer(
     (results) => withRetries(() => storeResults(db, args.batchId, results)),
     control.flush ?? DEFAULT_FLUSH_POLICY,
     () => control.onProgress({ pending: pending.length, done: buffer.stored }),
-    (err) => storageFailed.abort(err),
+    (err) => stopped.abort(err),
   );
   control.onProgress({ pending: pending.length, done: 0 });
 
+  let lastProgressAt = Date.now();
+  const watchdog = setInterval(
+    () => {
+      // While a backend is in rotation, slowness is the GPU's pace, not a stall.
+      if (inference.pool.anyHealthy) lastProgressAt = Date.now();
+      else if (Date.now() - lastProgressAt >= control.stallTimeoutMs) {
+        stopped.abort(new ChunkStalledError(`no backend in rotation for ${control.stallTimeoutMs} ms; the chunk is left to its retry`));
+      }
+    },
+    Math.min(1_000, control.stallTimeoutMs / 4),
+  );
   const executions = pending.map(async (request) => {
     const outcome = await inference.execute(args.endpoint, request.body, signal);
+    lastProgressAt = Date.now();
     buffer.add(toResult(args.batchId, request.line_no, outcome));
   });
   const settled = await Promise.allSettled(executions);
+  clearInterval(watchdog);
   await buffer.close();
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure) throw signal.aborted ? signal.reason : failure.reason;

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from '../inference/health';
 import { WebhookSecret } from '../webhooks/config';
 import { envBool, envInt, envList, optionalString, parseEnv } from './env';
 
@@ -31,7 +32,10 @@ const schema = z.object({
   VLLM_API_KEY: optionalString,
   VLLM_MODELS: envList,
   DEFAULT_MODEL: optionalString,
-  MAX_INFLIGHT_PER_BACKEND: envInt(64, 1),
+  MAX_INFLIGHT_PER_BACKEND: envInt(1024, 1),
+  BACKEND_FAILURE_THRESHOLD: envInt(5, 1),
+  BACKEND_PROBE_INTERVAL_MS: envInt(500, 50),
+  CHUNK_STALL_TIMEOUT_MS: envInt(60_000, 1000),
   REQUEST_TIMEOUT_MS: envInt(600_000, 1),
   REQUEST_MAX_ATTEMPTS: envInt(6, 1),
 
@@ -75,9 +79,13 @@ export type Config = Readonly<{
     apiKey: string | undefined;
     models: string[];
     defaultModel: string | undefined;
+    /** The ceiling of the per-backend depth, which is found at run time below it. */
     maxInflightPerBackend: number;
     requestTimeoutMs: number;
     requestMaxAttempts: number;
+    health: HealthPolicy;
+    /** A chunk that finishes nothing this long while no backend is in rotation fails, retryably, to move elsewhere. */
+    chunkStallTimeoutMs: number;
   };
   limits: { maxFileBytes: number; maxRequestsPerBatch: number; maxConcurrentUploadsPerTenant: number };
   chunkSize: number;
@@ -118,6 +126,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxInflightPerBackend: e.MAX_INFLIGHT_PER_BACKEND,
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
       requestMaxAttempts: e.REQUEST_MAX_ATTEMPTS,
+      health: {
+        failureThreshold: e.BACKEND_FAILURE_THRESHOLD,
+        probeIntervalMs: e.BACKEND_PROBE_INTERVAL_MS,
+        maxProbeIntervalMs: Math.max(e.BACKEND_PROBE_INTERVAL_MS, DEFAULT_HEALTH_POLICY.maxProbeIntervalMs),
+      },
+      chunkStallTimeoutMs: e.CHUNK_STALL_TIMEOUT_MS,
     },
     limits: {
       maxFileBytes: e.MAX_FILE_BYTES,

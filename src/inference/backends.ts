@@ -1,32 +1,135 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { logger } from '../logger';
+import { DepthController, INITIAL_DEPTH } from './depth';
+import { discoverModels, readSchedulerGauges } from './discovery';
+import { BackendHealth, type HealthPolicy } from './health';
 import { Semaphore } from './semaphore';
 
-export type Backend = { baseUrl: string; slots: Semaphore };
+export type Backend = { baseUrl: string; health: BackendHealth; slots: Semaphore; depth: DepthController };
+
+export type BackendPoolOptions = {
+  apiKey: string | undefined;
+  /** MAX_INFLIGHT_PER_BACKEND: the ceiling the depth controller may reach. */
+  maxDepth: number;
+  health: HealthPolicy;
+};
+
+/** How often vLLM's scheduler gauges are read from a backend in rotation. */
+const GAUGE_INTERVAL_MS = 1_000;
 
 /**
- * The vLLM servers this process sends to, each with its own in-flight bound shared by every chunk of
- * every batch in the process: enough to keep a continuous-batching server full, never more.
+ * The vLLM servers this process sends to. Each has a health (in rotation or not), an in-flight
+ * bound shared by every chunk of every batch in the process, and a controller that moves that bound
+ * to the depth the server can actually run. While no backend is in rotation, requests wait here.
  */
 export class BackendPool {
   readonly backends: Backend[];
+  private readonly waiters = new Set<() => void>();
+  private readonly listeners = new Set<() => void>();
+  private readonly stopping = new AbortController();
+  private gaugeLoops: Promise<void>[] = [];
 
-  constructor(baseUrls: string[], maxInflightPerBackend: number) {
+  constructor(baseUrls: string[], private readonly options: BackendPoolOptions) {
     if (baseUrls.length === 0) throw new Error('BackendPool needs at least one base URL');
-    this.backends = baseUrls.map((baseUrl) => ({ baseUrl, slots: new Semaphore(maxInflightPerBackend) }));
+    this.backends = baseUrls.map((baseUrl) => {
+      const slots = new Semaphore(Math.min(INITIAL_DEPTH, options.maxDepth));
+      const probe = (signal: AbortSignal) => discoverModels(baseUrl, options.apiKey, signal);
+      const health = new BackendHealth(baseUrl, probe, options.health, () => this.changed());
+      return { baseUrl, slots, health, depth: new DepthController(slots, options.maxDepth) };
+    });
   }
 
-  /** Waits for a slot on the least busy backend; the caller must call the returned release exactly once. */
+  /** Starts probing every backend (they enter rotation as they answer) and reading their gauges. */
+  start(): void {
+    for (const backend of this.backends) backend.health.start();
+    this.gaugeLoops = this.backends.map((backend) => this.followGauges(backend));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await Promise.all([...this.backends.map((b) => b.health.stop()), ...this.gaugeLoops]);
+  }
+
+  get anyHealthy(): boolean {
+    return this.backends.some((b) => b.health.healthy);
+  }
+
+  /** Every model some backend has listed, sorted. */
+  get models(): string[] {
+    return [...new Set(this.backends.flatMap((b) => b.health.models))].sort();
+  }
+
+  /** Called whenever a backend enters or leaves rotation. */
+  onChange(listener: () => void): void {
+    this.listeners.add(listener);
+  }
+
+  /**
+   * Waits for a slot on the least busy backend in rotation (for as long as none is: an outage is
+   * waited out, not failed); the caller must call the returned release exactly once.
+   */
   async acquire(signal?: AbortSignal): Promise<{ backend: Backend; release: () => void }> {
-    const backend = this.backends.reduce((best, b) => (load(b) < load(best) ? b : best));
-    await backend.slots.acquire(signal);
-    let released = false;
-    return {
-      backend,
-      release: () => {
-        if (released) return;
-        released = true;
+    for (;;) {
+      signal?.throwIfAborted();
+      const healthy = this.backends.filter((b) => b.health.healthy);
+      if (healthy.length === 0) {
+        await this.nextChange(signal);
+        continue;
+      }
+      const backend = healthy.reduce((best, b) => (load(b) < load(best) ? b : best));
+      await backend.slots.acquire(signal);
+      if (!backend.health.healthy) {
+        // It left rotation while we queued for it.
         backend.slots.release();
-      },
-    };
+        continue;
+      }
+      let released = false;
+      return {
+        backend,
+        release: () => {
+          if (released) return;
+          released = true;
+          backend.slots.release();
+        },
+      };
+    }
+  }
+
+  private changed(): void {
+    for (const wake of this.waiters) wake();
+    this.waiters.clear();
+    for (const listener of this.listeners) listener();
+  }
+
+  private nextChange(signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        this.waiters.delete(wake);
+        reject(signal!.reason);
+      };
+      const wake = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.add(wake);
+    });
+  }
+
+  private async followGauges(backend: Backend): Promise<void> {
+    const stopped = this.stopping.signal;
+    while (!stopped.aborted) {
+      await sleep(GAUGE_INTERVAL_MS, undefined, { signal: stopped }).catch(() => undefined);
+      if (stopped.aborted || !backend.health.healthy) continue;
+      const gauges = await readSchedulerGauges(backend.baseUrl, this.options.apiKey, AbortSignal.timeout(GAUGE_INTERVAL_MS)).catch(
+        () => undefined,
+      );
+      if (gauges === null) {
+        logger.info({ backend: backend.baseUrl }, 'backend exports no vLLM scheduler gauges: depth follows 429/503/timeouts only');
+        return;
+      }
+      if (gauges) backend.depth.onGauges(gauges);
+    }
   }
 }
 

@@ -1,4 +1,6 @@
-import { BackendPool } from './backends';
+import { BrokenCircuitError } from 'cockatiel';
+import type { BackendPool } from './backends';
+import { BackendFailure } from './health';
 import { abortableSleep, parseRetryAfter, retryDelayMs, type RetryPolicy } from './retry';
 
 /** What one request finally came to: an HTTP response (any status), or no usable response at all. */
@@ -8,7 +10,16 @@ export type InferenceOutcome =
 
 type Attempt =
   | { final: true; outcome: InferenceOutcome }
-  | { final: false; code: string; message: string; retryAfterMs?: number };
+  | {
+      final: false;
+      code: string;
+      message: string;
+      retryAfterMs?: number;
+      /** The server failed (transport, timeout, 5xx, a broken body): counts toward taking it out of rotation. */
+      serverFault: boolean;
+      /** The server said it has too much to do (429, 503, a timeout): the depth controller backs off. */
+      overload: boolean;
+    };
 
 export type InferenceClientOptions = {
   pool: BackendPool;
@@ -18,8 +29,11 @@ export type InferenceClientOptions = {
 };
 
 /**
- * Sends OpenAI-style requests to the backend pool. Transient failures (429, 5xx, connection errors,
- * timeouts, unparseable 2xx bodies) are retried with backoff; any other status is final.
+ * Sends OpenAI-style requests to the backend pool. A request's attempts are spent on failures of
+ * the request (a 429, or a server failure while its server stays in rotation: then the server is
+ * fine and something about this request is not), retried with backoff; failures that take the
+ * server out of rotation are not charged, the request waits for a server instead. Any other
+ * status is final.
  */
 export class InferenceClient {
   constructor(private readonly options: InferenceClientOptions) {}
@@ -31,27 +45,47 @@ export class InferenceClient {
   /** `url` is the batch endpoint as in the input file, e.g. `/v1/chat/completions`. */
   async execute(url: string, body: unknown, signal: AbortSignal): Promise<InferenceOutcome> {
     const { retry } = this.options;
-    for (let attempt = 1; ; attempt++) {
-      const result = await this.attempt(url, body, signal);
-      if (result.final) return result.outcome;
-      if (attempt >= retry.maxAttempts) {
-        return { kind: 'error', code: result.code, message: `${result.message} (gave up after ${attempt} attempts)` };
+    const payload = JSON.stringify(body);
+    for (let charged = 0; ; ) {
+      const { backend, release } = await this.options.pool.acquire(signal);
+      let result: Attempt;
+      try {
+        result = await backend.health.run(async () => {
+          const attempt = await this.attempt(backend.baseUrl, url, payload, signal);
+          if (!attempt.final && attempt.serverFault) throw new BackendFailure(attempt);
+          return attempt;
+        });
+      } catch (err) {
+        if (err instanceof BackendFailure) result = err.detail as Attempt;
+        else if (err instanceof BrokenCircuitError) continue; // left rotation before this attempt started
+        else throw err;
+      } finally {
+        release();
       }
-      await abortableSleep(retryDelayMs(retry, attempt, result.retryAfterMs), signal);
+      if (result.final) {
+        backend.depth.onSuccess();
+        return result.outcome;
+      }
+      if (result.overload) backend.depth.onOverload();
+      if (result.serverFault && !backend.health.healthy) continue;
+      charged++;
+      if (charged >= retry.maxAttempts) {
+        return { kind: 'error', code: result.code, message: `${result.message} (gave up after ${charged} attempts)` };
+      }
+      await abortableSleep(retryDelayMs(retry, charged, result.retryAfterMs), signal);
     }
   }
 
-  private async attempt(url: string, body: unknown, signal: AbortSignal): Promise<Attempt> {
-    const { backend, release } = await this.options.pool.acquire(signal);
+  private async attempt(baseUrl: string, url: string, payload: string, signal: AbortSignal): Promise<Attempt> {
     const timeout = AbortSignal.timeout(this.options.timeoutMs);
     try {
-      const response = await fetch(backendUrl(backend.baseUrl, url), {
+      const response = await fetch(backendUrl(baseUrl, url), {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
           ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
         },
-        body: JSON.stringify(body),
+        body: payload,
         signal: AbortSignal.any([signal, timeout]),
       });
       const text = await response.text();
@@ -62,11 +96,13 @@ export class InferenceClient {
           code: response.status === 429 ? 'rate_limited' : 'server_error',
           message: `backend answered ${response.status}`,
           retryAfterMs: parseRetryAfter(response.headers.get('retry-after')),
+          serverFault: response.status !== 429,
+          overload: response.status === 429 || response.status === 503,
         };
       }
       const parsed = parseJson(text);
       if (response.ok && parsed === undefined) {
-        return { final: false, code: 'malformed_response', message: 'backend returned a body that is not JSON' };
+        return { final: false, code: 'malformed_response', message: 'backend returned a body that is not JSON', serverFault: true, overload: false };
       }
       return {
         final: true,
@@ -75,11 +111,9 @@ export class InferenceClient {
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       if (timeout.aborted) {
-        return { final: false, code: 'timeout', message: `no response within ${this.options.timeoutMs} ms` };
+        return { final: false, code: 'timeout', message: `no response within ${this.options.timeoutMs} ms`, serverFault: true, overload: true };
       }
-      return { final: false, code: 'connection_error', message: `could not reach backend: ${describe(err)}` };
-    } finally {
-      release();
+      return { final: false, code: 'connection_error', message: `could not reach backend: ${describe(err)}`, serverFault: true, overload: false };
     }
   }
 }

@@ -1,9 +1,16 @@
-/** A FIFO counting semaphore: waiters are served in arrival order so no chunk starves. */
+/**
+ * A FIFO counting semaphore whose capacity can move (the depth controller sets it): waiters are
+ * served in arrival order so no chunk starves. Lowering the capacity takes effect as slots return.
+ */
 export class Semaphore {
   private inUse = 0;
   private readonly waiters: Array<() => void> = [];
 
-  constructor(readonly capacity: number) {}
+  constructor(private limit: number) {}
+
+  get capacity(): number {
+    return this.limit;
+  }
 
   get active(): number {
     return this.inUse;
@@ -13,9 +20,17 @@ export class Semaphore {
     return this.waiters.length;
   }
 
+  setCapacity(capacity: number): void {
+    this.limit = capacity;
+    while (this.inUse < this.limit && this.waiters.length > 0) {
+      this.inUse++;
+      this.waiters.shift()!();
+    }
+  }
+
   async acquire(signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
-    if (this.inUse < this.capacity) {
+    if (this.inUse < this.limit) {
       this.inUse++;
       return;
     }
@@ -34,9 +49,9 @@ export class Semaphore {
     });
   }
 
-  /** Hands the slot straight to the next waiter, so the count never dips and lets a newcomer jump the queue. */
+  /** Hands the slot straight to the next waiter (unless over capacity), so a newcomer cannot jump the queue. */
   release(): void {
-    const next = this.waiters.shift();
+    const next = this.inUse <= this.limit ? this.waiters.shift() : undefined;
     if (next) next();
     else this.inUse--;
   }

@@ -49,7 +49,7 @@ export async function startService(config: Config, parts: { api: boolean; worker
       logger.warn('no API keys (API_KEYS or created with `npm run keys`): the API is open, single-tenant, without authentication');
     }
     stopSweeping = sweepAbandonedUploads(apiDb, config.http.requestTimeoutMs);
-    server = createHttpServer(createApp({ config, db: apiDb, temporal }), config.http);
+    server = createHttpServer(createApp({ config, db: apiDb, temporal, backends: workers?.inference?.backends }), config.http);
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);
       server!.listen(config.port, config.host, resolve);

@@ -23,6 +23,8 @@ export type RunningSimulator = {
   baseUrl: string;
   port: number;
   stats(): SimulatorStats;
+  /** While false, every route answers 503, as a server that is up but cannot serve (draining, reloading). */
+  setAvailable(available: boolean): void;
   close(): Promise<void>;
 };
 
@@ -52,11 +54,16 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     faults: faults.counts(),
   });
 
+  let available = true;
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     const endpoint = `${req.method} ${path}`;
-    if (endpoint === 'GET /health') return sendJson(res, 200, { status: 'ok' });
     if (endpoint === 'GET /sim/stats') return sendJson(res, 200, stats());
+    if (!available) throw new ApiError(503, 'Service unavailable (simulated).', 'server_error');
+    if (endpoint === 'GET /health') return sendJson(res, 200, { status: 'ok' });
+    // vLLM's scheduler gauges, which the dispatcher reads to find a backend's depth.
+    if (endpoint === 'GET /metrics') return sendBody(res, 200, schedulerGauges(), { 'content-type': 'text/plain; version=0.0.4' });
     if (endpoint === 'GET /v1/models') return sendJson(res, 200, modelList);
     const handler = req.method === 'POST' ? INFERENCE_ROUTES.get(path) : undefined;
     if (!handler) throw new ApiError(404, `Invalid URL (${endpoint})`, 'invalid_request_error');
@@ -105,6 +112,17 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     sendJson(res, 429, error.body(), { 'retry-after': String(options.retryAfterSeconds) });
   }
 
+  function schedulerGauges(): string {
+    const labels = `{model_name="${options.models[0]}"}`;
+    return [
+      '# TYPE vllm:num_requests_running gauge',
+      `vllm:num_requests_running${labels} ${limiter.inService}`,
+      '# TYPE vllm:num_requests_waiting gauge',
+      `vllm:num_requests_waiting${labels} ${limiter.queued}`,
+      '',
+    ].join('\n');
+  }
+
   function serviceMs(inference: Inference): number {
     return (
       options.baseLatencyMs +
@@ -137,6 +155,9 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     baseUrl: `http://${connectableHost(host)}:${bound}/v1`,
     port: bound,
     stats,
+    setAvailable: (value) => {
+      available = value;
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

@@ -55,18 +55,26 @@ describe('backend faults and backpressure', () => {
     // Other 4xx are final at once, with the backend's response.
     expect(byId['client-error']).toMatchObject({ error: null, response: { status_code: 400 } });
     expect(batch.request_counts).toEqual({ total: 9, completed: 5, failed: 4 });
-    expect(simulator.stats().faults).toMatchObject({ '429': 1 + 3, '500': 2 + 3, reset: 1 + 3, hang: 1, malformed: 1, '400': 1 });
+    // Each persistent fault was charged its 3 attempts. Server failures that came in a run long
+    // enough to take the backend out of rotation were not charged (nor retried at once): the 500s
+    // and resets may have been seen more often than that, never less; a 429 is always charged.
+    const faults = simulator.stats().faults;
+    expect(faults).toMatchObject({ '429': 1 + 3, hang: 1, malformed: 1, '400': 1 });
+    expect(faults['500']).toBeGreaterThanOrEqual(2 + 3);
+    expect(faults.reset).toBeGreaterThanOrEqual(1 + 3);
   });
 
   test(`never more than MAX_INFLIGHT_PER_BACKEND (${MAX_INFLIGHT}) requests at the backend, and that many when there is work`, async () => {
     const before = simulator.stats().peakInService;
     expect(before).toBeLessThanOrEqual(MAX_INFLIGHT);
-    const ids = Array.from({ length: 300 }, (_, i) => `load-${i}`);
+    // The faults above were overloads (429, a timeout) that cut the depth; with work and a backend
+    // that queues nothing, it climbs back (by at least one per gauge reading) to the ceiling.
+    const ids = Array.from({ length: 1500 }, (_, i) => `load-${i}`);
     const input = await uploadJsonl(client, ids.map((id) => chatLine(id, MODEL, id)));
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
     const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status));
     expect(batch.status).toBe('completed');
-    expect(batch.request_counts).toEqual({ total: 300, completed: 300, failed: 0 });
+    expect(batch.request_counts).toEqual({ total: 1500, completed: 1500, failed: 0 });
     expect(simulator.stats().peakInService).toBe(MAX_INFLIGHT);
   });
 });

@@ -1,27 +1,89 @@
 import { BackendPool } from '../../src/inference/backends';
+import { InferenceClient } from '../../src/inference/client';
+import { defaultSimulatorOptions } from '../../src/simulator/config';
+import { startSimulator, type RunningSimulator } from '../../src/simulator/server';
+import { freePort } from '../support/ports';
+import { waitFor } from '../support/wait';
+
+const MODEL = 'sim-llama-3.1-8b-instruct';
+const HEALTH = { failureThreshold: 2, probeIntervalMs: 50, maxProbeIntervalMs: 200 };
+
+const running: Array<RunningSimulator | BackendPool> = [];
+async function simulator(port = 0): Promise<RunningSimulator> {
+  const sim = await startSimulator(defaultSimulatorOptions({ baseLatencyMs: 1 }), port);
+  running.push(sim);
+  return sim;
+}
+function pool(urls: string[], maxDepth = 2): BackendPool {
+  const backends = new BackendPool(urls, { apiKey: undefined, maxDepth, health: HEALTH });
+  running.push(backends);
+  backends.start();
+  return backends;
+}
+const inRotation = (backends: BackendPool) => backends.backends.filter((b) => b.health.healthy).map((b) => b.baseUrl);
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((r) => ('stop' in r ? r.stop() : r.close())));
+});
 
 describe('BackendPool', () => {
-  test('spreads work over every backend, least busy first, and never past a backend’s bound', async () => {
-    const pool = new BackendPool(['http://a/v1', 'http://b/v1'], 2);
-    const leases = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire(), pool.acquire()]);
-    expect(leases.map((l) => l.backend.baseUrl).sort()).toEqual(['http://a/v1', 'http://a/v1', 'http://b/v1', 'http://b/v1']);
+  test('spreads work over the backends in rotation, least busy first, and never past a backend’s depth', async () => {
+    const [a, b] = [await simulator(), await simulator()];
+    const backends = pool([a.baseUrl, b.baseUrl]);
+    await waitFor(() => inRotation(backends).length === 2, { timeoutMs: 5_000 });
+    const leases = await Promise.all([backends.acquire(), backends.acquire(), backends.acquire(), backends.acquire()]);
+    expect(leases.map((l) => l.backend.baseUrl).sort()).toEqual([a.baseUrl, a.baseUrl, b.baseUrl, b.baseUrl].sort());
 
     // Both full: the next caller waits until a slot frees, and gets that backend.
     let fifth: string | undefined;
-    const waiting = pool.acquire().then((l) => (fifth = l.backend.baseUrl));
-    await Promise.resolve();
+    const waiting = backends.acquire().then((l) => (fifth = l.backend.baseUrl));
+    await new Promise((resolve) => setImmediate(resolve));
     expect(fifth).toBeUndefined();
-    leases.find((l) => l.backend.baseUrl === 'http://a/v1')!.release();
+    leases.find((l) => l.backend.baseUrl === a.baseUrl)!.release();
+    leases[0]!.release(); // counted once, however often it is called
     await waiting;
-    expect(fifth).toBe('http://a/v1');
-    expect(pool.backends.map((b) => b.slots.active)).toEqual([2, 2]);
+    expect(fifth).toBe(a.baseUrl);
+    expect(backends.backends.map((x) => x.slots.active)).toEqual([2, 2]);
   });
 
-  test('a release is counted once, however often it is called', async () => {
-    const pool = new BackendPool(['http://a/v1'], 1);
-    const lease = await pool.acquire();
-    lease.release();
-    lease.release();
-    expect(pool.backends[0]!.slots.active).toBe(0);
+  test('a backend that does not answer is never picked; with none in rotation callers wait until one answers', async () => {
+    const port = await freePort();
+    const dead = `http://127.0.0.1:${await freePort()}/v1`;
+    const late = `http://127.0.0.1:${port}/v1`;
+    const backends = pool([dead, late]);
+    let granted: string | undefined;
+    const waiting = backends.acquire().then((lease) => (granted = lease.backend.baseUrl));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // several probe rounds: nobody answers
+    expect(granted).toBeUndefined();
+    expect(backends.backends.map((b) => b.health.state)).toEqual(['starting', 'starting']);
+
+    await simulator(port);
+    await waiting;
+    expect(granted).toBe(late);
+    expect(backends.models).toEqual([MODEL]);
+  });
+});
+
+describe('InferenceClient during an outage', () => {
+  test('requests wait out a backend answering 503 for longer than their retry budget, without spending attempts', async () => {
+    const sim = await simulator();
+    const backends = pool([sim.baseUrl], 8);
+    await waitFor(() => inRotation(backends).length === 1, { timeoutMs: 5_000 });
+    const client = new InferenceClient({ pool: backends, apiKey: undefined, timeoutMs: 2_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
+    const body = (i: number) => ({ model: MODEL, messages: [{ role: 'user', content: `hi ${i}` }], max_tokens: 4 });
+
+    sim.setAvailable(false);
+    const outcomes = Promise.all(Array.from({ length: 8 }, (_, i) => client.execute('/v1/chat/completions', body(i), AbortSignal.timeout(30_000))));
+    await waitFor(() => backends.backends[0]!.health.state === 'down', { timeoutMs: 5_000 });
+    // Far longer than 2 attempts 20 ms apart: only waiting gets a request through this.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    sim.setAvailable(true);
+    for (const outcome of await outcomes) expect(outcome).toMatchObject({ kind: 'response', statusCode: 200 });
+  });
+
+  test('an abort reaches a request waiting for a backend', async () => {
+    const backends = pool([`http://127.0.0.1:${await freePort()}/v1`]);
+    const client = new InferenceClient({ pool: backends, apiKey: undefined, timeoutMs: 1_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
+    await expect(client.execute('/v1/chat/completions', {}, AbortSignal.timeout(200))).rejects.toThrow();
   });
 });

@@ -50,4 +50,25 @@ describe('Semaphore', () => {
     await expect(waiting).rejects.toThrow('gone');
     expect(slots.waiting).toBe(0);
   });
+
+  test('a moved capacity admits waiters at once when raised, and takes effect as slots return when lowered', async () => {
+    const slots = new Semaphore(1);
+    await slots.acquire();
+    const second = slots.acquire();
+    slots.setCapacity(2);
+    await second;
+    expect(slots.active).toBe(2);
+
+    slots.setCapacity(1);
+    const third = slots.acquire();
+    let admitted = false;
+    void third.then(() => (admitted = true));
+    slots.release(); // 2 in use over a capacity of 1: the slot is retired, not handed on
+    await Promise.resolve();
+    expect(admitted).toBe(false);
+    expect(slots.active).toBe(1);
+    slots.release();
+    await third;
+    expect(slots.active).toBe(1);
+  });
 });

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { Router } from 'express';
 import type { Db } from '../../db/pool';
+import type { BackendStatus } from '../../worker/inferenceRole';
 
 const READY_PROBE_MS = 800;
 
@@ -11,7 +12,7 @@ function answersWithin(probe: Promise<unknown>, ms: number): Promise<boolean> {
 }
 
 /** Liveness says the process answers; readiness says its dependencies do too. */
-export function healthRouter(deps: { db: Db; temporal: Client }): Router {
+export function healthRouter(deps: { db: Db; temporal: Client; backends?: () => BackendStatus[] }): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -22,7 +23,9 @@ export function healthRouter(deps: { db: Db; temporal: Client }): Router {
       answersWithin(deps.db.query('SELECT 1'), READY_PROBE_MS),
       answersWithin(deps.temporal.workflowService.getSystemInfo({}), READY_PROBE_MS),
     ]);
-    res.status(postgres && temporal ? 200 : 503).json({ status: postgres && temporal ? 'ok' : 'unavailable', postgres, temporal });
+    // Backends are reported, not required: while they are down, work is accepted and waits for them.
+    const backends = deps.backends?.();
+    res.status(postgres && temporal ? 200 : 503).json({ status: postgres && temporal ? 'ok' : 'unavailable', postgres, temporal, ...(backends ? { backends } : {}) });
   });
   return router;
 }

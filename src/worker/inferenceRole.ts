@@ -1,0 +1,126 @@
+import os from 'node:os';
+import crypto from 'node:crypto';
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import type { Config } from '../config';
+import type { Db } from '../db/pool';
+import { createInferenceActivities } from '../activities/inference';
+import { BackendPool } from '../inference/backends';
+import { InferenceClient } from '../inference/client';
+import { DEFAULT_RETRY_POLICY } from '../inference/retry';
+import { logger } from '../logger';
+import { heartbeatInferenceWorker, removeInferenceWorker } from '../store/workers';
+import { inferenceTaskQueue } from '../temporal/names';
+
+const REGISTRATION_HEARTBEAT_MS = 15_000;
+/** Per GPU worker: enough chunks at once to keep the backends' depth flowing between chunk tails. */
+const CHUNKS_PER_INFERENCE_WORKER = 16;
+
+export type BackendStatus = { url: string; state: 'starting' | 'up' | 'down'; depth: number; in_flight: number; models: string[] };
+
+export type InferenceRole = {
+  /** Each backend as this worker sees it: for /readyz and operators. */
+  backends(): BackendStatus[];
+  shutdown(): Promise<void>;
+};
+
+type WorkerOptions = { connection: NativeConnection; namespace: string; shutdownGraceTime: number };
+
+/**
+ * The GPU worker role. It starts whether or not its vLLM servers answer yet (loading weights takes
+ * minutes): with VLLM_MODELS it serves those models at once, and their chunks wait for a backend;
+ * otherwise it serves each model as soon as a backend lists it, and announces it then, so
+ * validation accepts batches only for models some worker can run.
+ */
+export async function startInferenceRole(config: Config, db: Db, options: WorkerOptions): Promise<InferenceRole> {
+  const { vllm } = config;
+  if (vllm.baseUrls.length === 0) throw new Error('the inference role needs VLLM_BASE_URL');
+  const pool = new BackendPool(vllm.baseUrls, { apiKey: vllm.apiKey, maxDepth: vllm.maxInflightPerBackend, health: vllm.health });
+  const inference = new InferenceClient({
+    pool,
+    apiKey: vllm.apiKey,
+    timeoutMs: vllm.requestTimeoutMs,
+    retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: vllm.requestMaxAttempts },
+  });
+  const activities = createInferenceActivities({ db, inference, stallTimeoutMs: vllm.chunkStallTimeoutMs });
+  const registration = new Registration(db);
+  const workers = new Map<string, { worker: Worker; running: Promise<void> }>();
+  let stopping = false;
+
+  // One change at a time: Worker.create is async and a flapping backend reports often.
+  let serving = Promise.resolve();
+  const serve = (models: readonly string[]) => {
+    serving = serving
+      .then(async () => {
+        const added = models.filter((model) => !workers.has(model));
+        if (stopping || added.length === 0) return;
+        for (const model of added) {
+          const worker = await Worker.create({
+            ...options,
+            taskQueue: inferenceTaskQueue(model),
+            activities,
+            maxConcurrentActivityTaskExecutions: CHUNKS_PER_INFERENCE_WORKER,
+            // Cancellation reaches a chunk in a heartbeat's answer: beat often enough to stop within a second.
+            maxHeartbeatThrottleInterval: '1 second',
+          });
+          workers.set(model, { worker, running: worker.run() });
+        }
+        await registration.announce([...workers.keys()]);
+        logger.info({ models: [...workers.keys()], backends: vllm.baseUrls }, 'GPU worker serving models');
+      })
+      .catch((err: unknown) => logger.error({ err }, 'could not start serving models'));
+  };
+
+  if (vllm.models.length > 0) serve(vllm.models);
+  else pool.onChange(() => serve(pool.models));
+  pool.start();
+  // Backends that answer at once are served before start-up completes, as before; the others later.
+  await Promise.all(pool.backends.map((b) => b.health.firstProbe));
+  await serving;
+  if (workers.size === 0) logger.warn({ backends: vllm.baseUrls }, 'no backend answers yet: serving each model once a backend lists it');
+
+  return {
+    backends: () =>
+      pool.backends.map((b) => ({
+        url: b.baseUrl,
+        state: b.health.state,
+        depth: b.depth.depth,
+        in_flight: b.slots.active,
+        models: [...b.health.models],
+      })),
+    async shutdown() {
+      stopping = true;
+      await serving;
+      await registration.withdraw();
+      for (const { worker } of workers.values()) {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+      }
+      // Draining chunks still send their in-flight requests: the pool stops last.
+      await Promise.allSettled([...workers.values()].map((w) => w.running));
+      await pool.stop();
+    },
+  };
+}
+
+/** Announces the served models (validation and GET /v1/models read them) and keeps the announcement fresh. */
+class Registration {
+  private readonly workerId = `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+  private models: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly db: Db) {}
+
+  async announce(models: string[]): Promise<void> {
+    this.models = models;
+    await heartbeatInferenceWorker(this.db, this.workerId, this.models);
+    this.timer ??= setInterval(() => {
+      heartbeatInferenceWorker(this.db, this.workerId, this.models).catch((err: Error) =>
+        logger.warn({ err: err.message }, 'model registration heartbeat failed'),
+      );
+    }, REGISTRATION_HEARTBEAT_MS).unref();
+  }
+
+  async withdraw(): Promise<void> {
+    clearInterval(this.timer);
+    await removeInferenceWorker(this.db, this.workerId).catch(() => undefined);
+  }
+}
