@@ -35,6 +35,46 @@ export async function startService(env: Record<string, string>): Promise<{ child
   };
 }
 
+/**
+ * The built simulator as its own process, as a real vLLM is: its CPU is then the machine's, not
+ * the bench's. `options` are SIMULATOR_* variables without the prefix's values converted.
+ */
+export async function startSimulatorProcess(env: Record<string, string>): Promise<{ baseUrl: string; stats(): Promise<{ peakInService: number }>; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.resolve(__dirname, '../../dist/main/simulator.js')], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env, SIMULATOR_PORT: String(port), SIMULATOR_HOST: '127.0.0.1' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const baseUrl = `http://127.0.0.1:${port}/v1`;
+  for (let tries = 0; ; tries++) {
+    const up = await fetch(`${baseUrl}/models`).then((r) => r.ok, () => false);
+    if (up) break;
+    if (tries > 100 || child.exitCode !== null) throw new Error('simulator did not start');
+    await sleep(100);
+  }
+  return {
+    baseUrl,
+    stats: () => getJson<{ peakInService: number }>(`http://127.0.0.1:${port}/sim/stats`),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGINT');
+      }),
+  };
+}
+
+/** Machine-wide CPU time (all processes, all cores) from /proc/stat, in milliseconds. */
+export function machineCpuMs(): { busy: number; idle: number } {
+  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const tick = 1000 / 100; // USER_HZ is 100 on Linux
+  const idle = (fields[3]! + fields[4]!) * tick;
+  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0) * tick;
+  return { busy: total - idle, idle };
+}
+
+/** The 1-minute load average: a loaded machine flatters a ratio, so every report carries it. */
+export const loadAverage = () => Number(fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+
 /** Peak resident memory per process of a process tree, sampled from /proc. */
 export class RssSampler {
   readonly peaks = new Map<string, number>();

@@ -1,52 +1,66 @@
 /**
- * How busy the batch server keeps a GPU: the same N requests against the same simulated GPU, once
- * sent directly by a client holding exactly MAX_INFLIGHT requests open (the baseline: a GPU never
- * idle), once as a batch through the server. Reports the ratio of the two throughputs.
+ * How busy the batch server keeps a GPU, with default settings: the same N requests against the
+ * same simulated GPU (its own process, as a vLLM is), once sent directly by a client holding exactly
+ * the GPU's depth open (the baseline: a GPU never idle), once as a batch through the server, which
+ * must find that depth itself. Reports the ratio of the throughputs and machine-wide CPU ms per
+ * request of each run, for several GPU shapes.
  *
- *   npm run bench -- [N]
+ *   npm run bench -- [N] [profile...]     profiles: deep (1024 × 1 s), wide (256 × 2 s), fast (64 × 50 ms)
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { defaultSimulatorOptions } from '../src/simulator/config';
-import { startSimulator, type RunningSimulator } from '../src/simulator/server';
-import { freePort, getJson, startService, uploadJsonlStream, waitForTerminal, type BatchState } from './lib';
+import { freePort, getJson, loadAverage, machineCpuMs, startService, startSimulatorProcess, uploadJsonlStream, waitForTerminal, type BatchState } from './lib';
 
 const MODEL = 'sim-throughput-bench';
-const INFLIGHT = 64;
-/** A GPU-like server: 64 sequences in a batch, tens of milliseconds per request. */
-const GPU = { models: [MODEL], capacity: INFLIGHT, baseLatencyMs: 30, msPerOutputToken: 1, msPerPromptToken: 0 };
+
+/** Sequences a GPU runs at once, and the time one request takes (16 output tokens). */
+const PROFILES: Record<string, { depth: number; latencyMs: number }> = {
+  deep: { depth: 1024, latencyMs: 1000 },
+  wide: { depth: 256, latencyMs: 2000 },
+  fast: { depth: 64, latencyMs: 50 },
+};
 
 const body = (i: number) => ({ model: MODEL, messages: [{ role: 'user', content: `Request ${i}` }], max_tokens: 16 });
 
-async function direct(simulator: RunningSimulator, total: number): Promise<number> {
+type Run = { rps: number; cpuMsPerRequest: number };
+
+async function measured(total: number, run: () => Promise<void>): Promise<Run> {
+  const cpu = machineCpuMs().busy;
   const started = Date.now();
-  let next = 0;
-  const lane = async () => {
-    while (next < total) {
-      const i = next++;
-      const response = await fetch(`${simulator.baseUrl}/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body(i)),
-      });
-      if (!response.ok) throw new Error(`direct request ${i}: ${response.status}`);
-      await response.arrayBuffer();
-    }
-  };
-  await Promise.all(Array.from({ length: INFLIGHT }, lane));
-  return total / ((Date.now() - started) / 1000);
+  await run();
+  const seconds = (Date.now() - started) / 1000;
+  return { rps: total / seconds, cpuMsPerRequest: (machineCpuMs().busy - cpu) / total };
 }
 
-async function throughBatchServer(simulator: RunningSimulator, total: number): Promise<number> {
+async function direct(baseUrl: string, total: number, depth: number): Promise<Run> {
+  return measured(total, async () => {
+    let next = 0;
+    const lane = async () => {
+      while (next < total) {
+        const i = next++;
+        const response = await fetch(`${baseUrl}/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body(i)),
+        });
+        if (!response.ok) throw new Error(`direct request ${i}: ${response.status}`);
+        await response.arrayBuffer();
+      }
+    };
+    await Promise.all(Array.from({ length: depth }, lane));
+  });
+}
+
+async function throughBatchServer(baseUrl: string, total: number): Promise<Run> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-bench-tp-'));
   const service = await startService({
     DATA_DIR: dataDir,
     TEMPORAL_DEV_PORT: String(await freePort()),
     TEMPORAL_UI_PORT: String(await freePort()),
     EMBEDDED_POSTGRES_PORT: String(await freePort()),
-    VLLM_BASE_URL: simulator.baseUrl,
-    MAX_INFLIGHT_PER_BACKEND: String(INFLIGHT),
+    VLLM_BASE_URL: baseUrl,
+    MAX_REQUESTS_PER_BATCH: String(total),
   });
   try {
     const file = await uploadJsonlStream(
@@ -57,15 +71,15 @@ async function throughBatchServer(simulator: RunningSimulator, total: number): P
       'throughput.jsonl',
     );
     // Timed from batch creation to completed: validation, execution and output files included.
-    const started = Date.now();
-    const created = await getJson<BatchState>(`${service.apiUrl}/batches`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ input_file_id: file.id, completion_window: '24h' }),
+    return await measured(total, async () => {
+      const created = await getJson<BatchState>(`${service.apiUrl}/batches`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ input_file_id: file.id, completion_window: '24h' }),
+      });
+      const batch = await waitForTerminal(service.apiUrl, created.id, () => undefined);
+      if (batch.status !== 'completed' || batch.request_counts.completed !== total) throw new Error(`batch ended ${JSON.stringify(batch)}`);
     });
-    const batch = await waitForTerminal(service.apiUrl, created.id, () => undefined);
-    if (batch.status !== 'completed' || batch.request_counts.completed !== total) throw new Error(`batch ended ${JSON.stringify(batch)}`);
-    return total / ((Date.now() - started) / 1000);
   } finally {
     await service.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -74,28 +88,39 @@ async function throughBatchServer(simulator: RunningSimulator, total: number): P
 
 async function main(): Promise<void> {
   const total = Number(process.argv[2] ?? 20_000);
-  const baselineSim = await startSimulator(defaultSimulatorOptions(GPU));
-  const batchSim = await startSimulator(defaultSimulatorOptions(GPU));
-  try {
-    const baseline = await direct(baselineSim, total);
-    const batched = await throughBatchServer(batchSim, total);
-    console.log(
-      JSON.stringify(
-        {
+  const names = process.argv.length > 3 ? process.argv.slice(3) : Object.keys(PROFILES);
+  for (const name of names) {
+    const profile = PROFILES[name];
+    if (!profile) throw new Error(`unknown profile ${name}: ${Object.keys(PROFILES).join(', ')}`);
+    const gpu = {
+      SIMULATOR_MODELS: MODEL,
+      SIMULATOR_CAPACITY: String(profile.depth),
+      SIMULATOR_BASE_LATENCY_MS: String(profile.latencyMs),
+      SIMULATOR_MS_PER_OUTPUT_TOKEN: '0',
+      SIMULATOR_MS_PER_PROMPT_TOKEN: '0',
+    };
+    const loadBefore = loadAverage();
+    const baselineSim = await startSimulatorProcess(gpu);
+    const baseline = await direct(baselineSim.baseUrl, total, profile.depth).finally(() => baselineSim.stop());
+    const batchSim = await startSimulatorProcess(gpu);
+    try {
+      const batched = await throughBatchServer(batchSim.baseUrl, total);
+      console.log(
+        JSON.stringify({
+          profile: name,
           requests: total,
-          backend: GPU,
-          direct_rps: Math.round(baseline),
-          batch_server_rps: Math.round(batched),
-          ratio: Number((batched / baseline).toFixed(3)),
-          batch_server_peak_in_service: batchSim.stats().peakInService,
-        },
-        null,
-        2,
-      ),
-    );
-  } finally {
-    await baselineSim.close();
-    await batchSim.close();
+          gpu: profile,
+          direct: { rps: Math.round(baseline.rps), cpu_ms_per_request: Number(baseline.cpuMsPerRequest.toFixed(2)) },
+          batch_server: { rps: Math.round(batched.rps), cpu_ms_per_request: Number(batched.cpuMsPerRequest.toFixed(2)) },
+          ratio: Number((batched.rps / baseline.rps).toFixed(3)),
+          batch_server_peak_in_service: (await batchSim.stats()).peakInService,
+          load_average_before: loadBefore,
+          cores: os.cpus().length,
+        }),
+      );
+    } finally {
+      await batchSim.stop();
+    }
   }
 }
 
