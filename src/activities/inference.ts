@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { Db } from '../db/pool';
 import { ChunkStalledError, runChunk, type ChunkProgress, type ChunkReport } from '../batches/chunk';
 import type { InferenceClient } from '../inference/client';
+import { DEFAULT_BATCH_PRIORITY } from '../batches/priority';
 import { logger } from '../logger';
 
 export type ChunkArgs = { batchId: string; chunkNo: number; endpoint: string };
@@ -13,7 +14,7 @@ export type ChunkArgs = { batchId: string; chunkNo: number; endpoint: string };
 const MAX_HEARTBEAT_INTERVAL_MS = 5_000;
 
 /** The GPU worker's activity: one chunk of one batch against this worker's backends. */
-export function createInferenceActivities(deps: { db: Db; inference: InferenceClient; stallTimeoutMs: number }) {
+export function createInferenceActivities(deps: { db: Db; inference: InferenceClient; stallTimeoutMs: number; admission?: { chunkQueued(): void } }) {
   return {
     async processChunk(args: ChunkArgs): Promise<ChunkReport> {
       const context = Context.current();
@@ -21,11 +22,20 @@ export function createInferenceActivities(deps: { db: Db; inference: InferenceCl
       let latest: ChunkProgress | undefined;
       const interval = Math.min(MAX_HEARTBEAT_INTERVAL_MS, (context.info.heartbeatTimeoutMs ?? 30_000) / 3);
       const beat = setInterval(() => context.heartbeat(latest), interval);
+      // Admission leases the next chunk once this one's requests are queued (its first progress report).
+      let queued = false;
+      const markQueued = () => {
+        if (!queued) deps.admission?.chunkQueued();
+        queued = true;
+      };
       try {
         const report = await runChunk(deps, args, {
           signal: context.cancellationSignal,
           stallTimeoutMs: deps.stallTimeoutMs,
+          // The batch workflow's priority, inherited: its metadata.priority and its tenant as fairness key.
+          claim: { priority: context.info.priority?.priorityKey || DEFAULT_BATCH_PRIORITY, key: context.info.priority?.fairnessKey || args.batchId },
           onProgress: (progress) => {
+            markQueued();
             latest = progress;
             context.heartbeat(progress);
           },
@@ -37,6 +47,7 @@ export function createInferenceActivities(deps: { db: Db; inference: InferenceCl
         else if (err instanceof ChunkStalledError) log.warn({ done: latest?.done }, err.message);
         throw err;
       } finally {
+        markQueued();
         clearInterval(beat);
       }
     },

@@ -4,6 +4,7 @@ import { BatchObject } from '../batches/object';
 import { WebhookConfigSchema } from '../webhooks/config';
 import { WebhookDeliveryObject } from '../webhooks/object';
 import { completionWindowSeconds } from '../batches/window';
+import { BATCH_PRIORITIES } from '../batches/priority';
 import { FileObject, UPLOAD_PURPOSES } from '../files/object';
 import { ERROR_TYPES } from './errors';
 
@@ -28,9 +29,15 @@ export const CreateBatchBody = z.object({
   metadata: z
     .record(z.string().max(64), z.string().max(512))
     .refine((m) => Object.keys(m).length <= 16, 'must have at most 16 keys')
+    .refine((m) => m.priority === undefined || (BATCH_PRIORITIES as readonly string[]).includes(m.priority), {
+      message: 'must be 1 (first) to 5 (last)',
+      path: ['priority'],
+    })
     .nullable()
     .optional()
-    .describe('Up to 16 string pairs; `metadata.model` sets the model for lines whose body names none (extension)'),
+    .describe(
+      'Up to 16 string pairs; `metadata.model` sets the model for lines whose body names none, `metadata.priority` (1 first … 5 last, default 3) orders the batch among others (extensions)',
+    ),
   model: z.string().min(1).optional().describe('Extension: model for lines whose body names none'),
   webhook: WebhookConfigSchema.nullable().optional().describe('Extension: notify this URL of batch events'),
 });

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { Db } from '../db/pool';
 import { batchRequestId } from '../ids';
 import type { InferenceClient, InferenceOutcome } from '../inference/client';
+import type { Claim } from '../inference/semaphore';
 import { findPendingRequests, storeResults, type RequestResult } from '../store/requests';
 
 export type ChunkProgress = { pending: number; done: number };
@@ -28,7 +29,14 @@ export class ChunkStalledError extends Error {
 export async function runChunk(
   deps: { db: Db; inference: InferenceClient },
   args: { batchId: string; chunkNo: number; endpoint: string },
-  control: { signal: AbortSignal; onProgress: (progress: ChunkProgress) => void; stallTimeoutMs: number; flush?: FlushPolicy },
+  control: {
+    signal: AbortSignal;
+    onProgress: (progress: ChunkProgress) => void;
+    stallTimeoutMs: number;
+    /** Its turn for backend slots among other chunks: priority, then round-robin by tenant. */
+    claim: Claim;
+    flush?: FlushPolicy;
+  },
 ): Promise<ChunkReport> {
   const { db, inference } = deps;
   const pending = await findPendingRequests(db, args.batchId, args.chunkNo);
@@ -56,7 +64,7 @@ export async function runChunk(
     Math.min(1_000, control.stallTimeoutMs / 4),
   );
   const executions = pending.map(async (request) => {
-    const outcome = await inference.execute(args.endpoint, request.body, signal);
+    const outcome = await inference.execute(args.endpoint, request.body, signal, control.claim);
     lastProgressAt = Date.now();
     buffer.add(toResult(args.batchId, request.line_no, outcome));
   });

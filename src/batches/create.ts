@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { withTransaction, type Db } from '../db/pool';
 import { newBatchId } from '../ids';
+import { batchPriority } from './priority';
 import { insertBatch, type BatchRow } from '../store/batches';
 import { startBatchWorkflow } from '../temporal/client';
 import { setBatchWebhook } from '../store/webhooks';
@@ -30,7 +31,7 @@ export async function createBatch(
     const { webhook, ...fields } = batch;
     const row = await insertBatch(client, { id: newBatchId(), ...fields });
     if (webhook) await setBatchWebhook(client, row.id, webhook);
-    await startBatchWorkflow(deps.temporal, row.tenant_id, {
+    await startBatchWorkflow(deps.temporal, row.tenant_id, batchPriority(batch.metadata), {
       batchId: row.id,
       ...deps.run,
       expiresAtMs: row.expires_at.getTime(),

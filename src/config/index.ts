@@ -43,7 +43,7 @@ const schema = z.object({
   MAX_REQUESTS_PER_BATCH: envInt(50_000, 1),
   MAX_CONCURRENT_UPLOADS_PER_TENANT: envInt(8, 1),
   CHUNK_SIZE: envInt(500, 1),
-  CHUNKS_IN_FLIGHT_PER_BATCH: envInt(4, 1),
+  CHUNKS_IN_FLIGHT_PER_BATCH: envInt(16, 1),
   CHUNK_HEARTBEAT_TIMEOUT_MS: envInt(20_000, 1000),
 
   API_KEYS: envList,

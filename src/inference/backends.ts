@@ -3,7 +3,7 @@ import { logger } from '../logger';
 import { DepthController, INITIAL_DEPTH } from './depth';
 import { discoverModels, readSchedulerGauges } from './discovery';
 import { BackendHealth, type HealthPolicy } from './health';
-import { Semaphore } from './semaphore';
+import { Semaphore, type Claim } from './semaphore';
 
 export type Backend = { baseUrl: string; health: BackendHealth; slots: Semaphore; depth: DepthController };
 
@@ -54,6 +54,17 @@ export class BackendPool {
     return this.backends.some((b) => b.health.healthy);
   }
 
+  /** Requests waiting for a slot, and the depth of the backends in rotation: admission compares the two. */
+  queueState(): { waiting: number; depth: number } {
+    let waiting = 0;
+    let depth = 0;
+    for (const backend of this.backends) {
+      waiting += backend.slots.waiting;
+      if (backend.health.healthy) depth += backend.slots.capacity;
+    }
+    return { waiting, depth };
+  }
+
   /** Every model some backend has listed, sorted. */
   get models(): string[] {
     return [...new Set(this.backends.flatMap((b) => b.health.models))].sort();
@@ -66,9 +77,9 @@ export class BackendPool {
 
   /**
    * Waits for a slot on the least busy backend in rotation (for as long as none is: an outage is
-   * waited out, not failed); the caller must call the returned release exactly once.
+   * waited out, not failed), in `claim`'s turn; the caller must call the returned release exactly once.
    */
-  async acquire(signal?: AbortSignal): Promise<{ backend: Backend; release: () => void }> {
+  async acquire(signal?: AbortSignal, claim?: Claim): Promise<{ backend: Backend; release: () => void }> {
     for (;;) {
       signal?.throwIfAborted();
       const healthy = this.backends.filter((b) => b.health.healthy);
@@ -77,7 +88,7 @@ export class BackendPool {
         continue;
       }
       const backend = healthy.reduce((best, b) => (load(b) < load(best) ? b : best));
-      await backend.slots.acquire(signal);
+      await backend.slots.acquire(signal, claim);
       if (!backend.health.healthy) {
         // It left rotation while we queued for it.
         backend.slots.release();

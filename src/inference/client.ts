@@ -1,6 +1,7 @@
 import { BrokenCircuitError } from 'cockatiel';
 import type { BackendPool } from './backends';
 import { BackendFailure } from './health';
+import type { Claim } from './semaphore';
 import { abortableSleep, parseRetryAfter, retryDelayMs, type RetryPolicy } from './retry';
 
 /** What one request finally came to: an HTTP response (any status), or no usable response at all. */
@@ -43,11 +44,11 @@ export class InferenceClient {
   }
 
   /** `url` is the batch endpoint as in the input file, e.g. `/v1/chat/completions`. */
-  async execute(url: string, body: unknown, signal: AbortSignal): Promise<InferenceOutcome> {
+  async execute(url: string, body: unknown, signal: AbortSignal, claim?: Claim): Promise<InferenceOutcome> {
     const { retry } = this.options;
     const payload = JSON.stringify(body);
     for (let charged = 0; ; ) {
-      const { backend, release } = await this.options.pool.acquire(signal);
+      const { backend, release } = await this.options.pool.acquire(signal, claim);
       let result: Attempt;
       try {
         result = await backend.health.run(async () => {

@@ -64,6 +64,8 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
     '--ui-port', String(options.uiPort),
     '--namespace', options.namespace,
     '--log-level', 'warn',
+    // Task queue priority and fairness (batch priority, turns between tenants): opt-in on self-hosted servers.
+    ...['matching.useNewMatcher', 'matching.enableFairness', 'matching.enableMigration'].flatMap((key) => ['--dynamic-config-value', `${key}=true`]),
     ...Object.entries(options.searchAttributes ?? {}).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
   ];
   const child = spawn(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -10,10 +10,14 @@ import { DEFAULT_RETRY_POLICY } from '../inference/retry';
 import { logger } from '../logger';
 import { heartbeatInferenceWorker, removeInferenceWorker } from '../store/workers';
 import { inferenceTaskQueue } from '../temporal/names';
+import { ChunkAdmission } from './admission';
 
 const REGISTRATION_HEARTBEAT_MS = 15_000;
-/** Per GPU worker: enough chunks at once to keep the backends' depth flowing between chunk tails. */
-const CHUNKS_PER_INFERENCE_WORKER = 16;
+/**
+ * Chunks a GPU worker holds: always enough to have the next one leased while one drains, at most
+ * what any depth of backends could want; in between, admission follows the backends' queue.
+ */
+const CHUNKS_PER_INFERENCE_WORKER = { min: 2, max: 64 };
 
 export type BackendStatus = { url: string; state: 'starting' | 'up' | 'down'; depth: number; in_flight: number; models: string[] };
 
@@ -41,7 +45,11 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
     timeoutMs: vllm.requestTimeoutMs,
     retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: vllm.requestMaxAttempts },
   });
-  const activities = createInferenceActivities({ db, inference, stallTimeoutMs: vllm.chunkStallTimeoutMs });
+  const admission = new ChunkAdmission(pool, CHUNKS_PER_INFERENCE_WORKER);
+  const activities = createInferenceActivities({ db, inference, stallTimeoutMs: vllm.chunkStallTimeoutMs, admission });
+  // GPU workers run no workflows; their only real slots are chunks, leased by admission.
+  const fixed = (numSlots: number) => ({ type: 'fixed-size' as const, numSlots });
+  const tuner = { activityTaskSlotSupplier: admission, workflowTaskSlotSupplier: fixed(2), localActivityTaskSlotSupplier: fixed(2), nexusTaskSlotSupplier: fixed(2) };
   const registration = new Registration(db);
   const workers = new Map<string, { worker: Worker; running: Promise<void> }>();
   let stopping = false;
@@ -58,7 +66,7 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
             ...options,
             taskQueue: inferenceTaskQueue(model),
             activities,
-            maxConcurrentActivityTaskExecutions: CHUNKS_PER_INFERENCE_WORKER,
+            tuner,
             // Cancellation reaches a chunk in a heartbeat's answer: beat often enough to stop within a second.
             maxHeartbeatThrottleInterval: '1 second',
           });

@@ -71,4 +71,18 @@ describe('Semaphore', () => {
     await third;
     expect(slots.active).toBe(1);
   });
+
+  test('waiters are served by priority, then in turns across keys, first-come within a key', async () => {
+    const slots = new Semaphore(1);
+    await slots.acquire();
+    const order: string[] = [];
+    const wait = (name: string, priority: number, key: string) => slots.acquire(undefined, { priority, key }).then(() => order.push(name));
+    const waiters = [wait('big-1', 3, 'big'), wait('big-2', 3, 'big'), wait('big-3', 3, 'big'), wait('small-1', 3, 'small'), wait('urgent', 1, 'other'), wait('low', 5, 'small')];
+    for (let i = 0; i < waiters.length; i++) {
+      slots.release();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(waiters);
+    expect(order).toEqual(['urgent', 'big-1', 'small-1', 'big-2', 'big-3', 'low']);
+  });
 });

@@ -109,7 +109,10 @@ function uploadFailure(req: Request, res: Response, err: unknown): unknown {
       dropped += chunk.length;
       if (dropped > LINGER.bytes) req.socket.destroy();
     });
+    // unpipe() paused the request: unless resumed, the rest is never read and the kept-alive connection hangs.
+    req.resume();
     res.once('finish', () => {
+      if (req.complete) return; // read to the end already: no timer that would later cut the reused connection
       const timer = setTimeout(() => req.socket.destroy(), LINGER.ms).unref();
       req.once('end', () => clearTimeout(timer)).once('close', () => clearTimeout(timer));
     });
