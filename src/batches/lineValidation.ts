@@ -17,6 +17,25 @@ const fail = (lineNo: number, code: string, message: string, param: string | nul
   error: { code, message, param, line: lineNo },
 });
 
+/**
+ * Deepest nesting a body may have. JSON.parse takes any depth, but writing the body back out
+ * (JSON.stringify, to store it and to send it) recurses and overflows the stack near 10,000 levels;
+ * no real request nests a hundredth of this.
+ */
+export const MAX_BODY_DEPTH = 512;
+
+/** Whether `value` nests deeper than `limit` (objects and arrays), walked without recursion. */
+function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const pending: Array<[unknown, number]> = [[value, 1]];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [current, depth] = next;
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth > limit) return true;
+    for (const item of Object.values(current)) pending.push([item, depth + 1]);
+  }
+  return false;
+}
+
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -52,6 +71,9 @@ export function validateLine(bytes: Buffer, lineNo: number, ctx: LineContext): L
     return fail(lineNo, 'invalid_url', `Line ${lineNo}: url must be "${ctx.endpoint}", the batch endpoint.`, 'url');
   }
   if (!isObject(body)) return fail(lineNo, 'invalid_body', `Line ${lineNo}: body must be a JSON object.`, 'body');
+  if (nestsDeeperThan(body, MAX_BODY_DEPTH)) {
+    return fail(lineNo, 'invalid_body', `Line ${lineNo}: body nests deeper than ${MAX_BODY_DEPTH} levels.`, 'body');
+  }
   // A batch stores one JSON response per line; a server-sent event stream is not one.
   if (body.stream !== undefined && body.stream !== null && body.stream !== false) {
     return fail(lineNo, 'invalid_body', `Line ${lineNo}: body.stream must be false or absent: batch requests cannot stream.`, 'body.stream');

@@ -13,7 +13,9 @@ export function sdkLogger(minimum: LogLevel): SdkLogger {
   const emit = (level: LogLevel, message: string, meta?: LogMetadata) => {
     const effective = message.startsWith('No workflows registered') ? 'DEBUG' : level;
     if (order.indexOf(effective) < order.indexOf(minimum)) return;
-    log[PINO_LEVEL[effective]]({ ...meta }, message);
+    // The SDK reports failures as `error`; pino serializes an Error (message, stack, cause) only as `err`.
+    const { error, ...rest } = meta ?? {};
+    log[PINO_LEVEL[effective]](error instanceof Error ? { ...rest, err: error } : { ...meta }, message);
   };
   return {
     log: emit,

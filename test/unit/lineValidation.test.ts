@@ -1,4 +1,4 @@
-import { validateLine, type LineContext } from '../../src/batches/lineValidation';
+import { MAX_BODY_DEPTH, validateLine, type LineContext } from '../../src/batches/lineValidation';
 
 const ctx: LineContext = { endpoint: '/v1/chat/completions', defaultModel: 'default-model' };
 const check = (line: unknown, context = ctx) =>
@@ -31,8 +31,17 @@ describe('validateLine', () => {
     ['a model with NUL', { ...good, body: { model: 'm\u0000', messages: [] } }, 'invalid_body', 'body.model'],
     ['a streaming request', { ...good, body: { messages: [], stream: true } }, 'invalid_body', 'body.stream'],
     ['a stream flag that is not false', { ...good, body: { messages: [], stream: 'yes' } }, 'invalid_body', 'body.stream'],
+    // As text: JSON.stringify could not even write it (the fuzz suite found a batch stuck on one).
+    ['a body nested 10,000 deep', `{"custom_id":"c","method":"POST","url":"/v1/chat/completions","body":{"messages":[],"x":${'['.repeat(10_000)}${']'.repeat(10_000)}}}`, 'invalid_body', 'body'],
   ])('rejects %s', (_name, line, code, param) => {
     expect(check(line)).toEqual({ ok: false, error: { code, param, line: 7, message: expect.stringContaining('7') } });
+  });
+
+  test(`accepts a body nested exactly ${MAX_BODY_DEPTH} deep`, () => {
+    let nested: unknown = 'leaf';
+    for (let depth = 2; depth <= MAX_BODY_DEPTH; depth++) nested = [nested];
+    expect(check({ ...good, body: { model: 'm', x: nested } })).toMatchObject({ ok: true });
+    expect(check({ ...good, body: { model: 'm', x: [nested] } })).toMatchObject({ ok: false, error: { code: 'invalid_body', param: 'body' } });
   });
 
   test('accepts NUL and unpaired surrogates inside the body, unaltered', () => {
