@@ -64,8 +64,15 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
     '--ui-port', String(options.uiPort),
     '--namespace', options.namespace,
     '--log-level', 'warn',
-    // Task queue priority and fairness (batch priority, turns between tenants): opt-in on self-hosted servers.
-    ...['matching.useNewMatcher', 'matching.enableFairness', 'matching.enableMigration'].flatMap((key) => ['--dynamic-config-value', `${key}=true`]),
+    // Task queue priority and fairness (batch priority, turns between tenants): opt-in on self-hosted
+    // servers. Both hold within a partition; chunks are few per second, so one partition is plenty.
+    ...dynamicConfig({
+      'matching.useNewMatcher': true,
+      'matching.enableFairness': true,
+      'matching.enableMigration': true,
+      'matching.numTaskqueueReadPartitions': 1,
+      'matching.numTaskqueueWritePartitions': 1,
+    }),
     ...Object.entries(options.searchAttributes ?? {}).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
   ];
   const child = spawn(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -102,3 +109,6 @@ async function canConnect(address: string): Promise<boolean> {
     return false;
   }
 }
+
+const dynamicConfig = (values: Record<string, boolean | number>) =>
+  Object.entries(values).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${value}`]);

@@ -14,10 +14,10 @@ import { ChunkAdmission } from './admission';
 
 const REGISTRATION_HEARTBEAT_MS = 15_000;
 /**
- * Chunks a GPU worker holds: always enough to have the next one leased while one drains, at most
+ * Chunks a GPU worker holds: at least one (the next is leased while it drains), at most
  * what any depth of backends could want; in between, admission follows the backends' queue.
  */
-const CHUNKS_PER_INFERENCE_WORKER = { min: 2, max: 64 };
+const CHUNKS_PER_INFERENCE_WORKER = { min: 1, max: 64 };
 
 export type BackendStatus = { url: string; state: 'starting' | 'up' | 'down'; depth: number; in_flight: number; models: string[] };
 
