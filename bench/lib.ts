@@ -182,6 +182,10 @@ export type BatchState = {
   output_file_id: string | null;
   error_file_id: string | null;
   request_counts: { total: number; completed: number; failed: number };
+  created_at: number;
+  in_progress_at: number | null;
+  finalizing_at: number | null;
+  completed_at: number | null;
 };
 
 export async function getJson<T>(url: string, init?: RequestInit): Promise<T> {

@@ -23,7 +23,7 @@ const PROFILES: Record<string, { depth: number; latencyMs: number }> = {
 
 const body = (i: number) => ({ model: MODEL, messages: [{ role: 'user', content: `Request ${i}` }], max_tokens: 16 });
 
-type Run = { rps: number; cpuMsPerRequest: number };
+type Run = { rps: number; cpuMsPerRequest: number; phases?: Record<string, number> };
 
 async function measured(total: number, run: () => Promise<void>): Promise<Run> {
   const cpu = machineCpuMs().busy;
@@ -71,7 +71,8 @@ async function throughBatchServer(baseUrl: string, total: number): Promise<Run> 
       'throughput.jsonl',
     );
     // Timed from batch creation to completed: validation, execution and output files included.
-    return await measured(total, async () => {
+    let phases: Record<string, number> = {};
+    const run = await measured(total, async () => {
       const created = await getJson<BatchState>(`${service.apiUrl}/batches`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -79,7 +80,14 @@ async function throughBatchServer(baseUrl: string, total: number): Promise<Run> 
       });
       const batch = await waitForTerminal(service.apiUrl, created.id, () => undefined);
       if (batch.status !== 'completed' || batch.request_counts.completed !== total) throw new Error(`batch ended ${JSON.stringify(batch)}`);
+      // Where the time went, from the Batch object's own timestamps (whole seconds).
+      phases = {
+        validating_s: batch.in_progress_at! - batch.created_at,
+        in_progress_s: batch.finalizing_at! - batch.in_progress_at!,
+        finalizing_s: batch.completed_at! - batch.finalizing_at!,
+      };
     });
+    return { ...run, phases };
   } finally {
     await service.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -111,7 +119,7 @@ async function main(): Promise<void> {
           requests: total,
           gpu: profile,
           direct: { rps: Math.round(baseline.rps), cpu_ms_per_request: Number(baseline.cpuMsPerRequest.toFixed(2)) },
-          batch_server: { rps: Math.round(batched.rps), cpu_ms_per_request: Number(batched.cpuMsPerRequest.toFixed(2)) },
+          batch_server: { rps: Math.round(batched.rps), cpu_ms_per_request: Number(batched.cpuMsPerRequest.toFixed(2)), ...batched.phases },
           ratio: Number((batched.rps / baseline.rps).toFixed(3)),
           batch_server_peak_in_service: (await batchSim.stats()).peakInService,
           load_average_before: loadBefore,
