@@ -13,9 +13,10 @@ import { waitFor } from '../support/wait';
 
 const MODEL = 'sim-scale-model';
 const MAX_INFLIGHT = 8;
+const GPU_WORKERS = 4;
 
 /**
- * Production layout: `npm run api`, an orchestrator worker and two GPU workers, each beside its own
+ * Production layout: `npm run api`, an orchestrator worker and four GPU workers, each beside its own
  * vLLM (simulator), all separate processes against the shared Temporal and PostgreSQL.
  */
 describe('separate api, orchestrator and GPU worker processes', () => {
@@ -33,7 +34,7 @@ describe('separate api, orchestrator and GPU worker processes', () => {
     DATABASE_URL: stack.databaseUrl,
     MAX_INFLIGHT_PER_BACKEND: String(MAX_INFLIGHT),
     CHUNK_SIZE: '25',
-    CHUNKS_IN_FLIGHT_PER_BATCH: '6',
+    CHUNKS_IN_FLIGHT_PER_BATCH: '8',
     // A killed GPU worker's chunk is retried elsewhere after this much silence.
     CHUNK_HEARTBEAT_TIMEOUT_MS: '3000',
   });
@@ -44,11 +45,11 @@ describe('separate api, orchestrator and GPU worker processes', () => {
 
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-scale-'));
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < GPU_WORKERS; i++) {
       simulators.push(await startSimulator(defaultSimulatorOptions({ models: [MODEL], capacity: 64, baseLatencyMs: 40 })));
     }
     api = await startServiceProcess(common(), { entry: 'api' });
-    for (let i = 0; i < 2; i++) gpuWorkers.push(await startGpuWorker(i));
+    for (let i = 0; i < GPU_WORKERS; i++) gpuWorkers.push(await startGpuWorker(i));
     client = new OpenAI({ baseURL: api.apiUrl, apiKey: 'unused', maxRetries: 0 });
     temporal = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
   });
@@ -76,7 +77,7 @@ describe('separate api, orchestrator and GPU worker processes', () => {
     expect(batch).toMatchObject({ status: 'cancelled', output_file_id: null, error_file_id: null, in_progress_at: null });
   });
 
-  test('both GPU workers take chunks of one batch, each within its backend bound', async () => {
+  test(`a lone batch spreads over all ${GPU_WORKERS} GPU workers, each within its backend bound`, async () => {
     orchestrator ??= await startOrchestrator();
     const ids = Array.from({ length: 500 }, (_, i) => `shared-${i}`);
     const input = await uploadJsonl(client, ids.map((id) => chatLine(id, MODEL, id)));
