@@ -52,11 +52,13 @@ export async function runChunk(
   );
   control.onProgress({ pending: pending.length, done: 0 });
 
+  // One model per batch (validation sees to it): the chunk waits for a backend that lists it.
+  const model = (pending[0]?.body as { model?: string } | undefined)?.model;
   let lastProgressAt = Date.now();
   const watchdog = setInterval(
     () => {
       // While a backend is in rotation, slowness is the GPU's pace, not a stall.
-      if (inference.pool.anyHealthy) lastProgressAt = Date.now();
+      if (inference.pool.serving(model)) lastProgressAt = Date.now();
       else if (Date.now() - lastProgressAt >= control.stallTimeoutMs) {
         stopped.abort(new ChunkStalledError(`no backend in rotation for ${control.stallTimeoutMs} ms; the chunk is left to its retry`));
       }

@@ -50,17 +50,22 @@ export class BackendPool {
     await Promise.all([...this.backends.map((b) => b.health.stop()), ...this.gaugeLoops]);
   }
 
-  get anyHealthy(): boolean {
-    return this.backends.some((b) => b.health.healthy);
+  /** Whether some backend in rotation serves `model` (any model, when undefined). */
+  serving(model?: string): boolean {
+    return this.backends.some((b) => servesIn(b, model));
   }
 
-  /** Requests waiting for a slot, and the depth of the backends in rotation: admission compares the two. */
-  queueState(): { waiting: number; depth: number } {
+  /**
+   * Requests waiting for a slot at the backends in rotation that list `model`, and their depth:
+   * admission compares the two.
+   */
+  queueState(model: string): { waiting: number; depth: number } {
     let waiting = 0;
     let depth = 0;
     for (const backend of this.backends) {
+      if (!servesIn(backend, model)) continue;
       waiting += backend.slots.waiting;
-      if (backend.health.healthy) depth += backend.slots.capacity;
+      depth += backend.slots.capacity;
     }
     return { waiting, depth };
   }
@@ -77,19 +82,20 @@ export class BackendPool {
 
   /**
    * Waits for a slot on the least busy backend in rotation (for as long as none is: an outage is
-   * waited out, not failed), in `claim`'s turn; the caller must call the returned release exactly once.
+   * waited out, not failed), in `claim`'s turn, among the backends that list `model`: servers of
+   * several models may share a pool. The caller must call the returned release exactly once.
    */
-  async acquire(signal?: AbortSignal, claim?: Claim): Promise<{ backend: Backend; release: () => void }> {
+  async acquire(signal?: AbortSignal, claim?: Claim, model?: string): Promise<{ backend: Backend; release: () => void }> {
     for (;;) {
       signal?.throwIfAborted();
-      const healthy = this.backends.filter((b) => b.health.healthy);
+      const healthy = this.backends.filter((b) => servesIn(b, model));
       if (healthy.length === 0) {
         await this.nextChange(signal);
         continue;
       }
       const backend = healthy.reduce((best, b) => (load(b) < load(best) ? b : best));
       await backend.slots.acquire(signal, claim);
-      if (!backend.health.healthy) {
+      if (!servesIn(backend, model)) {
         // It left rotation while we queued for it.
         backend.slots.release();
         continue;
@@ -143,5 +149,7 @@ export class BackendPool {
     }
   }
 }
+
+const servesIn = (b: Backend, model: string | undefined) => b.health.healthy && (model === undefined || b.health.models.includes(model));
 
 const load = (b: Backend) => (b.slots.active + b.slots.waiting) / b.slots.capacity;

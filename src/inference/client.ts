@@ -48,7 +48,7 @@ export class InferenceClient {
     const { retry } = this.options;
     const payload = JSON.stringify(body);
     for (let charged = 0; ; ) {
-      const { backend, release } = await this.options.pool.acquire(signal, claim);
+      const { backend, release } = await this.options.pool.acquire(signal, claim, modelOf(body));
       let result: Attempt;
       try {
         result = await backend.health.run(async () => {
@@ -124,6 +124,11 @@ export function backendUrl(baseUrl: string, endpoint: string): string {
   const path = endpoint.replace(/^\/v1(?=\/)/, '');
   return `${baseUrl.replace(/\/+$/, '')}${path}`;
 }
+
+const modelOf = (body: unknown) => {
+  const model = (body as { model?: unknown } | null)?.model;
+  return typeof model === 'string' ? model : undefined;
+};
 
 function parseJson(text: string): unknown {
   try {

@@ -5,10 +5,10 @@ import type { BackendPool } from '../inference/backends';
 const RECHECK_MS = 25;
 
 /**
- * Admission of chunks into a GPU worker, as Temporal activity slots: a worker leases the next chunk
- * only when its backends are about to run dry — fewer requests waiting for them than they run at
- * once — so the next chunk is there before the current one drains, and no more. A worker then
- * holds about two chunks per backend, not a fixed number: the rest of a batch stays in the task
+ * Admission of one model's chunks into a GPU worker, as Temporal activity slots: the worker leases
+ * the next chunk only when the backends serving the model are about to run dry — fewer requests
+ * waiting for them than they run at once — so the next chunk is there before the current one
+ * drains, and no more. A worker then holds about one chunk plus the next, not a fixed number: the rest of a batch stays in the task
  * queue for other workers (a newly added one finds work at once), bodies are loaded only for work
  * about to run, and a small batch of another tenant gets a slot without waiting behind thousands
  * of queued requests. A worker whose backends are all down holds only `min` chunks.
@@ -24,6 +24,7 @@ export class ChunkAdmission implements CustomSlotSupplier<ActivitySlotInfo> {
 
   constructor(
     private readonly pool: BackendPool,
+    private readonly model: string,
     private readonly limits: { min: number; max: number },
   ) {}
 
@@ -71,7 +72,7 @@ export class ChunkAdmission implements CustomSlotSupplier<ActivitySlotInfo> {
     if (this.reserved >= this.limits.max) return false;
     const polling = this.reserved - this.used;
     if (polling > 0 || this.starting > 0) return false;
-    const { waiting, depth } = this.pool.queueState();
+    const { waiting, depth } = this.pool.queueState(this.model);
     return waiting < depth;
   }
 }

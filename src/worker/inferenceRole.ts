@@ -45,11 +45,16 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
     timeoutMs: vllm.requestTimeoutMs,
     retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: vllm.requestMaxAttempts },
   });
-  const admission = new ChunkAdmission(pool, CHUNKS_PER_INFERENCE_WORKER);
-  const activities = createInferenceActivities({ db, inference, stallTimeoutMs: vllm.chunkStallTimeoutMs, admission });
-  // GPU workers run no workflows; their only real slots are chunks, leased by admission.
+  // GPU workers run no workflows; their only real slots are chunks, leased by admission. Each
+  // model's worker has its own: one lease in the air per task queue, or a model with no work would
+  // hold the only lease in a long poll while another model's chunks wait.
   const fixed = (numSlots: number) => ({ type: 'fixed-size' as const, numSlots });
-  const tuner = { activityTaskSlotSupplier: admission, workflowTaskSlotSupplier: fixed(2), localActivityTaskSlotSupplier: fixed(2), nexusTaskSlotSupplier: fixed(2) };
+  const tunerFor = (admission: ChunkAdmission) => ({
+    activityTaskSlotSupplier: admission,
+    workflowTaskSlotSupplier: fixed(2),
+    localActivityTaskSlotSupplier: fixed(2),
+    nexusTaskSlotSupplier: fixed(2),
+  });
   const registration = new Registration(db);
   const workers = new Map<string, { worker: Worker; running: Promise<void> }>();
   let stopping = false;
@@ -62,11 +67,12 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
         const added = models.filter((model) => !workers.has(model));
         if (stopping || added.length === 0) return;
         for (const model of added) {
+          const admission = new ChunkAdmission(pool, model, CHUNKS_PER_INFERENCE_WORKER);
           const worker = await Worker.create({
             ...options,
             taskQueue: inferenceTaskQueue(model),
-            activities,
-            tuner,
+            activities: createInferenceActivities({ db, inference, stallTimeoutMs: vllm.chunkStallTimeoutMs, admission }),
+            tuner: tunerFor(admission),
             // Cancellation reaches a chunk in a heartbeat's answer: beat often enough to stop within a second.
             maxHeartbeatThrottleInterval: '1 second',
           });

