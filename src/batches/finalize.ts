@@ -3,7 +3,7 @@ import { FileContentWriter } from '../files/content';
 import { newFileId } from '../ids';
 import { completeFile, deleteFile, insertFile } from '../store/files';
 import { lockBatch, transitionBatch, type BatchRow } from '../store/batches';
-import { deletePlannedRequests, readRequestsWithResults } from '../store/requests';
+import { deletePlannedRequests, lastPlannedLineNo, readRequestsWithResults } from '../store/requests';
 import { outputLine, type NeverExecutedCode } from './outputLines';
 
 export type TerminalOutcome = 'completed' | 'expired' | 'cancelled';
@@ -42,9 +42,9 @@ export async function finalizeBatch(
     const output = await openResultFile(client, batch, 'output');
     const errors = await openResultFile(client, batch, 'error');
     let neverExecuted = 0;
-    for (let after = 0; ; ) {
-      const rows = await readRequestsWithResults(client, batchId, after, PAGE);
-      if (rows.length === 0) break;
+    const lastLine = await lastPlannedLineNo(client, batchId);
+    for (let after = 0; after < lastLine; after += PAGE) {
+      const rows = await readRequestsWithResults(client, batchId, after, Math.min(after + PAGE, lastLine));
       const page = { output: '', error: '' };
       for (const row of rows) {
         const { file, line } = outputLine(batchId, row, NEVER_EXECUTED[outcome]);
@@ -53,8 +53,7 @@ export async function finalizeBatch(
       }
       await output.write(page.output);
       await errors.write(page.error);
-      onPage(rows[rows.length - 1]!.line_no);
-      after = rows[rows.length - 1]!.line_no;
+      onPage(Math.min(after + PAGE, lastLine));
     }
     const finished = await transitionBatch(client, batchId, outcome, {
       output_file_id: await closeResultFile(client, output),

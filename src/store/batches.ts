@@ -114,7 +114,8 @@ export async function transitionBatch(
   to: Exclude<BatchStatus, 'validating'>,
   fields: Partial<Pick<BatchRow, 'errors' | 'output_file_id' | 'error_file_id' | 'model' | 'chunk_count' | 'total_requests' | 'failed_requests'>> = {},
 ): Promise<BatchRow | undefined> {
-  const assignments = [`status = $2`, `${to}_at = now()`];
+  // The statement's time, not the transaction's: finalize writes the files before it stamps completed_at.
+  const assignments = [`status = $2`, `${to}_at = statement_timestamp()`];
   const values: unknown[] = [batchId, to, ALLOWED_FROM[to]];
   for (const [column, value] of Object.entries(fields)) {
     values.push(column === 'errors' ? JSON.stringify(value) : value);

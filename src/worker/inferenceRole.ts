@@ -111,6 +111,7 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
       // Draining chunks still send their in-flight requests: the pool stops last.
       await Promise.allSettled([...workers.values()].map((w) => w.running));
       await pool.stop();
+      await inference.close();
     },
   };
 }

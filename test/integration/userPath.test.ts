@@ -79,6 +79,23 @@ describe('the user path through the official OpenAI SDK', () => {
     }
   });
 
+  test('blank lines are skipped wherever they are, even a run longer than a page of the output file', async () => {
+    // Finalize reads the requests in ranges of 1,000 line numbers; blank lines leave gaps in them.
+    const customIds = Array.from({ length: 2100 }, (_, i) => `spaced-${i}`);
+    const lines = customIds.flatMap((id, i) => {
+      const line = chatLine(id, MODEL, `Spaced question ${i}?`);
+      if (i === 700) return [...Array<string>(1500).fill(''), line];
+      return i % 3 === 0 ? ['', line] : [line];
+    });
+    const input = await uploadJsonl(client, lines, 'spaced.jsonl');
+    const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status));
+    expect(batch.status).toBe('completed');
+    expect(batch.request_counts).toEqual({ total: 2100, completed: 2100, failed: 0 });
+    const output = await readJsonl(client, batch.output_file_id);
+    expect(output.map((l) => l.custom_id)).toEqual(customIds);
+  });
+
   test('client errors go to the error file with their response; transient failures are retried to success', async () => {
     const lines = [
       chatLine('plain', MODEL, 'hello'),
