@@ -1,7 +1,7 @@
 /**
  * How busy the batch server keeps a GPU, with default settings: the same N requests against the
  * same simulated GPU (its own process, as a vLLM is), once sent directly by a client holding exactly
- * the GPU's depth open (the baseline: a GPU never idle), once as a batch through the server, which
+ * the GPU's depth open (the baseline: a GPU never idle, on the same HTTP client the GPU worker uses), once as a batch through the server, which
  * must find that depth itself. Reports the ratio of the throughputs and machine-wide CPU ms per
  * request of each run, for several GPU shapes.
  *
@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Agent } from 'undici';
 import { freePort, getJson, loadAverage, machineCpuMs, startService, startSimulatorProcess, uploadJsonlStream, waitForTerminal, type BatchState } from './lib';
 
 const MODEL = 'sim-throughput-bench';
@@ -33,23 +34,32 @@ async function measured(total: number, run: () => Promise<void>): Promise<Run> {
   return { rps: total / seconds, cpuMsPerRequest: (machineCpuMs().busy - cpu) / total };
 }
 
+/** The baseline client: undici's request API on keep-alive connections, as the GPU worker uses. */
 async function direct(baseUrl: string, total: number, depth: number): Promise<Run> {
-  return measured(total, async () => {
-    let next = 0;
-    const lane = async () => {
-      while (next < total) {
-        const i = next++;
-        const response = await fetch(`${baseUrl}/chat/completions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(body(i)),
-        });
-        if (!response.ok) throw new Error(`direct request ${i}: ${response.status}`);
-        await response.arrayBuffer();
-      }
-    };
-    await Promise.all(Array.from({ length: depth }, lane));
-  });
+  const agent = new Agent({ keepAliveTimeout: 30_000 });
+  const target = new URL(`${baseUrl}/chat/completions`);
+  try {
+    return await measured(total, async () => {
+      let next = 0;
+      const lane = async () => {
+        while (next < total) {
+          const i = next++;
+          const response = await agent.request({
+            origin: target.origin,
+            path: target.pathname,
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(body(i)),
+          });
+          await response.body.text();
+          if (response.statusCode !== 200) throw new Error(`direct request ${i}: ${response.statusCode}`);
+        }
+      };
+      await Promise.all(Array.from({ length: depth }, lane));
+    });
+  } finally {
+    await agent.close();
+  }
 }
 
 async function throughBatchServer(baseUrl: string, total: number): Promise<Run> {

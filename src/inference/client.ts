@@ -39,7 +39,7 @@ export type InferenceClientOptions = {
  *
  * Requests go through undici's `request` on the client's own connection pool, not `fetch`: at a
  * thousand requests a second fetch's web streams, body clones and per-request abort signals cost
- * the GPU worker about a third of its CPU (measured with `BENCH_CPU_PROFILE_DIR`, bench/README).
+ * the GPU worker about a third of its CPU (measured with `BENCH_CPU_PROFILE_DIR`, README: Benchmarks).
  */
 export class InferenceClient {
   /** Keep-alive connections to every backend, as many as requests in flight (the depth controller bounds those). */

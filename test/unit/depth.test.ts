@@ -12,11 +12,11 @@ describe('DepthController', () => {
     const controller = new DepthController(slots, 1024);
     // A backend running up to 256 at once, queueing the rest; all of its work is ours.
     const gauges = () => ({ running: Math.min(256, slots.active), waiting: Math.max(0, slots.active - 256) });
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < 3; round++) {
       await saturate(slots);
       controller.onGauges(gauges());
     }
-    expect(slots.active).toBe(512); // doubled past it once: 32, 64, 128, 256, 512
+    expect(slots.active).toBe(512); // fourfold while nothing queues: 32, 128, 512, past it once
     // Then sheds the excess beyond a queue of max(4, 256/8) = 32.
     expect(controller.depth).toBe(256 + 32);
     // And settles around it: a full, short-queued backend grows by an eighth at most, never doubles again.
@@ -28,11 +28,15 @@ describe('DepthController', () => {
   test('reaches a 1,024-deep backend and never passes the ceiling', async () => {
     const slots = new Semaphore(32);
     const controller = new DepthController(slots, 1024);
+    const depths: number[] = [];
     for (let round = 0; round < 50; round++) {
       await saturate(slots);
       controller.onGauges({ running: slots.active, waiting: 0 });
+      depths.push(controller.depth);
     }
-    expect(controller.depth).toBe(1024);
+    // Three gauge readings (1.5 s at the pool's 500 ms) from the initial 32.
+    expect(depths.slice(0, 3)).toEqual([128, 512, 1024]);
+    expect(Math.max(...depths)).toBe(1024);
   });
 
   test('idle slots do not grow the depth', () => {
