@@ -32,10 +32,10 @@ export type InferenceClientOptions = {
 
 /**
  * Sends OpenAI-style requests to the backend pool. A request's attempts are spent on failures of
- * the request (a 429, or a server failure while its server stays in rotation: then the server is
- * fine and something about this request is not), retried with backoff; failures that take the
- * server out of rotation are not charged, the request waits for a server instead. Any other
- * status is final.
+ * the request (a 429, or a server failure after which the server still answers a probe: then the
+ * server is fine and something about this request is not), retried with backoff; server failures
+ * of an outage (the server left rotation since the attempt was sent, or does not answer) are not
+ * charged, the request waits for a server instead. Any other status is final.
  *
  * Requests go through undici's `request` on the client's own connection pool, not `fetch`: at a
  * thousand requests a second fetch's web streams, body clones and per-request abort signals cost
@@ -62,6 +62,7 @@ export class InferenceClient {
     const payload = JSON.stringify(body);
     for (let charged = 0; ; ) {
       const { backend, release } = await this.options.pool.acquire(signal, claim, modelOf(body));
+      const sentAt = performance.now();
       let result: Attempt;
       try {
         result = await backend.health.run(async () => {
@@ -80,8 +81,14 @@ export class InferenceClient {
         backend.depth.onSuccess();
         return result.outcome;
       }
+      if (result.serverFault && (await backend.health.whoseFailure(sentAt, signal)) === 'server') {
+        // An outage, not charged. Until the breaker takes the server out of rotation, pace the
+        // attempts as retries: a server that fails its probes but not every request must not spin us.
+        if (backend.health.healthy) await abortableSleep(retryDelayMs(retry, Math.max(1, charged)), signal);
+        continue;
+      }
+      // An overload the server answered with, not an outage: it runs too much at once.
       if (result.overload) backend.depth.onOverload();
-      if (result.serverFault && !backend.health.healthy) continue;
       charged++;
       if (charged >= retry.maxAttempts) {
         return { kind: 'error', code: result.code, message: `${result.message} (gave up after ${charged} attempts)` };

@@ -47,6 +47,10 @@ export class BackendHealth {
   private readonly stopping = new AbortController();
   private wasHealthy = false;
   private firstProbeDone!: () => void;
+  /** performance.now() when the breaker last opened. */
+  private lastBreakAt = -Infinity;
+  /** The probe that failures in flight share to learn whether the server still answers. */
+  private checking: Promise<boolean> | undefined;
   /** Settles once the first probe has answered or failed: start-up waits for it, not for the backend. */
   readonly firstProbe = new Promise<void>((resolve) => (this.firstProbeDone = resolve));
   private readonly log;
@@ -64,7 +68,10 @@ export class BackendHealth {
     });
     this.breaker.onStateChange(() => this.reportChange());
     // Every failed half-open trial opens it again; the probe loop is already running then.
-    this.breaker.onBreak(() => this.startProbing());
+    this.breaker.onBreak(() => {
+      this.lastBreakAt = performance.now();
+      this.startProbing();
+    });
   }
 
   private reportChange(): void {
@@ -109,6 +116,22 @@ export class BackendHealth {
     return this.breaker.execute(attempt);
   }
 
+  /**
+   * Whose was the server failure of an attempt sent at `sentAt` (performance.now())? The server's
+   * when the backend has left rotation since, or does not answer a probe now: an outage, which the
+   * request waits out uncharged. The request's when the server answers: it is fine, so something
+   * about this request is not. Asking the server is the only evidence that holds for a lone
+   * request and at the first failures of an outage, before enough of them open the breaker
+   * (successes of requests sent earlier prove nothing: a server that stops taking work still
+   * finishes those). Failures in flight together share one probe.
+   */
+  async whoseFailure(sentAt: number, signal: AbortSignal): Promise<'server' | 'request'> {
+    const outage = () => this.lastBreakAt >= sentAt || !this.healthy;
+    if (outage()) return 'server';
+    const answers = await untilAborted((this.checking ??= this.tryProbe().finally(() => (this.checking = undefined))), signal);
+    return answers && !outage() ? 'request' : 'server';
+  }
+
   private startProbing(): void {
     this.probing ??= this.probeUntilHealthy().finally(() => (this.probing = undefined));
   }
@@ -151,4 +174,13 @@ export class BackendHealth {
       return false;
     }
   }
+}
+
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -93,6 +93,50 @@ describe('InferenceClient during an outage', () => {
     for (const outcome of await outcomes) expect(outcome).toMatchObject({ kind: 'response', statusCode: 200 });
   });
 
+  test('a backend flapping between 503s and service costs no request, although in-flight requests still succeed as it starts refusing', async () => {
+    // Latency long enough that requests sent before each flip keep succeeding among the first 503s:
+    // those successes prove nothing about the server, the breaker's opening does.
+    const sim = await startSimulator(defaultSimulatorOptions({ baseLatencyMs: 40, models: [MODEL] }));
+    running.push(sim);
+    const backends = new BackendPool([sim.baseUrl], { apiKey: undefined, maxDepth: 16, health: { ...HEALTH, failureThreshold: 5 } });
+    running.push(backends);
+    backends.start();
+    await waitFor(() => inRotation(backends).length === 1, { timeoutMs: 5_000 });
+    const client = new InferenceClient({ pool: backends, apiKey: undefined, timeoutMs: 2_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
+    const body = (i: number) => ({ model: MODEL, messages: [{ role: 'user', content: `hi ${i}` }], max_tokens: 4 });
+
+    let flaps = 0;
+    const flapping = setInterval(() => sim.setAvailable(++flaps % 2 === 0), 150);
+    try {
+      const outcomes = await Promise.all(Array.from({ length: 300 }, (_, i) => client.execute('/v1/chat/completions', body(i), AbortSignal.timeout(60_000))));
+      expect(flaps).toBeGreaterThanOrEqual(4);
+      expect(outcomes.filter((o) => o.kind !== 'response' || o.statusCode !== 200)).toEqual([]);
+    } finally {
+      clearInterval(flapping);
+    }
+  });
+
+  test('a request the server keeps failing while it serves others is charged and gives up', async () => {
+    const sim = await simulator();
+    const backends = pool([sim.baseUrl], 8);
+    await waitFor(() => inRotation(backends).length === 1, { timeoutMs: 5_000 });
+    const client = new InferenceClient({ pool: backends, apiKey: undefined, timeoutMs: 2_000, retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 20 } });
+    const chat = (content: string) => ({ model: MODEL, messages: [{ role: 'user', content }], max_tokens: 4 });
+    const poison = client.execute('/v1/chat/completions', chat('always [[sim:500]]'), AbortSignal.timeout(30_000));
+    const others = Array.from({ length: 100 }, (_, i) => client.execute('/v1/chat/completions', chat(`fine ${i}`), AbortSignal.timeout(30_000)));
+    expect(await poison).toMatchObject({ kind: 'error', code: 'server_error', message: expect.stringContaining('gave up after 3 attempts') });
+    for (const outcome of await Promise.all(others)) expect(outcome).toMatchObject({ kind: 'response', statusCode: 200 });
+  });
+
+  test('a lone request the server keeps failing gives up too: failures with no other traffic are the request’s', async () => {
+    const sim = await simulator();
+    const backends = pool([sim.baseUrl], 8);
+    await waitFor(() => inRotation(backends).length === 1, { timeoutMs: 5_000 });
+    const client = new InferenceClient({ pool: backends, apiKey: undefined, timeoutMs: 2_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
+    const outcome = await client.execute('/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'x [[sim:500]]' }] }, AbortSignal.timeout(30_000));
+    expect(outcome).toMatchObject({ kind: 'error', code: 'server_error' });
+  });
+
   test('an abort reaches a request waiting for a backend', async () => {
     const backends = pool([`http://127.0.0.1:${await freePort()}/v1`]);
     const client = new InferenceClient({ pool: backends, apiKey: undefined, timeoutMs: 1_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
