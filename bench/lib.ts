@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { TERMINAL_STATUSES } from '../src/states/batch';
 import { freePort } from '../test/support/ports';
 
 export { freePort };
@@ -200,7 +201,7 @@ export async function waitForTerminal(apiUrl: string, batchId: string, onProgres
   for (;;) {
     const batch = await getJson<BatchState>(`${apiUrl}/batches/${batchId}`);
     onProgress(batch);
-    if (['completed', 'failed', 'expired', 'cancelled'].includes(batch.status)) return batch;
+    if ((TERMINAL_STATUSES as readonly string[]).includes(batch.status)) return batch;
     // Often enough not to add to a timed run noticeably: one cheap GET.
     await sleep(250);
   }

@@ -1,8 +1,9 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Db } from '../db/pool';
-import { finalizeBatch, type TerminalOutcome } from '../batches/finalize';
+import { finalizeBatch } from '../batches/finalize';
 import { BatchNotFoundError, validateAndPlan, type BatchPlan, type PlanLimits } from '../batches/plan';
 import { logger } from '../logger';
+import type { BatchStatus, FinalizeOutcome } from '../states/batch';
 
 const HEARTBEAT_EVERY_LINES = 1000;
 /** With the workflow's backoff (1 s doubling to 1 min) this waits about five minutes. */
@@ -34,7 +35,7 @@ export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits 
     },
 
     /** Returns the status the batch ended in (a batch cancelled while finishing ends cancelled). */
-    async finalizeBatch(batchId: string, outcome: TerminalOutcome): Promise<string> {
+    async finalizeBatch(batchId: string, outcome: FinalizeOutcome): Promise<BatchStatus> {
       const context = Context.current();
       // Writing a million lines takes minutes: heartbeats show the attempt is alive, not stuck.
       const batch = await finalizeBatch(deps.db, batchId, outcome, (line) => context.heartbeat({ line }));

@@ -9,7 +9,7 @@ import {
   recordAttempt,
 } from '../store/webhooks';
 import { sendWebhook } from '../webhooks/delivery';
-import { receivesEvent, type WebhookEventType } from '../webhooks/events';
+import { receivesEvent, type WebhookEventType } from '../states/webhook';
 import { buildWebhookEvent } from '../webhooks/payload';
 import { newDeliveryId, newEventId } from '../webhooks/ids';
 import { webhookHeaders } from '../webhooks/signing';

@@ -5,8 +5,7 @@ import { batchPriority } from './priority';
 import { insertBatch, type BatchRow } from '../store/batches';
 import { startBatchWorkflow } from '../temporal/client';
 import { setBatchWebhook } from '../store/webhooks';
-import type { WebhookConfig } from '../webhooks/config';
-import { subscribedEvents } from '../webhooks/events';
+import { subscribedEvents, type WebhookConfig } from '../states/webhook';
 
 export type NewBatch = {
   tenantId: string;

@@ -2,19 +2,17 @@ import { withTransaction, type Db, type DbClient } from '../db/pool';
 import { FileContentWriter } from '../files/content';
 import { newFileId } from '../ids';
 import { completeFile, deleteFile, insertFile } from '../store/files';
+import { isTerminal, type FinalizeOutcome } from '../states/batch';
 import { lockBatch, transitionBatch, type BatchRow } from '../store/batches';
 import { deletePlannedRequests, lastPlannedLineNo, readRequestsWithResults } from '../store/requests';
 import { outputLine, type NeverExecutedCode } from './outputLines';
 
-export type TerminalOutcome = 'completed' | 'expired' | 'cancelled';
-
-const NEVER_EXECUTED: Record<TerminalOutcome, NeverExecutedCode> = {
+const NEVER_EXECUTED: Record<FinalizeOutcome, NeverExecutedCode> = {
   completed: 'batch_failed', // unreachable in practice: a completed batch executed every request
   expired: 'batch_expired',
   cancelled: 'batch_cancelled',
 };
 const PAGE = 1000;
-const TERMINAL: string[] = ['completed', 'failed', 'expired', 'cancelled'];
 
 /**
  * Writes the output and error files in input order and moves the batch to its terminal status, all
@@ -26,15 +24,15 @@ const TERMINAL: string[] = ['completed', 'failed', 'expired', 'cancelled'];
 export async function finalizeBatch(
   db: Db,
   batchId: string,
-  requested: TerminalOutcome,
+  requested: FinalizeOutcome,
   onPage: (linesWritten: number) => void = () => undefined,
 ): Promise<BatchRow> {
   if (requested === 'completed') await transitionBatch(db, batchId, 'finalizing');
   return withTransaction(db, async (client) => {
     const batch = await lockBatch(client, batchId);
     if (!batch) throw new Error(`batch ${batchId} does not exist`);
-    if (TERMINAL.includes(batch.status)) return batch;
-    const outcome: TerminalOutcome = batch.status === 'cancelling' ? 'cancelled' : requested;
+    if (isTerminal(batch.status)) return batch;
+    const outcome: FinalizeOutcome = batch.status === 'cancelling' ? 'cancelled' : requested;
     if (batch.status === 'validating') return stopBeforeRunning(client, batch, outcome);
     // A cancel signal sent straight to the workflow (e.g. from the Temporal UI) still passes through cancelling.
     if (outcome === 'cancelled' && batch.status === 'in_progress') await transitionBatch(client, batchId, 'cancelling');
@@ -67,7 +65,7 @@ export async function finalizeBatch(
 }
 
 /** Stopped before validation finished: no request was accepted, so there is nothing to account for. */
-async function stopBeforeRunning(client: DbClient, batch: BatchRow, outcome: TerminalOutcome): Promise<BatchRow> {
+async function stopBeforeRunning(client: DbClient, batch: BatchRow, outcome: FinalizeOutcome): Promise<BatchRow> {
   const stopped = await transitionBatch(client, batch.id, outcome);
   if (!stopped) throw new Error(`batch ${batch.id} cannot move from validating to ${outcome}`);
   await deletePlannedRequests(client, batch.id);

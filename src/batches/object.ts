@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { BATCH_STATUSES, type BatchRow } from '../store/batches';
+import { BATCH_STATUSES } from '../states/batch';
+import type { BatchRow } from '../store/batches';
 import { BATCH_ENDPOINTS } from './endpoints';
 import { publicWebhookConfig } from '../webhooks/config';
-import { WEBHOOK_EVENT_TYPES } from '../webhooks/events';
+import { WEBHOOK_EVENT_TYPES } from '../states/webhook';
 import { toUnixSeconds, toUnixSecondsOrNull, UnixSeconds } from '../unixTime';
 
 const count = z.number().int().nonnegative();

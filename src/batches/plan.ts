@@ -1,6 +1,7 @@
 import type { Db } from '../db/pool';
 import { readFileContent } from '../files/content';
 import { splitLines } from '../files/lines';
+import { INITIAL_STATUS, type BatchStatus } from '../states/batch';
 import { findBatch, transitionBatch, type BatchError, type BatchRow } from '../store/batches';
 import { deletePlannedRequests, findDuplicateCustomIds, insertPlannedRequests, type PlannedRequest } from '../store/requests';
 import { listLiveModels } from '../store/workers';
@@ -10,7 +11,7 @@ import { validateLine } from './lineValidation';
 export type BatchPlan =
   | { outcome: 'in_progress'; model: string; endpoint: string; chunkCount: number; totalRequests: number }
   | { outcome: 'failed' }
-  | { outcome: 'not_runnable'; status: string };
+  | { outcome: 'not_runnable'; status: BatchStatus };
 
 export type PlanLimits = { maxRequests: number; maxLineBytes: number; chunkSize: number; defaultModel: string | undefined };
 
@@ -33,7 +34,7 @@ export async function validateAndPlan(
 ): Promise<BatchPlan> {
   const batch = await findBatch(db, batchId);
   if (!batch) throw new BatchNotFoundError(`batch ${batchId} does not exist`);
-  if (batch.status !== 'validating') return planOf(batch);
+  if (batch.status !== INITIAL_STATUS) return planOf(batch);
 
   const errors: BatchError[] = [];
   const report = (error: BatchError) => {

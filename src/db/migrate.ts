@@ -18,12 +18,8 @@ export async function migrate(db: Db): Promise<void> {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
-    const applied = new Set(
-      (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
-    );
-    for (const file of files) {
-      const version = Number.parseInt(file, 10);
-      if (applied.has(version)) continue;
+    const applied = (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version);
+    for (const { file, version } of pendingMigrations(files, applied)) {
       const sql = await fs.readFile(path.join(MIGRATIONS_DIR, file), 'utf8');
       await client.query('BEGIN');
       try {
@@ -40,4 +36,18 @@ export async function migrate(db: Db): Promise<void> {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     client.release();
   }
+}
+
+/**
+ * The migrations still to apply, in order. One numbered below the newest applied is refused: it
+ * would run after migrations written to follow it, so a fresh database and an upgraded one would
+ * end up different (numbers are never reused or filled in; the gap at 002 stays a gap).
+ */
+export function pendingMigrations(files: string[], applied: number[]): Array<{ file: string; version: number }> {
+  const done = new Set(applied);
+  const newest = Math.max(0, ...applied);
+  const pending = files.map((file) => ({ file, version: Number.parseInt(file, 10) })).filter(({ version }) => !done.has(version));
+  const late = pending.find(({ version }) => version < newest);
+  if (late) throw new Error(`migration ${late.file} is numbered below ${newest}, the newest applied: give it the next free number`);
+  return pending.sort((a, b) => a.version - b.version);
 }

@@ -1,17 +1,6 @@
 import type { Queryable } from '../db/pool';
-import type { WebhookConfig } from '../webhooks/config';
-
-export const BATCH_STATUSES = [
-  'validating',
-  'failed',
-  'in_progress',
-  'finalizing',
-  'completed',
-  'expired',
-  'cancelling',
-  'cancelled',
-] as const;
-export type BatchStatus = (typeof BATCH_STATUSES)[number];
+import { BATCH_TRANSITIONS, INITIAL_STATUS, type BatchStatus } from '../states/batch';
+import type { WebhookConfig } from '../states/webhook';
 
 export type BatchError = { code: string; message: string; param: string | null; line: number | null };
 
@@ -45,20 +34,6 @@ export type BatchRow = {
   webhook: WebhookConfig | null;
 };
 
-/**
- * The only transitions a batch may take. Enforced in the UPDATE itself, so concurrent or retried
- * writers can never move a status backwards or out of a terminal state.
- */
-const ALLOWED_FROM: Record<Exclude<BatchStatus, 'validating'>, BatchStatus[]> = {
-  in_progress: ['validating'],
-  failed: ['validating'],
-  finalizing: ['in_progress'],
-  completed: ['finalizing'],
-  expired: ['validating', 'in_progress', 'finalizing'],
-  cancelling: ['validating', 'in_progress'],
-  cancelled: ['validating', 'cancelling'],
-};
-
 export async function insertBatch(
   db: Queryable,
   batch: {
@@ -74,7 +49,7 @@ export async function insertBatch(
 ): Promise<BatchRow> {
   const { rows } = await db.query<BatchRow>(
     `INSERT INTO batches (id, tenant_id, endpoint, model, input_file_id, completion_window, status, metadata, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, 'validating', $7, now() + make_interval(secs => $8))
+     VALUES ($1, $2, $3, $4, $5, $6, $9, $7, now() + make_interval(secs => $8))
      RETURNING *`,
     [
       batch.id,
@@ -85,6 +60,7 @@ export async function insertBatch(
       batch.completionWindow,
       batch.metadata,
       batch.windowSeconds,
+      INITIAL_STATUS,
     ],
   );
   return rows[0]!;
@@ -111,12 +87,12 @@ export async function lockBatch(db: Queryable, batchId: string): Promise<BatchRo
 export async function transitionBatch(
   db: Queryable,
   batchId: string,
-  to: Exclude<BatchStatus, 'validating'>,
+  to: Exclude<BatchStatus, typeof INITIAL_STATUS>,
   fields: Partial<Pick<BatchRow, 'errors' | 'output_file_id' | 'error_file_id' | 'model' | 'chunk_count' | 'total_requests' | 'failed_requests'>> = {},
 ): Promise<BatchRow | undefined> {
   // The statement's time, not the transaction's: finalize writes the files before it stamps completed_at.
   const assignments = [`status = $2`, `${to}_at = statement_timestamp()`];
-  const values: unknown[] = [batchId, to, ALLOWED_FROM[to]];
+  const values: unknown[] = [batchId, to, BATCH_TRANSITIONS[to]];
   for (const [column, value] of Object.entries(fields)) {
     values.push(column === 'errors' ? JSON.stringify(value) : value);
     assignments.push(`${column} = $${values.length}`);

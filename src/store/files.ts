@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool';
+import { INITIAL_STATUS } from '../states/batch';
 
 export type FileRow = {
   id: string;
@@ -77,13 +78,13 @@ export type FileDeletion = 'deleted' | 'not_found' | 'in_use';
 
 /**
  * Drops a file's content and hides it, keeping the row as a list cursor. Refused while the file is
- * the input of a batch still validating, which streams the content and would see it vanish mid-read.
+ * the input of a batch still validating (its initial status), which streams the content and would see it vanish mid-read.
  */
 export async function markFileDeleted(db: Queryable, tenantId: string, fileId: string): Promise<FileDeletion> {
   const { rows } = await db.query<{ found: boolean; busy: boolean; deleted: boolean }>(
     `WITH target AS (SELECT id FROM files WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL AND status <> 'uploading'),
      busy AS (
-       SELECT EXISTS (SELECT 1 FROM batches b JOIN target t ON b.input_file_id = t.id WHERE b.status = 'validating') AS busy
+       SELECT EXISTS (SELECT 1 FROM batches b JOIN target t ON b.input_file_id = t.id WHERE b.status = $3) AS busy
      ),
      deleted AS (
        UPDATE files SET deleted_at = now()
@@ -92,7 +93,7 @@ export async function markFileDeleted(db: Queryable, tenantId: string, fileId: s
      ),
      parts AS (DELETE FROM file_parts WHERE file_id IN (SELECT id FROM deleted))
      SELECT EXISTS (SELECT 1 FROM target) AS found, (SELECT busy FROM busy) AS busy, EXISTS (SELECT 1 FROM deleted) AS deleted`,
-    [fileId, tenantId],
+    [fileId, tenantId, INITIAL_STATUS],
   );
   const { found, busy, deleted } = rows[0]!;
   if (deleted) return 'deleted';

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool';
+import { ACCEPTS_RESULTS, ENDED_UNFINISHED } from '../states/batch';
 
 export type PlannedRequest = { lineNo: number; chunkNo: number; customId: string; body: unknown };
 export type PendingRequest = { line_no: number; custom_id: string; body: Record<string, unknown> };
@@ -68,7 +69,7 @@ export async function storeResults(db: Queryable, batchId: string, results: Requ
        SELECT $1, * FROM unnest($2::int[], $3::text[], $4::int[], $5::json[], $6::text[], $7::text[], $8::int[], $9::int[])
        -- Only while the batch runs. The row lock waits out a finalize in progress (then sees it terminal)
        -- and queues concurrent flushes of one batch, which also update its counters, instead of deadlocking them.
-       WHERE EXISTS (SELECT 1 FROM batches WHERE id = $1 AND status IN ('in_progress', 'cancelling') FOR UPDATE)
+       WHERE EXISTS (SELECT 1 FROM batches WHERE id = $1 AND status = ANY($10) FOR UPDATE)
        ON CONFLICT DO NOTHING
        RETURNING status_code, input_tokens, output_tokens
      ), totals AS (
@@ -97,6 +98,7 @@ export async function storeResults(db: Queryable, batchId: string, results: Requ
       results.map((r) => r.errorMessage),
       results.map((r) => r.inputTokens),
       results.map((r) => r.outputTokens),
+      ACCEPTS_RESULTS,
     ],
   );
   return rows[0]?.inserted ?? 0;
@@ -138,8 +140,8 @@ export async function lastPlannedLineNo(db: Queryable, batchId: string): Promise
 export async function deletePlannedRequests(db: Queryable, batchId: string): Promise<void> {
   await db.query(
     `DELETE FROM batch_requests WHERE batch_id = $1
-       AND EXISTS (SELECT 1 FROM batches WHERE id = $1 AND status IN ('failed', 'cancelled', 'expired'))`,
-    [batchId],
+       AND EXISTS (SELECT 1 FROM batches WHERE id = $1 AND status = ANY($2))`,
+    [batchId, ENDED_UNFINISHED],
   );
 }
 

@@ -1,9 +1,6 @@
 import type { Queryable } from '../db/pool';
-import type { WebhookConfig } from '../webhooks/config';
-import type { WebhookEventType } from '../webhooks/events';
+import type { DeliveryStatus, WebhookConfig, WebhookEventType } from '../states/webhook';
 import type { BatchRow } from './batches';
-
-export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
 
 export type WebhookDeliveryRow = {
   id: string;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isUsableSecret } from './signing';
-import { subscribedEvents, WEBHOOK_EVENT_TYPES, type WebhookEventType } from './events';
+import { subscribedEvents, WEBHOOK_EVENT_TYPES, type WebhookConfig, type WebhookEventType } from '../states/webhook';
 
 /** A signing secret: any non-empty string, or `whsec_<base64 key>` in the Standard Webhooks form. */
 export const WebhookSecret = z
@@ -25,9 +25,6 @@ export const WebhookConfigSchema = z
       .optional(),
   })
   .strict();
-
-/** What the batch row stores. The secret stays server-side: see `publicWebhookConfig`. */
-export type WebhookConfig = { url: string; secret?: string; events?: WebhookEventType[] };
 
 /**
  * The batch's webhook from a create request: the `webhook` field, else `metadata.webhook_url`

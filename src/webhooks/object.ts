@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { DeliveryWithAttempts } from '../store/webhooks';
-import { WEBHOOK_EVENT_TYPES } from './events';
+import { WEBHOOK_EVENT_TYPES } from '../states/webhook';
 import { toUnixSeconds, toUnixSecondsOrNull, UnixSeconds } from '../unixTime';
 
 /** A delivery as the API shows it: what was sent where, and how every attempt went. */

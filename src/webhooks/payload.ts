@@ -1,6 +1,7 @@
 import { toBatchObject, type BatchObject } from '../batches/object';
-import type { BatchRow, BatchStatus } from '../store/batches';
-import { EVENT_STATUS, type WebhookEventType } from './events';
+import type { BatchStatus } from '../states/batch';
+import type { BatchRow } from '../store/batches';
+import { EVENT_STATUS, type WebhookEventType } from '../states/webhook';
 import { toUnixSeconds } from '../unixTime';
 
 export type WebhookEvent = {

@@ -1,4 +1,4 @@
-import type { WebhookEventType } from './events';
+import type { WebhookEventType } from '../states/webhook';
 
 /**
  * The delivery workflow of one event of a batch, named after the batch so operators find it beside

@@ -18,7 +18,8 @@ import type { InferenceActivities } from '../activities/inference';
 import type { OrchestratorActivities } from '../activities/orchestrator';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { BatchPlan } from '../batches/plan';
-import type { WebhookEventType } from '../webhooks/events';
+import { isFinalizeOutcome, isTerminal, type BatchStatus, type FinalizeOutcome } from '../states/batch';
+import { TERMINAL_EVENT, type WebhookEventType } from '../states/webhook';
 import { webhookWorkflowId } from '../webhooks/workflowIds';
 import { webhookDeliveryWorkflow } from './webhook';
 import { CANCEL_SIGNAL, PROGRESS_QUERY, inferenceTaskQueue } from '../temporal/names';
@@ -47,9 +48,9 @@ export type BatchProgress = {
   chunksRunning: number;
   stopReason: StopReason | null;
 };
-type StopReason = 'cancelled' | 'expired';
+type StopReason = Exclude<FinalizeOutcome, 'completed'>;
 
-export type BatchWorkflowResult = { status: string };
+export type BatchWorkflowResult = { status: BatchStatus };
 
 export const cancelSignal = defineSignal(CANCEL_SIGNAL);
 export const progressQuery = defineQuery<BatchProgress>(PROGRESS_QUERY);
@@ -155,18 +156,13 @@ async function untilStopped<T>(promise: Promise<T>): Promise<T | undefined> {
 }
 
 /** Writes the result files for a batch that ran (or was stopped), then records the final status. */
-async function finish(input: BatchWorkflowInput, progress: BatchProgress, outcome: string): Promise<BatchWorkflowResult> {
+async function finish(input: BatchWorkflowInput, progress: BatchProgress, outcome: BatchStatus): Promise<BatchWorkflowResult> {
   progress.phase = 'finalizing';
-  let status = outcome;
-  if (outcome === 'completed' || outcome === 'cancelled' || outcome === 'expired') {
-    status = await orchestrator.finalizeBatch(input.batchId, outcome);
-  }
+  const status = isFinalizeOutcome(outcome) ? await orchestrator.finalizeBatch(input.batchId, outcome) : outcome;
   progress.phase = 'done';
   upsertSearchAttributes([{ key: BATCH_STATUS, value: status }]);
   // The terminal status is already stored: delivery happens after it and never holds it up.
-  if (status === 'completed' || status === 'failed' || status === 'cancelled' || status === 'expired') {
-    await notifyWebhook(input, `batch.${status}`);
-  }
+  if (isTerminal(status)) await notifyWebhook(input, TERMINAL_EVENT[status]);
   return { status };
 }
 

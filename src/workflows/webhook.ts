@@ -1,6 +1,6 @@
 import { ActivityFailure, proxyActivities } from '@temporalio/workflow';
 import type { WebhookActivities } from '../activities/webhooks';
-import type { WebhookEventType } from '../webhooks/events';
+import type { WebhookEventType } from '../states/webhook';
 
 export type WebhookWorkflowInput = { batchId: string; eventType: WebhookEventType };
 export type WebhookWorkflowResult = { deliveryId: string | null; status: 'skipped' | 'delivered' | 'failed' };

@@ -1,8 +1,10 @@
 import OpenAI, { toFile } from 'openai';
 import type { Batch } from 'openai/resources/batches';
+import { TERMINAL_STATUSES } from '../../src/states/batch';
 import { waitFor } from './wait';
 
-export const TERMINAL = ['completed', 'failed', 'expired', 'cancelled'];
+/** As strings: the SDK types a Batch's status as its own union. */
+export const TERMINAL: readonly string[] = TERMINAL_STATUSES;
 
 export function chatLine(customId: string, model: string, content: string, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({

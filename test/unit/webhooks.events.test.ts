@@ -1,7 +1,7 @@
 import { toBatchObject } from '../../src/batches/object';
 import type { BatchRow } from '../../src/store/batches';
 import { publicWebhookConfig, WebhookConfigSchema, WebhookSecret, webhookFromCreateRequest } from '../../src/webhooks/config';
-import { DEFAULT_WEBHOOK_EVENTS, receivesEvent, WEBHOOK_EVENT_TYPES } from '../../src/webhooks/events';
+import { DEFAULT_WEBHOOK_EVENTS, receivesEvent, WEBHOOK_EVENT_TYPES } from '../../src/states/webhook';
 import { buildWebhookEvent } from '../../src/webhooks/payload';
 
 const created = new Date('2026-01-01T00:00:00Z');

@@ -20,7 +20,7 @@ import { createPool, type Db } from '../../src/db/pool';
 import { findDeliveryToSend, listDeliveries, setBatchWebhook } from '../../src/store/webhooks';
 import { ORCHESTRATOR_TASK_QUEUE } from '../../src/temporal/names';
 import type { WebhookConfig } from '../../src/webhooks/config';
-import type { WebhookEventType } from '../../src/webhooks/events';
+import type { WebhookEventType } from '../../src/states/webhook';
 import type { WebhookEvent } from '../../src/webhooks/payload';
 import { webhookWorkflowId } from '../../src/webhooks/workflowIds';
 import type { webhookDeliveryWorkflow } from '../../src/workflows/webhook';

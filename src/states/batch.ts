@@ -1,0 +1,53 @@
+/**
+ * The batch lifecycle, defined once. Every layer (API objects, workflows, activities, domain, store,
+ * tests) takes its statuses and sets from here, and PostgreSQL checks the same list
+ * (`batches_status_check`, migration 007; test/unit/states.test.ts keeps the two equal). A leaf:
+ * it imports nothing, so a workflow may import it too.
+ */
+
+export const BATCH_STATUSES = [
+  'validating',
+  'failed',
+  'in_progress',
+  'finalizing',
+  'completed',
+  'expired',
+  'cancelling',
+  'cancelled',
+] as const;
+export type BatchStatus = (typeof BATCH_STATUSES)[number];
+
+/** Every batch starts here, and no transition leads back. */
+export const INITIAL_STATUS = 'validating' satisfies BatchStatus;
+
+/** Where a batch ends. Nothing leaves these: see `BATCH_TRANSITIONS`. */
+export const TERMINAL_STATUSES = ['completed', 'failed', 'expired', 'cancelled'] as const satisfies readonly BatchStatus[];
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
+
+/**
+ * The only transitions a batch may take, as the statuses each target may be reached from. The store
+ * enforces them in the UPDATE itself, so concurrent or retried writers can never move a status
+ * backwards or out of a terminal state.
+ */
+export const BATCH_TRANSITIONS: Readonly<Record<Exclude<BatchStatus, typeof INITIAL_STATUS>, readonly BatchStatus[]>> = {
+  in_progress: ['validating'],
+  failed: ['validating'],
+  finalizing: ['in_progress'],
+  completed: ['finalizing'],
+  expired: ['validating', 'in_progress', 'finalizing'],
+  cancelling: ['validating', 'in_progress'],
+  cancelled: ['validating', 'cancelling'],
+};
+
+/** Chunk results are stored only in these: running, or draining after a cancel. */
+export const ACCEPTS_RESULTS = ['in_progress', 'cancelling'] as const satisfies readonly BatchStatus[];
+
+/** Ended without running to completion: its planned requests will never all run. */
+export const ENDED_UNFINISHED = ['failed', 'expired', 'cancelled'] as const satisfies readonly BatchStatus[];
+
+/** The ends that write output and error files: ran through, or stopped by cancel or expiry. */
+export const FINALIZE_OUTCOMES = ['completed', 'expired', 'cancelled'] as const satisfies readonly TerminalStatus[];
+export type FinalizeOutcome = (typeof FINALIZE_OUTCOMES)[number];
+
+export const isTerminal = (status: BatchStatus): status is TerminalStatus => (TERMINAL_STATUSES as readonly BatchStatus[]).includes(status);
+export const isFinalizeOutcome = (status: BatchStatus): status is FinalizeOutcome => (FINALIZE_OUTCOMES as readonly BatchStatus[]).includes(status);
