@@ -1,8 +1,12 @@
 import pino from 'pino';
 
-/** One structured logger for the process; modules derive children carrying their context (batch_id, component). */
+/**
+ * One structured logger for the process; modules derive children carrying their context (batch_id,
+ * component) when they start work, not at import: the level (`LOG_LEVEL`) is applied once the
+ * configuration is parsed, and a child keeps the level it was made with.
+ */
 export const logger = pino({
-  level: process.env.LOG_LEVEL ?? 'info',
+  level: 'info',
   base: { pid: process.pid },
   timestamp: pino.stdTimeFunctions.isoTime,
 });

@@ -15,6 +15,9 @@ export const envBool = (fallback: boolean) =>
     .optional()
     .transform((raw) => (raw === undefined ? fallback : ['true', '1', 'yes'].includes(raw)));
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const envLogLevel = z.enum(LOG_LEVELS).default('info');
+
 export const optionalString = z
   .string()
   .optional()

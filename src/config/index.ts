@@ -2,9 +2,9 @@ import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from '../inference/health';
 import { WebhookSecret } from '../webhooks/config';
-import { envBool, envInt, envList, optionalString, parseEnv } from './env';
+import { envBool, envInt, envList, envLogLevel, optionalString, parseEnv } from './env';
+import { logger } from '../logger';
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const WORKER_ROLES = ['orchestrator', 'inference'] as const;
 export type WorkerRole = (typeof WORKER_ROLES)[number];
 
@@ -15,7 +15,7 @@ const schema = z.object({
   HTTP_IDLE_TIMEOUT_MS: envInt(60_000, 1000),
   HTTP_REQUEST_TIMEOUT_MS: envInt(3_600_000, 1000),
   DATA_DIR: z.string().default('./data'),
-  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  LOG_LEVEL: envLogLevel,
 
   DATABASE_URL: optionalString,
   API_DB_POOL_SIZE: envInt(10, 2),
@@ -62,7 +62,6 @@ export type Config = Readonly<{
   /** Slow or stalled clients: time to send the headers, longest silence, longest whole request. */
   http: { headersTimeoutMs: number; idleTimeoutMs: number; requestTimeoutMs: number };
   dataDir: string;
-  logLevel: (typeof LOG_LEVELS)[number];
   databaseUrl: string | undefined;
   /** Separate pools, so no load on the API (uploads, many clients) can starve the workers, nor the reverse. */
   dbPoolSize: { api: number; worker: number };
@@ -99,15 +98,18 @@ export type Config = Readonly<{
   webhooks: { secret: string | undefined; allowPrivate: boolean; attemptTimeoutMs: number };
 }>;
 
-/** Configuration is parsed once at start-up; everything else receives the typed object. */
+/**
+ * Configuration is parsed once at start-up; everything else receives the typed object. The log
+ * level is applied here, so an invalid `LOG_LEVEL` is one clear line like any other setting.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parseEnv(schema, env);
+  logger.level = e.LOG_LEVEL;
   return {
     port: e.PORT,
     host: e.HOST,
     http: { headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS, idleTimeoutMs: e.HTTP_IDLE_TIMEOUT_MS, requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS },
     dataDir: path.resolve(e.DATA_DIR),
-    logLevel: e.LOG_LEVEL,
     databaseUrl: e.DATABASE_URL,
     dbPoolSize: { api: e.API_DB_POOL_SIZE, worker: e.WORKER_DB_POOL_SIZE },
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,

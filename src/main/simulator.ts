@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { envInt, parseEnv } from '../config/env';
+import { ConfigError, envInt, envLogLevel, parseEnv } from '../config/env';
 import { logger } from '../logger';
 import { loadSimulatorOptions } from '../simulator/config';
 import { startSimulator } from '../simulator/server';
@@ -7,12 +7,14 @@ import { startSimulator } from '../simulator/server';
 const listenSchema = z.object({
   SIMULATOR_PORT: envInt(8000),
   SIMULATOR_HOST: z.string().default('0.0.0.0'),
+  LOG_LEVEL: envLogLevel,
 });
 
 async function main(): Promise<void> {
-  const log = logger.child({ component: 'simulator' });
   const options = loadSimulatorOptions(process.env);
   const listen = parseEnv(listenSchema, process.env);
+  logger.level = listen.LOG_LEVEL;
+  const log = logger.child({ component: 'simulator' });
   const simulator = await startSimulator(options, listen.SIMULATOR_PORT, listen.SIMULATOR_HOST);
   log.info(
     { baseUrl: simulator.baseUrl, models: options.models, capacity: options.capacity, faults: options.faults },
@@ -31,6 +33,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  logger.fatal({ err }, 'vLLM simulator failed to start');
+  if (err instanceof ConfigError) console.error(err.message);
+  else logger.fatal({ err }, 'vLLM simulator failed to start');
   process.exit(1);
 });

@@ -34,9 +34,8 @@ const INFERENCE_ROUTES = new Map<string, (body: unknown) => Inference>([
   ['/v1/embeddings', embeddings],
 ]);
 
-const log = logger.child({ component: 'simulator' });
-
 export async function startSimulator(options: SimulatorOptions, port = 0, host = '127.0.0.1'): Promise<RunningSimulator> {
+  const log = logger.child({ component: 'simulator' });
   const limiter = new CapacityLimiter(options.capacity);
   const faults = new FaultInjector(options.faults, options.seed);
   const counters = { requests: 0, completed: 0 };
