@@ -46,7 +46,7 @@ export async function readJsonl(client: OpenAI, fileId: string | null | undefine
     .map((l) => JSON.parse(l) as ResultLine);
 }
 
-/** Invariant 1 of DESIGN.md: every input custom_id exactly once across output ∪ error file. */
+/** Invariant 1 (docs/architecture.md): every input custom_id exactly once across output ∪ error file. */
 export function expectEachCustomIdOnce(customIds: string[], output: ResultLine[], errors: ResultLine[]): void {
   const seen = new Map<string, number>();
   for (const line of [...output, ...errors]) seen.set(line.custom_id, (seen.get(line.custom_id) ?? 0) + 1);
