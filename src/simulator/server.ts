@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { logger } from '../logger';
-import { CapacityLimiter } from './capacity';
+import { Semaphore } from '../inference/semaphore';
 import type { SimulatorOptions } from './config';
 import { ApiError } from './errors';
 import { FaultInjector, type FaultKind } from './faults';
@@ -36,7 +36,10 @@ const INFERENCE_ROUTES = new Map<string, (body: unknown) => Inference>([
 
 export async function startSimulator(options: SimulatorOptions, port = 0, host = '127.0.0.1'): Promise<RunningSimulator> {
   const log = logger.child({ component: 'simulator' });
-  const limiter = new CapacityLimiter(options.capacity);
+  // At most `capacity` requests in service, the rest queued in arrival order: continuous batching
+  // with a maximum batch size, which is what clients of vLLM experience.
+  const slots = new Semaphore(options.capacity);
+  let peakInService = 0;
   const faults = new FaultInjector(options.faults, options.seed);
   const counters = { requests: 0, completed: 0 };
   const startedAt = Math.floor(Date.now() / 1000);
@@ -47,9 +50,9 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
 
   const stats = (): SimulatorStats => ({
     ...counters,
-    inService: limiter.inService,
-    queued: limiter.queued,
-    peakInService: limiter.peak,
+    inService: slots.active,
+    queued: slots.waiting,
+    peakInService,
     faults: faults.counts(),
   });
 
@@ -84,11 +87,12 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     // A client that gives up frees its slot or its place in the queue, as vLLM aborts such requests.
     const clientGone = new AbortController();
     res.once('close', () => clientGone.abort());
-    const release = await limiter.acquire(clientGone.signal);
+    await slots.acquire(clientGone.signal);
+    peakInService = Math.max(peakInService, slots.active);
     try {
       await sleep(serviceMs(inference), undefined, { signal: clientGone.signal });
     } finally {
-      release();
+      slots.release();
     }
     // These faults strike after the work was done, like a crash or a broken proxy mid-response.
     if (fault === '500') {
@@ -115,9 +119,9 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     const labels = `{model_name="${options.models[0]}"}`;
     return [
       '# TYPE vllm:num_requests_running gauge',
-      `vllm:num_requests_running${labels} ${limiter.inService}`,
+      `vllm:num_requests_running${labels} ${slots.active}`,
       '# TYPE vllm:num_requests_waiting gauge',
-      `vllm:num_requests_waiting${labels} ${limiter.queued}`,
+      `vllm:num_requests_waiting${labels} ${slots.waiting}`,
       '',
     ].join('\n');
   }
