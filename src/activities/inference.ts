@@ -34,10 +34,10 @@ export function createInferenceActivities(deps: { db: Db; inference: InferenceCl
           stallTimeoutMs: deps.stallTimeoutMs,
           // The batch workflow's priority, inherited: its metadata.priority and its tenant as fairness key.
           claim: { priority: context.info.priority?.priorityKey || DEFAULT_BATCH_PRIORITY, key: context.info.priority?.fairnessKey || args.batchId },
+          // Reported on the beat, not per flush: a heartbeat costs the SDK a payload encoding each time.
           onProgress: (progress) => {
             markQueued();
             latest = progress;
-            context.heartbeat(progress);
           },
         });
         log.debug({ executed: report.executed }, 'chunk done');

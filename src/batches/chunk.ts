@@ -10,8 +10,13 @@ export type ChunkProgress = { pending: number; done: number };
 export type ChunkReport = { executed: number };
 
 export type FlushPolicy = { maxResults: number; maxDelayMs: number };
-/** Small groups bound the work a crash can lose; the delay bound keeps slow chunks checkpointed too. */
-export const DEFAULT_FLUSH_POLICY: FlushPolicy = { maxResults: 16, maxDelayMs: 250 };
+/**
+ * Small groups bound the work a crash can lose (a group is small beside the requests in flight, up
+ * to a backend's depth); the delay bound keeps slow chunks checkpointed too. Each group is one
+ * statement that also locks the batch row for its counters, so groups much smaller than this cost
+ * PostgreSQL and the worker CPU a fast GPU would rather have.
+ */
+export const DEFAULT_FLUSH_POLICY: FlushPolicy = { maxResults: 64, maxDelayMs: 250 };
 
 /** The chunk waited for a backend longer than it may: its retry can run where backends are up. */
 export class ChunkStalledError extends Error {

@@ -18,6 +18,7 @@ export type PlanLimits = { maxRequests: number; maxLineBytes: number; chunkSize:
 /** More errors than this add nothing for the user and would bloat the batch object. */
 export const MAX_REPORTED_ERRORS = 100;
 const INSERT_GROUP = 500;
+const WRITES_IN_FLIGHT = 3;
 
 export class BatchNotFoundError extends Error {}
 
@@ -44,6 +45,16 @@ export async function validateAndPlan(
   let batchModelLine: number | undefined;
   let requestCount = 0;
   let pending: PlannedRequest[] = [];
+  // Groups are written while the next lines are read and validated, a few at once: validation
+  // waits on these writes (the database's work), not on its own CPU.
+  const writing: Array<Promise<void>> = [];
+  const write = async (group: PlannedRequest[]) => {
+    if (writing.length >= WRITES_IN_FLIGHT) await writing.shift();
+    const written = insertPlannedRequests(db, batchId, group);
+    // Awaited in turn or at the end; a read that fails first must not leave it unhandled.
+    written.catch(() => undefined);
+    writing.push(written);
+  };
   const context = { endpoint: batch.endpoint, defaultModel: batch.model ?? limits.defaultModel };
 
   for await (const line of splitLines(readFileContent(db, batch.input_file_id), limits.maxLineBytes)) {
@@ -75,12 +86,13 @@ export async function validateAndPlan(
     // Stored even once the batch is bound to fail: duplicates are found among the stored lines.
     pending.push({ lineNo: line.lineNo, chunkNo: Math.floor((requestCount - 1) / limits.chunkSize), customId, body });
     if (pending.length >= INSERT_GROUP) {
-      await insertPlannedRequests(db, batchId, pending);
+      await write(pending);
       pending = [];
     }
   }
 
-  await insertPlannedRequests(db, batchId, pending);
+  await write(pending);
+  await Promise.all(writing);
   // Found by the database rather than a set of every custom_id, which for a million-line file would
   // cost the worker a hundred MB.
   for (const duplicate of await findDuplicateCustomIds(db, batchId, MAX_REPORTED_ERRORS)) {

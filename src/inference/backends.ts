@@ -15,7 +15,7 @@ export type BackendPoolOptions = {
 };
 
 /** How often vLLM's scheduler gauges are read from a backend in rotation. */
-const GAUGE_INTERVAL_MS = 500;
+const GAUGE_INTERVAL_MS = 250;
 
 /**
  * The vLLM servers this process sends to. Each has a health (in rotation or not), an in-flight

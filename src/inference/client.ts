@@ -1,6 +1,7 @@
 import { BrokenCircuitError } from 'cockatiel';
 import { Agent, errors as undiciErrors } from 'undici';
 import type { BackendPool } from './backends';
+import { AbortFanOut } from './abortFanOut';
 import { BackendFailure } from './health';
 import type { Claim } from './semaphore';
 import { abortableSleep, parseRetryAfter, retryDelayMs, type RetryPolicy } from './retry';
@@ -44,6 +45,8 @@ export type InferenceClientOptions = {
 export class InferenceClient {
   /** Keep-alive connections to every backend, as many as requests in flight (the depth controller bounds those). */
   private readonly agent = new Agent({ keepAliveTimeout: 30_000 });
+  /** The requests of a chunk share its signal; each gets its own, fed by one listener on the chunk's. */
+  private readonly aborts = new AbortFanOut();
 
   constructor(private readonly options: InferenceClientOptions) {}
 
@@ -99,13 +102,14 @@ export class InferenceClient {
 
   private async attempt(baseUrl: string, url: string, payload: string, signal: AbortSignal): Promise<Attempt> {
     const { timeoutMs, apiKey } = this.options;
+    const abort = this.aborts.child(signal);
     try {
       const response = await this.agent.request({
         ...backendTarget(baseUrl, url),
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
         body: payload,
-        signal,
+        signal: abort.signal,
         // A non-streamed completion's headers come when it is done: the wait for them is the request's time.
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
@@ -138,6 +142,8 @@ export class InferenceClient {
         return { final: false, code: 'timeout', message: `no response within ${timeoutMs} ms`, serverFault: true, overload: true };
       }
       return { final: false, code: 'connection_error', message: `could not reach backend: ${describe(err)}`, serverFault: true, overload: false };
+    } finally {
+      abort.done();
     }
   }
 }

@@ -57,7 +57,7 @@ export class DepthController {
       this.set(Math.min(this.depth, this.slots.active - Math.ceil((waiting - queueTarget) * ourShare)));
     } else if (this.slots.waiting > 0 || this.slots.active >= this.depth) {
       // Nothing queued at the backend while we use every slot: it has room we cannot see yet. Growing
-      // fourfold reaches a 1,024-deep GPU from 32 in three readings (1.5 s) instead of five; doubling
+      // fourfold reaches a 1,024-deep GPU from 32 in three readings (0.75 s) instead of five; doubling
       // cost the bench's deep profile about 2 s of a full GPU.
       this.grow(waiting === 0 ? 4 : 2);
     }
