@@ -35,6 +35,13 @@ module.exports = {
       to: { path: '^src/(activities|api|batches|db|files|inference|main|store|worker)/', dependencyTypesNot: ['type-only'] },
     },
     {
+      name: 'one-temporal-gateway',
+      severity: 'error',
+      comment: 'Use cases start, signal and query workflows through src/temporal/gateway.ts only.',
+      from: { pathNot: '^src/(temporal|main)/' },
+      to: { path: '@temporalio/client', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'no-unresolvable',
       severity: 'error',
       from: {},

@@ -9,10 +9,20 @@ const HEARTBEAT_EVERY_LINES = 1000;
 /** With the workflow's backoff (1 s doubling to 1 min) this waits about five minutes. */
 const BATCH_ROW_ATTEMPTS = 10;
 
+/**
+ * How a planned batch's chunks are scheduled. Read by the orchestrator role, which runs the batch
+ * workflows, and handed to each workflow with its plan: in a split deployment these settings belong
+ * to the orchestrator, not to the API that starts the workflow.
+ */
+export type RunSettings = { chunksInFlight: number; chunkHeartbeatTimeoutMs: number };
+
+/** A plan as the workflow receives it: a batch that runs carries its run settings. */
+export type RunPlan = Exclude<BatchPlan, { outcome: 'in_progress' }> | (Extract<BatchPlan, { outcome: 'in_progress' }> & { run: RunSettings });
+
 /** Light activities of the orchestrator role: thin wrappers over the batch domain modules. */
-export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits }) {
+export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits; run: RunSettings }) {
   return {
-    async validateAndPlan(batchId: string): Promise<BatchPlan> {
+    async validateAndPlan(batchId: string): Promise<RunPlan> {
       const log = logger.child({ batch_id: batchId, activity: 'validateAndPlan' });
       try {
         const context = Context.current();
@@ -22,7 +32,7 @@ export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits 
           context.cancellationSignal.throwIfAborted();
         });
         log.info({ plan }, 'validated input');
-        return plan;
+        return plan.outcome === 'in_progress' ? { ...plan, run: deps.run } : plan;
       } catch (err) {
         // The API starts the workflow just before its transaction commits the batch row: wait a little
         // for the row, but give up on a batch whose creation never committed.

@@ -1,8 +1,7 @@
-import type { Client } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Db } from '../db/pool';
+import { INITIAL_STATUS } from '../states/batch';
 import { findBatch, transitionBatch, type BatchRow } from '../store/batches';
-import { CANCEL_SIGNAL } from '../temporal/names';
+import type { WorkflowGateway } from '../temporal/gateway';
 
 export type CancelOutcome = { kind: 'cancelling'; batch: BatchRow } | { kind: 'not_found' } | { kind: 'not_cancellable'; batch: BatchRow };
 
@@ -11,7 +10,7 @@ export type CancelOutcome = { kind: 'cancelling'; batch: BatchRow } | { kind: 'n
  * signalled to stop, keep what finished and finalize. Repeating a cancel is harmless, and signals
  * again, in case an earlier signal was lost between the status update and the send.
  */
-export async function cancelBatch(deps: { db: Db; temporal: Client }, tenantId: string, batchId: string): Promise<CancelOutcome> {
+export async function cancelBatch(deps: { db: Db; workflows: WorkflowGateway }, tenantId: string, batchId: string): Promise<CancelOutcome> {
   const batch = await findBatch(deps.db, batchId, tenantId);
   if (!batch) return { kind: 'not_found' };
   const moved = batch.status === 'cancelling' ? batch : await startCancelling(deps.db, batch);
@@ -19,19 +18,14 @@ export async function cancelBatch(deps: { db: Db; temporal: Client }, tenantId: 
     const current = (await findBatch(deps.db, batchId, tenantId))!;
     if (current.status !== 'cancelling') return { kind: 'not_cancellable', batch: current };
   }
-  try {
-    await deps.temporal.workflow.getHandle(batchId).signal(CANCEL_SIGNAL);
-  } catch (err) {
-    // A workflow that already ended has nothing left to stop.
-    if (!(err instanceof WorkflowNotFoundError)) throw err;
-  }
+  await deps.workflows.cancelBatch(batchId);
   return { kind: 'cancelling', batch: moved ?? (await findBatch(deps.db, batchId, tenantId))! };
 }
 
 /** Each transition is conditional, so a batch that moved on meanwhile falls through to the next. */
 async function startCancelling(db: Db, batch: BatchRow): Promise<BatchRow | undefined> {
   return (
-    (batch.status === 'validating' ? await transitionBatch(db, batch.id, 'cancelled') : undefined) ??
+    (batch.status === INITIAL_STATUS ? await transitionBatch(db, batch.id, 'cancelled') : undefined) ??
     (await transitionBatch(db, batch.id, 'cancelling'))
   );
 }

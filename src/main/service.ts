@@ -8,7 +8,7 @@ import { createPool, type Db } from '../db/pool';
 import { deleteAbandonedUploads } from '../store/files';
 import { logger } from '../logger';
 import { resolveApiKey } from '../store/apiKeys';
-import { connectClient } from '../temporal/client';
+import { connectClient } from '../temporal/gateway';
 import { ensureSearchAttributes } from '../temporal/registerSearchAttributes';
 import { sdkLogger } from '../temporal/sdkLogger';
 import { startWorkers, type RunningWorkers } from '../worker';

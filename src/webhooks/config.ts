@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { resolvedRefusal, type DestinationPolicy } from './destination';
 import { isUsableSecret } from './signing';
 import { subscribedEvents, WEBHOOK_EVENT_TYPES, type WebhookConfig, type WebhookEventType } from '../states/webhook';
 
@@ -38,6 +39,22 @@ export function webhookFromCreateRequest(request: {
   const url = request.metadata?.webhook_url;
   if (url !== undefined && url !== '') return { config: { url }, param: 'metadata.webhook_url' };
   return null;
+}
+
+export type NewBatchWebhook =
+  | { kind: 'accepted'; config: WebhookConfig | null }
+  | { kind: 'refused'; param: 'webhook.url' | 'metadata.webhook_url'; message: string };
+
+/**
+ * The webhook of a batch create request, with its destination vetted now: a bad URL is the
+ * client's mistake to hear about at once, not a delivery that can never succeed.
+ */
+export async function vetNewBatchWebhook(request: Parameters<typeof webhookFromCreateRequest>[0], policy: DestinationPolicy): Promise<NewBatchWebhook> {
+  const found = webhookFromCreateRequest(request);
+  if (!found) return { kind: 'accepted', config: null };
+  const refusal = await resolvedRefusal(found.config.url, policy);
+  if (refusal) return { kind: 'refused', param: found.param, message: `Invalid '${found.param}': ${refusal}` };
+  return { kind: 'accepted', config: found.config };
 }
 
 function withoutUndefined(webhook: z.output<typeof WebhookConfigSchema>): WebhookConfig {

@@ -4,7 +4,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/pool';
 import { createOrchestratorActivities } from '../activities/orchestrator';
 import { createWebhookActivities } from '../activities/webhooks';
-import { ORCHESTRATOR_TASK_QUEUE } from '../temporal/names';
+import { ORCHESTRATOR_TASK_QUEUE } from '../temporal/definitions';
 import { WORKFLOW_BUNDLE_PATH } from './bundleWorkflows';
 import { startInferenceRole, type InferenceRole } from './inferenceRole';
 
@@ -37,6 +37,7 @@ export async function startWorkers(config: Config, db: Db, connection: NativeCon
             chunkSize: config.chunkSize,
             defaultModel: config.vllm.defaultModel,
           },
+          run: { chunksInFlight: config.chunksInFlightPerBatch, chunkHeartbeatTimeoutMs: config.chunkHeartbeatTimeoutMs },
         }),
         },
       }),

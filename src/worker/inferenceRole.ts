@@ -9,7 +9,7 @@ import { InferenceClient } from '../inference/client';
 import { DEFAULT_RETRY_POLICY } from '../inference/retry';
 import { logger } from '../logger';
 import { heartbeatInferenceWorker, removeInferenceWorker } from '../store/workers';
-import { inferenceTaskQueue } from '../temporal/names';
+import { inferenceTaskQueue } from '../temporal/definitions';
 import { ChunkAdmission } from './admission';
 
 const REGISTRATION_HEARTBEAT_MS = 15_000;

@@ -3,8 +3,6 @@ import {
   CancellationScope,
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
   isCancellation,
   ParentClosePolicy,
   startChild,
@@ -15,45 +13,31 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { InferenceActivities } from '../activities/inference';
-import type { OrchestratorActivities } from '../activities/orchestrator';
+import type { OrchestratorActivities, RunPlan } from '../activities/orchestrator';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { BatchPlan } from '../batches/plan';
-import { isFinalizeOutcome, isTerminal, type BatchStatus, type FinalizeOutcome } from '../states/batch';
+import { isFinalizeOutcome, isTerminal, type BatchStatus } from '../states/batch';
 import { TERMINAL_EVENT, type WebhookEventType } from '../states/webhook';
 import { webhookWorkflowId } from '../webhooks/workflowIds';
 import { webhookDeliveryWorkflow } from './webhook';
-import { CANCEL_SIGNAL, PROGRESS_QUERY, inferenceTaskQueue } from '../temporal/names';
+import { cancelSignal, inferenceTaskQueue, progressQuery, type BatchProgress } from '../temporal/definitions';
 import { BATCH_MODEL, BATCH_STATUS } from '../temporal/searchAttributes';
 
 export type BatchWorkflowInput = {
   batchId: string;
-  /** How many chunk activities of this batch may run at once. */
-  chunksInFlight: number;
   /** End of the completion window (epoch ms): unfinished work then expires. */
   expiresAtMs: number;
-  /** Carried across continue-as-new so a long batch is planned once. */
-  plan?: Extract<BatchPlan, { outcome: 'in_progress' }>;
+  /** Carried across continue-as-new so a long batch is planned once, with the orchestrator's run settings of that time. */
+  plan?: Extract<RunPlan, { outcome: 'in_progress' }>;
   /** Events the batch's webhook subscribes to: only these start a delivery. */
   webhookEvents: readonly WebhookEventType[];
-  /** A GPU worker silent this long is presumed dead and its chunk is retried elsewhere. */
-  chunkHeartbeatTimeoutMs: number;
   nextChunk?: number;
   chunksDone?: number;
 };
 
-export type BatchProgress = {
-  phase: 'validating' | 'in_progress' | 'finalizing' | 'done';
-  chunkCount: number | null;
-  chunksDone: number;
-  chunksRunning: number;
-  stopReason: StopReason | null;
-};
-type StopReason = Exclude<FinalizeOutcome, 'completed'>;
+type StopReason = NonNullable<BatchProgress['stopReason']>;
 
 export type BatchWorkflowResult = { status: BatchStatus };
 
-export const cancelSignal = defineSignal(CANCEL_SIGNAL);
-export const progressQuery = defineQuery<BatchProgress>(PROGRESS_QUERY);
 
 /** Well under Temporal's 10,240-event ceiling; each chunk costs a handful of events. */
 const CHUNKS_PER_RUN = 500;
@@ -102,7 +86,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   const inference = proxyActivities<InferenceActivities>({
     taskQueue: inferenceTaskQueue(plan.model),
     startToCloseTimeout: '2 hours',
-    heartbeatTimeout: input.chunkHeartbeatTimeoutMs,
+    // A GPU worker silent this long is presumed dead and its chunk is retried elsewhere.
+    heartbeatTimeout: plan.run.chunkHeartbeatTimeoutMs,
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
     // Finalizing must wait until a cancelled chunk has flushed what it finished.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -119,7 +104,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     !workflowInfo().continueAsNewSuggested;
 
   while (mayStartMore()) {
-    await condition(() => progress.chunksRunning < input.chunksInFlight || progress.stopReason !== null);
+    await condition(() => progress.chunksRunning < plan.run.chunksInFlight || progress.stopReason !== null);
     if (!mayStartMore()) break;
     const chunkNo = nextChunk++;
     startedThisRun++;

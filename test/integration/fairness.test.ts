@@ -3,7 +3,8 @@ import { unique } from '../support/api';
 import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 
 const MODEL = 'sim-fairness-model';
-const BIG = 20_000;
+/** The issue's figure: a 10-request batch behind a 100,000-request batch of another tenant. */
+const BIG = 100_000;
 
 /**
  * Issue 8: a small batch is not stuck behind a huge one of another tenant. The huge batch schedules
@@ -19,6 +20,7 @@ describe('fairness between tenants', () => {
       simulator: { models: [MODEL], capacity: 64, baseLatencyMs: 400 },
       env: {
         API_KEYS: `${keyBig}:${unique('big')},${keySmall}:${unique('small')}`,
+        MAX_REQUESTS_PER_BATCH: String(BIG),
       },
       apiKey: keyBig,
     });

@@ -33,12 +33,20 @@ describe('separate api, orchestrator and GPU worker processes', () => {
     TEMPORAL_ADDRESS: stack.temporalAddress,
     DATABASE_URL: stack.databaseUrl,
     MAX_INFLIGHT_PER_BACKEND: String(MAX_INFLIGHT),
-    CHUNK_SIZE: '25',
-    CHUNKS_IN_FLIGHT_PER_BATCH: '8',
-    // A killed GPU worker's chunk is retried elsewhere after this much silence.
-    CHUNK_HEARTBEAT_TIMEOUT_MS: '3000',
   });
-  const startOrchestrator = () => startServiceProcess({ ...common(), WORKER_ROLES: 'orchestrator' }, { entry: 'worker' });
+  // Run settings are the orchestrator's (README: read by): the API and the GPU workers do not get them.
+  const startOrchestrator = () =>
+    startServiceProcess(
+      {
+        ...common(),
+        WORKER_ROLES: 'orchestrator',
+        CHUNK_SIZE: '25',
+        CHUNKS_IN_FLIGHT_PER_BATCH: '8',
+        // A killed GPU worker's chunk is retried elsewhere after this much silence.
+        CHUNK_HEARTBEAT_TIMEOUT_MS: '3000',
+      },
+      { entry: 'worker' },
+    );
   const startGpuWorker = (index: number) =>
     startServiceProcess({ ...common(), WORKER_ROLES: 'inference', VLLM_BASE_URL: simulators[index]!.baseUrl }, { entry: 'worker' });
   const requestsServed = () => simulators.reduce((sum, s) => sum + s.stats().completed, 0);

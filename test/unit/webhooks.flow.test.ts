@@ -14,13 +14,14 @@ import {
 import express from 'express';
 import { createWebhookActivities, type WebhookActivityConfig } from '../../src/activities/webhooks';
 import { errorHandler } from '../../src/api/errors';
-import { webhookForNewBatch, webhooksRouter } from '../../src/api/routes/webhooks';
+import { webhookDeliveriesRouter } from '../../src/api/routes/webhookDeliveries';
 import { migrate } from '../../src/db/migrate';
 import { createPool, type Db } from '../../src/db/pool';
 import { findDeliveryToSend, listDeliveries, setBatchWebhook } from '../../src/store/webhooks';
-import { ORCHESTRATOR_TASK_QUEUE } from '../../src/temporal/names';
-import type { WebhookConfig } from '../../src/webhooks/config';
-import type { WebhookEventType } from '../../src/states/webhook';
+import { ORCHESTRATOR_TASK_QUEUE } from '../../src/temporal/definitions';
+import { workflowGateway } from '../../src/temporal/gateway';
+import type { WebhookConfig, WebhookEventType } from '../../src/states/webhook';
+import { vetNewBatchWebhook } from '../../src/webhooks/config';
 import type { WebhookEvent } from '../../src/webhooks/payload';
 import { webhookWorkflowId } from '../../src/webhooks/workflowIds';
 import type { webhookDeliveryWorkflow } from '../../src/workflows/webhook';
@@ -69,7 +70,7 @@ describe('webhook deliveries on the real stack', () => {
       res.locals.tenantId = req.header('x-test-tenant') ?? TENANT;
       next();
     });
-    app.use('/v1', webhooksRouter({ db, temporal: client }));
+    app.use('/v1', webhookDeliveriesRouter({ db, workflows: workflowGateway(client) }));
     app.use(errorHandler);
     api = http.createServer(app);
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
@@ -318,23 +319,25 @@ describe('webhook deliveries on the real stack', () => {
   describe('webhook on batch create', () => {
     const strict = { allowPrivate: false };
     test('the webhook field or metadata.webhook_url, vetted for SSRF', async () => {
-      await expect(webhookForNewBatch({ webhook: { url: 'https://8.8.8.8/hook', secret: 's' } }, strict)).resolves.toEqual({
-        url: 'https://8.8.8.8/hook',
-        secret: 's',
+      await expect(vetNewBatchWebhook({ webhook: { url: 'https://8.8.8.8/hook', secret: 's' } }, strict)).resolves.toEqual({
+        kind: 'accepted',
+        config: { url: 'https://8.8.8.8/hook', secret: 's' },
       });
-      await expect(webhookForNewBatch({ metadata: { webhook_url: 'http://10.0.0.7/hook' } }, strict)).rejects.toMatchObject({
-        status: 400,
+      await expect(vetNewBatchWebhook({ metadata: { webhook_url: 'http://10.0.0.7/hook' } }, strict)).resolves.toMatchObject({
+        kind: 'refused',
         param: 'metadata.webhook_url',
-        code: 'invalid_webhook_url',
+        message: expect.stringMatching(/^Invalid 'metadata.webhook_url': /),
       });
-      await expect(webhookForNewBatch({ webhook: { url: 'http://localhost:9000/' } }, strict)).rejects.toMatchObject({ param: 'webhook.url' });
-      await expect(webhookForNewBatch({ metadata: { webhook_url: 'javascript:alert(1)' } }, { allowPrivate: true })).rejects.toMatchObject({
+      await expect(vetNewBatchWebhook({ webhook: { url: 'http://localhost:9000/' } }, strict)).resolves.toMatchObject({ kind: 'refused', param: 'webhook.url' });
+      await expect(vetNewBatchWebhook({ metadata: { webhook_url: 'javascript:alert(1)' } }, { allowPrivate: true })).resolves.toMatchObject({
+        kind: 'refused',
         param: 'metadata.webhook_url',
       });
-      await expect(webhookForNewBatch({ webhook: { url: 'http://127.0.0.1:9000/' } }, { allowPrivate: true })).resolves.toEqual({
-        url: 'http://127.0.0.1:9000/',
+      await expect(vetNewBatchWebhook({ webhook: { url: 'http://127.0.0.1:9000/' } }, { allowPrivate: true })).resolves.toEqual({
+        kind: 'accepted',
+        config: { url: 'http://127.0.0.1:9000/' },
       });
-      await expect(webhookForNewBatch({ metadata: {} }, strict)).resolves.toBeNull();
+      await expect(vetNewBatchWebhook({ metadata: {} }, strict)).resolves.toEqual({ kind: 'accepted', config: null });
     });
   });
 });

@@ -1,42 +1,24 @@
-import type { Client } from '@temporalio/client';
 import { Router } from 'express';
 import type { Db } from '../../db/pool';
-import { createBatch } from '../../batches/create';
+import { cancelBatch } from '../../batches/cancel';
+import { createBatch, type CreateBatchDeps } from '../../batches/create';
 import { toBatchObject } from '../../batches/object';
-import { completionWindowSeconds } from '../../batches/window';
 import { findBatch, listBatches } from '../../store/batches';
-import { findFile } from '../../store/files';
-import { invalidRequest, notFound, requireJsonObjectBody } from '../errors';
+import { ApiError, invalidRequest, notFound, requireJsonObjectBody } from '../errors';
 import { listObject, unknownCursor } from '../pagination';
 import { CreateBatchBody, ListBatchesQuery } from '../schemas';
 import { tenantOf } from '../tenant';
 import { parseRequest } from '../validate';
-import type { DestinationPolicy } from '../../webhooks/destination';
-import { webhookForNewBatch } from './webhooks';
 
-export function batchesRouter(deps: { db: Db; temporal: Client; webhookPolicy: DestinationPolicy; run: { chunksInFlight: number; chunkHeartbeatTimeoutMs: number } }): Router {
+/** `/v1/batches`: create, list, retrieve and cancel, as OpenAI's batches resource. */
+export function batchesRouter(deps: CreateBatchDeps & { db: Db }): Router {
   const router = Router();
 
   router.post('/batches', requireJsonObjectBody, async (req, res) => {
-    const body = parseRequest(CreateBatchBody, req.body ?? {});
-    const tenantId = tenantOf(res);
-    const inputFile = await findFile(deps.db, tenantId, body.input_file_id);
-    if (!inputFile) throw invalidRequest(`No such file: '${body.input_file_id}'`, 'input_file_id', 'invalid_input_file');
-    if (inputFile.purpose !== 'batch') {
-      throw invalidRequest(`File '${inputFile.id}' has purpose '${inputFile.purpose}', not 'batch'.`, 'input_file_id', 'invalid_input_file');
-    }
-    const webhook = await webhookForNewBatch(body, deps.webhookPolicy);
-    const batch = await createBatch(deps, {
-      webhook,
-      tenantId,
-      inputFileId: inputFile.id,
-      endpoint: body.endpoint,
-      completionWindow: body.completion_window,
-      windowSeconds: completionWindowSeconds(body.completion_window)!,
-      model: body.model ?? body.metadata?.model ?? null,
-      metadata: body.metadata ?? null,
-    });
-    res.status(200).json(toBatchObject(batch));
+    const outcome = await createBatch(deps, tenantOf(res), parseRequest(CreateBatchBody, req.body ?? {}));
+    if (outcome.kind === 'invalid_input_file') throw invalidRequest(outcome.message, 'input_file_id', 'invalid_input_file');
+    if (outcome.kind === 'invalid_webhook_url') throw invalidRequest(outcome.message, outcome.param, 'invalid_webhook_url');
+    res.status(200).json(toBatchObject(outcome.batch));
   });
 
   router.get('/batches', async (req, res) => {
@@ -50,6 +32,16 @@ export function batchesRouter(deps: { db: Db; temporal: Client; webhookPolicy: D
     const batch = await findBatch(deps.db, req.params.id!, tenantOf(res));
     if (!batch) throw notFound('batch', req.params.id!);
     res.json(toBatchObject(batch));
+  });
+
+  /** Answers with the batch as it now is: `cancelling`, or `cancelled` if it was validating. */
+  router.post('/batches/:id/cancel', async (req, res) => {
+    const outcome = await cancelBatch(deps, tenantOf(res), req.params.id!);
+    if (outcome.kind === 'not_found') throw notFound('batch', req.params.id!);
+    if (outcome.kind === 'not_cancellable') {
+      throw new ApiError(409, 'invalid_request_error', 'batch_not_cancellable', `Cannot cancel a batch with status '${outcome.batch.status}'.`);
+    }
+    res.json(toBatchObject(outcome.batch));
   });
 
   return router;
