@@ -13,11 +13,7 @@ declare global {
   var __testStackStops: Array<() => Promise<void>> | undefined;
 }
 
-/** Integration tests need the built service (spawned as real processes): `npm test` builds first. */
-const BUILT_ENTRY = path.resolve(__dirname, '../../dist/main/start.js');
-
 export default async function globalSetup(): Promise<void> {
-  if (!fs.existsSync(BUILT_ENTRY)) throw new Error(`${BUILT_ENTRY} is missing: run \`npm run build\` (npm test does)`);
   const stops: Array<() => Promise<void>> = [];
   globalThis.__testStackStops = stops;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-test-'));

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { freePort } from './ports';
 import { waitFor } from './wait';
@@ -36,8 +37,11 @@ export async function startServiceProcess(
   options: { port?: number; entry?: Entry } = {},
 ): Promise<ServiceProcess> {
   const entry = options.entry ?? 'start';
+  const built = path.resolve(__dirname, `../../dist/main/${entry}.js`);
+  // End-to-end tests run the built service: `npm test` and `npm run test:e2e` build first.
+  if (!fs.existsSync(built)) throw new Error(`${built} is missing: run \`npm run build\``);
   const port = options.port ?? (await freePort());
-  const child = spawn(process.execPath, [...HEAP_FLAGS, path.resolve(__dirname, `../../dist/main/${entry}.js`)], {
+  const child = spawn(process.execPath, [...HEAP_FLAGS, built], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

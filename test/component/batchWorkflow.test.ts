@@ -1,0 +1,172 @@
+import crypto from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { OrchestratorActivities, RunPlan } from '../../src/activities/orchestrator';
+import type { InferenceActivities } from '../../src/activities/inference';
+import type { FinalizeOutcome } from '../../src/states/batch';
+import { cancelSignal, inferenceTaskQueue, progressQuery } from '../../src/temporal/definitions';
+import { ensureSearchAttributes } from '../../src/temporal/registerSearchAttributes';
+import type { batchWorkflow, BatchWorkflowInput } from '../../src/workflows/batch';
+import { testStack } from '../support/stack';
+import { waitFor } from '../support/wait';
+
+/**
+ * The batch workflow on the real Temporal dev server, its activities replaced by scripted ones on
+ * this test's own task queues: every phase a stop can land in, and continue-as-new. The domain
+ * behind the real activities has its own tests; here only the orchestration is under test.
+ */
+
+type Script = {
+  chunkCount: number;
+  /** Runs inside the activity; returning resolves it. */
+  validate?: () => Promise<void>;
+  chunk?: (chunkNo: number) => Promise<void>;
+  finalize?: () => Promise<void>;
+};
+
+/** Until the activity is cancelled (heartbeats deliver that), then throws as a cancelled activity does. */
+async function untilCancelled(): Promise<never> {
+  const context = Context.current();
+  for (;;) {
+    context.heartbeat();
+    await context.sleep(50);
+  }
+}
+
+describe('batch workflow on the real Temporal server', () => {
+  const stack = testStack();
+  const taskQueue = `component-batch-${crypto.randomUUID()}`;
+  const model = `component-model-${crypto.randomUUID()}`;
+  const scripts = new Map<string, Script>();
+  const chunkRuns = new Map<string, number[]>();
+  const finalized = new Map<string, FinalizeOutcome[]>();
+  const phaseReached = new Map<string, Set<string>>();
+  let connection: Connection;
+  let client: Client;
+  let nativeConnection: NativeConnection;
+  let bundle: WorkflowBundleWithSourceMap;
+  let workers: Worker[];
+  let running: Promise<void>;
+
+  const reached = (batchId: string, phase: string) => phaseReached.get(batchId)?.has(phase) ?? false;
+  const mark = (batchId: string, phase: string) => {
+    if (!phaseReached.has(batchId)) phaseReached.set(batchId, new Set());
+    phaseReached.get(batchId)!.add(phase);
+  };
+
+  const orchestrator: OrchestratorActivities = {
+    async validateAndPlan(batchId): Promise<RunPlan> {
+      const script = scripts.get(batchId)!;
+      mark(batchId, 'validating');
+      await script.validate?.();
+      return {
+        outcome: 'in_progress',
+        model,
+        endpoint: '/v1/chat/completions',
+        chunkCount: script.chunkCount,
+        totalRequests: script.chunkCount,
+        run: { chunksInFlight: 50, chunkHeartbeatTimeoutMs: 10_000 },
+      };
+    },
+    async finalizeBatch(batchId, outcome) {
+      mark(batchId, 'finalizing');
+      await scripts.get(batchId)!.finalize?.();
+      finalized.set(batchId, [...(finalized.get(batchId) ?? []), outcome]);
+      return outcome;
+    },
+  };
+  const inference: InferenceActivities = {
+    async processChunk({ batchId, chunkNo }) {
+      mark(batchId, 'in_progress');
+      await scripts.get(batchId)!.chunk?.(chunkNo);
+      chunkRuns.set(batchId, [...(chunkRuns.get(batchId) ?? []), chunkNo]);
+      return { executed: 1 };
+    },
+  };
+
+  beforeAll(async () => {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    connection = await Connection.connect({ address: stack.temporalAddress });
+    client = new Client({ connection });
+    await ensureSearchAttributes(connection, 'default');
+    nativeConnection = await NativeConnection.connect({ address: stack.temporalAddress });
+    bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('ERROR') });
+    // Heartbeats reach the server at least every second, so a cancel reaches an activity promptly.
+    const common = { connection: nativeConnection, maxHeartbeatThrottleInterval: '1 second' } as const;
+    workers = [
+      await Worker.create({ ...common, taskQueue, workflowBundle: bundle, activities: orchestrator }),
+      await Worker.create({ ...common, taskQueue: inferenceTaskQueue(model), activities: inference }),
+    ];
+    running = Promise.all(workers.map((w) => w.run())).then(() => undefined);
+  });
+
+  afterAll(async () => {
+    for (const worker of workers ?? []) worker.shutdown();
+    await running;
+    await nativeConnection?.close();
+    await connection?.close();
+  });
+
+  function start(script: Script, windowMs = 3_600_000) {
+    const batchId = `batch_${crypto.randomBytes(16).toString('hex')}`;
+    scripts.set(batchId, script);
+    const input: BatchWorkflowInput = { batchId, expiresAtMs: Date.now() + windowMs, webhookEvents: [] };
+    return client.workflow.start<typeof batchWorkflow>('batchWorkflow', { taskQueue, workflowId: batchId, args: [input] });
+  }
+
+  test('1,200 chunks run once each over three runs (continue-as-new every 500) and the batch completes', async () => {
+    const handle = await start({ chunkCount: 1_200 });
+    await expect(handle.result()).resolves.toEqual({ status: 'completed' });
+    const runs = chunkRuns.get(handle.workflowId)!;
+    expect(runs).toHaveLength(1_200);
+    expect(new Set(runs).size).toBe(1_200);
+    expect(finalized.get(handle.workflowId)).toEqual(['completed']);
+    const first = await client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).describe();
+    expect(first.status.name).toBe('CONTINUED_AS_NEW');
+    let continued = 0;
+    for await (const execution of client.workflow.list({ query: `WorkflowId = "${handle.workflowId}"` })) {
+      if (execution.status.name === 'CONTINUED_AS_NEW') continued++;
+    }
+    expect(continued).toBe(2);
+  });
+
+  test('a cancel while validating cancels the validation and finalizes as cancelled, running no chunk', async () => {
+    const handle = await start({ chunkCount: 3, validate: untilCancelled });
+    await waitFor(() => reached(handle.workflowId, 'validating'), { timeoutMs: 30_000, what: 'validation to start' });
+    await handle.signal(cancelSignal);
+    await expect(handle.result()).resolves.toEqual({ status: 'cancelled' });
+    expect(finalized.get(handle.workflowId)).toEqual(['cancelled']);
+    expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
+  });
+
+  test('a cancel while chunks run cancels them; progress shows them running first; the batch finalizes as cancelled', async () => {
+    const handle = await start({ chunkCount: 5, chunk: untilCancelled });
+    await waitFor(async () => (await handle.query(progressQuery)).chunksRunning === 5, { timeoutMs: 30_000, what: 'five chunks running' });
+    expect(await handle.query(progressQuery)).toMatchObject({ phase: 'in_progress', chunkCount: 5, chunksDone: 0, stopReason: null });
+    await handle.signal(cancelSignal);
+    await expect(handle.result()).resolves.toEqual({ status: 'cancelled' });
+    expect(finalized.get(handle.workflowId)).toEqual(['cancelled']);
+    expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
+  });
+
+  test('the completion window ending while chunks run stops them and finalizes as expired', async () => {
+    const handle = await start({ chunkCount: 2, chunk: untilCancelled }, 3_000);
+    await expect(handle.result()).resolves.toEqual({ status: 'expired' });
+    expect(reached(handle.workflowId, 'in_progress')).toBe(true);
+    expect(finalized.get(handle.workflowId)).toEqual(['expired']);
+  });
+
+  test('a cancel that arrives while finalizing changes nothing: the batch completes', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const handle = await start({ chunkCount: 2, finalize: () => released });
+    await waitFor(() => reached(handle.workflowId, 'finalizing'), { timeoutMs: 30_000, what: 'finalize to start' });
+    await handle.signal(cancelSignal);
+    await waitFor(async () => (await handle.query(progressQuery)).phase === 'finalizing', { timeoutMs: 10_000, what: 'the finalizing phase' });
+    expect((await handle.query(progressQuery)).stopReason).toBeNull();
+    release();
+    await expect(handle.result()).resolves.toEqual({ status: 'completed' });
+    expect(finalized.get(handle.workflowId)).toEqual(['completed']);
+  });
+});
