@@ -1,8 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Db } from '../db/pool';
 import { logger } from '../logger';
+import { findBatchById } from '../store/batches';
 import {
-  findBatchWithWebhook,
   findDeliveryToSend,
   insertDelivery,
   markDeliveryFailed,
@@ -38,7 +38,7 @@ export function createWebhookActivities(deps: { db: Db; config: WebhookActivityC
      * Null when the batch has no webhook or its webhook does not subscribe to this event.
      */
     async prepareWebhookDelivery(batchId: string, eventType: WebhookEventType): Promise<string | null> {
-      const batch = await findBatchWithWebhook(db, batchId);
+      const batch = await findBatchById(db, batchId);
       if (!batch) throw ApplicationFailure.nonRetryable(`batch ${batchId} does not exist`, WEBHOOK_FAILURE.notFound);
       if (!batch.webhook || !receivesEvent(batch.webhook, eventType)) return null;
       const event = buildWebhookEvent(batch, eventType, { id: newEventId(), createdAt: new Date() });

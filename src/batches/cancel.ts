@@ -11,15 +11,15 @@ export type CancelOutcome = { kind: 'cancelling'; batch: BatchRow } | { kind: 'n
  * again, in case an earlier signal was lost between the status update and the send.
  */
 export async function cancelBatch(deps: { db: Db; workflows: WorkflowGateway }, tenantId: string, batchId: string): Promise<CancelOutcome> {
-  const batch = await findBatch(deps.db, batchId, tenantId);
+  const batch = await findBatch(deps.db, tenantId, batchId);
   if (!batch) return { kind: 'not_found' };
   const moved = batch.status === 'cancelling' ? batch : await startCancelling(deps.db, batch);
   if (!moved) {
-    const current = (await findBatch(deps.db, batchId, tenantId))!;
+    const current = (await findBatch(deps.db, tenantId, batchId))!;
     if (current.status !== 'cancelling') return { kind: 'not_cancellable', batch: current };
   }
   await deps.workflows.cancelBatch(batchId);
-  return { kind: 'cancelling', batch: moved ?? (await findBatch(deps.db, batchId, tenantId))! };
+  return { kind: 'cancelling', batch: moved ?? (await findBatch(deps.db, tenantId, batchId))! };
 }
 
 /** Each transition is conditional, so a batch that moved on meanwhile falls through to the next. */

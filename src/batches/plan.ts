@@ -2,7 +2,7 @@ import type { Db } from '../db/pool';
 import { readFileContent } from '../files/content';
 import { splitLines } from '../files/lines';
 import { INITIAL_STATUS, type BatchStatus } from '../states/batch';
-import { findBatch, transitionBatch, type BatchError, type BatchRow } from '../store/batches';
+import { findBatchById, transitionBatch, type BatchError, type BatchRow } from '../store/batches';
 import { deletePlannedRequests, findDuplicateCustomIds, insertPlannedRequests, type PlannedRequest } from '../store/requests';
 import { listLiveModels } from '../store/workers';
 import { validateLine } from './lineValidation';
@@ -33,7 +33,7 @@ export async function validateAndPlan(
   limits: PlanLimits,
   onProgress: (linesRead: number) => void = () => undefined,
 ): Promise<BatchPlan> {
-  const batch = await findBatch(db, batchId);
+  const batch = await findBatchById(db, batchId);
   if (!batch) throw new BatchNotFoundError(`batch ${batchId} does not exist`);
   if (batch.status !== INITIAL_STATUS) return planOf(batch);
 
@@ -115,7 +115,7 @@ export async function validateAndPlan(
   if (errors.length > 0) {
     const failed = await transitionBatch(db, batchId, 'failed', { errors });
     await deletePlannedRequests(db, batchId);
-    return failed ? { outcome: 'failed' } : planOf((await findBatch(db, batchId))!);
+    return failed ? { outcome: 'failed' } : planOf((await findBatchById(db, batchId))!);
   }
   const started = await transitionBatch(db, batchId, 'in_progress', {
     model: batchModel!,
@@ -125,7 +125,7 @@ export async function validateAndPlan(
   if (started) return planOf(started);
   // Cancelled while validating: nothing of this batch will run, so its request index goes.
   await deletePlannedRequests(db, batchId);
-  return planOf((await findBatch(db, batchId))!);
+  return planOf((await findBatchById(db, batchId))!);
 }
 
 /** The plan recorded on the batch row, for a retried activity whose first attempt already decided. */

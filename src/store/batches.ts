@@ -66,11 +66,15 @@ export async function insertBatch(
   return rows[0]!;
 }
 
-export async function findBatch(db: Queryable, batchId: string, tenantId?: string): Promise<BatchRow | undefined> {
-  const { rows } = await db.query<BatchRow>(
-    `SELECT * FROM batches WHERE id = $1 AND ($2::text IS NULL OR tenant_id = $2)`,
-    [batchId, tenantId ?? null],
-  );
+/** A tenant's batch: another tenant's is not found, exactly like one that does not exist. Arguments go (tenantId, id), as everywhere in the store. */
+export async function findBatch(db: Queryable, tenantId: string, batchId: string): Promise<BatchRow | undefined> {
+  const { rows } = await db.query<BatchRow>(`SELECT * FROM batches WHERE id = $1 AND tenant_id = $2`, [batchId, tenantId]);
+  return rows[0];
+}
+
+/** Any tenant's batch, by id: for the workers, which act on batches, never on a tenant's behalf. */
+export async function findBatchById(db: Queryable, batchId: string): Promise<BatchRow | undefined> {
+  const { rows } = await db.query<BatchRow>(`SELECT * FROM batches WHERE id = $1`, [batchId]);
   return rows[0];
 }
 
@@ -121,6 +125,6 @@ export async function listBatches(
      LIMIT $3`,
     [tenantId, query.after ?? null, query.limit],
   );
-  if (rows.length === 0 && query.after !== undefined && !(await findBatch(db, query.after, tenantId))) return undefined;
+  if (rows.length === 0 && query.after !== undefined && !(await findBatch(db, tenantId, query.after))) return undefined;
   return rows;
 }

@@ -1,6 +1,5 @@
 import type { Queryable } from '../db/pool';
 import type { DeliveryStatus, WebhookConfig, WebhookEventType } from '../states/webhook';
-import type { BatchRow } from './batches';
 
 export type WebhookDeliveryRow = {
   id: string;
@@ -34,14 +33,6 @@ const DELIVERY_COLUMNS = `d.id, d.batch_id, d.tenant_id, d.event_type, d.event_i
 
 export async function setBatchWebhook(db: Queryable, batchId: string, webhook: WebhookConfig): Promise<void> {
   await db.query(`UPDATE batches SET webhook = $2 WHERE id = $1`, [batchId, JSON.stringify(webhook)]);
-}
-
-export async function findBatchWithWebhook(
-  db: Queryable,
-  batchId: string,
-): Promise<(BatchRow & { webhook: WebhookConfig | null }) | undefined> {
-  const { rows } = await db.query<BatchRow & { webhook: WebhookConfig | null }>(`SELECT * FROM batches WHERE id = $1`, [batchId]);
-  return rows[0];
 }
 
 /**

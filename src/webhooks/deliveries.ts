@@ -5,7 +5,7 @@ import type { WorkflowGateway } from '../temporal/gateway';
 
 /** A batch's deliveries, each with its attempts; undefined when the tenant has no such batch. */
 export async function listBatchDeliveries(db: Db, tenantId: string, batchId: string): Promise<DeliveryWithAttempts[] | undefined> {
-  const batch = await findBatch(db, batchId, tenantId);
+  const batch = await findBatch(db, tenantId, batchId);
   return batch ? listDeliveries(db, batch.id) : undefined;
 }
 
@@ -26,7 +26,7 @@ export async function replayDelivery(
   batchId: string,
   deliveryId: string,
 ): Promise<ReplayOutcome> {
-  const batch = await findBatch(deps.db, batchId, tenantId);
+  const batch = await findBatch(deps.db, tenantId, batchId);
   if (!batch) return { kind: 'batch_not_found' };
   const delivery = await resetFailedDelivery(deps.db, batch.id, deliveryId);
   if (!delivery) {

@@ -29,7 +29,7 @@ export function batchesRouter(deps: CreateBatchDeps & { db: Db }): Router {
   });
 
   router.get('/batches/:id', async (req, res) => {
-    const batch = await findBatch(deps.db, req.params.id!, tenantOf(res));
+    const batch = await findBatch(deps.db, tenantOf(res), req.params.id!);
     if (!batch) throw notFound('batch', req.params.id!);
     res.json(toBatchObject(batch));
   });
