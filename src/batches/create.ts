@@ -30,8 +30,8 @@ export type CreateBatchDeps = { db: Db; workflows: WorkflowGateway; webhookPolic
 
 /**
  * Creates a batch: the input file must be the tenant's and meant for batches, the webhook's
- * destination is vetted now, and the model falls back to `metadata.model`. The row commits only once Temporal has
- * accepted the workflow, so no batch sits in `validating` with nothing running it.
+ * destination is vetted now, and the model falls back to `metadata.model`. The row commits only
+ * once Temporal has accepted the workflow, so no batch sits in `validating` with nothing running it.
  */
 export async function createBatch(deps: CreateBatchDeps, tenantId: string, request: CreateBatchRequest): Promise<CreateBatchOutcome> {
   const inputFile = await findFile(deps.db, tenantId, request.input_file_id);

@@ -14,9 +14,9 @@ export const INITIAL_DEPTH = 32;
  *
  * The depth is found, not configured (the configured maximum is a ceiling): with vLLM's gauges
  * (`num_requests_running`, `num_requests_waiting`) it grows while the backend queues little and
- * we use all our slots (fourfold while it queues nothing), and sheds our share of a longer queue; without them it doubles per full
- * round of successes until the first overload (429, 503, timeout), then grows by an eighth. Every
- * overload cuts it by a quarter, as TCP's AIMD does.
+ * we use all our slots (fourfold while it queues nothing), and sheds our share of a longer queue;
+ * without them it doubles per full round of successes until the first overload (429, 503,
+ * timeout), then grows by an eighth. Every overload cuts it by a quarter, as TCP's AIMD does.
  */
 export class DepthController {
   private successes = 0;

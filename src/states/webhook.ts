@@ -30,13 +30,8 @@ export const EVENT_STATUS: Readonly<Record<WebhookEventType, BatchStatus>> = {
   'batch.in_progress': 'in_progress',
 };
 
-/** The event that announces each way a batch ends. */
-export const TERMINAL_EVENT: Readonly<Record<TerminalStatus, WebhookEventType>> = {
-  completed: 'batch.completed',
-  failed: 'batch.failed',
-  cancelled: 'batch.cancelled',
-  expired: 'batch.expired',
-};
+/** The event that announces each way a batch ends: named after the status, so no second table. */
+export const terminalEvent = (status: TerminalStatus) => `batch.${status}` as const satisfies WebhookEventType;
 
 /** What the batch row stores. The secret stays server-side: see `publicWebhookConfig`. */
 export type WebhookConfig = { url: string; secret?: string; events?: WebhookEventType[] };

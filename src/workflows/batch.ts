@@ -16,7 +16,7 @@ import type { InferenceActivities } from '../activities/inference';
 import type { OrchestratorActivities, RunPlan } from '../activities/orchestrator';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { isFinalizeOutcome, isTerminal, type BatchStatus } from '../states/batch';
-import { TERMINAL_EVENT, type WebhookEventType } from '../states/webhook';
+import { terminalEvent, type WebhookEventType } from '../states/webhook';
 import { webhookWorkflowId } from '../webhooks/workflowIds';
 import { webhookDeliveryWorkflow } from './webhook';
 import { cancelSignal, inferenceTaskQueue, progressQuery, type BatchProgress } from '../temporal/definitions';
@@ -147,7 +147,7 @@ async function finish(input: BatchWorkflowInput, progress: BatchProgress, outcom
   progress.phase = 'done';
   upsertSearchAttributes([{ key: BATCH_STATUS, value: status }]);
   // The terminal status is already stored: delivery happens after it and never holds it up.
-  if (isTerminal(status)) await notifyWebhook(input, TERMINAL_EVENT[status]);
+  if (isTerminal(status)) await notifyWebhook(input, terminalEvent(status));
   return { status };
 }
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pendingMigrations } from '../../src/db/migrate';
 import { BATCH_STATUSES, BATCH_TRANSITIONS, INITIAL_STATUS, TERMINAL_STATUSES, isTerminal } from '../../src/states/batch';
-import { DELIVERY_STATUSES, EVENT_STATUS, TERMINAL_EVENT, WEBHOOK_EVENT_TYPES } from '../../src/states/webhook';
+import { DELIVERY_STATUSES, EVENT_STATUS, terminalEvent, WEBHOOK_EVENT_TYPES } from '../../src/states/webhook';
 
 const MIGRATIONS = path.resolve(__dirname, '../../migrations');
 
@@ -40,7 +40,7 @@ describe('states defined once', () => {
   });
 
   test('each terminal status has its event, and that event announces it', () => {
-    for (const status of TERMINAL_STATUSES) expect(EVENT_STATUS[TERMINAL_EVENT[status]]).toBe(status);
+    for (const status of TERMINAL_STATUSES) expect(EVENT_STATUS[terminalEvent(status)]).toBe(status);
   });
 });
 
