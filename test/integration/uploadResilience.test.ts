@@ -123,6 +123,7 @@ describe('uploads under hostile and flaky clients', () => {
     const trickle = setInterval(() => tricklers.forEach((t) => t.write('{')), 500);
     try {
       // Every upload slot of tenant A is taken: one more is refused at once, with a hint when to retry.
+      let lastStatus = 0;
       const refused = await waitFor(
         async () => {
           const response = await fetch(`${sut.service.apiUrl}/files?purpose=batch`, {
@@ -130,10 +131,16 @@ describe('uploads under hostile and flaky clients', () => {
             headers: { ...auth(keyA), 'content-type': 'application/jsonl' },
             body: chatLine('x', MODEL, 'x'),
           });
+          lastStatus = response.status;
           return response.status === 429 ? response : undefined;
         },
         { what: `the ${UPLOAD_CAP + 1}st upload to be refused` },
-      );
+      ).catch(async (err: unknown) => {
+        // Say why, should it ever happen: were tricklers cut off, and with what answer?
+        const cut = tricklers.filter((t) => t.socket.destroyed);
+        const answer = cut.length > 0 ? (await cut[0]!.closed).toString('utf8').slice(0, 300) : '';
+        throw new Error(`${(err as Error).message}: the probe upload last got ${lastStatus}; ${cut.length} of ${UPLOAD_CAP} tricklers closed ${JSON.stringify(answer)}`);
+      });
       expect(refused.headers.get('retry-after')).toBe('1');
       expect(await refused.json()).toMatchObject({ error: { type: 'rate_limit_error', code: 'too_many_concurrent_uploads' } });
 
