@@ -15,16 +15,17 @@ import express from 'express';
 import { createWebhookActivities, type WebhookActivityConfig } from '../../src/activities/webhooks';
 import { errorHandler } from '../../src/api/errors';
 import { webhookDeliveriesRouter } from '../../src/api/routes/webhookDeliveries';
-import { migrate } from '../../src/db/migrate';
-import { createPool, type Db } from '../../src/db/pool';
-import { findDeliveryToSend, listDeliveries, setBatchWebhook } from '../../src/store/webhooks';
+import type { Db } from '../../src/db/pool';
+import { findDeliveryToSend, listDeliveries } from '../../src/store/webhooks';
 import { ORCHESTRATOR_TASK_QUEUE } from '../../src/temporal/definitions';
 import { workflowGateway } from '../../src/temporal/gateway';
+import type { BatchStatus } from '../../src/states/batch';
 import type { WebhookConfig, WebhookEventType } from '../../src/states/webhook';
 import { vetNewBatchWebhook } from '../../src/webhooks/config';
 import type { WebhookEvent } from '../../src/webhooks/payload';
 import { webhookWorkflowId } from '../../src/webhooks/workflowIds';
 import type { webhookDeliveryWorkflow } from '../../src/workflows/webhook';
+import { connectTestDb, insertRanBatch } from '../support/fixtures';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
 import {
@@ -57,8 +58,7 @@ describe('webhook deliveries on the real stack', () => {
   beforeAll(async () => {
     // Failed attempts are the point of these tests: keep the SDK's warnings about them out of the output.
     Runtime.install({ logger: new DefaultLogger('ERROR') });
-    db = createPool(stack.databaseUrl, 5);
-    await migrate(db);
+    db = await connectTestDb();
     connection = await Connection.connect({ address: stack.temporalAddress });
     client = new Client({ connection });
     nativeConnection = await NativeConnection.connect({ address: stack.temporalAddress });
@@ -85,17 +85,7 @@ describe('webhook deliveries on the real stack', () => {
     await db?.end();
   });
 
-  async function insertBatch(webhook: WebhookConfig | null, status = 'completed'): Promise<string> {
-    const id = `batch_${crypto.randomBytes(16).toString('hex')}`;
-    await db.query(
-      `INSERT INTO batches (id, tenant_id, endpoint, model, input_file_id, completion_window, status, output_file_id,
-                            total_requests, completed_requests, expires_at, completed_at)
-       VALUES ($1, $2, '/v1/chat/completions', 'sim-model', 'file-in', '24h', $3, 'file-out', 2, 2, now() + interval '1 day', now())`,
-      [id, TENANT, status],
-    );
-    if (webhook) await setBatchWebhook(db, id, webhook);
-    return id;
-  }
+  const insertBatch = (webhook: WebhookConfig | null, status?: BatchStatus) => insertRanBatch(db, TENANT, webhook, status);
 
   const config = (overrides: Partial<WebhookActivityConfig> = {}): WebhookActivityConfig => ({
     allowPrivate: true,

@@ -1,0 +1,263 @@
+import crypto from 'node:crypto';
+import { MAX_REPORTED_ERRORS, validateAndPlan, type BatchPlan } from '../../src/batches/plan';
+import type { Db } from '../../src/db/pool';
+import { findBatchById, type BatchError } from '../../src/store/batches';
+import { insertPlannedRequests } from '../../src/store/requests';
+import {
+  announceModels,
+  batchOfLines,
+  connectTestDb,
+  holdTransition,
+  planLimits,
+  requestIndex,
+  requestsWithResults,
+  uniqueTenant,
+  waitUntilBlocking,
+} from '../support/fixtures';
+
+/**
+ * validateAndPlan on the real PostgreSQL: the input file streamed from the store, the request index
+ * written, the batch moved to in_progress or failed. Models are this file's own, announced as a
+ * live GPU worker would, so the served-model check is deterministic.
+ */
+
+const TENANT = uniqueTenant('plan');
+const MODEL = `component-plan-model-${crypto.randomUUID()}`;
+const OTHER_MODEL = `component-plan-other-${crypto.randomUUID()}`;
+const UNSERVED_MODEL = `component-plan-unserved-${crypto.randomUUID()}`;
+
+/** The line's parts as validation looks at them; anything can be overridden or removed (undefined). */
+function line(customId: string | undefined, overrides: Record<string, unknown> = {}, body: Record<string, unknown> = {}): string {
+  const fields: Record<string, unknown> = {
+    custom_id: customId,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: { model: MODEL, messages: [{ role: 'user', content: `hello ${customId}` }], ...body },
+    ...overrides,
+  };
+  return JSON.stringify(fields);
+}
+
+/** Only what a client acts on: code, line and param (messages are checked to be present, not worded). */
+const shape = (errors: BatchError[] | null) => (errors ?? []).map(({ code, line, param }) => ({ code, line, param }));
+
+describe('validateAndPlan', () => {
+  let db: Db;
+  let withdraw: () => Promise<void>;
+
+  beforeAll(async () => {
+    db = await connectTestDb();
+    withdraw = await announceModels(db, [MODEL, OTHER_MODEL]);
+  });
+
+  afterAll(async () => {
+    await withdraw?.();
+    await db?.end();
+  });
+
+  test('a valid file becomes a plan: chunk count, totals, and the request index chunk by chunk with the model filled in', async () => {
+    const bodyWithHostileText = { messages: [{ role: 'user', content: 'nul \u0000 and lone \ud800 survive' }] };
+    const lines = [
+      line('a'),
+      line('b', {}, { model: undefined }), // the batch's model fills in
+      '', // blank lines are counted, not planned
+      line('c', {}, bodyWithHostileText),
+      line('d'),
+      line('e', {}, { temperature: 0.5 }),
+    ];
+    const batch = await batchOfLines(db, TENANT, lines, { model: MODEL });
+    const progress: number[] = [];
+    const plan = await validateAndPlan(db, batch.id, planLimits({ chunkSize: 2 }), (n) => progress.push(n));
+
+    expect(plan).toEqual<BatchPlan>({ outcome: 'in_progress', model: MODEL, endpoint: '/v1/chat/completions', chunkCount: 3, totalRequests: 5 });
+    expect(progress).toEqual([1, 2, 4, 5, 6]);
+    const row = (await findBatchById(db, batch.id))!;
+    expect(row).toMatchObject({ status: 'in_progress', model: MODEL, chunk_count: 3, total_requests: 5, errors: null });
+    expect(row.in_progress_at).toBeInstanceOf(Date);
+
+    const index = await requestIndex(db, batch.id, 3);
+    expect(index.map((r) => [r.chunk_no, r.line_no, r.custom_id])).toEqual([
+      [0, 1, 'a'],
+      [0, 2, 'b'],
+      [1, 4, 'c'],
+      [1, 5, 'd'],
+      [2, 6, 'e'],
+    ]);
+    const bodies = new Map(index.map((r) => [r.custom_id, r.body]));
+    expect(bodies.get('b')).toEqual({ model: MODEL, messages: [{ role: 'user', content: 'hello b' }] });
+    expect(bodies.get('c')).toEqual({ model: MODEL, ...bodyWithHostileText });
+    expect(bodies.get('e')).toEqual({ model: MODEL, messages: [{ role: 'user', content: 'hello e' }], temperature: 0.5 });
+  });
+
+  test('invalid lines fail the batch with OpenAI-shaped line errors in line order, and leave no request index', async () => {
+    const lines = [
+      line('ok-1'),
+      'not json',
+      '[1, 2]',
+      line(undefined),
+      line('get', { method: 'GET' }),
+      line('wrong-url', { url: '/v1/embeddings' }),
+      line('streams', {}, { stream: true }),
+      line('other-model', {}, { model: OTHER_MODEL }),
+      line('long', {}, { padding: 'x'.repeat(3_000) }),
+      line('ok-2'),
+    ];
+    const bytes = Buffer.concat([Buffer.from(lines.join('\n') + '\n'), Buffer.from([0x7b, 0xff, 0xfe, 0x7d, 0x0a])]); // line 11: not UTF-8
+    const batch = await batchOfLines(db, TENANT, bytes);
+    const plan = await validateAndPlan(db, batch.id, planLimits({ maxLineBytes: 2_000 }));
+
+    expect(plan).toEqual({ outcome: 'failed' });
+    const row = (await findBatchById(db, batch.id))!;
+    expect(row.status).toBe('failed');
+    expect(row.failed_at).toBeInstanceOf(Date);
+    expect(shape(row.errors)).toEqual([
+      { code: 'invalid_json_line', line: 2, param: null },
+      { code: 'invalid_request', line: 3, param: null },
+      { code: 'missing_custom_id', line: 4, param: 'custom_id' },
+      { code: 'invalid_method', line: 5, param: 'method' },
+      { code: 'invalid_url', line: 6, param: 'url' },
+      { code: 'invalid_body', line: 7, param: 'body.stream' },
+      { code: 'mismatched_model', line: 8, param: 'body.model' },
+      { code: 'line_too_long', line: 9, param: null },
+      { code: 'invalid_encoding', line: 11, param: null },
+    ]);
+    for (const error of row.errors!) {
+      expect(Object.keys(error).sort()).toEqual(['code', 'line', 'message', 'param']);
+      expect(error.message).toEqual(expect.stringContaining(`${error.line}`));
+    }
+    expect(await requestsWithResults(db, batch.id)).toEqual([]);
+  });
+
+  test.each<[string, string[], Partial<Parameters<typeof planLimits>[0]>, Array<{ code: string; line: number | null; param: string | null }>]>([
+    ['an empty file', ['', '   '], {}, [{ code: 'empty_file', line: null, param: null }]],
+    ['a model no live worker serves', [line('a', {}, { model: UNSERVED_MODEL }), line('b', {}, { model: UNSERVED_MODEL })], {}, [{ code: 'model_not_found', line: 1, param: 'body.model' }]],
+    ['more requests than allowed', [line('a'), line('b'), line('c'), line('d')], { maxRequests: 2 }, [{ code: 'too_many_requests', line: 3, param: null }]],
+  ])('%s fails the batch', async (_name, lines, limits, expected) => {
+    const batch = await batchOfLines(db, TENANT, lines);
+    await expect(validateAndPlan(db, batch.id, planLimits(limits))).resolves.toEqual({ outcome: 'failed' });
+    const row = (await findBatchById(db, batch.id))!;
+    expect(row.status).toBe('failed');
+    expect(shape(row.errors)).toEqual(expected);
+    expect(await requestsWithResults(db, batch.id)).toEqual([]);
+  });
+
+  test('duplicate custom_ids are reported at each repeat, across chunks and insert groups, and fail the batch', async () => {
+    const lines = Array.from({ length: 1_200 }, (_, i) => line(`r-${i + 1}`));
+    lines[1_149] = line('r-1'); // line 1,150 repeats line 1, three insert groups later
+    lines[1_198] = line('r-600'); // line 1,199 repeats line 600
+    lines[1_199] = line('r-1'); // and r-1 a third time
+    const batch = await batchOfLines(db, TENANT, lines);
+    await expect(validateAndPlan(db, batch.id, planLimits({ chunkSize: 100 }))).resolves.toEqual({ outcome: 'failed' });
+
+    const row = (await findBatchById(db, batch.id))!;
+    expect(shape(row.errors)).toEqual([
+      { code: 'duplicate_custom_id', line: 1_150, param: 'custom_id' },
+      { code: 'duplicate_custom_id', line: 1_199, param: 'custom_id' },
+      { code: 'duplicate_custom_id', line: 1_200, param: 'custom_id' },
+    ]);
+    expect(row.errors![0]!.message).toContain('"r-1"');
+    expect(row.errors![1]!.message).toContain('"r-600"');
+    expect(await requestsWithResults(db, batch.id)).toEqual([]);
+  });
+
+  test(`at most ${MAX_REPORTED_ERRORS} errors are reported, the first ones by line`, async () => {
+    const lines = Array.from({ length: 150 }, (_, i) => (i % 2 === 0 ? 'not json' : line(`dup`)));
+    const batch = await batchOfLines(db, TENANT, lines);
+    await expect(validateAndPlan(db, batch.id, planLimits())).resolves.toEqual({ outcome: 'failed' });
+    const errors = (await findBatchById(db, batch.id))!.errors!;
+    expect(errors).toHaveLength(MAX_REPORTED_ERRORS);
+    // 75 unparsable lines (odd) and 74 repeats of line 2's custom_id (even): the first 100 by line are lines 1 and 3–101.
+    expect(errors.map((e) => e.line)).toEqual(Array.from({ length: MAX_REPORTED_ERRORS + 1 }, (_, i) => i + 1).filter((n) => n !== 2));
+  });
+
+  describe('a retried activity', () => {
+    const lines = Array.from({ length: 7 }, (_, i) => line(`id-${i + 1}`));
+
+    test('running twice gives the same plan and the same request index, once', async () => {
+      const batch = await batchOfLines(db, TENANT, lines);
+      const first = await validateAndPlan(db, batch.id, planLimits({ chunkSize: 3 }));
+      const startedAt = (await findBatchById(db, batch.id))!.in_progress_at;
+      const second = await validateAndPlan(db, batch.id, planLimits({ chunkSize: 3 }));
+
+      expect(first).toEqual({ outcome: 'in_progress', model: MODEL, endpoint: '/v1/chat/completions', chunkCount: 3, totalRequests: 7 });
+      expect(second).toEqual(first);
+      expect((await findBatchById(db, batch.id))!.in_progress_at).toEqual(startedAt);
+      expect((await requestsWithResults(db, batch.id)).map((r) => r.custom_id)).toEqual(lines.map((_, i) => `id-${i + 1}`));
+    });
+
+    test('an attempt that crashed after writing part of the index is completed by the retry, without false duplicates', async () => {
+      const batch = await batchOfLines(db, TENANT, lines);
+      // What the first attempt wrote before it died: its first rows, exactly as validation stores them.
+      await insertPlannedRequests(
+        db,
+        batch.id,
+        [1, 2, 3, 4].map((n) => ({ lineNo: n, chunkNo: Math.floor((n - 1) / 3), customId: `id-${n}`, body: JSON.parse(lines[n - 1]!).body })),
+      );
+      const plan = await validateAndPlan(db, batch.id, planLimits({ chunkSize: 3 }));
+      expect(plan).toMatchObject({ outcome: 'in_progress', chunkCount: 3, totalRequests: 7 });
+      expect((await findBatchById(db, batch.id))!.errors).toBeNull();
+      const index = await requestIndex(db, batch.id, 3);
+      expect(index.map((r) => [r.chunk_no, r.line_no])).toEqual([[0, 1], [0, 2], [0, 3], [1, 4], [1, 5], [1, 6], [2, 7]]);
+    });
+
+    test('two overlapping attempts agree on one plan and one index', async () => {
+      const batch = await batchOfLines(db, TENANT, lines);
+      const [a, b] = await Promise.all([
+        validateAndPlan(db, batch.id, planLimits({ chunkSize: 3 })),
+        validateAndPlan(db, batch.id, planLimits({ chunkSize: 3 })),
+      ]);
+      expect(a).toEqual({ outcome: 'in_progress', model: MODEL, endpoint: '/v1/chat/completions', chunkCount: 3, totalRequests: 7 });
+      expect(b).toEqual(a);
+      expect(await requestsWithResults(db, batch.id)).toHaveLength(7);
+    });
+
+    test('a failed batch stays failed with the errors of the first attempt', async () => {
+      const batch = await batchOfLines(db, TENANT, [line('x'), 'oops', line('x')]);
+      await expect(validateAndPlan(db, batch.id, planLimits())).resolves.toEqual({ outcome: 'failed' });
+      const errors = (await findBatchById(db, batch.id))!.errors;
+      expect(shape(errors)).toEqual([
+        { code: 'invalid_json_line', line: 2, param: null },
+        { code: 'duplicate_custom_id', line: 3, param: 'custom_id' },
+      ]);
+      await expect(validateAndPlan(db, batch.id, planLimits())).resolves.toEqual({ outcome: 'failed' });
+      expect((await findBatchById(db, batch.id))!.errors).toEqual(errors);
+    });
+  });
+
+  describe('a batch cancelled while validating', () => {
+    test('before the activity ran: nothing is planned and the plan says it is not runnable', async () => {
+      const batch = await batchOfLines(db, TENANT, [line('a'), line('b')]);
+      const cancel = await holdTransition(db, batch.id, 'cancelled');
+      await cancel.commit();
+      await expect(validateAndPlan(db, batch.id, planLimits())).resolves.toEqual({ outcome: 'not_runnable', status: 'cancelled' });
+      expect(await requestsWithResults(db, batch.id)).toEqual([]);
+    });
+
+    test('mid-validation: the cancel wins, the batch never starts, and the index written meanwhile is dropped', async () => {
+      const lines = Array.from({ length: 1_100 }, (_, i) => line(`m-${i + 1}`));
+      const batch = await batchOfLines(db, TENANT, lines);
+      // The cancel holds the batch row, uncommitted: validation reads the batch as validating, writes
+      // its whole index, then waits on the row to move the batch to in_progress.
+      const cancel = await holdTransition(db, batch.id, 'cancelled');
+      let planned: BatchPlan | undefined;
+      const validation = validateAndPlan(db, batch.id, planLimits({ chunkSize: 100 })).then((plan) => (planned = plan));
+      try {
+        await waitUntilBlocking(db, cancel.pid, 'validation to wait on the cancelled batch row');
+        expect(planned).toBeUndefined();
+        expect(await requestsWithResults(db, batch.id)).toHaveLength(1_100);
+      } finally {
+        await cancel.commit();
+      }
+      await validation;
+
+      expect(planned).toEqual({ outcome: 'not_runnable', status: 'cancelled' });
+      const row = (await findBatchById(db, batch.id))!;
+      expect(row).toMatchObject({ status: 'cancelled', chunk_count: null, total_requests: 0, in_progress_at: null });
+      expect(await requestsWithResults(db, batch.id)).toEqual([]);
+    });
+  });
+
+  test('a batch that does not exist is an error, not a plan', async () => {
+    await expect(validateAndPlan(db, 'batch_does_not_exist', planLimits())).rejects.toThrow('does not exist');
+  });
+});
