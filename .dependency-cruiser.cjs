@@ -21,6 +21,13 @@ module.exports = {
       to: { path: '^src/', pathNot: '^src/(store|db|states)/' },
     },
     {
+      name: 'routes-only-translate-http',
+      severity: 'error',
+      comment: 'Routes map HTTP to use cases (src/batches, src/files, src/webhooks) and outcomes to HTTP; they never run SQL. Authentication resolves keys itself.',
+      from: { path: '^src/api/', pathNot: '^src/api/auth\\.ts$' },
+      to: { path: '^src/store/' },
+    },
+    {
       name: 'states-are-a-leaf',
       severity: 'error',
       comment: 'src/states is imported by everything, workflows included, so it imports nothing of ours.',

@@ -1,41 +1,21 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import { TERMINAL_STATUSES } from '../src/states/batch';
 import { freePort } from '../test/support/ports';
+import { built } from '../test/support/repo';
+import { startServiceProcess, type ServiceProcess } from '../test/support/serviceProcess';
 
 export { freePort };
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Runs `npm start`'s entry point (built) with `env`, resolving once it prints that it is ready. */
-export async function startService(env: Record<string, string>): Promise<{ child: ChildProcess; apiUrl: string; stop(): Promise<void> }> {
-  const port = await freePort();
-  // Compiled to dist-bench/bench/, the service itself is the regular build in dist/.
-  const heapMb = (require('../../package.json') as { config: { heapMb: string } }).config.heapMb;
-  // BENCH_CPU_PROFILE_DIR=dir writes the service's V8 CPU profile there when it stops (open it in Chrome DevTools).
-  const profile = process.env.BENCH_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR}`] : [];
-  const child = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, ...profile, path.resolve(__dirname, '../../dist/main/start.js')], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('vLLM Batch Server is ready')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`service exited with ${code}:\n${out.slice(-2000)}`)));
-  });
-  return {
-    child,
-    apiUrl: `http://127.0.0.1:${port}/v1`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGINT');
-      }),
-  };
+/**
+ * Runs `npm start`'s entry point (built) with `env`, as the end-to-end tests do, once it is ready.
+ * BENCH_CPU_PROFILE_DIR=dir writes the service's V8 CPU profile there when it stops (open it in Chrome DevTools).
+ */
+export function startService(env: Record<string, string>): Promise<ServiceProcess> {
+  const dir = process.env.BENCH_CPU_PROFILE_DIR;
+  return startServiceProcess({ LOG_LEVEL: 'warn', ...env }, { nodeArgs: dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [] });
 }
 
 /**
@@ -44,7 +24,7 @@ export async function startService(env: Record<string, string>): Promise<{ child
  */
 export async function startSimulatorProcess(env: Record<string, string>): Promise<{ baseUrl: string; stats(): Promise<{ peakInService: number }>; stop(): Promise<void> }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.resolve(__dirname, '../../dist/main/simulator.js')], {
+  const child = spawn(process.execPath, [built('main/simulator.js')], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, SIMULATOR_PORT: String(port), SIMULATOR_HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

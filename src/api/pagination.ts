@@ -1,17 +1,17 @@
 import { invalidRequest } from './errors';
 
 /**
- * OpenAI's cursor list object. `rows` is fetched with one row more than `limit`: its presence is
- * what `has_more` reports, so no count query is needed.
+ * OpenAI's cursor list object. `items` is fetched with one more than `limit`: its presence is what
+ * `has_more` reports, so no count query is needed.
  */
-export function listObject<Row, Item extends { id: string }>(rows: Row[], limit: number, toItem: (row: Row) => Item) {
-  const data = rows.slice(0, limit).map(toItem);
+export function listObject<Item extends { id: string }>(items: Item[], limit: number) {
+  const data = items.slice(0, limit);
   return {
     object: 'list' as const,
     data,
     first_id: data[0]?.id ?? null,
     last_id: data.at(-1)?.id ?? null,
-    has_more: rows.length > limit,
+    has_more: items.length > limit,
   };
 }
 

@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream';
 import type { Db } from '../db/pool';
 import { newFileId } from '../ids';
-import { completeFile, deleteFile, insertFile, type FileRow } from '../store/files';
+import { completeFile, deleteFile, insertFile } from '../store/files';
 import { FileContentWriter, PART_BYTES } from './content';
+import { toFileObject, type FileObject } from './object';
 
 export class FileTooLargeError extends Error {
   constructor(readonly maxBytes: number) {
@@ -47,7 +48,7 @@ export async function storeUpload(
     maxBytes: number;
     resolvePurpose: () => Promise<string>;
   },
-): Promise<FileRow> {
+): Promise<FileObject> {
   const fileId = newFileId();
   let created = false;
   const writer = new FileContentWriter(db, fileId);
@@ -77,7 +78,7 @@ export async function storeUpload(
     }
     await ensureRow();
     const bytes = await writer.end();
-    return await completeFile(db, fileId, bytes, await upload.resolvePurpose());
+    return toFileObject(await completeFile(db, fileId, bytes, await upload.resolvePurpose()));
   } catch (err) {
     if (created) await deleteFile(db, fileId).catch(() => undefined);
     throw err;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { invalidRequest } from './errors';
+import { invalidRequest } from '../api/errors';
 
 export async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -12,7 +12,7 @@ export function parseJson(raw: string): unknown {
   try {
     return JSON.parse(raw);
   } catch {
-    throw invalidRequest('We could not parse the JSON body of your request.');
+    throw invalidRequest('We could not parse the JSON body of your request.', null, null);
   }
 }
 

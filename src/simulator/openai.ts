@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { invalidRequest } from './errors';
+import { invalidRequest } from '../api/errors';
 import { embed, estimateTokens, generateText } from './generation';
 
 /** What the server needs to serve one inference request: who it is for, how long it takes, what to answer. */
@@ -143,12 +143,12 @@ function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const param = issue.path.map(String).join('.') || null;
-  throw invalidRequest(param ? `${param}: ${issue.message}` : issue.message, param);
+  throw invalidRequest(param ? `${param}: ${issue.message}` : issue.message, param, null);
 }
 
 // Batch jobs never stream; answering a stream request with a plain body would hide a client bug.
 function rejectStreaming(stream: boolean | null | undefined): void {
-  if (stream) throw invalidRequest('stream is not supported by the simulator', 'stream');
+  if (stream) throw invalidRequest('stream is not supported by the simulator', 'stream', null);
 }
 
 function textOf(content: z.output<typeof messageContent> | null | undefined): string {

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { logger } from '../logger';
 import { Semaphore } from '../inference/semaphore';
 import type { SimulatorOptions } from './config';
-import { ApiError } from './errors';
+import { ApiError, errorBody } from '../api/errors';
 import { FaultInjector, type FaultKind } from './faults';
 import { parseJson, readBody, requestId, sendBody, sendJson } from './http';
 import { chatCompletion, completion, embeddings, type Inference } from './openai';
@@ -62,13 +62,13 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     const path = (req.url ?? '/').split('?')[0];
     const endpoint = `${req.method} ${path}`;
     if (endpoint === 'GET /sim/stats') return sendJson(res, 200, stats());
-    if (!available) throw new ApiError(503, 'Service unavailable (simulated).', 'server_error');
+    if (!available) throw new ApiError(503, 'server_error', null, 'Service unavailable (simulated).');
     if (endpoint === 'GET /health') return sendJson(res, 200, { status: 'ok' });
     // vLLM's scheduler gauges, which the dispatcher reads to find a backend's depth.
     if (endpoint === 'GET /metrics') return sendBody(res, 200, schedulerGauges(), { 'content-type': 'text/plain; version=0.0.4' });
     if (endpoint === 'GET /v1/models') return sendJson(res, 200, modelList);
     const handler = req.method === 'POST' ? INFERENCE_ROUTES.get(path) : undefined;
-    if (!handler) throw new ApiError(404, `Invalid URL (${endpoint})`, 'invalid_request_error');
+    if (!handler) throw new ApiError(404, 'invalid_request_error', null, `Invalid URL (${endpoint})`);
     await serveInference(req, res, handler);
   }
 
@@ -77,7 +77,7 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     const raw = await readBody(req);
     const inference = handler(parseJson(raw));
     if (!options.models.includes(inference.model)) {
-      throw new ApiError(404, `The model \`${inference.model}\` does not exist.`, 'invalid_request_error', 'model', 'model_not_found');
+      throw new ApiError(404, 'invalid_request_error', 'model_not_found', `The model \`${inference.model}\` does not exist.`, 'model');
     }
     const fault = faults.decide(inference.promptText, raw);
     // Rejections happen at the door, as a gateway or an overloaded server would; a hung request
@@ -96,7 +96,7 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     }
     // These faults strike after the work was done, like a crash or a broken proxy mid-response.
     if (fault === '500') {
-      return sendJson(res, 500, new ApiError(500, 'The server had an error while processing your request.', 'server_error').body());
+      return sendJson(res, 500, errorBody(new ApiError(500, 'server_error', null, 'The server had an error while processing your request.')));
     }
     if (fault === 'reset') {
       req.socket.destroy();
@@ -110,9 +110,9 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
 
   function rejectAtDoor(res: ServerResponse, fault: Extract<FaultKind, '429' | '400' | 'hang'>): void {
     if (fault === 'hang') return;
-    if (fault === '400') return sendJson(res, 400, new ApiError(400, 'Simulated invalid request.', 'invalid_request_error').body());
-    const error = new ApiError(429, 'Rate limit reached (simulated).', 'requests', null, 'rate_limit_exceeded');
-    sendJson(res, 429, error.body(), { 'retry-after': String(options.retryAfterSeconds) });
+    if (fault === '400') return sendJson(res, 400, errorBody(new ApiError(400, 'invalid_request_error', null, 'Simulated invalid request.')));
+    const error = new ApiError(429, 'rate_limit_error', 'rate_limit_exceeded', 'Rate limit reached (simulated).');
+    sendJson(res, 429, errorBody(error), { 'retry-after': String(options.retryAfterSeconds) });
   }
 
   function schedulerGauges(): string {
@@ -139,9 +139,9 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     route(req, res).catch((err: unknown) => {
       // A destroyed response means the client left (or close() ran): nobody to answer.
       if (res.destroyed || res.headersSent) return;
-      if (err instanceof ApiError) return sendJson(res, err.status, err.body());
+      if (err instanceof ApiError) return sendJson(res, err.status, errorBody(err));
       log.error({ err }, 'simulator request failed');
-      sendJson(res, 500, new ApiError(500, 'Internal simulator error.', 'server_error').body());
+      sendJson(res, 500, errorBody(new ApiError(500, 'server_error', null, 'Internal simulator error.')));
     });
   });
 

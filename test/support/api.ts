@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { built } from './repo';
 import type { TestStack } from './stack';
 
 /** A random suffix, so tenants, keys and databases of one run never meet those of another. */
@@ -46,7 +46,7 @@ export async function createScratchDatabase(stack: TestStack): Promise<{ url: st
   return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
-const CLI = path.resolve(__dirname, '../../dist/cli/keys.js');
+const CLI = built('cli/keys.js');
 
 /** Runs the built keys CLI (`npm run keys -- ...`) against `databaseUrl`. */
 export async function keysCli(databaseUrl: string, ...args: string[]): Promise<{ stdout: string; stderr: string }> {

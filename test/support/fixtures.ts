@@ -5,6 +5,7 @@ import { completionWindowSeconds } from '../../src/batches/window';
 import { migrate } from '../../src/db/migrate';
 import { createPool, type Db } from '../../src/db/pool';
 import { readFileContent } from '../../src/files/content';
+import type { FileObject } from '../../src/files/object';
 import { storeUpload } from '../../src/files/upload';
 import { batchRequestId, newBatchId } from '../../src/ids';
 import { BackendPool } from '../../src/inference/backends';
@@ -14,7 +15,6 @@ import { DEFAULT_RETRY_POLICY } from '../../src/inference/retry';
 import { defaultSimulatorOptions } from '../../src/simulator/config';
 import { INITIAL_STATUS, type BatchStatus } from '../../src/states/batch';
 import { insertBatch, transitionBatch, type BatchRow } from '../../src/store/batches';
-import type { FileRow } from '../../src/store/files';
 import {
   findPendingRequests,
   lastPlannedLineNo,
@@ -67,7 +67,7 @@ export async function insertRanBatch(db: Db, tenantId: string, webhook: WebhookC
 }
 
 /** Uploads JSONL through the real upload use case (parts, row, status), as POST /v1/files does. */
-export async function uploadInputFile(db: Db, tenantId: string, content: string | Buffer | string[]): Promise<FileRow> {
+export async function uploadInputFile(db: Db, tenantId: string, content: string | Buffer | string[]): Promise<FileObject> {
   const bytes = Array.isArray(content) ? Buffer.from(content.join('\n') + '\n') : Buffer.from(content);
   return storeUpload(db, {
     tenantId,

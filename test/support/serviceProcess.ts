@@ -1,13 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import { freePort } from './ports';
+import { built, HEAP_FLAGS } from './repo';
 import { waitFor } from './wait';
 
 export type Entry = 'start' | 'api' | 'worker';
 
-/** The V8 heap cap the npm scripts run every entry point with (package.json `config.heapMb`). */
-const HEAP_FLAGS = [`--max-old-space-size=${(require('../../package.json') as { config: { heapMb: string } }).config.heapMb}`];
 
 export type ServiceProcess = {
   apiUrl: string;
@@ -34,14 +32,14 @@ const READY_LINE: Record<Entry, string> = {
  */
 export async function startServiceProcess(
   env: Record<string, string>,
-  options: { port?: number; entry?: Entry } = {},
+  options: { port?: number; entry?: Entry; nodeArgs?: string[] } = {},
 ): Promise<ServiceProcess> {
   const entry = options.entry ?? 'start';
-  const built = path.resolve(__dirname, `../../dist/main/${entry}.js`);
+  const script = built(`main/${entry}.js`);
   // End-to-end tests run the built service: `npm test` and `npm run test:e2e` build first.
-  if (!fs.existsSync(built)) throw new Error(`${built} is missing: run \`npm run build\``);
+  if (!fs.existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\``);
   const port = options.port ?? (await freePort());
-  const child = spawn(process.execPath, [...HEAP_FLAGS, built], {
+  const child = spawn(process.execPath, [...HEAP_FLAGS, ...(options.nodeArgs ?? []), script], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { BATCH_SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
+import { REPO_ROOT } from './repo';
 
 /** temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: every app attribute is a keyword. */
 const KEYWORD = 2;
@@ -15,7 +16,7 @@ const KEYWORD = 2;
  */
 export async function timeSkippingEnvironment(): Promise<TestWorkflowEnvironment> {
   const launcher =
-    process.env.TEMPORAL_TEST_SERVER_PATH || path.resolve(__dirname, '../../.tools/temporal-test-server/bin/temporal-test-server');
+    process.env.TEMPORAL_TEST_SERVER_PATH || path.join(REPO_ROOT, '.tools/temporal-test-server/bin/temporal-test-server');
   const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: launcher } } });
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',

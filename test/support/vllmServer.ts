@@ -1,9 +1,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { REPO_ROOT as REPO } from './repo';
 import { waitFor } from './wait';
-
-const REPO = path.resolve(__dirname, '../..');
 
 /** The virtualenv of `scripts/ensure-vllm.sh` (installed on first use, cached outside the clone). */
 export function vllmVirtualenv(): string {

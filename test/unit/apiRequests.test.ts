@@ -41,9 +41,9 @@ describe('parseRequest', () => {
 describe('listObject', () => {
   const rows = [{ id: 'a' }, { id: 'b' }, { id: 'c' }];
   test('reports has_more from the extra row and names the page ends', () => {
-    expect(listObject(rows, 2, (r) => r)).toEqual({ object: 'list', data: rows.slice(0, 2), first_id: 'a', last_id: 'b', has_more: true });
-    expect(listObject(rows, 3, (r) => r)).toMatchObject({ first_id: 'a', last_id: 'c', has_more: false });
-    expect(listObject([], 3, (r) => r)).toEqual({ object: 'list', data: [], first_id: null, last_id: null, has_more: false });
+    expect(listObject(rows, 2)).toEqual({ object: 'list', data: rows.slice(0, 2), first_id: 'a', last_id: 'b', has_more: true });
+    expect(listObject(rows, 3)).toMatchObject({ first_id: 'a', last_id: 'c', has_more: false });
+    expect(listObject([], 3)).toEqual({ object: 'list', data: [], first_id: null, last_id: null, has_more: false });
   });
 });
 

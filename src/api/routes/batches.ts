@@ -3,7 +3,7 @@ import type { Db } from '../../db/pool';
 import { cancelBatch } from '../../batches/cancel';
 import { createBatch, type CreateBatchDeps } from '../../batches/create';
 import { toBatchObject } from '../../batches/object';
-import { findBatch, listBatches } from '../../store/batches';
+import { listBatchPage, retrieveBatch } from '../../batches/read';
 import { ApiError, invalidRequest, notFound, requireJsonObjectBody } from '../errors';
 import { listObject, unknownCursor } from '../pagination';
 import { CreateBatchBody, ListBatchesQuery } from '../schemas';
@@ -23,15 +23,15 @@ export function batchesRouter(deps: CreateBatchDeps & { db: Db }): Router {
 
   router.get('/batches', async (req, res) => {
     const query = parseRequest(ListBatchesQuery, req.query);
-    const rows = await listBatches(deps.db, tenantOf(res), { after: query.after, limit: query.limit + 1 });
-    if (!rows) throw unknownCursor('batch', query.after!);
-    res.json(listObject(rows, query.limit, toBatchObject));
+    const batches = await listBatchPage(deps.db, tenantOf(res), query);
+    if (!batches) throw unknownCursor('batch', query.after!);
+    res.json(listObject(batches, query.limit));
   });
 
   router.get('/batches/:id', async (req, res) => {
-    const batch = await findBatch(deps.db, tenantOf(res), req.params.id!);
+    const batch = await retrieveBatch(deps.db, tenantOf(res), req.params.id!);
     if (!batch) throw notFound('batch', req.params.id!);
-    res.json(toBatchObject(batch));
+    res.json(batch);
   });
 
   /** Answers with the batch as it now is: `cancelling`, or `cancelled` if it was validating. */

@@ -3,9 +3,10 @@ import busboy from 'busboy';
 import { Router, type Request, type Response } from 'express';
 import type { Db } from '../../db/pool';
 import { readFileContent } from '../../files/content';
-import { toFileObject } from '../../files/object';
+import { deleteFile } from '../../files/delete';
+import type { FileObject } from '../../files/object';
+import { listFilePage, retrieveFile } from '../../files/read';
 import { FileTooLargeError, storeUpload, UploadInterruptedError } from '../../files/upload';
-import { findFile, listFiles, markFileDeleted, type FileRow } from '../../store/files';
 import { ApiError, invalidRequest, notFound, unsupportedContentType } from '../errors';
 import { listObject, unknownCursor } from '../pagination';
 import { ListFilesQuery, UploadFileFields, UploadFileQuery } from '../schemas';
@@ -33,7 +34,7 @@ export function filesRouter(deps: UploadDeps): Router {
         `This API key's tenant already has ${deps.uploadSlots.perTenant} uploads in progress; retry when one finishes.`,
       );
     }
-    let file: FileRow;
+    let file: FileObject;
     try {
       if (req.is('multipart/form-data')) file = await receiveMultipart(req, deps, tenantId);
       else if (req.is(RAW_JSONL_TYPES)) file = await receiveRaw(req, deps, tenantId);
@@ -48,22 +49,22 @@ export function filesRouter(deps: UploadDeps): Router {
     } finally {
       release();
     }
-    res.status(200).json(toFileObject(file));
+    res.status(200).json(file);
   });
 
   router.get('/files', async (req, res) => {
     const query = parseRequest(ListFilesQuery, req.query);
-    const rows = await listFiles(deps.db, tenantOf(res), { ...query, limit: query.limit + 1 });
-    if (!rows) throw unknownCursor('file', query.after!);
-    res.json(listObject(rows, query.limit, toFileObject));
+    const files = await listFilePage(deps.db, tenantOf(res), query);
+    if (!files) throw unknownCursor('file', query.after!);
+    res.json(listObject(files, query.limit));
   });
 
   router.get('/files/:id', async (req, res) => {
-    res.json(toFileObject(await requireFile(deps.db, tenantOf(res), req.params.id!)));
+    res.json(await requireFile(deps.db, tenantOf(res), req.params.id!));
   });
 
   router.delete('/files/:id', async (req, res) => {
-    const outcome = await markFileDeleted(deps.db, tenantOf(res), req.params.id!);
+    const outcome = await deleteFile(deps.db, tenantOf(res), req.params.id!);
     if (outcome === 'not_found') throw notFound('file', req.params.id!);
     if (outcome === 'in_use') {
       throw new ApiError(409, 'invalid_request_error', 'file_in_use', `File '${req.params.id}' is the input of a batch that is still validating.`);
@@ -85,8 +86,8 @@ export function filesRouter(deps: UploadDeps): Router {
   return router;
 }
 
-async function requireFile(db: Db, tenantId: string, fileId: string): Promise<FileRow> {
-  const file = await findFile(db, tenantId, fileId);
+async function requireFile(db: Db, tenantId: string, fileId: string): Promise<FileObject> {
+  const file = await retrieveFile(db, tenantId, fileId);
   if (!file) throw notFound('file', fileId);
   return file;
 }
@@ -126,7 +127,7 @@ function uploadFailure(req: Request, res: Response, err: unknown): unknown {
 }
 
 /** A raw body is the file itself; purpose and filename come from the query string. */
-async function receiveRaw(req: Request, deps: UploadDeps, tenantId: string): Promise<FileRow> {
+async function receiveRaw(req: Request, deps: UploadDeps, tenantId: string): Promise<FileObject> {
   const query = parseRequest(UploadFileQuery, req.query);
   if (Number(req.headers['content-length']) > deps.maxFileBytes) throw new FileTooLargeError(deps.maxFileBytes);
   return storeUpload(deps.db, {
@@ -155,7 +156,7 @@ function bodyStream(req: Request): PassThrough {
  * Streams the multipart `file` field into storage. `purpose` may arrive before or after the file, so
  * it is checked once the whole form is parsed, before the upload completes.
  */
-function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Promise<FileRow> {
+function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Promise<FileObject> {
   let form: busboy.Busboy;
   try {
     // Filenames in UTF-8 (what browsers and the SDKs send), not busboy's latin1 default.
@@ -163,7 +164,7 @@ function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Pro
   } catch (err) {
     return Promise.reject(malformedMultipart(err)); // e.g. no boundary in the content type
   }
-  return new Promise<FileRow>((resolve, reject) => {
+  return new Promise<FileObject>((resolve, reject) => {
     const fields: Record<string, string> = {};
     const parsed = new Promise<void>((done, fail) => {
       form.on('close', done);
