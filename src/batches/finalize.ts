@@ -41,8 +41,17 @@ export async function finalizeBatch(
     const errors = await openResultFile(client, batch, 'error');
     let neverExecuted = 0;
     const lastLine = await lastPlannedLineNo(client, batchId);
+    const readPage = (after: number) => {
+      const page = readRequestsWithResults(client, batchId, after, Math.min(after + PAGE, lastLine));
+      // Awaited in the next turn of the loop; if a write fails first, its failure is the one reported.
+      page.catch(() => undefined);
+      return page;
+    };
+    let nextPage = readPage(0);
     for (let after = 0; after < lastLine; after += PAGE) {
-      const rows = await readRequestsWithResults(client, batchId, after, Math.min(after + PAGE, lastLine));
+      const rows = await nextPage;
+      // Sent now, the next page is read by PostgreSQL while this one is formatted in here.
+      if (after + PAGE < lastLine) nextPage = readPage(after + PAGE);
       const page = { output: '', error: '' };
       for (const row of rows) {
         const { file, line } = outputLine(batchId, row, NEVER_EXECUTED[outcome]);

@@ -98,18 +98,18 @@ export async function validateAndPlan(
   for (const duplicate of await findDuplicateCustomIds(db, batchId, MAX_REPORTED_ERRORS)) {
     errors.push({ code: 'duplicate_custom_id', message: `Line ${duplicate.line_no}: custom_id "${duplicate.custom_id}" is used more than once.`, param: 'custom_id', line: duplicate.line_no });
   }
-  errors.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
-  errors.splice(MAX_REPORTED_ERRORS);
-
-  if (requestCount === 0 && errors.length === 0) {
-    report({ code: 'empty_file', message: 'The input file contains no requests.', param: null, line: null });
-  }
   if (batchModel !== undefined) {
     const served = new Set((await listLiveModels(db)).map((m) => m.model));
     if (!served.has(batchModel)) {
       const message = `The model "${batchModel}" is not served by any live GPU worker (GET /v1/models lists those that are).`;
-      report({ code: 'model_not_found', message, param: 'body.model', line: batchModelLine! });
+      errors.push({ code: 'model_not_found', message, param: 'body.model', line: batchModelLine! });
     }
+  }
+  // Every kind of error in line order, whichever check found it; the first ones are reported.
+  errors.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+  errors.splice(MAX_REPORTED_ERRORS);
+  if (requestCount === 0 && errors.length === 0) {
+    report({ code: 'empty_file', message: 'The input file contains no requests.', param: null, line: null });
   }
 
   if (errors.length > 0) {

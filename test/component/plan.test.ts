@@ -170,6 +170,23 @@ describe('validateAndPlan', () => {
     expect(errors.map((e) => e.line)).toEqual(Array.from({ length: MAX_REPORTED_ERRORS + 1 }, (_, i) => i + 1).filter((n) => n !== 2));
   });
 
+
+  test('an unserved model is reported at its line among the others, and kept when there are more than can be reported', async () => {
+    const unserved = (customId: string) => line(customId, {}, { model: UNSERVED_MODEL });
+    const few = await batchOfLines(db, TENANT, [unserved('a'), 'not json', unserved('c')]);
+    await validateAndPlan(db, few.id, planLimits());
+    expect(shape((await findBatchById(db, few.id))!.errors)).toEqual([
+      { code: 'model_not_found', line: 1, param: 'body.model' },
+      { code: 'invalid_json_line', line: 2, param: null },
+    ]);
+
+    const many = await batchOfLines(db, TENANT, [unserved('a'), ...Array.from({ length: 150 }, () => 'not json')]);
+    await validateAndPlan(db, many.id, planLimits());
+    const errors = (await findBatchById(db, many.id))!.errors!;
+    expect(errors).toHaveLength(MAX_REPORTED_ERRORS);
+    expect(errors[0]).toMatchObject({ code: 'model_not_found', line: 1 });
+    expect(errors.at(-1)).toMatchObject({ code: 'invalid_json_line', line: MAX_REPORTED_ERRORS });
+  });
   describe('a retried activity', () => {
     const lines = Array.from({ length: 7 }, (_, i) => line(`id-${i + 1}`));
 
