@@ -30,10 +30,12 @@ export class ChunkAdmission implements CustomSlotSupplier<ActivitySlotInfo> {
 
   async reserveSlot(_ctx: SlotReserveContext, abortSignal: AbortSignal): Promise<SlotPermit> {
     while (!this.canAdmit()) {
+      // The SDK aborts reservations at shutdown and expects its own reason back; anything else it logs as an error.
+      if (abortSignal.aborted) throw abortSignal.reason;
       await new Promise<void>((resolve, reject) => {
         const onAbort = () => {
           clearTimeout(timer);
-          reject(Object.assign(new Error('slot reservation aborted'), { name: 'AbortError' }));
+          reject(abortSignal.reason);
         };
         const timer = setTimeout(() => {
           abortSignal.removeEventListener('abort', onAbort);
