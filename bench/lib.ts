@@ -154,7 +154,7 @@ export async function uploadJsonlStream(apiUrl: string, lines: () => Generator<s
     headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
     body,
     duplex: 'half',
-  } as RequestInit);
+  });
   if (!response.ok) throw new Error(`upload failed: ${response.status} ${await response.text()}`);
   return (await response.json()) as { id: string; bytes: number };
 }

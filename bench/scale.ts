@@ -91,7 +91,7 @@ async function main(): Promise<void> {
           requests: total,
           request_counts: batch.request_counts,
           seconds: phases,
-          throughput_rps: Math.round(total / phases.batch!),
+          throughput_rps: Math.round(total / phases.batch),
           workflow_runs: history.length,
           history_events_per_run: history,
           max_history_events: maxEvents,

@@ -142,6 +142,7 @@ class ResultBuffer {
   async close(): Promise<void> {
     this.flush();
     await this.writing;
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the failed write's own rejection, rethrown as it came
     if (this.writeError) throw this.writeError;
   }
 

@@ -21,8 +21,11 @@ export class UploadInterruptedError extends Error {
 /** Strips directories and control characters: a filename is a label, never a path. */
 export function sanitizeFilename(raw: string | undefined): string {
   const base = (raw ?? '').split(/[\\/]/).pop() ?? '';
-  // eslint-disable-next-line no-control-regex
-  const cleaned = base.replace(/[\u0000-\u001f\u007f]/g, '').toWellFormed().trim();
+  const cleaned = base
+    // eslint-disable-next-line no-control-regex -- control characters are what it removes
+    .replace(/[\u0000-\u001f\u007f]/g, '')
+    .toWellFormed()
+    .trim();
   // Cut by code points, not UTF-16 units, so the cut never splits a character.
   const label = Array.from(cleaned).slice(0, 255).join('');
   return label === '' || label === '.' || label === '..' ? 'upload.jsonl' : label;

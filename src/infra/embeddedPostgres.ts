@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -6,7 +6,7 @@ import pg from 'pg';
 import { logger } from '../logger';
 import { readPidFile, stopChild, stopLeftoverProcess, waitUntil } from './processes';
 
-export type RunningPostgres = { url: string; stop(): Promise<void> };
+export type RunningPostgres = { url: string; stop: () => Promise<void> };
 
 type Binaries = { initdb: string; postgres: string };
 type RunAs = { uid: number; gid: number } | undefined;
@@ -49,7 +49,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
     await stopChild(child, 'SIGKILL');
     throw new Error(`embedded PostgreSQL did not accept connections on port ${port}`);
   }
-  return { url, stop: () => stopChild(child as ChildProcess, 'SIGINT') };
+  return { url, stop: () => stopChild(child, 'SIGINT') };
 }
 
 async function binaries(): Promise<Binaries> {

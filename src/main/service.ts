@@ -13,7 +13,7 @@ import { ensureSearchAttributes } from '../temporal/registerSearchAttributes';
 import { sdkLogger } from '../temporal/sdkLogger';
 import { startWorkers, type RunningWorkers } from '../worker';
 
-export type RunningService = { apiUrl: string | undefined; stop(): Promise<void> };
+export type RunningService = { apiUrl: string | undefined; stop: () => Promise<void> };
 
 /**
  * Starts this process's parts against a Postgres and a Temporal that already run: migrations,
@@ -62,7 +62,7 @@ export async function startService(config: Config, parts: { api: boolean; worker
     apiUrl,
     async stop() {
       if (server) {
-        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         await closed;
       }
@@ -95,6 +95,6 @@ function sweepAbandonedUploads(db: Db, requestTimeoutMs: number): () => void {
       (err: unknown) => logger.warn({ err }, 'sweeping abandoned uploads failed'),
     );
   void sweep();
-  const timer = setInterval(sweep, 5 * 60_000).unref();
+  const timer = setInterval(() => void sweep(), 5 * 60_000).unref();
   return () => clearInterval(timer);
 }

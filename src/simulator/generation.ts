@@ -1,5 +1,7 @@
 import { keyedRandom } from './random';
 
+// Ten words a line (prettier-ignore: prettier would put each on its own).
+// prettier-ignore
 const VOCABULARY = [
   'batch', 'token', 'model', 'queue', 'vector', 'stream', 'layer', 'cache', 'prompt', 'reply',
   'kernel', 'tensor', 'weight', 'signal', 'window', 'result', 'sample', 'answer', 'engine', 'river',

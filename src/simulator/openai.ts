@@ -141,7 +141,7 @@ export function embeddings(body: unknown): Inference {
 function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   const result = schema.safeParse(body);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
+  const issue = result.error.issues[0]!;
   const param = issue.path.map(String).join('.') || null;
   throw invalidRequest(param ? `${param}: ${issue.message}` : issue.message, param, null);
 }

@@ -25,7 +25,7 @@ export type RunningSimulator = {
   stats(): SimulatorStats;
   /** While false, every route answers 503, as a server that is up but cannot serve (draining, reloading). */
   setAvailable(available: boolean): void;
-  close(): Promise<void>;
+  close: () => Promise<void>;
 };
 
 const INFERENCE_ROUTES = new Map<string, (body: unknown) => Inference>([
@@ -59,7 +59,7 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
   let available = true;
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0]!;
     const endpoint = `${req.method} ${path}`;
     if (endpoint === 'GET /sim/stats') return sendJson(res, 200, stats());
     if (!available) throw new ApiError(503, 'server_error', null, 'Service unavailable (simulated).');

@@ -42,7 +42,7 @@ export type DevServerOptions = {
   searchAttributes?: Record<string, 'Keyword' | 'Int' | 'Datetime' | 'Text' | 'Bool' | 'Double'>;
 };
 
-export type RunningDevServer = { address: string; uiUrl: string; stop(): Promise<void> };
+export type RunningDevServer = { address: string; uiUrl: string; stop: () => Promise<void> };
 
 /**
  * Runs `temporal server start-dev` with its state in a SQLite file under dataDir, so workflows

@@ -23,7 +23,7 @@ export type BackendStatus = { url: string; state: 'starting' | 'up' | 'down'; de
 
 export type InferenceRole = {
   /** Each backend as this worker sees it: for /readyz and operators. */
-  backends(): BackendStatus[];
+  backends: () => BackendStatus[];
   shutdown(): Promise<void>;
 };
 

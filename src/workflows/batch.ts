@@ -122,6 +122,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
       .finally(() => progress.chunksRunning--);
   }
   await condition(() => progress.chunksRunning === 0);
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- the first chunk's own failure, rethrown as it came
   if (failure !== undefined) throw failure;
   if (progress.stopReason !== null) return finish(input, progress, progress.stopReason);
   if (nextChunk < plan.chunkCount) {

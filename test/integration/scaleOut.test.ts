@@ -133,7 +133,7 @@ describe('separate api, orchestrator and GPU worker processes', () => {
       await waitForBatch(client, created.id, (b) => b.request_counts!.completed >= total * fraction, 90_000);
       for (const victim of victims) {
         if (victim === 'orchestrator') {
-          await orchestrator!.kill();
+          await orchestrator.kill();
           orchestrator = await startOrchestrator();
         } else {
           await gpuWorkers[victim]!.kill();

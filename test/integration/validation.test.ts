@@ -120,7 +120,8 @@ describe('validation and HTTP errors', () => {
   });
   const post = (path: string, rest: Omit<HttpCase, 'path'> = {}): HttpCase => ({ method: 'POST', path, ...rest });
 
-  /** Each invalid request and the OpenAI-shaped error it must get. */
+  /** Each invalid request and the OpenAI-shaped error it must get, one a line (prettier-ignore: prettier would split the longer ones). */
+  // prettier-ignore
   const INVALID_REQUESTS: Array<[name: string, request: HttpCase, status: number, type: string, code: string, param: string | null]> = [
     ['an unknown route', { path: '/v1/nothing-here' }, 404, 'invalid_request_error', 'unknown_url', null],
     ['an unsupported method', { method: 'PUT', path: '/v1/files' }, 404, 'invalid_request_error', 'unknown_url', null],
@@ -206,7 +207,7 @@ describe('validation and HTTP errors', () => {
     const response = await fetch(`${sut.service.apiUrl.replace(/\/v1$/, '')}${request.path}`, {
       method: request.method ?? 'GET',
       headers: { ...headers, ...request.headers },
-      body: request.body ? await request.body() : undefined,
+      body: request.body ? request.body() : undefined,
     });
     await expectApiError(response, { status, type, code, param });
   });
@@ -228,7 +229,7 @@ describe('validation and HTTP errors', () => {
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/jsonl' },
       body,
       duplex: 'half',
-    } as RequestInit);
+    });
     await expectApiError(response, { status: 413, type: 'invalid_request_error', code: 'file_too_large', param: 'file' });
     expect(sent).toBeLessThan(streamed); // answered mid-upload, not after reading it all
     expect(peakRssBytes(sut.service.child.pid!) - peakBefore).toBeLessThan(64 * 1024 * 1024);

@@ -32,6 +32,8 @@ export const fuzzParameters = (share: number) => ({ seed: FUZZ_SEED, numRuns: Ma
 // Hostile text
 
 /** Pieces that have broken something somewhere: NUL, lone surrogates, bidi marks, prototype keys, escapes. */
+// One kind a line (prettier-ignore: prettier would put each piece on its own).
+// prettier-ignore
 export const HOSTILE_FRAGMENTS = [
   '\u0000', '\ud800', '\udc00', '\udfff\ud800', '\udbff\udfff', '\u202e', '\u200f', '\u200b', '\ufeff', '\ufffd', '\u2028', '\u0085',
   '\r\n', '\r', '\n', '\t', '\u001b[31m', '\u007f',

@@ -9,7 +9,7 @@ import { freePort } from './ports';
 import { publishStack } from './stack';
 
 declare global {
-  // eslint-disable-next-line no-var
+  // `var`, not `let`: only a `var` in `declare global` types a property of globalThis.
   var __testStackStops: Array<() => Promise<void>> | undefined;
 }
 

@@ -1,11 +1,12 @@
-import { splitLines, type Line } from '../../src/files/lines';
+import { splitLines } from '../../src/files/lines';
 
-async function collect(chunks: string[], maxLineBytes = 1024): Promise<Array<[number, string | 'TOO_LONG']>> {
+/** Each line as [number, text], with 'TOO_LONG' for the text of a line over the limit. */
+async function collect(chunks: string[], maxLineBytes = 1024): Promise<Array<[number, string]>> {
   async function* source() {
     for (const chunk of chunks) yield Buffer.from(chunk);
   }
-  const out: Array<[number, string | 'TOO_LONG']> = [];
-  for await (const line of splitLines(source(), maxLineBytes) as AsyncGenerator<Line>) {
+  const out: Array<[number, string]> = [];
+  for await (const line of splitLines(source(), maxLineBytes)) {
     out.push([line.lineNo, 'tooLong' in line ? 'TOO_LONG' : line.bytes.toString()]);
   }
   return out;

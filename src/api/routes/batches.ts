@@ -29,15 +29,15 @@ export function batchesRouter(deps: CreateBatchDeps & { db: Db }): Router {
   });
 
   router.get('/batches/:id', async (req, res) => {
-    const batch = await retrieveBatch(deps.db, tenantOf(res), req.params.id!);
-    if (!batch) throw notFound('batch', req.params.id!);
+    const batch = await retrieveBatch(deps.db, tenantOf(res), req.params.id);
+    if (!batch) throw notFound('batch', req.params.id);
     res.json(batch);
   });
 
   /** Answers with the batch as it now is: `cancelling`, or `cancelled` if it was validating. */
   router.post('/batches/:id/cancel', async (req, res) => {
-    const outcome = await cancelBatch(deps, tenantOf(res), req.params.id!);
-    if (outcome.kind === 'not_found') throw notFound('batch', req.params.id!);
+    const outcome = await cancelBatch(deps, tenantOf(res), req.params.id);
+    if (outcome.kind === 'not_found') throw notFound('batch', req.params.id);
     if (outcome.kind === 'not_cancellable') {
       throw new ApiError(409, 'invalid_request_error', 'batch_not_cancellable', `Cannot cancel a batch with status '${outcome.batch.status}'.`);
     }

@@ -60,20 +60,20 @@ export function filesRouter(deps: UploadDeps): Router {
   });
 
   router.get('/files/:id', async (req, res) => {
-    res.json(await requireFile(deps.db, tenantOf(res), req.params.id!));
+    res.json(await requireFile(deps.db, tenantOf(res), req.params.id));
   });
 
   router.delete('/files/:id', async (req, res) => {
-    const outcome = await deleteFile(deps.db, tenantOf(res), req.params.id!);
-    if (outcome === 'not_found') throw notFound('file', req.params.id!);
+    const outcome = await deleteFile(deps.db, tenantOf(res), req.params.id);
+    if (outcome === 'not_found') throw notFound('file', req.params.id);
     if (outcome === 'in_use') {
       throw new ApiError(409, 'invalid_request_error', 'file_in_use', `File '${req.params.id}' is the input of a batch that is still validating.`);
     }
-    res.json({ id: req.params.id!, object: 'file', deleted: true });
+    res.json({ id: req.params.id, object: 'file', deleted: true });
   });
 
   router.get('/files/:id/content', async (req, res) => {
-    const file = await requireFile(deps.db, tenantOf(res), req.params.id!);
+    const file = await requireFile(deps.db, tenantOf(res), req.params.id);
     res.status(200).type('application/octet-stream').setHeader('content-length', String(file.bytes));
     for await (const part of readFileContent(deps.db, file.id)) {
       // A client that went away never drains: stop reading rather than wait forever.

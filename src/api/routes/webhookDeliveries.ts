@@ -11,16 +11,16 @@ export function webhookDeliveriesRouter(deps: { db: Db; workflows: WorkflowGatew
   const router = Router();
 
   router.get('/batches/:id/webhook_deliveries', async (req, res) => {
-    const deliveries = await listBatchDeliveries(deps.db, tenantOf(res), req.params.id!);
-    if (!deliveries) throw notFound('batch', req.params.id!);
+    const deliveries = await listBatchDeliveries(deps.db, tenantOf(res), req.params.id);
+    if (!deliveries) throw notFound('batch', req.params.id);
     const data = deliveries.map(toDeliveryObject);
     res.json({ object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: false });
   });
 
   router.post('/batches/:id/webhook_deliveries/:deliveryId/replay', async (req, res) => {
-    const deliveryId = req.params.deliveryId!;
-    const outcome = await replayDelivery(deps, tenantOf(res), req.params.id!, deliveryId);
-    if (outcome.kind === 'batch_not_found') throw notFound('batch', req.params.id!);
+    const deliveryId = req.params.deliveryId;
+    const outcome = await replayDelivery(deps, tenantOf(res), req.params.id, deliveryId);
+    if (outcome.kind === 'batch_not_found') throw notFound('batch', req.params.id);
     if (outcome.kind === 'delivery_not_found') throw notFound('webhook delivery', deliveryId);
     if (outcome.kind === 'not_failed') {
       throw invalidRequest(
