@@ -22,7 +22,9 @@ export function startService(env: Record<string, string>): Promise<ServiceProces
  * The built simulator as its own process, as a real vLLM is: its CPU is then the machine's, not
  * the bench's. `options` are SIMULATOR_* variables without the prefix's values converted.
  */
-export async function startSimulatorProcess(env: Record<string, string>): Promise<{ baseUrl: string; stats(): Promise<{ peakInService: number }>; stop(): Promise<void> }> {
+export async function startSimulatorProcess(
+  env: Record<string, string>,
+): Promise<{ baseUrl: string; stats(): Promise<{ peakInService: number }>; stop(): Promise<void> }> {
   const port = await freePort();
   const child = spawn(process.execPath, [built('main/simulator.js')], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, SIMULATOR_PORT: String(port), SIMULATOR_HOST: '127.0.0.1' },
@@ -30,7 +32,10 @@ export async function startSimulatorProcess(env: Record<string, string>): Promis
   });
   const baseUrl = `http://127.0.0.1:${port}/v1`;
   for (let tries = 0; ; tries++) {
-    const up = await fetch(`${baseUrl}/models`).then((r) => r.ok, () => false);
+    const up = await fetch(`${baseUrl}/models`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (up) break;
     if (tries > 100 || child.exitCode !== null) throw new Error('simulator did not start');
     await sleep(100);
@@ -76,9 +81,7 @@ export class RssSampler {
   }
 
   report(): Array<{ process: string; peakMb: number }> {
-    return [...this.peaks]
-      .map(([process, peakMb]) => ({ process, peakMb }))
-      .sort((a, b) => b.peakMb - a.peakMb);
+    return [...this.peaks].map(([process, peakMb]) => ({ process, peakMb })).sort((a, b) => b.peakMb - a.peakMb);
   }
 
   private sample(): void {

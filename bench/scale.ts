@@ -21,9 +21,7 @@ async function main(): Promise<void> {
   const total = Number(process.argv[2] ?? 1_000_000);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-bench-scale-'));
   // A fast "GPU": the point is the pipeline's bookkeeping at scale, not model latency.
-  const simulator = await startSimulator(
-    defaultSimulatorOptions({ models: [MODEL], capacity: 256, baseLatencyMs: 2, msPerOutputToken: 0.05, msPerPromptToken: 0 }),
-  );
+  const simulator = await startSimulator(defaultSimulatorOptions({ models: [MODEL], capacity: 256, baseLatencyMs: 2, msPerOutputToken: 0.05, msPerPromptToken: 0 }));
   const temporalPort = await freePort();
   const service = await startService({
     DATA_DIR: dataDir,

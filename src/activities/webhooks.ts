@@ -2,12 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Db } from '../db/pool';
 import { logger } from '../logger';
 import { findBatchById } from '../store/batches';
-import {
-  findDeliveryToSend,
-  insertDelivery,
-  markDeliveryFailed,
-  recordAttempt,
-} from '../store/webhooks';
+import { findDeliveryToSend, insertDelivery, markDeliveryFailed, recordAttempt } from '../store/webhooks';
 import { sendWebhook } from '../webhooks/delivery';
 import { receivesEvent, type WebhookEventType } from '../states/webhook';
 import { buildWebhookEvent } from '../webhooks/payload';
@@ -71,10 +66,7 @@ export function createWebhookActivities(deps: { db: Db; config: WebhookActivityC
         eventId: delivery.event_id,
         timestamp: toUnixSeconds(startedAt),
       });
-      const result = await sendWebhook(
-        { url: delivery.url, body: delivery.payload, headers },
-        { allowPrivate: config.allowPrivate, timeoutMs: config.attemptTimeoutMs },
-      );
+      const result = await sendWebhook({ url: delivery.url, body: delivery.payload, headers }, { allowPrivate: config.allowPrivate, timeoutMs: config.attemptTimeoutMs });
       const attemptNo = await recordAttempt(db, deliveryId, {
         startedAt,
         durationMs: result.durationMs,

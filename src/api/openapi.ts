@@ -90,7 +90,15 @@ const OPERATIONS: Operation[] = [
     response: BatchObject,
     errors: [400, 401, 415],
   },
-  { method: 'get', path: '/v1/batches', operationId: 'listBatches', summary: 'List batches, newest first', query: { schema: ListBatchesQuery }, response: BatchList, errors: [400, 401] },
+  {
+    method: 'get',
+    path: '/v1/batches',
+    operationId: 'listBatches',
+    summary: 'List batches, newest first',
+    query: { schema: ListBatchesQuery },
+    response: BatchList,
+    errors: [400, 401],
+  },
   { method: 'get', path: '/v1/batches/{batch_id}', operationId: 'retrieveBatch', summary: 'Retrieve a batch', response: BatchObject, errors: [401, 404] },
   {
     method: 'post',
@@ -139,9 +147,7 @@ function componentSchemas(): Record<string, JsonSchema> {
   const registry = z.registry<{ id: string }>();
   for (const [schema, id] of COMPONENTS) registry.add(schema, { id });
   const { schemas } = z.toJSONSchema(registry, { io: 'input', uri: (id) => `#/components/schemas/${id}` });
-  return Object.fromEntries(
-    Object.entries(schemas).map(([id, { $schema: _s, $id: _i, ...schema }]) => [id, schema as JsonSchema]),
-  );
+  return Object.fromEntries(Object.entries(schemas).map(([id, { $schema: _s, $id: _i, ...schema }]) => [id, schema as JsonSchema]));
 }
 
 function queryParameters(query: NonNullable<Operation['query']>): JsonSchema[] {
@@ -164,10 +170,7 @@ function queryParameters(query: NonNullable<Operation['query']>): JsonSchema[] {
 function operationObject(op: Operation): JsonSchema {
   const pathParams = [...op.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
   const parameters = [...pathParams, ...(op.query ? queryParameters(op.query) : [])];
-  const success =
-    op.response instanceof z.ZodType
-      ? { 'application/json': { schema: ref(op.response) } }
-      : { [op.response.contentType]: { schema: op.response.schema } };
+  const success = op.response instanceof z.ZodType ? { 'application/json': { schema: ref(op.response) } } : { [op.response.contentType]: { schema: op.response.schema } };
   return {
     operationId: op.operationId,
     summary: op.summary,

@@ -83,9 +83,7 @@ export const listSchema = <T extends z.ZodType>(item: T) =>
 
 export const ModelList = z.strictObject({
   object: z.literal('list'),
-  data: z.array(
-    z.strictObject({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() }),
-  ),
+  data: z.array(z.strictObject({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() })),
 });
 
 export const FileList = listSchema(FileObject);

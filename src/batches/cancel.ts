@@ -24,8 +24,5 @@ export async function cancelBatch(deps: { db: Db; workflows: WorkflowGateway }, 
 
 /** Each transition is conditional, so a batch that moved on meanwhile falls through to the next. */
 async function startCancelling(db: Db, batch: BatchRow): Promise<BatchRow | undefined> {
-  return (
-    (batch.status === INITIAL_STATUS ? await transitionBatch(db, batch.id, 'cancelled') : undefined) ??
-    (await transitionBatch(db, batch.id, 'cancelling'))
-  );
+  return (batch.status === INITIAL_STATUS ? await transitionBatch(db, batch.id, 'cancelled') : undefined) ?? (await transitionBatch(db, batch.id, 'cancelling'));
 }

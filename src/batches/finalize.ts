@@ -21,12 +21,7 @@ const PAGE = 1000;
  * A batch the user is cancelling ends `cancelled` whatever the workflow was finishing for.
  * Idempotent: a batch already terminal is returned as is.
  */
-export async function finalizeBatch(
-  db: Db,
-  batchId: string,
-  requested: FinalizeOutcome,
-  onPage: (linesWritten: number) => void = () => undefined,
-): Promise<BatchRow> {
+export async function finalizeBatch(db: Db, batchId: string, requested: FinalizeOutcome, onPage: (linesWritten: number) => void = () => undefined): Promise<BatchRow> {
   if (requested === 'completed') await transitionBatch(db, batchId, 'finalizing');
   return withTransaction(db, async (client) => {
     const batch = await lockBatch(client, batchId);

@@ -36,8 +36,7 @@ function nestsDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * Checks one input line on its own: encoding, JSON, shape, endpoint and model presence.

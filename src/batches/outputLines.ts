@@ -7,11 +7,7 @@ export type NeverExecutedCode = 'batch_expired' | 'batch_cancelled' | 'batch_fai
  * One output-file line per request, OpenAI's shape. Returns where it belongs: 2xx responses go to
  * the output file, everything else (non-2xx, no response, never executed) to the error file.
  */
-export function outputLine(
-  batchId: string,
-  row: RequestWithResult,
-  neverExecuted: NeverExecutedCode,
-): { file: 'output' | 'error'; line: string } {
+export function outputLine(batchId: string, row: RequestWithResult, neverExecuted: NeverExecutedCode): { file: 'output' | 'error'; line: string } {
   const id = batchRequestId(batchId, row.line_no);
   if (row.status_code !== null) {
     // The body is stored JSON text: spliced in as is rather than parsed and re-serialised, which for a
@@ -24,9 +20,7 @@ export function outputLine(
     return { file: ok ? 'output' : 'error', line };
   }
   const error =
-    row.error_code !== null
-      ? { code: row.error_code, message: row.error_message ?? '' }
-      : { code: neverExecuted, message: NEVER_EXECUTED_MESSAGES[neverExecuted] };
+    row.error_code !== null ? { code: row.error_code, message: row.error_message ?? '' } : { code: neverExecuted, message: NEVER_EXECUTED_MESSAGES[neverExecuted] };
   return { file: 'error', line: JSON.stringify({ id, custom_id: row.custom_id, response: null, error }) + '\n' };
 }
 

@@ -27,12 +27,7 @@ export class BatchNotFoundError extends Error {}
  * and moves the batch to in_progress, or to failed with up to MAX_REPORTED_ERRORS line errors.
  * Idempotent: a retry after a crash re-reads the file and re-inserts harmlessly.
  */
-export async function validateAndPlan(
-  db: Db,
-  batchId: string,
-  limits: PlanLimits,
-  onProgress: (linesRead: number) => void = () => undefined,
-): Promise<BatchPlan> {
+export async function validateAndPlan(db: Db, batchId: string, limits: PlanLimits, onProgress: (linesRead: number) => void = () => undefined): Promise<BatchPlan> {
   const batch = await findBatchById(db, batchId);
   if (!batch) throw new BatchNotFoundError(`batch ${batchId} does not exist`);
   if (batch.status !== INITIAL_STATUS) return planOf(batch);
@@ -75,7 +70,12 @@ export async function validateAndPlan(
       batchModelLine = line.lineNo;
     }
     if (model !== batchModel) {
-      report({ code: 'mismatched_model', message: `Line ${line.lineNo}: model "${model}" differs from "${batchModel}"; a batch targets one model.`, param: 'body.model', line: line.lineNo });
+      report({
+        code: 'mismatched_model',
+        message: `Line ${line.lineNo}: model "${model}" differs from "${batchModel}"; a batch targets one model.`,
+        param: 'body.model',
+        line: line.lineNo,
+      });
       continue;
     }
     requestCount++;
@@ -96,7 +96,12 @@ export async function validateAndPlan(
   // Found by the database rather than a set of every custom_id, which for a million-line file would
   // cost the worker a hundred MB.
   for (const duplicate of await findDuplicateCustomIds(db, batchId, MAX_REPORTED_ERRORS)) {
-    errors.push({ code: 'duplicate_custom_id', message: `Line ${duplicate.line_no}: custom_id "${duplicate.custom_id}" is used more than once.`, param: 'custom_id', line: duplicate.line_no });
+    errors.push({
+      code: 'duplicate_custom_id',
+      message: `Line ${duplicate.line_no}: custom_id "${duplicate.custom_id}" is used more than once.`,
+      param: 'custom_id',
+      line: duplicate.line_no,
+    });
   }
   if (batchModel !== undefined) {
     const served = new Set((await listLiveModels(db)).map((m) => m.model));

@@ -66,7 +66,13 @@ async function list(db: Db): Promise<void> {
   ]);
   const table = [['ID', 'TENANT', 'KEY', 'NAME', 'CREATED', 'REVOKED'], ...rows];
   const widths = table[0]!.map((_, col) => Math.max(...table.map((row) => row[col]!.length)));
-  for (const row of table) console.log(row.map((cell, col) => cell.padEnd(widths[col]!)).join('  ').trimEnd());
+  for (const row of table)
+    console.log(
+      row
+        .map((cell, col) => cell.padEnd(widths[col]!))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 async function revoke(db: Db, id: string): Promise<void> {

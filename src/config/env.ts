@@ -1,13 +1,17 @@
 import { z } from 'zod';
 
 /** Shared parsers for environment variables: they arrive as strings, or not at all. */
-export const envInt = (fallback: number, min = 0) =>
-  z.coerce.number().int().min(min).default(fallback);
+export const envInt = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 
 export const envList = z
   .string()
   .optional()
-  .transform((raw) => (raw ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+  .transform((raw) =>
+    (raw ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+  );
 
 export const envBool = (fallback: boolean) =>
   z

@@ -6,7 +6,6 @@ import { toUnixSeconds, toUnixSecondsOrNull, UnixSeconds } from '../unixTime';
 export const UPLOAD_PURPOSES = ['batch'] as const;
 export const FILE_PURPOSES = [...UPLOAD_PURPOSES, 'batch_output'] as const;
 
-
 /** The File object exactly as OpenAI documents it; the OpenAPI document and the tests use this schema. */
 export const FileObject = z.strictObject({
   id: z.string(),

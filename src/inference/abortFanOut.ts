@@ -17,10 +17,14 @@ export class AbortFanOut {
     let siblings = this.children.get(parent);
     if (!siblings) {
       const created = new Set<AbortController>();
-      parent.addEventListener('abort', () => {
-        for (const child of created) child.abort(parent.reason);
-        created.clear();
-      }, { once: true });
+      parent.addEventListener(
+        'abort',
+        () => {
+          for (const child of created) child.abort(parent.reason);
+          created.clear();
+        },
+        { once: true },
+      );
       this.children.set(parent, created);
       siblings = created;
     }

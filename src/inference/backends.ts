@@ -29,7 +29,10 @@ export class BackendPool {
   private readonly stopping = new AbortController();
   private gaugeLoops: Promise<void>[] = [];
 
-  constructor(baseUrls: string[], private readonly options: BackendPoolOptions) {
+  constructor(
+    baseUrls: string[],
+    private readonly options: BackendPoolOptions,
+  ) {
     if (baseUrls.length === 0) throw new Error('BackendPool needs at least one base URL');
     this.backends = baseUrls.map((baseUrl) => {
       const slots = new Semaphore(Math.min(INITIAL_DEPTH, options.maxDepth));
@@ -138,9 +141,7 @@ export class BackendPool {
     while (!stopped.aborted) {
       await sleep(GAUGE_INTERVAL_MS, undefined, { signal: stopped }).catch(() => undefined);
       if (stopped.aborted || !backend.health.healthy) continue;
-      const gauges = await readSchedulerGauges(backend.baseUrl, this.options.apiKey, AbortSignal.timeout(GAUGE_INTERVAL_MS)).catch(
-        () => undefined,
-      );
+      const gauges = await readSchedulerGauges(backend.baseUrl, this.options.apiKey, AbortSignal.timeout(GAUGE_INTERVAL_MS)).catch(() => undefined);
       if (gauges === null) {
         logger.info({ backend: backend.baseUrl }, 'backend exports no vLLM scheduler gauges: depth follows 429/503/timeouts only');
         return;

@@ -7,9 +7,7 @@ import type { Claim } from './semaphore';
 import { abortableSleep, parseRetryAfter, retryDelayMs, type RetryPolicy } from './retry';
 
 /** What one request finally came to: an HTTP response (any status), or no usable response at all. */
-export type InferenceOutcome =
-  | { kind: 'response'; statusCode: number; body: unknown; requestId: string | null }
-  | { kind: 'error'; code: string; message: string };
+export type InferenceOutcome = { kind: 'response'; statusCode: number; body: unknown; requestId: string | null } | { kind: 'error'; code: string; message: string };
 
 type Attempt =
   | { final: true; outcome: InferenceOutcome }
@@ -63,7 +61,7 @@ export class InferenceClient {
   async execute(url: string, body: unknown, signal: AbortSignal, claim?: Claim): Promise<InferenceOutcome> {
     const { retry } = this.options;
     const payload = JSON.stringify(body);
-    for (let charged = 0; ; ) {
+    for (let charged = 0; ;) {
       const { backend, release } = await this.options.pool.acquire(signal, claim, modelOf(body));
       const sentAt = performance.now();
       let result: Attempt;
@@ -75,7 +73,8 @@ export class InferenceClient {
         });
       } catch (err) {
         if (err instanceof BackendFailure) result = err.detail as Attempt;
-        else if (err instanceof BrokenCircuitError) continue; // left rotation before this attempt started
+        else if (err instanceof BrokenCircuitError)
+          continue; // left rotation before this attempt started
         else throw err;
       } finally {
         release();

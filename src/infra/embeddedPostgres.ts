@@ -30,21 +30,24 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
   if (!fs.existsSync(path.join(clusterDir, 'PG_VERSION'))) await initCluster(bins, clusterDir, passwordFile, runAs);
   const password = fs.readFileSync(passwordFile, 'utf8').trim();
 
-  const child = spawn(
-    bins.postgres,
-    ['-D', clusterDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    { stdio: ['ignore', 'pipe', 'pipe'], ...runAs },
-  );
+  const child = spawn(bins.postgres, ['-D', clusterDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...runAs,
+  });
   const log = logger.child({ component: 'embedded-postgres' });
   const forward = (data: Buffer) => log.debug(data.toString().trim());
   child.stdout.on('data', forward);
   child.stderr.on('data', forward);
 
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
-  const ready = await waitUntil(async () => {
-    if (child.exitCode !== null) throw new Error(`embedded PostgreSQL exited with code ${child.exitCode}`);
-    return canConnect(url);
-  }, 60_000, 200);
+  const ready = await waitUntil(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`embedded PostgreSQL exited with code ${child.exitCode}`);
+      return canConnect(url);
+    },
+    60_000,
+    200,
+  );
   if (!ready) {
     await stopChild(child, 'SIGKILL');
     throw new Error(`embedded PostgreSQL did not accept connections on port ${port}`);
@@ -66,11 +69,10 @@ async function initCluster(bins: Binaries, clusterDir: string, passwordFile: str
     fs.chownSync(clusterDir, runAs.uid, runAs.gid);
     fs.chownSync(passwordFile, runAs.uid, runAs.gid);
   }
-  execFileSync(
-    bins.initdb,
-    ['-D', clusterDir, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${passwordFile}`, '-E', 'UTF8', '--locale=C'],
-    { stdio: 'pipe', ...runAs },
-  );
+  execFileSync(bins.initdb, ['-D', clusterDir, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${passwordFile}`, '-E', 'UTF8', '--locale=C'], {
+    stdio: 'pipe',
+    ...runAs,
+  });
   fs.chmodSync(passwordFile, 0o600);
   logger.info({ clusterDir }, 'initialised embedded PostgreSQL cluster');
 }

@@ -16,10 +16,7 @@ async function main(): Promise<void> {
   logger.level = listen.LOG_LEVEL;
   const log = logger.child({ component: 'simulator' });
   const simulator = await startSimulator(options, listen.SIMULATOR_PORT, listen.SIMULATOR_HOST);
-  log.info(
-    { baseUrl: simulator.baseUrl, models: options.models, capacity: options.capacity, faults: options.faults },
-    'vLLM simulator listening',
-  );
+  log.info({ baseUrl: simulator.baseUrl, models: options.models, capacity: options.capacity, faults: options.faults }, 'vLLM simulator listening');
 
   const shutdown = (signal: NodeJS.Signals) => {
     log.info({ signal }, 'vLLM simulator shutting down');

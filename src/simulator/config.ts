@@ -41,11 +41,9 @@ const schema = z
     SIMULATOR_SEED: envInt(42),
   })
   // One uniform draw picks at most one fault, so the rates partition [0, 1).
-  .refine(
-    (e) =>
-      e.SIMULATOR_RATE_429 + e.SIMULATOR_RATE_500 + e.SIMULATOR_RATE_RESET + e.SIMULATOR_RATE_HANG + e.SIMULATOR_RATE_MALFORMED <= 1,
-    { message: 'SIMULATOR_RATE_* must sum to at most 1' },
-  );
+  .refine((e) => e.SIMULATOR_RATE_429 + e.SIMULATOR_RATE_500 + e.SIMULATOR_RATE_RESET + e.SIMULATOR_RATE_HANG + e.SIMULATOR_RATE_MALFORMED <= 1, {
+    message: 'SIMULATOR_RATE_* must sum to at most 1',
+  });
 
 export function loadSimulatorOptions(env: NodeJS.ProcessEnv): SimulatorOptions {
   const e = parseEnv(schema, env);
@@ -68,9 +66,7 @@ export function loadSimulatorOptions(env: NodeJS.ProcessEnv): SimulatorOptions {
 }
 
 /** Defaults as if no SIMULATOR_* variable were set; tests override only what they exercise. */
-export function defaultSimulatorOptions(
-  overrides: Partial<Omit<SimulatorOptions, 'faults'>> & { faults?: Partial<FaultRates> } = {},
-): SimulatorOptions {
+export function defaultSimulatorOptions(overrides: Partial<Omit<SimulatorOptions, 'faults'>> & { faults?: Partial<FaultRates> } = {}): SimulatorOptions {
   const defaults = loadSimulatorOptions({});
   return { ...defaults, ...overrides, faults: { ...defaults.faults, ...overrides.faults } };
 }

@@ -21,10 +21,7 @@ const choiceCount = z.number().int().min(1).max(128).nullish();
 const tokenArray = z.array(z.number().int()).min(1);
 // OpenAI accepts text or pre-tokenized input, singly or as a list, for both prompts and embedding inputs.
 const promptOrInput = z.union([z.string(), z.array(z.string()).min(1), tokenArray, z.array(tokenArray).min(1)]);
-const messageContent = z.union([
-  z.string(),
-  z.array(z.object({ type: z.string(), text: z.string().optional() })),
-]);
+const messageContent = z.union([z.string(), z.array(z.object({ type: z.string(), text: z.string().optional() }))]);
 
 const chatSchema = z.object({
   model: z.string().min(1),
@@ -57,9 +54,7 @@ export function chatCompletion(body: unknown): Inference {
   const conversation = request.messages.map((message, i) => `${message.role}: ${contents[i]}`).join('\n');
   const promptText = contents.join('\n');
   const limit = request.max_completion_tokens ?? request.max_tokens ?? DEFAULT_MAX_TOKENS;
-  const generated = Array.from({ length: request.n ?? 1 }, (_, index) =>
-    generateText(`${request.model}\n${conversation}\n${index}`, limit),
-  );
+  const generated = Array.from({ length: request.n ?? 1 }, (_, index) => generateText(`${request.model}\n${conversation}\n${index}`, limit));
   const promptTokens = estimateTokens(promptText);
   const outputTokens = sum(generated.map((g) => g.tokens));
   return {
@@ -90,9 +85,7 @@ export function completion(body: unknown): Inference {
   const n = request.n ?? 1;
   const limit = request.max_tokens ?? DEFAULT_MAX_TOKENS;
   // As in OpenAI and vLLM, a list of prompts yields n consecutive choices per prompt.
-  const generated = prompts.flatMap((prompt) =>
-    Array.from({ length: n }, (_, i) => generateText(`${request.model}\n${prompt.text}\n${i}`, limit)),
-  );
+  const generated = prompts.flatMap((prompt) => Array.from({ length: n }, (_, i) => generateText(`${request.model}\n${prompt.text}\n${i}`, limit)));
   const promptTokens = sum(prompts.map((p) => p.tokens));
   const outputTokens = sum(generated.map((g) => g.tokens));
   return {
@@ -169,9 +162,7 @@ function isTokenArray(value: Exclude<PromptOrInput, string>): value is number[] 
 }
 
 function describe(prompt: string | number[]): { text: string; tokens: number } {
-  return typeof prompt === 'string'
-    ? { text: prompt, tokens: estimateTokens(prompt) }
-    : { text: prompt.join(' '), tokens: prompt.length };
+  return typeof prompt === 'string' ? { text: prompt, tokens: estimateTokens(prompt) } : { text: prompt.join(' '), tokens: prompt.length };
 }
 
 function usage(promptTokens: number, completionTokens: number) {

@@ -127,11 +127,7 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
   }
 
   function serviceMs(inference: Inference): number {
-    return (
-      options.baseLatencyMs +
-      inference.promptTokens * options.msPerPromptToken +
-      inference.outputTokens * options.msPerOutputToken
-    );
+    return options.baseLatencyMs + inference.promptTokens * options.msPerPromptToken + inference.outputTokens * options.msPerOutputToken;
   }
 
   const server = createServer((req, res) => {

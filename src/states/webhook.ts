@@ -4,22 +4,11 @@
  */
 import type { BatchStatus, TerminalStatus } from './batch';
 
-export const WEBHOOK_EVENT_TYPES = [
-  'batch.completed',
-  'batch.failed',
-  'batch.cancelled',
-  'batch.expired',
-  'batch.in_progress',
-] as const;
+export const WEBHOOK_EVENT_TYPES = ['batch.completed', 'batch.failed', 'batch.cancelled', 'batch.expired', 'batch.in_progress'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 /** What a webhook receives when its config names no events: the terminal ones; in_progress is opt-in. */
-export const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEventType[] = [
-  'batch.completed',
-  'batch.failed',
-  'batch.cancelled',
-  'batch.expired',
-];
+export const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEventType[] = ['batch.completed', 'batch.failed', 'batch.cancelled', 'batch.expired'];
 
 /** The batch status each event announces. */
 export const EVENT_STATUS: Readonly<Record<WebhookEventType, BatchStatus>> = {

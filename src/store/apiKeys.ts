@@ -9,10 +9,7 @@ export type ApiKeyRow = {
   revoked_at: Date | null;
 };
 
-export async function insertApiKey(
-  db: Queryable,
-  key: { id: string; tenantId: string; keyHash: string; keyPrefix: string; name: string | null },
-): Promise<ApiKeyRow> {
+export async function insertApiKey(db: Queryable, key: { id: string; tenantId: string; keyHash: string; keyPrefix: string; name: string | null }): Promise<ApiKeyRow> {
   const { rows } = await db.query<ApiKeyRow>(
     `INSERT INTO api_keys (id, tenant_id, key_hash, key_prefix, name) VALUES ($1, $2, $3, $4, $5)
      RETURNING id, tenant_id, key_prefix, name, created_at, revoked_at`,
@@ -32,9 +29,7 @@ export async function revokeApiKey(db: Queryable, id: string): Promise<ApiKeyRow
 }
 
 export async function listApiKeys(db: Queryable): Promise<ApiKeyRow[]> {
-  const { rows } = await db.query<ApiKeyRow>(
-    `SELECT id, tenant_id, key_prefix, name, created_at, revoked_at FROM api_keys ORDER BY created_at, id`,
-  );
+  const { rows } = await db.query<ApiKeyRow>(`SELECT id, tenant_id, key_prefix, name, created_at, revoked_at FROM api_keys ORDER BY created_at, id`);
   return rows;
 }
 

@@ -51,17 +51,7 @@ export async function insertBatch(
     `INSERT INTO batches (id, tenant_id, endpoint, model, input_file_id, completion_window, status, metadata, expires_at)
      VALUES ($1, $2, $3, $4, $5, $6, $9, $7, now() + make_interval(secs => $8))
      RETURNING *`,
-    [
-      batch.id,
-      batch.tenantId,
-      batch.endpoint,
-      batch.model,
-      batch.inputFileId,
-      batch.completionWindow,
-      batch.metadata,
-      batch.windowSeconds,
-      INITIAL_STATUS,
-    ],
+    [batch.id, batch.tenantId, batch.endpoint, batch.model, batch.inputFileId, batch.completionWindow, batch.metadata, batch.windowSeconds, INITIAL_STATUS],
   );
   return rows[0]!;
 }
@@ -101,10 +91,7 @@ export async function transitionBatch(
     values.push(column === 'errors' ? JSON.stringify(value) : value);
     assignments.push(`${column} = $${values.length}`);
   }
-  const { rows } = await db.query<BatchRow>(
-    `UPDATE batches SET ${assignments.join(', ')} WHERE id = $1 AND status = ANY($3) RETURNING *`,
-    values,
-  );
+  const { rows } = await db.query<BatchRow>(`UPDATE batches SET ${assignments.join(', ')} WHERE id = $1 AND status = ANY($3) RETURNING *`, values);
   return rows[0];
 }
 
@@ -112,11 +99,7 @@ export async function transitionBatch(
  * A page of the tenant's batches, newest first, starting after the batch `after`.
  * Undefined when `after` names no batch of this tenant.
  */
-export async function listBatches(
-  db: Queryable,
-  tenantId: string,
-  query: { after: string | undefined; limit: number },
-): Promise<BatchRow[] | undefined> {
+export async function listBatches(db: Queryable, tenantId: string, query: { after: string | undefined; limit: number }): Promise<BatchRow[] | undefined> {
   const { rows } = await db.query<BatchRow>(
     `WITH cursor AS (SELECT created_at, id FROM batches WHERE id = $2 AND tenant_id = $1)
      SELECT b.* FROM batches b

@@ -16,10 +16,7 @@ export type FileRow = {
 export type FileListQuery = { purpose?: string; after?: string; limit: number; order: 'asc' | 'desc' };
 
 /** A new file is `uploading`, invisible to every read below, until `completeFile` commits its content. */
-export async function insertFile(
-  db: Queryable,
-  file: { id: string; tenantId: string; purpose: string; filename: string },
-): Promise<void> {
+export async function insertFile(db: Queryable, file: { id: string; tenantId: string; purpose: string; filename: string }): Promise<void> {
   await db.query(`INSERT INTO files (id, tenant_id, purpose, filename, bytes, status) VALUES ($1, $2, $3, $4, 0, 'uploading')`, [
     file.id,
     file.tenantId,
@@ -30,10 +27,7 @@ export async function insertFile(
 
 /** Sets what is only known once the content is written, and makes the file visible. */
 export async function completeFile(db: Queryable, fileId: string, bytes: number, purpose: string): Promise<FileRow> {
-  const { rows } = await db.query<FileRow>(
-    `UPDATE files SET bytes = $2, purpose = $3, status = 'processed' WHERE id = $1 RETURNING *`,
-    [fileId, bytes, purpose],
-  );
+  const { rows } = await db.query<FileRow>(`UPDATE files SET bytes = $2, purpose = $3, status = 'processed' WHERE id = $1 RETURNING *`, [fileId, bytes, purpose]);
   return rows[0]!;
 }
 
@@ -42,10 +36,7 @@ export async function insertFilePart(db: Queryable, fileId: string, partNo: numb
 }
 
 export async function findFile(db: Queryable, tenantId: string, fileId: string): Promise<FileRow | undefined> {
-  const { rows } = await db.query<FileRow>(
-    `SELECT * FROM files WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL AND status <> 'uploading'`,
-    [fileId, tenantId],
-  );
+  const { rows } = await db.query<FileRow>(`SELECT * FROM files WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL AND status <> 'uploading'`, [fileId, tenantId]);
   return rows[0];
 }
 
@@ -102,10 +93,7 @@ export async function markFileDeleted(db: Queryable, tenantId: string, fileId: s
 
 /** One part at a time: the caller streams, never loading the whole file. */
 export async function readFilePart(db: Queryable, fileId: string, partNo: number): Promise<Buffer | undefined> {
-  const { rows } = await db.query<{ data: Buffer }>(
-    `SELECT data FROM file_parts WHERE file_id = $1 AND part_no = $2`,
-    [fileId, partNo],
-  );
+  const { rows } = await db.query<{ data: Buffer }>(`SELECT data FROM file_parts WHERE file_id = $1 AND part_no = $2`, [fileId, partNo]);
   return rows[0]?.data;
 }
 
@@ -119,9 +107,6 @@ export async function deleteFile(db: Queryable, fileId: string): Promise<void> {
  * every API process at once.
  */
 export async function deleteAbandonedUploads(db: Queryable, olderThanMs: number): Promise<number> {
-  const { rowCount } = await db.query(
-    `DELETE FROM files WHERE status = 'uploading' AND created_at < now() - $1 * interval '1 millisecond'`,
-    [olderThanMs],
-  );
+  const { rowCount } = await db.query(`DELETE FROM files WHERE status = 'uploading' AND created_at < now() - $1 * interval '1 millisecond'`, [olderThanMs]);
   return rowCount ?? 0;
 }

@@ -34,13 +34,7 @@ export async function insertPlannedRequests(db: Queryable, batchId: string, requ
     `INSERT INTO batch_requests (batch_id, line_no, chunk_no, custom_id, body)
      SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], $5::json[])
      ON CONFLICT DO NOTHING`,
-    [
-      batchId,
-      requests.map((r) => r.lineNo),
-      requests.map((r) => r.chunkNo),
-      requests.map((r) => r.customId),
-      requests.map((r) => JSON.stringify(r.body)),
-    ],
+    [batchId, requests.map((r) => r.lineNo), requests.map((r) => r.chunkNo), requests.map((r) => r.customId), requests.map((r) => JSON.stringify(r.body))],
   );
 }
 
@@ -110,12 +104,7 @@ export async function storeResults(db: Queryable, batchId: string, results: Requ
  * LIMIT under a join let the planner, misled by a fresh batch's missing statistics, join and sort
  * every later line for each page (30,000 lines took 4 s, a million would take an hour).
  */
-export async function readRequestsWithResults(
-  db: Queryable,
-  batchId: string,
-  afterLineNo: number,
-  throughLineNo: number,
-): Promise<RequestWithResult[]> {
+export async function readRequestsWithResults(db: Queryable, batchId: string, afterLineNo: number, throughLineNo: number): Promise<RequestWithResult[]> {
   const { rows } = await db.query<RequestWithResult>(
     `SELECT r.line_no, r.custom_id, x.request_id, x.status_code, x.response_body::text AS response_body, x.error_code, x.error_message
      FROM batch_requests r

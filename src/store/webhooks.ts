@@ -50,10 +50,7 @@ export async function insertDelivery(
     [delivery.id, delivery.batchId, delivery.tenantId, delivery.eventType, delivery.eventId, delivery.url, delivery.payload],
   );
   // A separate statement: its snapshot sees a row a concurrent prepare committed first.
-  const { rows } = await db.query<{ id: string }>(
-    `SELECT id FROM webhook_deliveries WHERE batch_id = $1 AND event_type = $2`,
-    [delivery.batchId, delivery.eventType],
-  );
+  const { rows } = await db.query<{ id: string }>(`SELECT id FROM webhook_deliveries WHERE batch_id = $1 AND event_type = $2`, [delivery.batchId, delivery.eventType]);
   return rows[0]!.id;
 }
 
@@ -97,25 +94,20 @@ export async function recordAttempt(
 
 /** Gives up on a pending delivery; a delivery that got through meanwhile stays delivered. */
 export async function markDeliveryFailed(db: Queryable, deliveryId: string, reason: string): Promise<void> {
-  await db.query(`UPDATE webhook_deliveries SET status = 'failed', last_error = $2 WHERE id = $1 AND status = 'pending'`, [
-    deliveryId,
-    reason,
-  ]);
+  await db.query(`UPDATE webhook_deliveries SET status = 'failed', last_error = $2 WHERE id = $1 AND status = 'pending'`, [deliveryId, reason]);
 }
 
 export type DeliveryWithAttempts = WebhookDeliveryRow & { attempts: WebhookAttemptRow[] };
 
 /** A batch's deliveries in the order their events happened, each with its attempts in order. */
 export async function listDeliveries(db: Queryable, batchId: string): Promise<DeliveryWithAttempts[]> {
-  const deliveries = await db.query<WebhookDeliveryRow>(
-    `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.batch_id = $1 ORDER BY d.created_at, d.id`,
-    [batchId],
-  );
+  const deliveries = await db.query<WebhookDeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.batch_id = $1 ORDER BY d.created_at, d.id`, [
+    batchId,
+  ]);
   if (deliveries.rows.length === 0) return [];
-  const attempts = await db.query<WebhookAttemptRow>(
-    `SELECT * FROM webhook_attempts WHERE delivery_id = ANY($1) ORDER BY delivery_id, attempt_no`,
-    [deliveries.rows.map((d) => d.id)],
-  );
+  const attempts = await db.query<WebhookAttemptRow>(`SELECT * FROM webhook_attempts WHERE delivery_id = ANY($1) ORDER BY delivery_id, attempt_no`, [
+    deliveries.rows.map((d) => d.id),
+  ]);
   return deliveries.rows.map((delivery) => ({
     ...delivery,
     attempts: attempts.rows.filter((a) => a.delivery_id === delivery.id),
@@ -123,10 +115,7 @@ export async function listDeliveries(db: Queryable, batchId: string): Promise<De
 }
 
 export async function findDelivery(db: Queryable, batchId: string, deliveryId: string): Promise<WebhookDeliveryRow | undefined> {
-  const { rows } = await db.query<WebhookDeliveryRow>(
-    `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.id = $1 AND d.batch_id = $2`,
-    [deliveryId, batchId],
-  );
+  const { rows } = await db.query<WebhookDeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.id = $1 AND d.batch_id = $2`, [deliveryId, batchId]);
   return rows[0];
 }
 
@@ -134,11 +123,7 @@ export async function findDelivery(db: Queryable, batchId: string, deliveryId: s
  * Puts a failed delivery back to pending for a replay. Only one of several concurrent replays
  * wins; `replay_count` numbers the replays, which keeps their workflow IDs distinct.
  */
-export async function resetFailedDelivery(
-  db: Queryable,
-  batchId: string,
-  deliveryId: string,
-): Promise<WebhookDeliveryRow | undefined> {
+export async function resetFailedDelivery(db: Queryable, batchId: string, deliveryId: string): Promise<WebhookDeliveryRow | undefined> {
   const { rows } = await db.query<WebhookDeliveryRow>(
     `UPDATE webhook_deliveries d SET status = 'pending', last_error = NULL, replay_count = replay_count + 1
      WHERE d.id = $1 AND d.batch_id = $2 AND d.status = 'failed'

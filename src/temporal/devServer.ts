@@ -19,9 +19,7 @@ export function findTemporalCli(configured: string | undefined): string {
     if (dir && isExecutable(candidate)) return candidate;
   }
   if (isExecutable(PROJECT_CLI)) return PROJECT_CLI;
-  throw new Error(
-    'Temporal CLI not found: set TEMPORAL_CLI_PATH, put `temporal` on PATH, or run scripts/ensure-temporal-cli.sh',
-  );
+  throw new Error('Temporal CLI not found: set TEMPORAL_CLI_PATH, put `temporal` on PATH, or run scripts/ensure-temporal-cli.sh');
 }
 
 function isExecutable(file: string): boolean {
@@ -57,13 +55,20 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
   }
 
   const args = [
-    'server', 'start-dev',
-    '--db-filename', path.join(options.dataDir, 'temporal.sqlite'),
-    '--ip', '127.0.0.1',
-    '--port', String(options.port),
-    '--ui-port', String(options.uiPort),
-    '--namespace', options.namespace,
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--db-filename',
+    path.join(options.dataDir, 'temporal.sqlite'),
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(options.port),
+    '--ui-port',
+    String(options.uiPort),
+    '--namespace',
+    options.namespace,
+    '--log-level',
+    'warn',
     // Task queue priority and fairness (batch priority, turns between tenants): opt-in on self-hosted
     // servers. Both hold within a partition; chunks are few per second, so one partition is plenty.
     ...dynamicConfig({
@@ -82,10 +87,14 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
   child.stderr.on('data', (data: Buffer) => log.debug(data.toString().trim()));
 
   const address = `127.0.0.1:${options.port}`;
-  const ready = await waitUntil(async () => {
-    if (child.exitCode !== null) throw new Error(`temporal dev server exited with code ${child.exitCode}`);
-    return canConnect(address);
-  }, 60_000, 250);
+  const ready = await waitUntil(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`temporal dev server exited with code ${child.exitCode}`);
+      return canConnect(address);
+    },
+    60_000,
+    250,
+  );
   if (!ready) {
     await stopChild(child, 'SIGKILL');
     throw new Error(`temporal dev server did not become ready on ${address}`);
@@ -110,5 +119,4 @@ async function canConnect(address: string): Promise<boolean> {
   }
 }
 
-const dynamicConfig = (values: Record<string, boolean | number>) =>
-  Object.entries(values).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${value}`]);
+const dynamicConfig = (values: Record<string, boolean | number>) => Object.entries(values).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${value}`]);

@@ -4,11 +4,7 @@ import { isUsableSecret } from './signing';
 import { subscribedEvents, WEBHOOK_EVENT_TYPES, type WebhookConfig, type WebhookEventType } from '../states/webhook';
 
 /** A signing secret: any non-empty string, or `whsec_<base64 key>` in the Standard Webhooks form. */
-export const WebhookSecret = z
-  .string()
-  .min(1)
-  .max(256)
-  .refine(isUsableSecret, 'a secret starting with whsec_ must be followed by a base64-encoded key');
+export const WebhookSecret = z.string().min(1).max(256).refine(isUsableSecret, 'a secret starting with whsec_ must be followed by a base64-encoded key');
 
 /** The `webhook` field of a batch create request. */
 export const WebhookConfigSchema = z
@@ -41,9 +37,7 @@ export function webhookFromCreateRequest(request: {
   return null;
 }
 
-export type NewBatchWebhook =
-  | { kind: 'accepted'; config: WebhookConfig | null }
-  | { kind: 'refused'; param: 'webhook.url' | 'metadata.webhook_url'; message: string };
+export type NewBatchWebhook = { kind: 'accepted'; config: WebhookConfig | null } | { kind: 'refused'; param: 'webhook.url' | 'metadata.webhook_url'; message: string };
 
 /**
  * The webhook of a batch create request, with its destination vetted now: a bad URL is the

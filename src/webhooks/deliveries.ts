@@ -20,12 +20,7 @@ export type ReplayOutcome =
  * workflow finds it pending; if Temporal refuses the start, it is marked failed again and the
  * error propagates.
  */
-export async function replayDelivery(
-  deps: { db: Db; workflows: WorkflowGateway },
-  tenantId: string,
-  batchId: string,
-  deliveryId: string,
-): Promise<ReplayOutcome> {
+export async function replayDelivery(deps: { db: Db; workflows: WorkflowGateway }, tenantId: string, batchId: string, deliveryId: string): Promise<ReplayOutcome> {
   const batch = await findBatch(deps.db, tenantId, batchId);
   if (!batch) return { kind: 'batch_not_found' };
   const delivery = await resetFailedDelivery(deps.db, batch.id, deliveryId);

@@ -22,10 +22,7 @@ type AttemptOptions = {
  * acknowledges; a 3xx is a failure because redirects are not followed (the redirect target was
  * never vetted). Uses node:http rather than fetch so the address guard sees every connection.
  */
-export function sendWebhook(
-  request: { url: string; body: string; headers: Record<string, string> },
-  options: AttemptOptions,
-): Promise<AttemptResult> {
+export function sendWebhook(request: { url: string; body: string; headers: Record<string, string> }, options: AttemptOptions): Promise<AttemptResult> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
 
@@ -42,8 +39,7 @@ export function sendWebhook(
       req.destroy();
       resolve(result);
     };
-    const failed = (error: string, statusCode: number | null = null) =>
-      settle({ outcome: 'failed', statusCode, error, durationMs: elapsed() });
+    const failed = (error: string, statusCode: number | null = null) => settle({ outcome: 'failed', statusCode, error, durationMs: elapsed() });
 
     const req = (url.protocol === 'https:' ? https : http).request(url, {
       method: 'POST',

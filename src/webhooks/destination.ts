@@ -88,8 +88,7 @@ export function destinationRefusal(rawUrl: string, policy: DestinationPolicy): s
   return range ? refusalMessage(host, range) : null;
 }
 
-const refusalMessage = (address: string, range: AddressRange) =>
-  `${address} is a ${range.replace('_', '-')} address; set WEBHOOK_ALLOW_PRIVATE=true to allow it`;
+const refusalMessage = (address: string, range: AddressRange) => `${address} is a ${range.replace('_', '-')} address; set WEBHOOK_ALLOW_PRIVATE=true to allow it`;
 
 /** Every address `hostname` resolves to: a rebinding resolver may mix public and private answers. */
 function checkAddresses(hostname: string, addresses: dns.LookupAddress[]): DestinationRefusedError | null {
@@ -106,11 +105,7 @@ export type Lookup = net.LookupFunction;
  * `destinationRefusal` plus DNS: a hostname is refused when any of its addresses is non-public.
  * A name that does not resolve (yet) is not refused here; the send-time guard checks it again.
  */
-export async function resolvedRefusal(
-  rawUrl: string,
-  policy: DestinationPolicy,
-  lookup: Lookup = dns.lookup,
-): Promise<string | null> {
+export async function resolvedRefusal(rawUrl: string, policy: DestinationPolicy, lookup: Lookup = dns.lookup): Promise<string | null> {
   const refusal = destinationRefusal(rawUrl, policy);
   if (refusal || policy.allowPrivate) return refusal;
   const host = bareHost(new URL(rawUrl));

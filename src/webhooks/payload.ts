@@ -23,11 +23,7 @@ export type WebhookEvent = {
  * The event body. `status` is the one the event announces; `data` is the batch as it was when the
  * event was prepared, which for `batch.in_progress` may already be further along.
  */
-export function buildWebhookEvent(
-  batch: BatchRow,
-  type: WebhookEventType,
-  event: { id: string; createdAt: Date },
-): WebhookEvent {
+export function buildWebhookEvent(batch: BatchRow, type: WebhookEventType, event: { id: string; createdAt: Date }): WebhookEvent {
   const data = toBatchObject(batch);
   return {
     id: event.id,

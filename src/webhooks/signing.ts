@@ -7,9 +7,7 @@ const STANDARD_WEBHOOKS_PREFIX = 'whsec_';
  * key (the Standard Webhooks convention), so receivers can pass it to those libraries unchanged.
  */
 export function signingKey(secret: string): Buffer {
-  return secret.startsWith(STANDARD_WEBHOOKS_PREFIX)
-    ? Buffer.from(secret.slice(STANDARD_WEBHOOKS_PREFIX.length), 'base64')
-    : Buffer.from(secret, 'utf8');
+  return secret.startsWith(STANDARD_WEBHOOKS_PREFIX) ? Buffer.from(secret.slice(STANDARD_WEBHOOKS_PREFIX.length), 'base64') : Buffer.from(secret, 'utf8');
 }
 
 /** Whether a `whsec_` secret carries a non-empty base64 key; any other non-empty secret is usable as is. */

@@ -30,15 +30,15 @@ export async function startWorkers(config: Config, db: Db, connection: NativeCon
             config: { allowPrivate: config.webhooks.allowPrivate, defaultSecret: config.webhooks.secret, attemptTimeoutMs: config.webhooks.attemptTimeoutMs },
           }),
           ...createOrchestratorActivities({
-          db,
-          limits: {
-            maxRequests: config.limits.maxRequestsPerBatch,
-            maxLineBytes: MAX_LINE_BYTES,
-            chunkSize: config.chunkSize,
-            defaultModel: config.vllm.defaultModel,
-          },
-          run: { chunksInFlight: config.chunksInFlightPerBatch, chunkHeartbeatTimeoutMs: config.chunkHeartbeatTimeoutMs },
-        }),
+            db,
+            limits: {
+              maxRequests: config.limits.maxRequestsPerBatch,
+              maxLineBytes: MAX_LINE_BYTES,
+              chunkSize: config.chunkSize,
+              defaultModel: config.vllm.defaultModel,
+            },
+            run: { chunksInFlight: config.chunksInFlightPerBatch, chunkHeartbeatTimeoutMs: config.chunkHeartbeatTimeoutMs },
+          }),
         },
       }),
     );

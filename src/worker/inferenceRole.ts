@@ -128,9 +128,7 @@ class Registration {
     this.models = models;
     await heartbeatInferenceWorker(this.db, this.workerId, this.models);
     this.timer ??= setInterval(() => {
-      heartbeatInferenceWorker(this.db, this.workerId, this.models).catch((err: Error) =>
-        logger.warn({ err: err.message }, 'model registration heartbeat failed'),
-      );
+      heartbeatInferenceWorker(this.db, this.workerId, this.models).catch((err: Error) => logger.warn({ err: err.message }, 'model registration heartbeat failed'));
     }, REGISTRATION_HEARTBEAT_MS).unref();
   }
 

@@ -38,7 +38,6 @@ type StopReason = NonNullable<BatchProgress['stopReason']>;
 
 export type BatchWorkflowResult = { status: BatchStatus };
 
-
 /** Well under Temporal's 10,240-event ceiling; each chunk costs a handful of events. */
 const CHUNKS_PER_RUN = 500;
 
@@ -78,7 +77,11 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   if (plan.outcome === 'failed') return finish(input, progress, 'failed');
   // A user cancel that landed while validation finished still needs its partial files.
   if (plan.outcome === 'not_runnable') return finish(input, progress, plan.status === 'cancelling' ? 'cancelled' : plan.status);
-  if (!input.plan) upsertSearchAttributes([{ key: BATCH_STATUS, value: 'in_progress' }, { key: BATCH_MODEL, value: plan.model }]);
+  if (!input.plan)
+    upsertSearchAttributes([
+      { key: BATCH_STATUS, value: 'in_progress' },
+      { key: BATCH_MODEL, value: plan.model },
+    ]);
   progress.phase = 'in_progress';
   if (!input.plan) await notifyWebhook(input, 'batch.in_progress');
   progress.chunkCount = plan.chunkCount;
@@ -97,11 +100,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   let startedThisRun = 0;
   let failure: unknown;
   const mayStartMore = () =>
-    nextChunk < plan.chunkCount &&
-    progress.stopReason === null &&
-    failure === undefined &&
-    startedThisRun < CHUNKS_PER_RUN &&
-    !workflowInfo().continueAsNewSuggested;
+    nextChunk < plan.chunkCount && progress.stopReason === null && failure === undefined && startedThisRun < CHUNKS_PER_RUN && !workflowInfo().continueAsNewSuggested;
 
   while (mayStartMore()) {
     await condition(() => progress.chunksRunning < plan.run.chunksInFlight || progress.stopReason !== null);

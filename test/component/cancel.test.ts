@@ -8,15 +8,7 @@ import { cancelSignal } from '../../src/temporal/definitions';
 import { workflowGateway, type WorkflowGateway } from '../../src/temporal/gateway';
 import type { batchWorkflow } from '../../src/workflows/batch';
 import { chatLine } from '../support/batches';
-import {
-  announceModels,
-  batchOfLines,
-  connectTestDb,
-  holdTransition,
-  plannedBatch,
-  uniqueTenant,
-  waitUntilBlocking,
-} from '../support/fixtures';
+import { announceModels, batchOfLines, connectTestDb, holdTransition, plannedBatch, uniqueTenant, waitUntilBlocking } from '../support/fixtures';
 import { testStack } from '../support/stack';
 
 /**
@@ -108,11 +100,14 @@ describe('cancelBatch', () => {
   });
 
   const terminal: Array<[TerminalStatus, () => Promise<BatchRow>]> = [
-    ['completed', async () => {
-      const batch = await running();
-      await transitionBatch(db, batch.id, 'finalizing');
-      return (await transitionBatch(db, batch.id, 'completed'))!;
-    }],
+    [
+      'completed',
+      async () => {
+        const batch = await running();
+        await transitionBatch(db, batch.id, 'finalizing');
+        return (await transitionBatch(db, batch.id, 'completed'))!;
+      },
+    ],
     ['failed', async () => (await transitionBatch(db, (await validating()).id, 'failed', { errors: [] }))!],
     ['expired', async () => (await transitionBatch(db, (await running()).id, 'expired'))!],
     ['cancelled', async () => (await transitionBatch(db, (await validating()).id, 'cancelled'))!],

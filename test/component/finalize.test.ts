@@ -62,8 +62,16 @@ describe('finalizeBatch', () => {
       return { lineNo: line_no, status: 200, body: { object: 'chat.completion', n: i }, tokens: [3, 5] };
     });
     // Checkpointed out of order, as concurrent chunks flush.
-    await checkpoint(db, batch.id, outcomes.filter((_, i) => i % 2 === 1));
-    await checkpoint(db, batch.id, outcomes.filter((_, i) => i % 2 === 0));
+    await checkpoint(
+      db,
+      batch.id,
+      outcomes.filter((_, i) => i % 2 === 1),
+    );
+    await checkpoint(
+      db,
+      batch.id,
+      outcomes.filter((_, i) => i % 2 === 0),
+    );
     const pages: number[] = [];
 
     const done = await finalizeBatch(db, batch.id, 'completed', (n) => pages.push(n));
@@ -99,7 +107,10 @@ describe('finalizeBatch', () => {
     expect(unanswered.error).toEqual({ code: 'server_error', message: 'backend answered 500 (gave up after 6 attempts)' });
 
     // The files are the tenant's, complete, and what their rows say.
-    for (const [fileId, kind] of [[done.output_file_id!, 'output'], [done.error_file_id!, 'error']] as const) {
+    for (const [fileId, kind] of [
+      [done.output_file_id!, 'output'],
+      [done.error_file_id!, 'error'],
+    ] as const) {
       const file = (await findFile(db, TENANT, fileId))!;
       expect(file).toMatchObject({ purpose: 'batch_output', status: 'processed', filename: `${batch.id}_${kind}.jsonl` });
       expect(file.bytes).toBe(Buffer.byteLength(await readFileText(db, fileId)));
@@ -109,7 +120,11 @@ describe('finalizeBatch', () => {
   test('completed with no failure: no error file at all', async () => {
     const customIds = ids(3);
     const { batch } = await plannedBatch(db, TENANT, linesOf(customIds));
-    await checkpoint(db, batch.id, [1, 2, 3].map((lineNo) => ({ lineNo, status: 200 })));
+    await checkpoint(
+      db,
+      batch.id,
+      [1, 2, 3].map((lineNo) => ({ lineNo, status: 200 })),
+    );
     const filesBefore = await outputFiles();
     const done = await finalizeBatch(db, batch.id, 'completed');
     expect(done).toMatchObject({ status: 'completed', error_file_id: null, completed_requests: 3, failed_requests: 0 });
@@ -120,7 +135,10 @@ describe('finalizeBatch', () => {
   test('a retry after a crash mid-finalize (left finalizing, its files rolled back) completes the batch once', async () => {
     const customIds = ids(2, 'retry');
     const { batch } = await plannedBatch(db, TENANT, linesOf(customIds));
-    await checkpoint(db, batch.id, [{ lineNo: 1, status: 200 }, { lineNo: 2, status: 200 }]);
+    await checkpoint(db, batch.id, [
+      { lineNo: 1, status: 200 },
+      { lineNo: 2, status: 200 },
+    ]);
     // The first attempt moved the batch to finalizing, then died inside its transaction.
     await transitionBatch(db, batch.id, 'finalizing');
     const filesBefore = await outputFiles();
@@ -185,7 +203,10 @@ describe('finalizeBatch', () => {
   test('a batch the user is cancelling ends cancelled, whatever the workflow finalizes it for', async () => {
     const customIds = ids(3, 'racing');
     const { batch } = await plannedBatch(db, TENANT, linesOf(customIds));
-    await checkpoint(db, batch.id, [{ lineNo: 1, status: 200 }, { lineNo: 2, status: 200 }]);
+    await checkpoint(db, batch.id, [
+      { lineNo: 1, status: 200 },
+      { lineNo: 2, status: 200 },
+    ]);
     await transitionBatch(db, batch.id, 'cancelling');
     const done = await finalizeBatch(db, batch.id, 'completed');
     expect(done).toMatchObject({ status: 'cancelled', finalizing_at: null, completed_at: null, completed_requests: 2, failed_requests: 1 });

@@ -130,7 +130,12 @@ describe('validateAndPlan', () => {
 
   test.each<[string, string[], Partial<Parameters<typeof planLimits>[0]>, Array<{ code: string; line: number | null; param: string | null }>]>([
     ['an empty file', ['', '   '], {}, [{ code: 'empty_file', line: null, param: null }]],
-    ['a model no live worker serves', [line('a', {}, { model: UNSERVED_MODEL }), line('b', {}, { model: UNSERVED_MODEL })], {}, [{ code: 'model_not_found', line: 1, param: 'body.model' }]],
+    [
+      'a model no live worker serves',
+      [line('a', {}, { model: UNSERVED_MODEL }), line('b', {}, { model: UNSERVED_MODEL })],
+      {},
+      [{ code: 'model_not_found', line: 1, param: 'body.model' }],
+    ],
     ['more requests than allowed', [line('a'), line('b'), line('c'), line('d')], { maxRequests: 2 }, [{ code: 'too_many_requests', line: 3, param: null }]],
   ])('%s fails the batch', async (_name, lines, limits, expected) => {
     const batch = await batchOfLines(db, TENANT, lines);
@@ -169,7 +174,6 @@ describe('validateAndPlan', () => {
     // 75 unparsable lines (odd) and 74 repeats of line 2's custom_id (even): the first 100 by line are lines 1 and 3–101.
     expect(errors.map((e) => e.line)).toEqual(Array.from({ length: MAX_REPORTED_ERRORS + 1 }, (_, i) => i + 1).filter((n) => n !== 2));
   });
-
 
   test('an unserved model is reported at its line among the others, and kept when there are more than can be reported', async () => {
     const unserved = (customId: string) => line(customId, {}, { model: UNSERVED_MODEL });
@@ -214,15 +218,20 @@ describe('validateAndPlan', () => {
       expect(plan).toMatchObject({ outcome: 'in_progress', chunkCount: 3, totalRequests: 7 });
       expect((await findBatchById(db, batch.id))!.errors).toBeNull();
       const index = await requestIndex(db, batch.id, 3);
-      expect(index.map((r) => [r.chunk_no, r.line_no])).toEqual([[0, 1], [0, 2], [0, 3], [1, 4], [1, 5], [1, 6], [2, 7]]);
+      expect(index.map((r) => [r.chunk_no, r.line_no])).toEqual([
+        [0, 1],
+        [0, 2],
+        [0, 3],
+        [1, 4],
+        [1, 5],
+        [1, 6],
+        [2, 7],
+      ]);
     });
 
     test('two overlapping attempts agree on one plan and one index', async () => {
       const batch = await batchOfLines(db, TENANT, lines);
-      const [a, b] = await Promise.all([
-        validateAndPlan(db, batch.id, planLimits({ chunkSize: 3 })),
-        validateAndPlan(db, batch.id, planLimits({ chunkSize: 3 })),
-      ]);
+      const [a, b] = await Promise.all([validateAndPlan(db, batch.id, planLimits({ chunkSize: 3 })), validateAndPlan(db, batch.id, planLimits({ chunkSize: 3 }))]);
       expect(a).toEqual({ outcome: 'in_progress', model: MODEL, endpoint: '/v1/chat/completions', chunkCount: 3, totalRequests: 7 });
       expect(b).toEqual(a);
       expect(await requestsWithResults(db, batch.id)).toHaveLength(7);

@@ -257,9 +257,7 @@ describe('simulator faults', () => {
 
   it('never answers [[sim:hang]], and close() still returns promptly', async () => {
     const sim = await start();
-    await expect(
-      post(sim, '/chat/completions', chat('[[sim:hang]]'), { signal: AbortSignal.timeout(300) }),
-    ).rejects.toThrow(/aborted|timeout/i);
+    await expect(post(sim, '/chat/completions', chat('[[sim:hang]]'), { signal: AbortSignal.timeout(300) })).rejects.toThrow(/aborted|timeout/i);
 
     const stillHanging = post(sim, '/chat/completions', chat('again [[sim:hang]]'));
     await waitFor(() => sim.stats().faults.hang === 2);

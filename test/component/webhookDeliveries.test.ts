@@ -3,14 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApplicationFailure } from '@temporalio/activity';
 import { Client, Connection } from '@temporalio/client';
-import {
-  bundleWorkflowCode,
-  DefaultLogger,
-  NativeConnection,
-  Runtime,
-  Worker,
-  type WorkflowBundleWithSourceMap,
-} from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import express from 'express';
 import { createWebhookActivities, type WebhookActivityConfig } from '../../src/activities/webhooks';
 import { errorHandler } from '../../src/api/errors';
@@ -28,13 +21,7 @@ import type { webhookDeliveryWorkflow } from '../../src/workflows/webhook';
 import { connectTestDb, insertRanBatch } from '../support/fixtures';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
-import {
-  flakyOrDead,
-  hexSignatureValid,
-  standardSignatureValid,
-  startWebhookReceiver,
-  type WebhookReceiver,
-} from '../support/webhookReceiver';
+import { flakyOrDead, hexSignatureValid, standardSignatureValid, startWebhookReceiver, type WebhookReceiver } from '../support/webhookReceiver';
 
 /**
  * The webhook path on the real stack, short of the batch workflow: activities against PostgreSQL,
@@ -213,9 +200,7 @@ describe('webhook deliveries on the real stack', () => {
     expect(receiver.received(path)).toEqual([]);
     const [delivery] = (await apiCall('GET', `/batches/${batchId}/webhook_deliveries`)).body.data;
     expect(delivery).toMatchObject({ status: 'failed', attempt_count: 1, last_error: expect.stringMatching(/^destination refused: 127\.0\.0\.1 is a loopback/) });
-    expect(delivery.attempts).toEqual([
-      { attempt: 1, started_at: expect.any(Number), duration_ms: 0, status_code: null, error: delivery.last_error },
-    ]);
+    expect(delivery.attempts).toEqual([{ attempt: 1, started_at: expect.any(Number), duration_ms: 0, status_code: null, error: delivery.last_error }]);
 
     // Another tenant sees neither the batch nor its deliveries.
     expect((await apiCall('GET', `/batches/${batchId}/webhook_deliveries`, 'someone-else')).status).toBe(404);
@@ -294,7 +279,9 @@ describe('webhook deliveries on the real stack', () => {
     test('a failed attempt throws retryable, a refused destination non-retryable', async () => {
       const dead = await insertBatch({ url: receiver.url(`/dead/${crypto.randomUUID()}`) });
       const deadDelivery = (await activities().prepareWebhookDelivery(dead, 'batch.completed'))!;
-      const retryable = await activities().deliverWebhook(deadDelivery).catch((err: unknown) => err);
+      const retryable = await activities()
+        .deliverWebhook(deadDelivery)
+        .catch((err: unknown) => err);
       expect(retryable).toBeInstanceOf(ApplicationFailure);
       expect(retryable).toMatchObject({ nonRetryable: false, type: 'WebhookAttemptFailed', message: 'HTTP 503' });
 

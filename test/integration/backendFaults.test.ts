@@ -36,14 +36,21 @@ describe('backend faults and backpressure', () => {
       ['always-429', '[[sim:429]]'],
       ['client-error', '[[sim:400]]'],
     ];
-    const input = await uploadJsonl(client, cases.map(([id, marker]) => chatLine(id, MODEL, `${id} ${marker}`)));
+    const input = await uploadJsonl(
+      client,
+      cases.map(([id, marker]) => chatLine(id, MODEL, `${id} ${marker}`)),
+    );
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
     const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status), 90_000);
     expect(batch.status).toBe('completed');
 
     const output = await readJsonl(client, batch.output_file_id);
     const errors = await readJsonl(client, batch.error_file_id);
-    expectEachCustomIdOnce(cases.map(([id]) => id), output, errors);
+    expectEachCustomIdOnce(
+      cases.map(([id]) => id),
+      output,
+      errors,
+    );
     expect(output.map((l) => l.custom_id)).toEqual(['rate-limited-once', 'server-error-twice', 'reset-once', 'hang-once', 'malformed-once']);
     for (const line of output) expect(line.response!.status_code).toBe(200);
 
@@ -70,7 +77,10 @@ describe('backend faults and backpressure', () => {
     // The faults above were overloads (429, a timeout) that cut the depth; with work and a backend
     // that queues nothing, it climbs back (by at least one per gauge reading) to the ceiling.
     const ids = Array.from({ length: 1500 }, (_, i) => `load-${i}`);
-    const input = await uploadJsonl(client, ids.map((id) => chatLine(id, MODEL, id)));
+    const input = await uploadJsonl(
+      client,
+      ids.map((id) => chatLine(id, MODEL, id)),
+    );
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
     const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status));
     expect(batch.status).toBe('completed');

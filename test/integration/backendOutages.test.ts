@@ -53,7 +53,10 @@ describe('backend outages', () => {
   });
 
   async function startBatch(window = '24h'): Promise<string> {
-    const input = await uploadJsonl(client, customIds.map((id) => chatLine(id, MODEL, `Work on ${id}`, { max_tokens: 8 })));
+    const input = await uploadJsonl(
+      client,
+      customIds.map((id) => chatLine(id, MODEL, `Work on ${id}`, { max_tokens: 8 })),
+    );
     const batch = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: window as '24h' });
     await waitForBatch(client, batch.id, (b) => b.request_counts!.completed >= 40, 60_000);
     return batch.id;
@@ -128,7 +131,10 @@ describe('a GPU worker started before its backend answers', () => {
       late = await startSimulator(defaultSimulatorOptions({ models: [model] }), port);
       await waitFor(async () => (await sut.client.models.list()).data.some((m) => m.id === model), { timeoutMs: 30_000, what: 'the model to be served' });
       const ids = ['a', 'b', 'c'];
-      const input = await uploadJsonl(sut.client, ids.map((id) => chatLine(id, model, id)));
+      const input = await uploadJsonl(
+        sut.client,
+        ids.map((id) => chatLine(id, model, id)),
+      );
       const created = await sut.client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
       const batch = await waitForBatch(sut.client, created.id, (b) => TERMINAL.includes(b.status), 60_000);
       expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 3, completed: 3, failed: 0 } });

@@ -27,8 +27,7 @@ describe('OpenAI API conformance through the official SDK', () => {
   beforeAll(async () => {
     sut = await startServiceUnderTest({ env: { API_KEYS: `${key}:${unique('conformance')},${sweeperKey}:${sweeperTenant}` }, apiKey: key });
     client = sut.client;
-    http = (path, init = {}) =>
-      fetch(`${sut.service.apiUrl}${path}`, { ...init, headers: { authorization: `Bearer ${key}`, ...init.headers } });
+    http = (path, init = {}) => fetch(`${sut.service.apiUrl}${path}`, { ...init, headers: { authorization: `Bearer ${key}`, ...init.headers } });
   });
 
   afterAll(async () => {

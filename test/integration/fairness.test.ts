@@ -33,12 +33,18 @@ describe('fairness between tenants', () => {
   test('a 10-request batch behind a 20,000-request batch of another tenant takes turns with it', async () => {
     const big = sut.client;
     const small = sut.clientAs(keySmall);
-    const bigInput = await uploadJsonl(big, Array.from({ length: BIG }, (_, i) => chatLine(`big-${i}`, MODEL, `big ${i}`, { max_tokens: 4 })));
+    const bigInput = await uploadJsonl(
+      big,
+      Array.from({ length: BIG }, (_, i) => chatLine(`big-${i}`, MODEL, `big ${i}`, { max_tokens: 4 })),
+    );
     const bigBatch = await big.batches.create({ input_file_id: bigInput.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
     // Wait until the worker holds a deep queue of the big batch's requests.
     await waitForBatch(big, bigBatch.id, (b) => b.request_counts!.completed >= 500, 120_000);
 
-    const smallInput = await uploadJsonl(small, Array.from({ length: 10 }, (_, i) => chatLine(`small-${i}`, MODEL, `small ${i}`, { max_tokens: 4 })));
+    const smallInput = await uploadJsonl(
+      small,
+      Array.from({ length: 10 }, (_, i) => chatLine(`small-${i}`, MODEL, `small ${i}`, { max_tokens: 4 })),
+    );
     const bigBefore = (await big.batches.retrieve(bigBatch.id)).request_counts!.completed;
     const started = Date.now();
     const smallBatch = await small.batches.create({ input_file_id: smallInput.id, endpoint: '/v1/chat/completions', completion_window: '24h' });

@@ -382,7 +382,11 @@ describe(`fuzzing the API (FUZZ_SEED=${FUZZ_SEED}, FUZZ_RUNS=${FUZZ_RUNS})`, () 
     const batch = await client.batches.create({ input_file_id: (await uploadJsonl(client, lines)).id, endpoint: '/v1/chat/completions', completion_window: '24h' });
     const done = await waitForBatch(client, batch.id, (b) => TERMINAL.includes(b.status));
     expect(done).toMatchObject({ status: 'completed', request_counts: { total: 10, completed: 10, failed: 0 } });
-    expectEachCustomIdOnce(lines.map((_, i) => `after-${i}`), await readJsonl(client, done.output_file_id), await readJsonl(client, done.error_file_id));
+    expectEachCustomIdOnce(
+      lines.map((_, i) => `after-${i}`),
+      await readJsonl(client, done.output_file_id),
+      await readJsonl(client, done.error_file_id),
+    );
 
     const other = sut.clientAs(ownerKey);
     expect(Buffer.from(await (await other.files.content(foreign.id)).arrayBuffer()).equals(foreign.bytes)).toBe(true);

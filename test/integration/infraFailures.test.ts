@@ -47,7 +47,10 @@ describe('infrastructure failures mid-batch', () => {
   });
 
   async function runBatchThrough(disruption: () => Promise<void>) {
-    const input = await uploadJsonl(client, customIds.map((id) => chatLine(id, MODEL, id)));
+    const input = await uploadJsonl(
+      client,
+      customIds.map((id) => chatLine(id, MODEL, id)),
+    );
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
     await waitForBatch(client, created.id, (b) => b.request_counts!.completed >= REQUESTS / 4, 120_000);
     await disruption();

@@ -51,7 +51,10 @@ describe('npm start survives SIGKILL and resumes on the same DATA_DIR', () => {
     service = await startServiceProcess(env, { port });
     const client = new OpenAI({ baseURL: service.apiUrl, apiKey: 'unused', maxRetries: 0 });
     const customIds = Array.from({ length: REQUESTS }, (_, i) => `item-${i}`);
-    const input = await uploadJsonl(client, customIds.map((id) => chatLine(id, MODEL, `Summarise ${id}`)));
+    const input = await uploadJsonl(
+      client,
+      customIds.map((id) => chatLine(id, MODEL, `Summarise ${id}`)),
+    );
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
 
     await waitForBatch(client, created.id, (b) => b.request_counts!.completed >= 150, 60_000);
@@ -87,10 +90,7 @@ async function countResultsBefore(dataDir: string, port: number, batchId: string
   const client = new pg.Client({ connectionString: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres` });
   await client.connect();
   try {
-    const { rows } = await client.query<{ n: number }>(
-      'SELECT count(*)::int AS n FROM batch_results WHERE batch_id = $1 AND created_at < $2',
-      [batchId, before],
-    );
+    const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM batch_results WHERE batch_id = $1 AND created_at < $2', [batchId, before]);
     return rows[0]!.n;
   } finally {
     await client.end();

@@ -71,7 +71,10 @@ describe('separate api, orchestrator and GPU worker processes', () => {
 
   test('a validating batch is cancelled at once, and stays cancelled once its workflow runs', async () => {
     // No orchestrator yet: the batch cannot leave validating on its own.
-    const input = await uploadJsonl(client, ['a', 'b'].map((id) => chatLine(id, MODEL, id)));
+    const input = await uploadJsonl(
+      client,
+      ['a', 'b'].map((id) => chatLine(id, MODEL, id)),
+    );
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
     expect(created.status).toBe('validating');
     const cancelled = await client.batches.cancel(created.id);
@@ -88,7 +91,10 @@ describe('separate api, orchestrator and GPU worker processes', () => {
   test(`a lone batch spreads over all ${GPU_WORKERS} GPU workers, each within its backend bound`, async () => {
     orchestrator ??= await startOrchestrator();
     const ids = Array.from({ length: 500 }, (_, i) => `shared-${i}`);
-    const input = await uploadJsonl(client, ids.map((id) => chatLine(id, MODEL, id)));
+    const input = await uploadJsonl(
+      client,
+      ids.map((id) => chatLine(id, MODEL, id)),
+    );
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
     const served = simulators.map((s) => s.stats().completed);
 
@@ -125,11 +131,18 @@ describe('separate api, orchestrator and GPU worker processes', () => {
     orchestrator ??= await startOrchestrator();
     const total = 1500;
     const ids = Array.from({ length: total }, (_, i) => `survivor-${i}`);
-    const input = await uploadJsonl(client, ids.map((id) => chatLine(id, MODEL, id, { max_tokens: 64 })));
+    const input = await uploadJsonl(
+      client,
+      ids.map((id) => chatLine(id, MODEL, id, { max_tokens: 64 })),
+    );
     const servedBefore = requestsServed();
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
 
-    for (const [fraction, victims] of [[0.2, [0]], [0.45, [0, 1, 'orchestrator']], [0.7, [1]]] as const) {
+    for (const [fraction, victims] of [
+      [0.2, [0]],
+      [0.45, [0, 1, 'orchestrator']],
+      [0.7, [1]],
+    ] as const) {
       await waitForBatch(client, created.id, (b) => b.request_counts!.completed >= total * fraction, 90_000);
       for (const victim of victims) {
         if (victim === 'orchestrator') {
@@ -161,7 +174,10 @@ describe('separate api, orchestrator and GPU worker processes', () => {
     orchestrator ??= await startOrchestrator();
     const total = 600;
     const ids = Array.from({ length: total }, (_, i) => `drained-${i}`);
-    const input = await uploadJsonl(client, ids.map((id) => chatLine(id, MODEL, id, { max_tokens: 64 })));
+    const input = await uploadJsonl(
+      client,
+      ids.map((id) => chatLine(id, MODEL, id, { max_tokens: 64 })),
+    );
     const servedBefore = requestsServed();
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
 

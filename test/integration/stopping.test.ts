@@ -25,7 +25,10 @@ describe('stopping a running batch', () => {
   });
 
   async function startBatch(window = '24h') {
-    const input = await uploadJsonl(client, customIds.map((id) => chatLine(id, MODEL, `Work on ${id}`)));
+    const input = await uploadJsonl(
+      client,
+      customIds.map((id) => chatLine(id, MODEL, `Work on ${id}`)),
+    );
     const batch = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: window as '24h' });
     await waitForBatch(client, batch.id, (b) => b.request_counts!.completed >= 40, 60_000);
     return batch.id;

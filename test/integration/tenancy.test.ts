@@ -49,9 +49,11 @@ describe('tenant isolation with static and CLI-managed keys', () => {
     }
     await expect(globex.batches.retrieve(batch.id)).rejects.toMatchObject(notFound);
     await expect(globex.batches.cancel(batch.id)).rejects.toMatchObject({ status: 404 });
-    await expect(
-      globex.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' }),
-    ).rejects.toMatchObject({ status: 400, code: 'invalid_input_file', param: 'input_file_id' });
+    await expect(globex.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' })).rejects.toMatchObject({
+      status: 400,
+      code: 'invalid_input_file',
+      param: 'input_file_id',
+    });
 
     const globexFiles: string[] = [];
     for await (const f of globex.files.list({ limit: 1 })) globexFiles.push(f.id);

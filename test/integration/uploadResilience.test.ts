@@ -69,7 +69,10 @@ describe('uploads under hostile and flaky clients', () => {
   });
 
   test.each([
-    ['a raw JSONL upload', () => requestHead('POST', '/v1/files?purpose=batch', { ...auth(keyA), 'Content-Type': 'application/jsonl', 'Content-Length': 10_000_000 }) + '{"a'],
+    [
+      'a raw JSONL upload',
+      () => requestHead('POST', '/v1/files?purpose=batch', { ...auth(keyA), 'Content-Type': 'application/jsonl', 'Content-Length': 10_000_000 }) + '{"a',
+    ],
     ['a multipart upload inside its file part', () => multipartHead(keyA, 10_000_000) + filePartStart + '{"a'],
     ['a multipart upload before any part', () => multipartHead(keyA, 10_000_000) + `--${BOUNDARY}\r\nContent-Dispo`],
   ])('a client that vanishes mid-way through %s leaves nothing behind and kills nothing', async (_name, request) => {

@@ -29,8 +29,7 @@ describe('the user path through the official OpenAI SDK', () => {
     expect(input.bytes).toBe(Buffer.byteLength(lines.join('\n') + '\n'));
     expect(Buffer.from(await (await client.files.content(input.id)).arrayBuffer()).toString()).toBe(lines.join('\n') + '\n');
 
-    const simulatorStats = async () =>
-      ((await (await fetch(stack.simulatorUrl.replace(/\/v1$/, '/sim/stats'))).json()) as { requests: number }).requests;
+    const simulatorStats = async () => ((await (await fetch(stack.simulatorUrl.replace(/\/v1$/, '/sim/stats'))).json()) as { requests: number }).requests;
     const requestsBefore = await simulatorStats();
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
     expect(created).toMatchObject({ object: 'batch', status: 'validating', input_file_id: input.id, output_file_id: null });

@@ -267,9 +267,10 @@ describe('validation and HTTP errors', () => {
   });
 
   test('the SDK surfaces an oversized upload as a 413', async () => {
-    await expect(
-      client.files.create({ file: await toFile(Buffer.alloc(MAX_FILE_BYTES + 1, 0x61), 'big.jsonl'), purpose: 'batch' }),
-    ).rejects.toMatchObject({ status: 413, code: 'file_too_large' });
+    await expect(client.files.create({ file: await toFile(Buffer.alloc(MAX_FILE_BYTES + 1, 0x61), 'big.jsonl'), purpose: 'batch' })).rejects.toMatchObject({
+      status: 413,
+      code: 'file_too_large',
+    });
   });
 });
 

@@ -5,14 +5,7 @@ import { chatLine, TERMINAL, uploadJsonl, waitForBatch } from '../support/batche
 import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
-import {
-  flakyOrDead,
-  hexSignatureValid,
-  standardSignatureValid,
-  startWebhookReceiver,
-  type ReceivedRequest,
-  type WebhookReceiver,
-} from '../support/webhookReceiver';
+import { flakyOrDead, hexSignatureValid, standardSignatureValid, startWebhookReceiver, type ReceivedRequest, type WebhookReceiver } from '../support/webhookReceiver';
 import { webhookWorkflowId } from '../../src/webhooks/workflowIds';
 
 const MODEL = 'sim-llama-3.1-8b-instruct';
@@ -66,10 +59,10 @@ describe('batch webhooks end to end (WEBHOOK_ALLOW_PRIVATE=true)', () => {
     const batch = await waitForBatch(client, created.body.id, (b) => TERMINAL.includes(b.status));
     expect(batch.status).toBe('completed');
 
-    const completed = await waitFor(
-      () => receiver.received(hook).find((r) => r.headers['x-webhook-signature'] && JSON.parse(r.body).event === 'batch.completed' && r),
-      { timeoutMs: 60_000, what: 'the batch.completed webhook' },
-    );
+    const completed = await waitFor(() => receiver.received(hook).find((r) => r.headers['x-webhook-signature'] && JSON.parse(r.body).event === 'batch.completed' && r), {
+      timeoutMs: 60_000,
+      what: 'the batch.completed webhook',
+    });
     expect(verifyBoth(completed, secret)).toEqual({ hex: true, standard: true });
     expect(verifyBoth({ ...completed, body: completed.body.replace('"completed"', '"failed"') }, secret)).toEqual({ hex: false, standard: false });
     expect(JSON.parse(completed.body)).toMatchObject({

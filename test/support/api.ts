@@ -9,10 +9,7 @@ import type { TestStack } from './stack';
 export const unique = (prefix: string) => `${prefix}-${crypto.randomBytes(6).toString('hex')}`;
 
 /** Asserts an OpenAI-shaped error response: {"error":{"message","type","param","code"}}. */
-export async function expectApiError(
-  response: Response,
-  expected: { status: number; type: string; code: string | null; param: string | null },
-): Promise<void> {
+export async function expectApiError(response: Response, expected: { status: number; type: string; code: string | null; param: string | null }): Promise<void> {
   const body = (await response.json()) as { error: Record<string, unknown> };
   expect({ status: response.status, ...body }).toEqual({
     status: expected.status,

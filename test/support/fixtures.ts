@@ -198,7 +198,16 @@ export async function checkpoint(db: Db, batchId: string, outcomes: LineOutcome[
   const results: RequestResult[] = outcomes.map((o) => {
     const requestId = batchRequestId(batchId, o.lineNo);
     if ('error' in o) {
-      return { lineNo: o.lineNo, requestId, statusCode: null, responseBody: null, errorCode: o.error, errorMessage: o.message ?? o.error, inputTokens: 0, outputTokens: 0 };
+      return {
+        lineNo: o.lineNo,
+        requestId,
+        statusCode: null,
+        responseBody: null,
+        errorCode: o.error,
+        errorMessage: o.message ?? o.error,
+        inputTokens: 0,
+        outputTokens: 0,
+      };
     }
     const [inputTokens, outputTokens] = o.tokens ?? [0, 0];
     const body = o.body ?? { object: 'chat.completion', line: o.lineNo };

@@ -54,9 +54,7 @@ export const rarely = <T>(value: fc.Arbitrary<T>, rest = 4): fc.Arbitrary<T | nu
 const codeUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
 
 /** One unit repeated into a long string: kilobytes of NUL, emoji or `%`. */
-const longString = fc
-  .tuple(fc.constantFrom('a', '\u0000', '😀', '%', '\ud800', ' ', '\u202e'), fc.integer({ min: 256, max: 70_000 }))
-  .map(([unit, n]) => unit.repeat(n));
+const longString = fc.tuple(fc.constantFrom('a', '\u0000', '😀', '%', '\ud800', ' ', '\u202e'), fc.integer({ min: 256, max: 70_000 })).map(([unit, n]) => unit.repeat(n));
 
 /** Text no parameter should trust: fragments above alone or mixed with any graphemes, any code units, kilobytes of one. */
 export const hostileString: fc.Arbitrary<string> = fc.oneof(
@@ -95,8 +93,7 @@ export function percentEncode(text: string): string {
       continue;
     }
     const code = char.codePointAt(0)!;
-    const bytes =
-      code >= 0xd800 && code <= 0xdfff ? [0xe0 | (code >> 12), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f)] : [...Buffer.from(char, 'utf8')];
+    const bytes = code >= 0xd800 && code <= 0xdfff ? [0xe0 | (code >> 12), 0x80 | ((code >> 6) & 0x3f), 0x80 | (code & 0x3f)] : [...Buffer.from(char, 'utf8')];
     for (const byte of bytes) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;
@@ -123,8 +120,7 @@ export const deepJsonText: fc.Arbitrary<string> = fc
     closed: fc.boolean(),
   })
   .map(({ depth, shape, closed }) => {
-    const [open, close] =
-      shape === 'array' ? ['[', ']'] : shape === 'object' ? ['{"a":', '}'] : ['[{"a":', '}]'];
+    const [open, close] = shape === 'array' ? ['[', ']'] : shape === 'object' ? ['{"a":', '}'] : ['[{"a":', '}]'];
     return open.repeat(depth) + (shape === 'array' ? '' : '1') + (closed ? close.repeat(depth) : '');
   });
 
@@ -143,8 +139,22 @@ export const anyJson: fc.Arbitrary<unknown> = fc.jsonValue({ maxDepth: 4, string
 export type EncodedBody = { bytes: Buffer; contentType: string | undefined; contentEncoding?: string };
 
 const JSON_ENCODINGS = [
-  'utf-8', 'utf-8', 'utf-8', 'utf-8', 'charset=utf-8', 'bom', 'utf-16le', 'latin1', 'bogus-charset',
-  'gzip', 'deflate', 'br', 'not-really-gzip', 'unknown-encoding', 'gzip-bomb', 'no-content-type',
+  'utf-8',
+  'utf-8',
+  'utf-8',
+  'utf-8',
+  'charset=utf-8',
+  'bom',
+  'utf-16le',
+  'latin1',
+  'bogus-charset',
+  'gzip',
+  'deflate',
+  'br',
+  'not-really-gzip',
+  'unknown-encoding',
+  'gzip-bomb',
+  'no-content-type',
 ] as const;
 
 /** JSON text as a client might send it: plain, with a BOM, in another charset, compressed, or lying about it. */
@@ -185,10 +195,27 @@ export function encodeJson(text: string, how: (typeof JSON_ENCODINGS)[number]): 
 export const jsonEncoding = fc.constantFrom(...JSON_ENCODINGS);
 
 export const CONTENT_TYPES = [
-  'application/json', 'application/json; charset=utf-8', 'text/plain', 'text/html', 'application/xml', 'application/octet-stream',
-  'application/x-www-form-urlencoded', 'multipart/form-data', 'multipart/form-data; boundary=', 'multipart/mixed; boundary=x',
-  'application/jsonl', 'application/x-ndjson', 'application/jsonl; charset=utf-16', '*/*', 'application/*', ';', 'application/json;;;',
-  'application/json; charset="', 'APPLICATION/JSON', 'application/merge-patch+json', 'application/vnd.api+json',
+  'application/json',
+  'application/json; charset=utf-8',
+  'text/plain',
+  'text/html',
+  'application/xml',
+  'application/octet-stream',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data',
+  'multipart/form-data; boundary=',
+  'multipart/mixed; boundary=x',
+  'application/jsonl',
+  'application/x-ndjson',
+  'application/jsonl; charset=utf-16',
+  '*/*',
+  'application/*',
+  ';',
+  'application/json;;;',
+  'application/json; charset="',
+  'APPLICATION/JSON',
+  'application/merge-patch+json',
+  'application/vnd.api+json',
 ];
 
 /** A Content-Type header value: a real one, a malformed one, or hostile text. */
@@ -216,7 +243,17 @@ const disposition = (name: string, plainWeight = 4): fc.Arbitrary<string> =>
     { weight: plainWeight, arbitrary: fc.constant(`form-data; name="${name}"`) },
     { weight: 3, arbitrary: hostileString.map((f) => `form-data; name="${name}"; filename="${f.replace(/["\r\n]/g, '')}"`) },
     { weight: 1, arbitrary: hostileString.map((f) => `form-data; name="${name}"; filename*=UTF-8''${percentEncode(f)}`) },
-    { weight: 1, arbitrary: fc.constantFrom(`form-data; name=${name}`, `form-data; name="${name}`, 'form-data', 'attachment', `form-data; name="${name}"; filename*=UTF-8''%ED%A0%80`, '') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        `form-data; name=${name}`,
+        `form-data; name="${name}`,
+        'form-data',
+        'attachment',
+        `form-data; name="${name}"; filename*=UTF-8''%ED%A0%80`,
+        '',
+      ),
+    },
   );
 
 /** The `file` part, whose content is a JSONL input file (sometimes over the limit) or random bytes. */
@@ -225,7 +262,11 @@ const filePart = (file: fc.Arbitrary<Buffer>): fc.Arbitrary<Part> =>
     .record({
       disposition: disposition('file').map((d) => (d.includes('filename') ? d : `${d}; filename="input.jsonl"`)),
       type: fc.constantFrom('application/jsonl', 'application/octet-stream', 'text/plain; charset=utf-16', ''),
-      content: fc.oneof({ weight: 4, arbitrary: file }, { weight: 1, arbitrary: randomBytes() }, { weight: 1, arbitrary: fc.integer({ min: 60_000, max: 140_000 }).map((n) => Buffer.alloc(n, 0x61)) }),
+      content: fc.oneof(
+        { weight: 4, arbitrary: file },
+        { weight: 1, arbitrary: randomBytes() },
+        { weight: 1, arbitrary: fc.integer({ min: 60_000, max: 140_000 }).map((n) => Buffer.alloc(n, 0x61)) },
+      ),
     })
     .map(({ disposition, type, content }) => ({
       headers: [`Content-Disposition: ${disposition}`, ...(type ? [`Content-Type: ${type}`] : [])],
@@ -235,7 +276,11 @@ const filePart = (file: fc.Arbitrary<Buffer>): fc.Arbitrary<Part> =>
 const purposePart: fc.Arbitrary<Part> = fc
   .record({
     disposition: disposition('purpose', 20),
-    value: fc.oneof({ weight: 4, arbitrary: fc.constant('batch') }, { weight: 1, arbitrary: fc.constantFrom('batch_output', 'fine-tune', '') }, { weight: 1, arbitrary: hostileString }),
+    value: fc.oneof(
+      { weight: 4, arbitrary: fc.constant('batch') },
+      { weight: 1, arbitrary: fc.constantFrom('batch_output', 'fine-tune', '') },
+      { weight: 1, arbitrary: hostileString },
+    ),
   })
   .map(({ disposition, value }) => ({ headers: [`Content-Disposition: ${disposition}`], content: Buffer.from(value, 'utf8') }));
 
@@ -244,7 +289,9 @@ const oddPart: fc.Arbitrary<Part> = fc.oneof<fc.Arbitrary<Part>[]>(
   hostileString.map((name) => ({ headers: [`Content-Disposition: form-data; name="${name.replace(/["\r\n]/g, '')}"`], content: Buffer.from('x') })),
   fc.constant({ headers: ['NoColonHere'], content: Buffer.from('x') }),
   fc.constant({ headers: [], content: Buffer.from('no headers at all') }),
-  fc.integer({ min: 1000, max: 200_000 }).map((n) => ({ headers: [`X-Padding: ${'a'.repeat(n)}`, 'Content-Disposition: form-data; name="pad"'], content: Buffer.from('x') })),
+  fc
+    .integer({ min: 1000, max: 200_000 })
+    .map((n) => ({ headers: [`X-Padding: ${'a'.repeat(n)}`, 'Content-Disposition: form-data; name="pad"'], content: Buffer.from('x') })),
   fc.constant({ headers: ['Content-Disposition: form-data; name="purpose"', 'Content-Transfer-Encoding: base64'], content: Buffer.from('YmF0Y2g=') }),
 );
 
@@ -320,14 +367,28 @@ function inputLines(ctx: LineContext): { valid: Weighted[]; invalid: Weighted[] 
     {
       weight: 2,
       arbitrary: text(
-        fc.tuple(hostileString, anyJson).map(([key, value]) => lineText(envelope, JSON.stringify(objectOf([['model', ctx.model], ['messages', [{ role: 'user', content: 'x' }]], ['max_tokens', 4], [key, value]])))),
+        fc.tuple(hostileString, anyJson).map(([key, value]) =>
+          lineText(
+            envelope,
+            JSON.stringify(
+              objectOf([
+                ['model', ctx.model],
+                ['messages', [{ role: 'user', content: 'x' }]],
+                ['max_tokens', 4],
+                [key, value],
+              ]),
+            ),
+          ),
+        ),
       ),
     },
     // Valid JSON nested deep inside an otherwise valid body.
     {
       weight: 2,
       arbitrary: text(
-        fc.oneof(fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1000, max: 20_000 })).map((depth) => lineText(envelope, `${chat('deep').slice(0, -1)},"nested":${nestedArrays(depth)}}`)),
+        fc
+          .oneof(fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1000, max: 20_000 }))
+          .map((depth) => lineText(envelope, `${chat('deep').slice(0, -1)},"nested":${nestedArrays(depth)}}`)),
       ),
     },
     // Blank lines are skipped (but counted).
@@ -339,17 +400,44 @@ function inputLines(ctx: LineContext): { valid: Weighted[]; invalid: Weighted[] 
     { weight: 1, arbitrary: text(fc.constantFrom(undefined, '', 5, null, ['a'], { id: 1 }, 'c0').map((id) => lineText({ ...envelope, custom_id: id }, chat('x')))) },
     // Wrong method or url.
     { weight: 1, arbitrary: text(fc.oneof(fc.constantFrom('GET', 'post', '', null), hostileString).map((method) => lineText({ ...envelope, method }, chat('x')))) },
-    { weight: 1, arbitrary: text(fc.oneof(fc.constantFrom('/v1/completions', '/v1/embeddings', '/v1/chat/completions/', 'v1/chat/completions', null), hostileString).map((url) => lineText({ ...envelope, url }, chat('x')))) },
+    {
+      weight: 1,
+      arbitrary: text(
+        fc
+          .oneof(fc.constantFrom('/v1/completions', '/v1/embeddings', '/v1/chat/completions/', 'v1/chat/completions', null), hostileString)
+          .map((url) => lineText({ ...envelope, url }, chat('x'))),
+      ),
+    },
     // A body that is not an object, or asks to stream, or names a bad model.
     { weight: 1, arbitrary: text(fc.constantFrom('"hello"', '[1,2]', '5', 'null', 'true', '""').map((body) => lineText(envelope, body))) },
     { weight: 1, arbitrary: text(fc.constantFrom(true, 'true', 1, {}, [], 'yes').map((stream) => lineText(envelope, chat('x', { stream })))) },
-    { weight: 1, arbitrary: text(fc.oneof(hostileString, fc.constantFrom('', 'no-such-model')).map((model) => lineText(envelope, JSON.stringify({ model, messages: [{ role: 'user', content: 'x' }] })))) },
+    {
+      weight: 1,
+      arbitrary: text(
+        fc
+          .oneof(hostileString, fc.constantFrom('', 'no-such-model'))
+          .map((model) => lineText(envelope, JSON.stringify({ model, messages: [{ role: 'user', content: 'x' }] }))),
+      ),
+    },
     { weight: 1, arbitrary: fc.constant(Buffer.from(lineText(envelope, JSON.stringify({ model: 42, messages: [] })))) },
     // Not JSON: cut short, not JSON at all, a raw control character inside a string, a top-level non-object.
-    { weight: 1, arbitrary: text(fc.double({ min: 0, max: 1, noNaN: true }).map((cut) => { const l = lineText(envelope, chat('x')); return l.slice(0, Math.floor(l.length * cut)); })) },
+    {
+      weight: 1,
+      arbitrary: text(
+        fc.double({ min: 0, max: 1, noNaN: true }).map((cut) => {
+          const l = lineText(envelope, chat('x'));
+          return l.slice(0, Math.floor(l.length * cut));
+        }),
+      ),
+    },
     { weight: 1, arbitrary: text(fc.constantFrom('{', 'nope', '{"custom_id": "c",', '[]', '"str"', '{}', 'null', '{"custom_id":"a\u0000b"}', '\u0000')) },
     // Invalid UTF-8 inside a string value.
-    { weight: 1, arbitrary: fc.constantFrom([0xff, 0xfe], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0x80]).map((bad) => Buffer.concat([Buffer.from(`{"custom_id":"${customId}","x":"`), Buffer.from(bad), Buffer.from('"}')])) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .constantFrom([0xff, 0xfe], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0x80])
+        .map((bad) => Buffer.concat([Buffer.from(`{"custom_id":"${customId}","x":"`), Buffer.from(bad), Buffer.from('"}')])),
+    },
   ];
   return { valid, invalid };
 }
@@ -400,13 +488,29 @@ export type BatchBodyContext = { inputFileId: string; model: string; webhookUrl:
 const webhookUrl = (ctx: BatchBodyContext): fc.Arbitrary<unknown> =>
   fc.oneof(
     { weight: 3, arbitrary: hostileString.map((path) => ctx.webhookUrl(`/${percentEncode(path)}`)) },
-    { weight: 2, arbitrary: hostileString.map((query) => ctx.webhookUrl(`/hook?q=${query}`)).filter((url) => isHttpUrl(url) && new URL(url).host === new URL(ctx.webhookUrl('/')).host) },
+    {
+      weight: 2,
+      arbitrary: hostileString
+        .map((query) => ctx.webhookUrl(`/hook?q=${query}`))
+        .filter((url) => isHttpUrl(url) && new URL(url).host === new URL(ctx.webhookUrl('/')).host),
+    },
     { weight: 3, arbitrary: hostileNonUrl },
     {
       weight: 2,
       arbitrary: fc.constantFrom(
-        'ftp://example.invalid/x', 'javascript:alert(1)', 'file:///etc/passwd', 'http://', 'https://[::1', 'http://user:pw@example.invalid/',
-        ctx.webhookUrl('/').replace('http://', 'http://user:secret@'), ctx.webhookUrl(`/${'a'.repeat(3000)}`), '', 5, null, ['http://x'], { url: 'x' },
+        'ftp://example.invalid/x',
+        'javascript:alert(1)',
+        'file:///etc/passwd',
+        'http://',
+        'https://[::1',
+        'http://user:pw@example.invalid/',
+        ctx.webhookUrl('/').replace('http://', 'http://user:secret@'),
+        ctx.webhookUrl(`/${'a'.repeat(3000)}`),
+        '',
+        5,
+        null,
+        ['http://x'],
+        { url: 'x' },
       ),
     },
   );
@@ -418,8 +522,7 @@ const mostly = <T>(valid: fc.Arbitrary<T>, weight = 6): fc.Arbitrary<unknown> =>
   fc.oneof({ weight, arbitrary: valid }, { weight: 1, arbitrary: hostileString }, { weight: 1, arbitrary: fc.constantFrom(null, 0, -1, true, [], {}, ['x'], 1e308) });
 
 /** Hostile text a parameter may hold (no NUL, no lone surrogate, not `__proto__`), at most `max` long. */
-const storableString = (max: number) =>
-  hostileString.map((s) => s.slice(0, max)).filter((s) => !s.includes('\u0000') && s.isWellFormed() && s !== '__proto__');
+const storableString = (max: number) => hostileString.map((s) => s.slice(0, max)).filter((s) => !s.includes('\u0000') && s.isWellFormed() && s !== '__proto__');
 
 /** POST /v1/batches bodies the API must accept: every field valid, as odd as the schema allows. */
 const validBatchBody = (ctx: BatchBodyContext): fc.Arbitrary<Record<string, unknown>> =>
@@ -525,7 +628,10 @@ const literal = (text: string): Ref => ({ literal: text });
 const idRef = (pool: Pool): fc.Arbitrary<Ref> =>
   fc.oneof(
     { weight: 4, arbitrary: fc.nat().map((index) => ({ pool, index })) },
-    { weight: 1, arbitrary: fc.constantFrom('file-', 'batch_', 'whd_').chain((prefix) => fc.stringMatching(/^[A-Za-z0-9]{0,40}$/).map((rest) => literal(prefix + rest))) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom('file-', 'batch_', 'whd_').chain((prefix) => fc.stringMatching(/^[A-Za-z0-9]{0,40}$/).map((rest) => literal(prefix + rest))),
+    },
     { weight: 3, arbitrary: hostileString.map((s) => literal(percentEncode(s))) },
     { weight: 2, arbitrary: hostileString.map(literal) },
     { weight: 1, arbitrary: fc.constantFrom('%', '%zz', '%E0%A4%A', '%ED%A0%80', '%C0%80', '%FF', '..', '.', '', '%2F', '%2e%2e', '%00', 'a%00b').map(literal) },
@@ -568,7 +674,10 @@ const auth: fc.Arbitrary<Auth> = fc.oneof(
   { weight: 16, arbitrary: fc.constant<Auth>('tenant') },
   { weight: 1, arbitrary: fc.constantFrom<Auth>('other-tenant', 'none', 'wrong') },
   { weight: 1, arbitrary: hostileString.map((s): Auth => ({ header: headerSafe(`Bearer ${s}`) })) },
-  { weight: 1, arbitrary: fc.constantFrom<Auth>({ header: 'Bearer' }, { header: 'Basic dXNlcjpwYXNz' }, { header: 'bearer  ' }, { header: 'Bearer a b' }, { header: '' }) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom<Auth>({ header: 'Bearer' }, { header: 'Basic dXNlcjpwYXNz' }, { header: 'bearer  ' }, { header: 'Bearer a b' }, { header: '' }),
+  },
 );
 
 export type ApiRequest = {
@@ -589,13 +698,17 @@ function bodyFor(route: string, method: string, ctx: BatchBodyContext): fc.Arbit
     fc.tuple(deepJsonText, jsonEncoding).map(([text, how]) => encodeJson(text, how)),
     fc.tuple(anyJson, jsonEncoding).map(([value, how]) => encodeJson(JSON.stringify(value) ?? 'null', how)),
   );
-  const withOddType = (body: fc.Arbitrary<EncodedBody>) =>
-    fc.tuple(body, rarely(contentType, 6)).map(([b, type]) => (type === null ? b : { ...b, contentType: type }));
+  const withOddType = (body: fc.Arbitrary<EncodedBody>) => fc.tuple(body, rarely(contentType, 6)).map(([b, type]) => (type === null ? b : { ...b, contentType: type }));
   if (route === '/v1/batches' && method === 'POST') {
     const batchText = batchCreateBody(ctx).map((body) => JSON.stringify(body));
     return fc.oneof(
       { weight: 8, arbitrary: withOddType(fc.tuple(batchText, jsonEncoding).map(([text, how]) => encodeJson(text, how))) },
-      { weight: 1, arbitrary: fc.tuple(batchText, fc.double({ min: 0, max: 1, noNaN: true })).map(([text, cut]) => encodeJson(text.slice(0, Math.floor(text.length * cut)), 'utf-8')) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(batchText, fc.double({ min: 0, max: 1, noNaN: true }))
+          .map(([text, cut]) => encodeJson(text.slice(0, Math.floor(text.length * cut)), 'utf-8')),
+      },
       { weight: 1, arbitrary: deepJsonText.map((deep) => encodeJson(`{"input_file_id":${JSON.stringify(ctx.inputFileId)},"metadata":${deep}}`, 'utf-8')) },
       { weight: 2, arbitrary: anyBody },
       { weight: 1, arbitrary: fc.constant(undefined) },
@@ -604,7 +717,10 @@ function bodyFor(route: string, method: string, ctx: BatchBodyContext): fc.Arbit
   if (route === '/v1/files' && method === 'POST') {
     const file = inputFile(ctx.model);
     return fc.oneof(
-      { weight: 3, arbitrary: withOddType(fc.tuple(file, fc.constantFrom('application/jsonl', 'application/x-ndjson')).map(([bytes, type]) => ({ bytes, contentType: type }))) },
+      {
+        weight: 3,
+        arbitrary: withOddType(fc.tuple(file, fc.constantFrom('application/jsonl', 'application/x-ndjson')).map(([bytes, type]) => ({ bytes, contentType: type }))),
+      },
       { weight: 3, arbitrary: multipartBody(file).map(({ contentType, body }) => ({ bytes: body, contentType })) },
       { weight: 1, arbitrary: anyBody },
       { weight: 1, arbitrary: fc.constant(undefined) },
@@ -624,7 +740,12 @@ export const apiRequest = (ctx: BatchBodyContext): fc.Arbitrary<ApiRequest> =>
     })
     .chain(({ route, alter, ownMethod, anyMethod }) => {
       const method = ownMethod ? fc.constantFrom(...route.methods) : fc.constant(anyMethod);
-      const path = { none: route.path, 'trailing-slash': `${route.path}/`, 'double-slash': route.path.replace('/v1/', '/v1//'), 'upper-case': route.path.toUpperCase().replace(/\{(\w+)\}/g, (m) => m.toLowerCase()) }[alter];
+      const path = {
+        none: route.path,
+        'trailing-slash': `${route.path}/`,
+        'double-slash': route.path.replace('/v1/', '/v1//'),
+        'upper-case': route.path.toUpperCase().replace(/\{(\w+)\}/g, (m) => m.toLowerCase()),
+      }[alter];
       const pools = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1] as Pool);
       return method.chain((m) =>
         fc.record({
@@ -682,7 +803,17 @@ export const rawRequest = (apiKey: string): fc.Arbitrary<RawRequest> =>
           headers: fc.array(
             fc.oneof(
               fc.constantFrom('Authorization: Bearer ' + apiKey, 'Content-Type: application/json', 'Accept: */*', 'Host: 127.0.0.1'),
-              fc.constantFrom('NoColon', ' leading-space: x', 'Bad Name: x', ': empty-name', 'X-Nul: a\u0000b', 'X-Obs-Fold: a\r\n folded', 'Content-Length: -1', 'Content-Length: abc', 'Content-Length: 1, 2'),
+              fc.constantFrom(
+                'NoColon',
+                ' leading-space: x',
+                'Bad Name: x',
+                ': empty-name',
+                'X-Nul: a\u0000b',
+                'X-Obs-Fold: a\r\n folded',
+                'Content-Length: -1',
+                'Content-Length: abc',
+                'Content-Length: 1, 2',
+              ),
               hostileString.map((s) => `Authorization: Bearer ${s}`),
               hostileString.map((s) => `Content-Type: ${s}`),
               fc.integer({ min: 4_000, max: 40_000 }).map((n) => `X-Padding: ${'p'.repeat(n)}`),

@@ -6,7 +6,6 @@ import { waitFor } from './wait';
 
 export type Entry = 'start' | 'api' | 'worker';
 
-
 export type ServiceProcess = {
   apiUrl: string;
   port: number;
@@ -30,10 +29,7 @@ const READY_LINE: Record<Entry, string> = {
  * ready. For `start`: with TEMPORAL_ADDRESS, DATABASE_URL and VLLM_BASE_URL in `env` it embeds
  * nothing; without them it runs the embedded default.
  */
-export async function startServiceProcess(
-  env: Record<string, string>,
-  options: { port?: number; entry?: Entry; nodeArgs?: string[] } = {},
-): Promise<ServiceProcess> {
+export async function startServiceProcess(env: Record<string, string>, options: { port?: number; entry?: Entry; nodeArgs?: string[] } = {}): Promise<ServiceProcess> {
   const entry = options.entry ?? 'start';
   const script = built(`main/${entry}.js`);
   // End-to-end tests run the built service: `npm test` and `npm run test:e2e` build first.

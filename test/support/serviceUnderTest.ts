@@ -38,9 +38,7 @@ export type ServiceUnderTest<Simulator extends RunningSimulator | undefined = Ru
  * The built service as a real process on the shared stack (Temporal, PostgreSQL, simulator from
  * globalSetup), with a DATA_DIR of its own and, optionally, a simulator of its own.
  */
-export function startServiceUnderTest(
-  options: ServiceUnderTestOptions & { simulator: SimulatorOverrides },
-): Promise<ServiceUnderTest<RunningSimulator>>;
+export function startServiceUnderTest(options: ServiceUnderTestOptions & { simulator: SimulatorOverrides }): Promise<ServiceUnderTest<RunningSimulator>>;
 export function startServiceUnderTest(options?: ServiceUnderTestOptions): Promise<ServiceUnderTest>;
 export async function startServiceUnderTest(options: ServiceUnderTestOptions = {}): Promise<ServiceUnderTest> {
   const stack = testStack();

@@ -15,8 +15,7 @@ const KEYWORD = 2;
  * ensureSearchAttributes asks first.
  */
 export async function timeSkippingEnvironment(): Promise<TestWorkflowEnvironment> {
-  const launcher =
-    process.env.TEMPORAL_TEST_SERVER_PATH || path.join(REPO_ROOT, '.tools/temporal-test-server/bin/temporal-test-server');
+  const launcher = process.env.TEMPORAL_TEST_SERVER_PATH || path.join(REPO_ROOT, '.tools/temporal-test-server/bin/temporal-test-server');
   const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: launcher } } });
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',

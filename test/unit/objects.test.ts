@@ -8,11 +8,32 @@ const created = new Date('2026-01-02T03:04:05.678Z');
 describe('API objects', () => {
   test('a fresh batch has every field, null where unset', () => {
     const row = {
-      id: 'batch_1', tenant_id: 't', endpoint: '/v1/chat/completions', model: null, input_file_id: 'file-1',
-      completion_window: '24h', status: 'validating', output_file_id: null, error_file_id: null, errors: null,
-      metadata: null, chunk_count: null, total_requests: 0, completed_requests: 0, failed_requests: 0,
-      input_tokens: 0, output_tokens: 0, created_at: created, in_progress_at: null, expires_at: new Date(created.getTime() + 86_400_000),
-      finalizing_at: null, completed_at: null, failed_at: null, expired_at: null, cancelling_at: null, cancelled_at: null,
+      id: 'batch_1',
+      tenant_id: 't',
+      endpoint: '/v1/chat/completions',
+      model: null,
+      input_file_id: 'file-1',
+      completion_window: '24h',
+      status: 'validating',
+      output_file_id: null,
+      error_file_id: null,
+      errors: null,
+      metadata: null,
+      chunk_count: null,
+      total_requests: 0,
+      completed_requests: 0,
+      failed_requests: 0,
+      input_tokens: 0,
+      output_tokens: 0,
+      created_at: created,
+      in_progress_at: null,
+      expires_at: new Date(created.getTime() + 86_400_000),
+      finalizing_at: null,
+      completed_at: null,
+      failed_at: null,
+      expired_at: null,
+      cancelling_at: null,
+      cancelled_at: null,
     } as BatchRow;
     const batch = BatchObject.parse(toBatchObject(row));
     expect(batch).toMatchObject({ created_at: 1767323045, expires_at: 1767409445, errors: null, in_progress_at: null, metadata: null });
@@ -23,11 +44,25 @@ describe('API objects', () => {
 
   test('a file object has every field', () => {
     const file = toFileObject({
-      id: 'file-1', tenant_id: 't', purpose: 'batch', filename: 'in.jsonl', bytes: 12, status: 'processed',
-      created_at: created, expires_at: null, deleted_at: null,
+      id: 'file-1',
+      tenant_id: 't',
+      purpose: 'batch',
+      filename: 'in.jsonl',
+      bytes: 12,
+      status: 'processed',
+      created_at: created,
+      expires_at: null,
+      deleted_at: null,
     });
     expect(FileObject.parse(file)).toEqual({
-      id: 'file-1', object: 'file', bytes: 12, created_at: 1767323045, expires_at: null, filename: 'in.jsonl', purpose: 'batch', status: 'processed',
+      id: 'file-1',
+      object: 'file',
+      bytes: 12,
+      created_at: 1767323045,
+      expires_at: null,
+      filename: 'in.jsonl',
+      purpose: 'batch',
+      status: 'processed',
     });
   });
 

@@ -2,7 +2,10 @@ import { openApiDocument } from '../../src/api/openapi';
 
 type Doc = {
   openapi: string;
-  paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string; required: boolean; schema: Record<string, unknown> }>; responses: Record<string, unknown> }>>;
+  paths: Record<
+    string,
+    Record<string, { parameters?: Array<{ name: string; in: string; required: boolean; schema: Record<string, unknown> }>; responses: Record<string, unknown> }>
+  >;
   components: { schemas: Record<string, Record<string, unknown>> };
 };
 
@@ -46,9 +49,29 @@ describe('the OpenAPI document', () => {
 
   test('the Batch component lists every field of the contract as required', () => {
     expect(doc.components.schemas.Batch!.required).toEqual([
-      'id', 'object', 'endpoint', 'model', 'errors', 'input_file_id', 'completion_window', 'status', 'output_file_id',
-      'error_file_id', 'created_at', 'in_progress_at', 'expires_at', 'finalizing_at', 'completed_at', 'failed_at',
-      'expired_at', 'cancelling_at', 'cancelled_at', 'request_counts', 'usage', 'metadata', 'webhook',
+      'id',
+      'object',
+      'endpoint',
+      'model',
+      'errors',
+      'input_file_id',
+      'completion_window',
+      'status',
+      'output_file_id',
+      'error_file_id',
+      'created_at',
+      'in_progress_at',
+      'expires_at',
+      'finalizing_at',
+      'completed_at',
+      'failed_at',
+      'expired_at',
+      'cancelling_at',
+      'cancelled_at',
+      'request_counts',
+      'usage',
+      'metadata',
+      'webhook',
     ]);
     expect(doc.components.schemas.CreateBatchRequest!.required).toEqual(['input_file_id']);
   });

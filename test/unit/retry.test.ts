@@ -77,7 +77,14 @@ describe('Semaphore', () => {
     await slots.acquire();
     const order: string[] = [];
     const wait = (name: string, priority: number, key: string) => slots.acquire(undefined, { priority, key }).then(() => order.push(name));
-    const waiters = [wait('big-1', 3, 'big'), wait('big-2', 3, 'big'), wait('big-3', 3, 'big'), wait('small-1', 3, 'small'), wait('urgent', 1, 'other'), wait('low', 5, 'small')];
+    const waiters = [
+      wait('big-1', 3, 'big'),
+      wait('big-2', 3, 'big'),
+      wait('big-3', 3, 'big'),
+      wait('small-1', 3, 'small'),
+      wait('urgent', 1, 'other'),
+      wait('low', 5, 'small'),
+    ];
     for (let i = 0; i < waiters.length; i++) {
       slots.release();
       await new Promise((resolve) => setImmediate(resolve));

@@ -12,7 +12,10 @@ function checkLists(): Map<string, string[]> {
   for (const file of fs.readdirSync(MIGRATIONS).filter((f) => f.endsWith('.sql'))) {
     const sql = fs.readFileSync(path.join(MIGRATIONS, file), 'utf8');
     for (const [, name, values] of sql.matchAll(/ADD CONSTRAINT (\w+)\s+CHECK \(\w+ IN \(([^)]*)\)\)/g)) {
-      lists.set(name!, [...values!.matchAll(/'([^']*)'/g)].map((m) => m[1]!));
+      lists.set(
+        name!,
+        [...values!.matchAll(/'([^']*)'/g)].map((m) => m[1]!),
+      );
     }
   }
   return lists;
@@ -34,7 +37,9 @@ describe('states defined once', () => {
     }
     // Every non-terminal status can still reach a terminal one: no batch is left non-final forever.
     for (const status of BATCH_STATUSES.filter((s) => !isTerminal(s))) {
-      const next = Object.entries(BATCH_TRANSITIONS).filter(([, sources]) => sources.includes(status)).map(([to]) => to);
+      const next = Object.entries(BATCH_TRANSITIONS)
+        .filter(([, sources]) => sources.includes(status))
+        .map(([to]) => to);
       expect(next.length).toBeGreaterThan(0);
     }
   });

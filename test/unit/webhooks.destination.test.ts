@@ -1,19 +1,15 @@
 import type dns from 'node:dns';
-import {
-  classifyAddress,
-  DestinationRefusedError,
-  destinationRefusal,
-  guardedLookup,
-  resolvedRefusal,
-  type Lookup,
-} from '../../src/webhooks/destination';
+import { classifyAddress, DestinationRefusedError, destinationRefusal, guardedLookup, resolvedRefusal, type Lookup } from '../../src/webhooks/destination';
 
 /** A resolver answering from a table, as a rebinding DNS server could. */
 function fakeResolver(table: Record<string, string[]>): Lookup {
   return (hostname, _options, callback) => {
     const addresses = table[hostname];
     if (!addresses) return callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), '');
-    callback(null, addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
+    callback(
+      null,
+      addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
+    );
   };
 }
 
@@ -58,12 +54,20 @@ describe('address classification', () => {
     expect(classifyAddress(address)).toBe(range);
   });
 
-  test.each(['8.8.8.8', '1.1.1.1', '172.15.255.255', '172.32.0.1', '100.63.255.255', '100.128.0.1', '192.169.0.1', '198.20.0.1', '2001:4860:4860::8888', '::ffff:8.8.8.8'])(
-    '%s is public',
-    (address) => {
-      expect(classifyAddress(address)).toBeNull();
-    },
-  );
+  test.each([
+    '8.8.8.8',
+    '1.1.1.1',
+    '172.15.255.255',
+    '172.32.0.1',
+    '100.63.255.255',
+    '100.128.0.1',
+    '192.169.0.1',
+    '198.20.0.1',
+    '2001:4860:4860::8888',
+    '::ffff:8.8.8.8',
+  ])('%s is public', (address) => {
+    expect(classifyAddress(address)).toBeNull();
+  });
 });
 
 describe('destination URLs without DNS', () => {

@@ -56,7 +56,11 @@ describe('a real vLLM server', () => {
 
   /** A direct call to vLLM, for the usage it reports for the same body. */
   async function direct(endpoint: string, body: unknown): Promise<{ usage: { prompt_tokens: number; completion_tokens: number } }> {
-    const response = await fetch(`${vllm!.baseUrl}${endpoint.replace(/^\/v1/, '')}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await fetch(`${vllm!.baseUrl}${endpoint.replace(/^\/v1/, '')}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     expect(response.status).toBe(200);
     return (await response.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
   }
@@ -76,7 +80,10 @@ describe('a real vLLM server', () => {
   test("embeddings: a pooling vLLM's vectors with exact usage", async () => {
     const ids = Array.from({ length: 10 }, (_, i) => `embed-${i}`);
     const body = (i: number) => ({ model: EMBED_MODEL, input: `the result ${i}` });
-    const input = await uploadJsonl(client, ids.map((id, i) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/embeddings', body: body(i) })));
+    const input = await uploadJsonl(
+      client,
+      ids.map((id, i) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/embeddings', body: body(i) })),
+    );
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/embeddings', completion_window: '24h' });
     const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status), 180_000);
     expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 10, completed: 10, failed: 0 } });
@@ -119,7 +126,10 @@ describe('a real vLLM server', () => {
   test('completions: vLLM text completions with exact usage', async () => {
     const ids = Array.from({ length: 20 }, (_, i) => `cmpl-${i}`);
     const body = (i: number) => ({ model: MODEL, prompt: `the queue ${i}`, max_tokens: 5, ignore_eos: true });
-    const input = await uploadJsonl(client, ids.map((id, i) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/completions', body: body(i) })));
+    const input = await uploadJsonl(
+      client,
+      ids.map((id, i) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/completions', body: body(i) })),
+    );
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/completions', completion_window: '24h' });
     const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status), 180_000);
     expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 20, completed: 20, failed: 0 } });
@@ -132,7 +142,10 @@ describe('a real vLLM server', () => {
 
   test('vLLM stopped mid-batch and restarted a minute later: the batch completes with 0 failed, never sent to the embedding server', async () => {
     const ids = Array.from({ length: 400 }, (_, i) => `restart-${i}`);
-    const input = await uploadJsonl(client, ids.map((id, i) => chatLine(id, MODEL, `the worker ${i}`, { max_tokens: 16, ignore_eos: true })));
+    const input = await uploadJsonl(
+      client,
+      ids.map((id, i) => chatLine(id, MODEL, `the worker ${i}`, { max_tokens: 16, ignore_eos: true })),
+    );
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
     await waitForBatch(client, created.id, (b) => b.request_counts!.completed >= 40, 120_000);
     const stoppedAt = Date.now();

@@ -39,10 +39,7 @@ export function filesRouter(deps: UploadDeps): Router {
       if (req.is('multipart/form-data')) file = await receiveMultipart(req, deps, tenantId);
       else if (req.is(RAW_JSONL_TYPES)) file = await receiveRaw(req, deps, tenantId);
       else {
-        throw unsupportedContentType(
-          `Uploads must be multipart/form-data with a 'file' field, or a raw ${RAW_JSONL_TYPES.join(' or ')} body.`,
-          'file',
-        );
+        throw unsupportedContentType(`Uploads must be multipart/form-data with a 'file' field, or a raw ${RAW_JSONL_TYPES.join(' or ')} body.`, 'file');
       }
     } catch (err) {
       throw uploadFailure(req, res, err);
@@ -121,7 +118,11 @@ function uploadFailure(req: Request, res: Response, err: unknown): unknown {
   if (err instanceof FileTooLargeError) return new ApiError(413, 'invalid_request_error', 'file_too_large', err.message, 'file');
   if (err instanceof UploadInterruptedError) {
     const multipart = req.is('multipart/form-data');
-    return invalidRequest(`${multipart ? 'Malformed multipart body' : 'Incomplete upload'}: ${(err.cause as Error).message}`, 'file', multipart ? 'invalid_multipart' : 'incomplete_upload');
+    return invalidRequest(
+      `${multipart ? 'Malformed multipart body' : 'Incomplete upload'}: ${(err.cause as Error).message}`,
+      'file',
+      multipart ? 'invalid_multipart' : 'incomplete_upload',
+    );
   }
   return err;
 }

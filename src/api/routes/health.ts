@@ -8,7 +8,13 @@ const READY_PROBE_MS = 800;
 function answersWithin(probe: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)));
-  return Promise.race([probe.then(() => true, () => false), timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    probe.then(
+      () => true,
+      () => false,
+    ),
+    timeout,
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** Liveness says the process answers; readiness says its dependencies do too. */
