@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure Temporal's time-skipping test server is available for the workflow tests
-# (test/component/*TimeSkipping*). @temporalio/testing would download a native build from
+# (test/component/timeSkipping.test.ts). @temporalio/testing would download a native build from
 # temporal.download, which this kind of machine cannot reach; the same server is published to Maven
 # Central as the Java SDK's io.temporal:temporal-test-server, so it is resolved from there (Java 11+
 # and Maven) into .tools/temporal-test-server, with a launcher that takes the port as its argument,

@@ -12,14 +12,25 @@ const INDEXED_VALUE_TYPE_KEYWORD = 2;
 export async function ensureSearchAttributes(connection: ConnectionLike, namespace: string): Promise<void> {
   const existing = await connection.operatorService.listSearchAttributes({ namespace });
   const known = new Set([...Object.keys(existing.customAttributes ?? {}), ...Object.keys(existing.systemAttributes ?? {})]);
-  const missing = BATCH_SEARCH_ATTRIBUTES.filter((key) => !known.has(key.name));
-  if (missing.length === 0) return;
+  await addSearchAttributes(
+    connection,
+    namespace,
+    BATCH_SEARCH_ATTRIBUTES.filter((key) => !known.has(key.name)),
+  );
+}
+
+/**
+ * Adds `keys` (the app's, all keywords) without asking what the namespace has; an attribute already
+ * there is not an error. For a server that cannot list them, such as Temporal's time-skipping test server.
+ */
+export async function addSearchAttributes(connection: ConnectionLike, namespace: string, keys: readonly { name: string }[] = BATCH_SEARCH_ATTRIBUTES): Promise<void> {
+  if (keys.length === 0) return;
   try {
     await connection.operatorService.addSearchAttributes({
       namespace,
-      searchAttributes: Object.fromEntries(missing.map((key) => [key.name, INDEXED_VALUE_TYPE_KEYWORD])),
+      searchAttributes: Object.fromEntries(keys.map((key) => [key.name, INDEXED_VALUE_TYPE_KEYWORD])),
     });
-    logger.info({ attributes: missing.map((k) => k.name) }, 'registered Temporal search attributes');
+    logger.info({ attributes: keys.map((k) => k.name) }, 'registered Temporal search attributes');
   } catch (err) {
     if (!/already exists/i.test((err as Error).message)) throw err;
   }

@@ -1,25 +1,18 @@
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { BATCH_SEARCH_ATTRIBUTES } from '../../src/temporal/searchAttributes';
+import { addSearchAttributes } from '../../src/temporal/registerSearchAttributes';
 import { REPO_ROOT } from './repo';
-
-/** temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: every app attribute is a keyword. */
-const KEYWORD = 2;
 
 /**
  * Temporal's time-skipping test server (scripts/ensure-temporal-test-server.sh installs it; `npm test`
  * and `npm run test:component` run that script first): workflow time jumps to the next timer
  * whenever the test waits on a result and no activity runs, so a completion window or a day of
- * delivery retries takes seconds. The app's search attributes are registered as on a real server;
- * this server answers AddSearchAttributes but not the ListSearchAttributes that
- * ensureSearchAttributes asks first.
+ * delivery retries takes seconds. The app's search attributes are registered as on a real server,
+ * without listing them first: this server answers AddSearchAttributes but not ListSearchAttributes.
  */
 export async function timeSkippingEnvironment(): Promise<TestWorkflowEnvironment> {
   const launcher = process.env.TEMPORAL_TEST_SERVER_PATH || path.join(REPO_ROOT, '.tools/temporal-test-server/bin/temporal-test-server');
   const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: launcher } } });
-  await env.connection.operatorService.addSearchAttributes({
-    namespace: env.namespace ?? 'default',
-    searchAttributes: Object.fromEntries(BATCH_SEARCH_ATTRIBUTES.map((key) => [key.name, KEYWORD])),
-  });
+  await addSearchAttributes(env.connection, env.namespace ?? 'default');
   return env;
 }
