@@ -40,6 +40,11 @@ export type DevServerOptions = {
   searchAttributes?: Record<string, 'Keyword' | 'Int' | 'Datetime' | 'Text' | 'Bool' | 'Double'>;
 };
 
+/** The server exited while starting, e.g. because a port it was given was taken meanwhile. */
+export class DevServerExitedError extends Error {
+  override readonly name = 'DevServerExitedError';
+}
+
 export type RunningDevServer = { address: string; uiUrl: string; stop: () => Promise<void> };
 
 /**
@@ -83,13 +88,20 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
   const child = spawn(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   fs.writeFileSync(pidFile, `${child.pid}\n`);
   const log = logger.child({ component: 'temporal-dev-server' });
-  child.stdout.on('data', (data: Buffer) => log.debug(data.toString().trim()));
-  child.stderr.on('data', (data: Buffer) => log.debug(data.toString().trim()));
+  // The last words of a server that fails to start (a port taken, a bad flag) go into the error.
+  let lastOutput = '';
+  const onOutput = (data: Buffer) => {
+    const text = data.toString().trim();
+    log.debug(text);
+    lastOutput = `${lastOutput}\n${text}`.slice(-2_000);
+  };
+  child.stdout.on('data', onOutput);
+  child.stderr.on('data', onOutput);
 
   const address = `127.0.0.1:${options.port}`;
   const ready = await waitUntil(
     async () => {
-      if (child.exitCode !== null) throw new Error(`temporal dev server exited with code ${child.exitCode}`);
+      if (child.exitCode !== null) throw new DevServerExitedError(`temporal dev server exited with code ${child.exitCode}: ${lastOutput.trim()}`);
       return canConnect(address);
     },
     60_000,

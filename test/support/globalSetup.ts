@@ -4,7 +4,7 @@ import path from 'node:path';
 import { startEmbeddedPostgres } from '../../src/infra/embeddedPostgres';
 import { defaultSimulatorOptions } from '../../src/simulator/config';
 import { startSimulator } from '../../src/simulator/server';
-import { findTemporalCli, startDevServer } from '../../src/temporal/devServer';
+import { DevServerExitedError, findTemporalCli, startDevServer, type RunningDevServer } from '../../src/temporal/devServer';
 import { freePort } from './ports';
 import { publishStack } from './stack';
 
@@ -31,13 +31,7 @@ export default async function globalSetup(): Promise<void> {
     let temporalAddress = process.env.TEMPORAL_ADDRESS;
     let temporalUiUrl: string | undefined;
     if (!temporalAddress) {
-      const server = await startDevServer({
-        cliPath: findTemporalCli(process.env.TEMPORAL_CLI_PATH),
-        dataDir,
-        port: await freePort(),
-        uiPort: await freePort(),
-        namespace: 'default',
-      });
+      const server = await startDevServerOnFreePorts(findTemporalCli(process.env.TEMPORAL_CLI_PATH), dataDir);
       stops.push(server.stop);
       temporalAddress = server.address;
       temporalUiUrl = server.uiUrl;
@@ -50,5 +44,20 @@ export default async function globalSetup(): Promise<void> {
   } catch (err) {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
     throw err;
+  }
+}
+
+/**
+ * A free port is only free until someone else binds it: the server and the processes starting beside
+ * it pick ports at the same time. A server that exits while starting is tried again on other ports.
+ */
+async function startDevServerOnFreePorts(cliPath: string, dataDir: string): Promise<RunningDevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDevServer({ cliPath, dataDir, port: await freePort(), uiPort: await freePort(), namespace: 'default' });
+    } catch (err) {
+      if (!(err instanceof DevServerExitedError) || attempt >= 3) throw err;
+      console.warn(`${err.message}; trying other ports`);
+    }
   }
 }
