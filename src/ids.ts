@@ -14,4 +14,4 @@ export const newFileId = () => `file-${randomAlphanumeric(24)}`;
 export const newBatchId = () => `batch_${crypto.randomBytes(16).toString('hex')}`;
 
 /** Deterministic per request line, so a retried or re-finalized batch writes identical output. */
-export const batchRequestId = (batchId: string, lineNo: number) => `batch_req_${crypto.createHash('sha256').update(`${batchId}:${lineNo}`).digest('hex').slice(0, 32)}`;
+export const batchRequestId = (batchId: string, lineNo: number) => `batch_req_${crypto.hash('sha256', `${batchId}:${lineNo}`, 'hex').slice(0, 32)}`;

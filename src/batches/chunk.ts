@@ -84,16 +84,16 @@ export async function runChunk(
 }
 
 function toResult(batchId: string, lineNo: number, outcome: InferenceOutcome): RequestResult {
-  const requestId = batchRequestId(batchId, lineNo);
   if (outcome.kind === 'error') {
-    return { lineNo, requestId, statusCode: null, responseBody: null, errorCode: outcome.code, errorMessage: outcome.message, inputTokens: 0, outputTokens: 0 };
+    const requestId = batchRequestId(batchId, lineNo);
+    return { lineNo, requestId, statusCode: null, responseJson: null, errorCode: outcome.code, errorMessage: outcome.message, inputTokens: 0, outputTokens: 0 };
   }
   const usage = (outcome.body as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } } | null)?.usage;
   return {
     lineNo,
-    requestId: outcome.requestId ?? requestId,
+    requestId: outcome.requestId ?? batchRequestId(batchId, lineNo),
     statusCode: outcome.statusCode,
-    responseBody: outcome.body,
+    responseJson: outcome.json,
     errorCode: null,
     errorMessage: null,
     inputTokens: tokenCount(usage?.prompt_tokens),

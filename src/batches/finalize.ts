@@ -43,6 +43,7 @@ export async function finalizeBatch(db: Db, batchId: string, requested: Finalize
       return page;
     };
     let nextPage = readPage(0);
+    let storing: Promise<unknown> = Promise.resolve();
     for (let after = 0; after < lastLine; after += PAGE) {
       const rows = await nextPage;
       // Sent now, the next page is read by PostgreSQL while this one is formatted in here.
@@ -53,10 +54,16 @@ export async function finalizeBatch(db: Db, batchId: string, requested: Finalize
         page[file] += line;
         if (row.request_id === null) neverExecuted++;
       }
-      await output.write(page.output);
-      await errors.write(page.error);
+      // The previous page's parts are stored while this one was formatted; a writer takes new bytes
+      // only between its stores.
+      await storing;
+      output.buffer(page.output);
+      errors.buffer(page.error);
+      storing = Promise.all([output.flushFullParts(), errors.flushFullParts()]);
+      storing.catch(() => undefined);
       onPage(Math.min(after + PAGE, lastLine));
     }
+    await storing;
     const finished = await transitionBatch(client, batchId, outcome, {
       output_file_id: await closeResultFile(client, output),
       error_file_id: await closeResultFile(client, errors),

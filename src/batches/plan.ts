@@ -52,42 +52,44 @@ export async function validateAndPlan(db: Db, batchId: string, limits: PlanLimit
   };
   const context = { endpoint: batch.endpoint, defaultModel: batch.model ?? limits.defaultModel };
 
-  for await (const line of splitLines(readFileContent(db, batch.input_file_id), limits.maxLineBytes)) {
-    if (errors.length >= MAX_REPORTED_ERRORS) break; // reading on could report nothing more
-    onProgress(line.lineNo);
-    if ('tooLong' in line) {
-      report({ code: 'line_too_long', message: `Line ${line.lineNo} exceeds ${limits.maxLineBytes} bytes.`, param: null, line: line.lineNo });
-      continue;
-    }
-    const verdict = validateLine(line.bytes, line.lineNo, context);
-    if (!verdict.ok) {
-      report(verdict.error);
-      continue;
-    }
-    const { customId, model, body } = verdict.line;
-    if (batchModel === undefined) {
-      batchModel = model;
-      batchModelLine = line.lineNo;
-    }
-    if (model !== batchModel) {
-      report({
-        code: 'mismatched_model',
-        message: `Line ${line.lineNo}: model "${model}" differs from "${batchModel}"; a batch targets one model.`,
-        param: 'body.model',
-        line: line.lineNo,
-      });
-      continue;
-    }
-    requestCount++;
-    if (requestCount > limits.maxRequests) {
-      report({ code: 'too_many_requests', message: `The file has more than the maximum of ${limits.maxRequests} requests per batch.`, param: null, line: line.lineNo });
-      break;
-    }
-    // Stored even once the batch is bound to fail: duplicates are found among the stored lines.
-    pending.push({ lineNo: line.lineNo, chunkNo: Math.floor((requestCount - 1) / limits.chunkSize), customId, body });
-    if (pending.length >= INSERT_GROUP) {
-      await write(pending);
-      pending = [];
+  reading: for await (const lines of splitLines(readFileContent(db, batch.input_file_id), limits.maxLineBytes)) {
+    for (const line of lines) {
+      if (errors.length >= MAX_REPORTED_ERRORS) break reading; // reading on could report nothing more
+      onProgress(line.lineNo);
+      if ('tooLong' in line) {
+        report({ code: 'line_too_long', message: `Line ${line.lineNo} exceeds ${limits.maxLineBytes} bytes.`, param: null, line: line.lineNo });
+        continue;
+      }
+      const verdict = validateLine(line.bytes, line.lineNo, context);
+      if (!verdict.ok) {
+        report(verdict.error);
+        continue;
+      }
+      const { customId, model, body } = verdict.line;
+      if (batchModel === undefined) {
+        batchModel = model;
+        batchModelLine = line.lineNo;
+      }
+      if (model !== batchModel) {
+        report({
+          code: 'mismatched_model',
+          message: `Line ${line.lineNo}: model "${model}" differs from "${batchModel}"; a batch targets one model.`,
+          param: 'body.model',
+          line: line.lineNo,
+        });
+        continue;
+      }
+      requestCount++;
+      if (requestCount > limits.maxRequests) {
+        report({ code: 'too_many_requests', message: `The file has more than the maximum of ${limits.maxRequests} requests per batch.`, param: null, line: line.lineNo });
+        break reading;
+      }
+      // Stored even once the batch is bound to fail: duplicates are found among the stored lines.
+      pending.push({ lineNo: line.lineNo, chunkNo: Math.floor((requestCount - 1) / limits.chunkSize), customId, body });
+      if (pending.length >= INSERT_GROUP) {
+        await write(pending);
+        pending = [];
+      }
     }
   }
 

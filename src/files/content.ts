@@ -26,11 +26,6 @@ export class FileContentWriter {
     return this.pendingBytes;
   }
 
-  async write(data: Buffer | string): Promise<void> {
-    this.buffer(data);
-    await this.flushFullParts();
-  }
-
   /** Takes bytes without storing anything: the caller decides when to spend a database round trip. */
   buffer(data: Buffer | string): void {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
@@ -39,7 +34,7 @@ export class FileContentWriter {
     this.totalBytes += buf.length;
   }
 
-  /** Stores every full part buffered so far; a partial remainder waits for more bytes or `end()`. */
+  /** Stores every full part buffered so far; a partial remainder waits for more bytes or `end()`. Take no bytes until it is done. */
   async flushFullParts(): Promise<void> {
     while (this.pendingBytes >= PART_BYTES) {
       const all = Buffer.concat(this.pending);

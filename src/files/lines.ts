@@ -6,29 +6,32 @@ const CARRIAGE_RETURN = 0x0d;
 /**
  * Splits a byte stream into JSONL lines (1-based numbers; `\n` or `\r\n` endings; blank lines skipped
  * but counted). A line longer than `maxLineBytes` is reported as too long and its bytes dropped as
- * they arrive, so one huge line cannot exhaust memory.
+ * they arrive, so one huge line cannot exhaust memory. Yields the lines each piece of the stream
+ * completes, together: one step of an async generator per line cost a 30,000-line validation a
+ * fifth of its CPU in promise bookkeeping.
  */
-export async function* splitLines(chunks: AsyncIterable<Buffer>, maxLineBytes: number): AsyncGenerator<Line> {
+export async function* splitLines(chunks: AsyncIterable<Buffer>, maxLineBytes: number): AsyncGenerator<Line[]> {
   let lineNo = 1;
   let pieces: Buffer[] = [];
   let pieceBytes = 0;
   let tooLong = false;
 
-  function* finishLine(): Generator<Line> {
+  const finishLine = (into: Line[]) => {
     if (tooLong) {
-      yield { lineNo, tooLong: true };
+      into.push({ lineNo, tooLong: true });
     } else if (pieceBytes > 0) {
-      let bytes = Buffer.concat(pieces, pieceBytes);
+      let bytes = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, pieceBytes);
       if (bytes[bytes.length - 1] === CARRIAGE_RETURN) bytes = bytes.subarray(0, bytes.length - 1);
-      if (bytes.some((b) => b !== 0x20 && b !== 0x09)) yield { lineNo, bytes };
+      if (bytes.some((b) => b !== 0x20 && b !== 0x09)) into.push({ lineNo, bytes });
     }
     lineNo++;
     pieces = [];
     pieceBytes = 0;
     tooLong = false;
-  }
+  };
 
   for await (const chunk of chunks) {
+    const lines: Line[] = [];
     let start = 0;
     while (start < chunk.length) {
       const end = chunk.indexOf(NEWLINE, start);
@@ -44,9 +47,12 @@ export async function* splitLines(chunks: AsyncIterable<Buffer>, maxLineBytes: n
         }
       }
       if (end === -1) break;
-      yield* finishLine();
+      finishLine(lines);
       start = end + 1;
     }
+    if (lines.length > 0) yield lines;
   }
-  yield* finishLine();
+  const last: Line[] = [];
+  finishLine(last);
+  if (last.length > 0) yield last;
 }

@@ -7,7 +7,16 @@ import type { Claim } from './semaphore';
 import { abortableSleep, parseRetryAfter, retryDelayMs, type RetryPolicy } from './retry';
 
 /** What one request finally came to: an HTTP response (any status), or no usable response at all. */
-export type InferenceOutcome = { kind: 'response'; statusCode: number; body: unknown; requestId: string | null } | { kind: 'error'; code: string; message: string };
+export type InferenceOutcome =
+  | {
+      kind: 'response';
+      statusCode: number;
+      body: unknown;
+      /** `body` as one line of JSON text: the backend's own bytes when they are that, so they are stored without re-serialising. */
+      json: string;
+      requestId: string | null;
+    }
+  | { kind: 'error'; code: string; message: string };
 
 type Attempt =
   | { final: true; outcome: InferenceOutcome }
@@ -45,6 +54,7 @@ export class InferenceClient {
   private readonly agent = new Agent({ keepAliveTimeout: 30_000 });
   /** The requests of a chunk share its signal; each gets its own, fed by one listener on the chunk's. */
   private readonly aborts = new AbortFanOut();
+  private readonly targets = new Map<string, { origin: string; path: string }>();
 
   constructor(private readonly options: InferenceClientOptions) {}
 
@@ -55,6 +65,14 @@ export class InferenceClient {
   /** Closes the connections once the requests in flight are answered. */
   close(): Promise<void> {
     return this.agent.close();
+  }
+
+  /** Where `url` goes on a backend, worked out once per backend and endpoint rather than per request. */
+  private target(baseUrl: string, url: string): { origin: string; path: string } {
+    const key = `${baseUrl} ${url}`;
+    let target = this.targets.get(key);
+    if (!target) this.targets.set(key, (target = backendTarget(baseUrl, url)));
+    return target;
   }
 
   /** `url` is the batch endpoint as in the input file, e.g. `/v1/chat/completions`. */
@@ -104,7 +122,7 @@ export class InferenceClient {
     const abort = this.aborts.child(signal);
     try {
       const response = await this.agent.request({
-        ...backendTarget(baseUrl, url),
+        ...this.target(baseUrl, url),
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
         body: payload,
@@ -131,10 +149,13 @@ export class InferenceClient {
       if (ok && parsed === undefined) {
         return { final: false, code: 'malformed_response', message: 'backend returned a body that is not JSON', serverFault: true, overload: false };
       }
-      return {
-        final: true,
-        outcome: { kind: 'response', statusCode: status, body: parsed ?? { error: { message: text } }, requestId },
-      };
+      if (parsed === undefined) {
+        const body = { error: { message: text } };
+        return { final: true, outcome: { kind: 'response', statusCode: status, body, json: JSON.stringify(body), requestId } };
+      }
+      // An output file has one line per request: a pretty-printed body is written compact.
+      const json = text.includes('\n') || text.includes('\r') ? JSON.stringify(parsed) : text;
+      return { final: true, outcome: { kind: 'response', statusCode: status, body: parsed, json, requestId } };
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {

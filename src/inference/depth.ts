@@ -57,9 +57,11 @@ export class DepthController {
       this.set(Math.min(this.depth, this.slots.active - Math.ceil((waiting - queueTarget) * ourShare)));
     } else if (this.slots.waiting > 0 || this.slots.active >= this.depth) {
       // Nothing queued at the backend while we use every slot: it has room we cannot see yet. Growing
-      // fourfold reaches a 1,024-deep GPU from 32 in three readings (0.75 s) instead of five; doubling
-      // cost the bench's deep profile about 2 s of a full GPU.
-      this.grow(waiting === 0 ? 4 : 2);
+      // at once to what is queued here (fourfold at least, sixteenfold at most) reaches a 1,024-deep
+      // GPU from 32 in two readings (0.5 s); doubling took five and cost the bench's deep profile
+      // about 2 s of a full GPU. An overshoot is one reading's worth of queue at the backend, shed at the next.
+      if (waiting === 0 && !this.congested) this.set(Math.min(this.depth * 16, Math.max(this.depth * 4, this.slots.active + this.slots.waiting)));
+      else this.grow(2);
     }
   }
 

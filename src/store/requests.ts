@@ -9,7 +9,8 @@ export type RequestResult = {
   lineNo: number;
   requestId: string;
   statusCode: number | null;
-  responseBody: unknown;
+  /** The response body as one line of JSON text, stored as is (null when there was no response). */
+  responseJson: string | null;
   errorCode: string | null;
   errorMessage: string | null;
   inputTokens: number;
@@ -87,7 +88,7 @@ export async function storeResults(db: Queryable, batchId: string, results: Requ
       results.map((r) => r.lineNo),
       results.map((r) => r.requestId),
       results.map((r) => r.statusCode),
-      results.map((r) => (r.responseBody === undefined || r.responseBody === null ? null : JSON.stringify(r.responseBody))),
+      results.map((r) => r.responseJson),
       results.map((r) => r.errorCode),
       results.map((r) => r.errorMessage),
       results.map((r) => r.inputTokens),

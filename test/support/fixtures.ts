@@ -202,7 +202,7 @@ export async function checkpoint(db: Db, batchId: string, outcomes: LineOutcome[
         lineNo: o.lineNo,
         requestId,
         statusCode: null,
-        responseBody: null,
+        responseJson: null,
         errorCode: o.error,
         errorMessage: o.message ?? o.error,
         inputTokens: 0,
@@ -211,7 +211,7 @@ export async function checkpoint(db: Db, batchId: string, outcomes: LineOutcome[
     }
     const [inputTokens, outputTokens] = o.tokens ?? [0, 0];
     const body = o.body ?? { object: 'chat.completion', line: o.lineNo };
-    return { lineNo: o.lineNo, requestId, statusCode: o.status, responseBody: body, errorCode: null, errorMessage: null, inputTokens, outputTokens };
+    return { lineNo: o.lineNo, requestId, statusCode: o.status, responseJson: JSON.stringify(body), errorCode: null, errorMessage: null, inputTokens, outputTokens };
   });
   return storeResults(db, batchId, results);
 }

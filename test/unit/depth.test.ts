@@ -39,6 +39,27 @@ describe('DepthController', () => {
     expect(Math.max(...depths)).toBe(1024);
   });
 
+  test('grows at once to the requests queued here while the backend queues none, sixteenfold at most', async () => {
+    const slots = new Semaphore(32);
+    const controller = new DepthController(slots, 1024);
+    const queue = (n: number) => Array.from({ length: n }, () => void slots.acquire());
+    await saturate(slots);
+    queue(468); // a chunk of 500 arrived
+    controller.onGauges({ running: 32, waiting: 0 });
+    expect(controller.depth).toBe(500);
+    expect(slots.active).toBe(500);
+    queue(2_000); // more chunks than any depth
+    controller.onGauges({ running: 500, waiting: 0 });
+    expect(controller.depth).toBe(1024);
+    // From a small depth the jump is bounded: an overshoot is shed at the next reading.
+    const small = new Semaphore(4);
+    const bounded = new DepthController(small, 1024);
+    await saturate(small);
+    Array.from({ length: 500 }, () => void small.acquire());
+    bounded.onGauges({ running: 4, waiting: 0 });
+    expect(bounded.depth).toBe(64);
+  });
+
   test('idle slots do not grow the depth', () => {
     const slots = new Semaphore(32);
     const controller = new DepthController(slots, 1024);

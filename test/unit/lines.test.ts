@@ -6,8 +6,8 @@ async function collect(chunks: string[], maxLineBytes = 1024): Promise<Array<[nu
     for (const chunk of chunks) yield Buffer.from(chunk);
   }
   const out: Array<[number, string]> = [];
-  for await (const line of splitLines(source(), maxLineBytes)) {
-    out.push([line.lineNo, 'tooLong' in line ? 'TOO_LONG' : line.bytes.toString()]);
+  for await (const lines of splitLines(source(), maxLineBytes)) {
+    for (const line of lines) out.push([line.lineNo, 'tooLong' in line ? 'TOO_LONG' : line.bytes.toString()]);
   }
   return out;
 }
@@ -43,7 +43,7 @@ describe('splitLines', () => {
       yield bytes.subarray(8);
     }
     const lines: string[] = [];
-    for await (const line of splitLines(source(), 100)) if (!('tooLong' in line)) lines.push(line.bytes.toString());
+    for await (const group of splitLines(source(), 100)) for (const line of group) if (!('tooLong' in line)) lines.push(line.bytes.toString());
     expect(lines).toEqual(['{"q":"héllo"}']);
   });
 });

@@ -1,0 +1,68 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BackendPool } from '../../src/inference/backends';
+import { InferenceClient, type InferenceOutcome } from '../../src/inference/client';
+import { waitFor } from '../support/wait';
+
+const MODEL = 'bytes-model';
+
+/** A backend that answers each completion with the status and bytes the test gives for its prompt. */
+async function backend(answers: Record<string, { status: number; text: string }>): Promise<{ baseUrl: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/v1/models') {
+      res.end(JSON.stringify({ object: 'list', data: [{ id: MODEL, object: 'model' }] }));
+      return;
+    }
+    let raw = '';
+    req.on('data', (d: Buffer) => (raw += d.toString()));
+    req.on('end', () => {
+      const prompt = (JSON.parse(raw) as { prompt?: string }).prompt ?? '';
+      const answer = answers[prompt];
+      if (!answer) res.writeHead(404).end();
+      else res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.text);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { baseUrl: `http://127.0.0.1:${port}/v1`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe('InferenceClient response bodies', () => {
+  test('a JSON body is kept as the backend sent it; a pretty-printed one is written on one line; a non-JSON one is wrapped', async () => {
+    const compact = '{"id": "cmpl-1",  "choices": [{"text": "é \\u0000 \\ud800"}], "usage": {"prompt_tokens": 3, "completion_tokens": 5}}';
+    const pretty = JSON.stringify({ id: 'cmpl-2', usage: { prompt_tokens: 1, completion_tokens: 2 } }, null, 2);
+    const server = await backend({
+      compact: { status: 200, text: compact },
+      pretty: { status: 200, text: pretty },
+      refused: { status: 400, text: 'max_tokens is too large' },
+    });
+    const pool = new BackendPool([server.baseUrl], { apiKey: undefined, maxDepth: 4, health: { failureThreshold: 2, probeIntervalMs: 50, maxProbeIntervalMs: 200 } });
+    pool.start();
+    const client = new InferenceClient({ pool, apiKey: undefined, timeoutMs: 2_000, retry: { maxAttempts: 1, initialDelayMs: 10, maxDelayMs: 20 } });
+    try {
+      await waitFor(() => pool.serving(MODEL), { timeoutMs: 5_000 });
+      const send = async (prompt: string) => {
+        const outcome: InferenceOutcome = await client.execute('/v1/completions', { model: MODEL, prompt }, new AbortController().signal);
+        if (outcome.kind !== 'response') throw new Error(`no response: ${outcome.message}`);
+        return outcome;
+      };
+
+      const kept = await send('compact');
+      expect(kept.json).toBe(compact); // byte for byte: spacing, escapes and all
+      expect(kept.body).toEqual(JSON.parse(compact));
+
+      const flattened = await send('pretty');
+      expect(pretty).toContain('\n');
+      expect(flattened.json).not.toMatch(/[\r\n]/);
+      expect(JSON.parse(flattened.json)).toEqual(JSON.parse(pretty));
+
+      const wrapped = await send('refused');
+      expect(wrapped.statusCode).toBe(400);
+      expect(JSON.parse(wrapped.json)).toEqual({ error: { message: 'max_tokens is too large' } });
+    } finally {
+      await client.close();
+      await pool.stop();
+      await server.close();
+    }
+  });
+});
