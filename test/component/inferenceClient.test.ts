@@ -13,6 +13,11 @@ async function backend(answers: Record<string, { status: number; text: string }>
       res.end(JSON.stringify({ object: 'list', data: [{ id: MODEL, object: 'model' }] }));
       return;
     }
+    // Health probes and metrics scrapes (GET, no body) find nothing here.
+    if (req.method !== 'POST') {
+      res.writeHead(404).end();
+      return;
+    }
     let raw = '';
     req.on('data', (d: Buffer) => (raw += d.toString()));
     req.on('end', () => {
