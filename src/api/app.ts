@@ -9,12 +9,14 @@ import { batchesRouter } from './routes/batches';
 import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
 import { modelsRouter } from './routes/models';
+import { queuesRouter } from './routes/queues';
+import { requestsRouter } from './routes/requests';
 import { webhookDeliveriesRouter } from './routes/webhookDeliveries';
 import { TenantSlots } from './tenantSlots';
 import type { BackendStatus } from '../worker/inferenceRole';
 import { workflowGateway } from '../temporal/gateway';
 
-/** The HTTP API: OpenAI Files and Batches under /v1, health probes at the root. */
+/** The HTTP API: OpenAI Files and Batches (and the stream-to-batch queues) under /v1, health probes at the root. */
 export function createApp(deps: { config: Config; db: Db; temporal: Client; backends?: () => BackendStatus[] }): express.Express {
   const { config, db, temporal } = deps;
   const app = express();
@@ -25,11 +27,26 @@ export function createApp(deps: { config: Config; db: Db; temporal: Client; back
   const v1 = express.Router();
   v1.use(authenticate({ staticKeys: config.apiKeys, db }));
   v1.use(refuseUnstorablePath);
+  // Enqueue calls carry many requests: their own, larger limit (the parser below skips a parsed body).
+  v1.use('/requests', express.json({ limit: config.queues.maxCallBytes, strict: false }));
   v1.use(express.json({ limit: '1mb', strict: false }));
   v1.use(filesRouter({ db, maxFileBytes: config.limits.maxFileBytes, uploadSlots: new TenantSlots(config.limits.maxConcurrentUploadsPerTenant) }));
   const workflows = workflowGateway(temporal);
   v1.use(batchesRouter({ db, workflows, webhookPolicy: { allowPrivate: config.webhooks.allowPrivate } }));
   v1.use(webhookDeliveriesRouter({ db, workflows }));
+  const queueDefaults = config.queues.defaults;
+  v1.use(
+    queuesRouter({ db, defaults: queueDefaults, webhookPolicy: { allowPrivate: config.webhooks.allowPrivate }, maxRequestsPerBatch: config.limits.maxRequestsPerBatch }),
+  );
+  v1.use(
+    requestsRouter({
+      db,
+      workflows,
+      defaults: queueDefaults,
+      maxQueuedPerTenant: config.queues.maxQueuedPerTenant,
+      maxRequestsPerCall: config.queues.maxRequestsPerCall,
+    }),
+  );
   v1.use(modelsRouter({ db }));
   app.use('/v1', v1);
 

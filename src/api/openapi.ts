@@ -13,7 +13,15 @@ import {
   UploadFileFields,
   UploadFileQuery,
   WebhookDeliveryList,
+  QueueList,
+  QueuedRequestList,
+  EnqueueRequestsBody,
+  EnqueueRequestsQuery,
+  EnqueueRequestsResponse,
+  ListRequestsQuery,
 } from './schemas';
+import { DeletedQueueObject, QueueObject, QueuedRequestObject } from '../queues/object';
+import { CreateQueueBody, UpdateQueueBody } from '../queues/settings';
 import { WebhookDeliveryObject } from '../webhooks/object';
 
 type JsonSchema = Record<string, unknown>;
@@ -35,6 +43,15 @@ const COMPONENTS = new Map<z.ZodType, string>([
   [ModelList, 'ModelList'],
   [WebhookDeliveryObject, 'WebhookDelivery'],
   [WebhookDeliveryList, 'WebhookDeliveryList'],
+  [QueueObject, 'Queue'],
+  [QueueList, 'QueueList'],
+  [CreateQueueBody, 'CreateQueueRequest'],
+  [UpdateQueueBody, 'UpdateQueueRequest'],
+  [DeletedQueueObject, 'DeletedQueue'],
+  [QueuedRequestObject, 'QueuedRequest'],
+  [QueuedRequestList, 'QueuedRequestList'],
+  [EnqueueRequestsBody, 'EnqueueRequestsRequest'],
+  [EnqueueRequestsResponse, 'EnqueueRequestsResponse'],
   [ErrorResponse, 'Error'],
 ]);
 
@@ -125,6 +142,76 @@ const OPERATIONS: Operation[] = [
     errors: [400, 401, 404],
   },
   { method: 'get', path: '/v1/models', operationId: 'listModels', summary: 'Models the live GPU workers serve', response: ModelList, errors: [401] },
+  {
+    method: 'post',
+    path: '/v1/queues',
+    operationId: 'createQueue',
+    summary: 'Create a stream-to-batch queue (extension)',
+    body: { 'application/json': CreateQueueBody },
+    response: QueueObject,
+    errors: [400, 401, 409, 415],
+  },
+  { method: 'get', path: '/v1/queues', operationId: 'listQueues', summary: 'The queues, `default` included (extension)', response: QueueList, errors: [401] },
+  {
+    method: 'get',
+    path: '/v1/queues/{queue}',
+    operationId: 'retrieveQueue',
+    summary: 'A queue, its settings and state (extension)',
+    response: QueueObject,
+    errors: [401, 404],
+  },
+  {
+    method: 'post',
+    path: '/v1/queues/{queue}',
+    operationId: 'updateQueue',
+    summary: 'Change settings of a queue; null returns one to its default (extension)',
+    body: { 'application/json': UpdateQueueBody },
+    response: QueueObject,
+    errors: [400, 401, 404, 415],
+  },
+  {
+    method: 'delete',
+    path: '/v1/queues/{queue}',
+    operationId: 'deleteQueue',
+    summary: 'Delete a queue holding no queued request; deleting `default` resets its settings (extension)',
+    response: DeletedQueueObject,
+    errors: [401, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/requests',
+    operationId: 'enqueueRequests',
+    summary: "Queue requests, dispatched as batches by size and age (extension; langbatch's POST /requests)",
+    query: { schema: EnqueueRequestsQuery },
+    body: { 'application/json': EnqueueRequestsBody },
+    response: EnqueueRequestsResponse,
+    errors: [400, 401, 404, 413, 415, 429],
+  },
+  {
+    method: 'get',
+    path: '/v1/requests',
+    operationId: 'listRequests',
+    summary: 'List queued requests, newest first (extension)',
+    query: { schema: ListRequestsQuery },
+    response: QueuedRequestList,
+    errors: [400, 401],
+  },
+  {
+    method: 'get',
+    path: '/v1/requests/{request_id}',
+    operationId: 'retrieveRequest',
+    summary: 'A queued request, with its response or error once its batch has it (extension)',
+    response: QueuedRequestObject,
+    errors: [401, 404],
+  },
+  {
+    method: 'post',
+    path: '/v1/requests/{request_id}/cancel',
+    operationId: 'cancelRequest',
+    summary: 'Remove a request still queued (extension)',
+    response: QueuedRequestObject,
+    errors: [401, 404, 409],
+  },
 ];
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
@@ -132,7 +219,8 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   401: 'Missing or invalid API key',
   404: 'No such object for this API key (other tenants’ objects included)',
   409: 'Conflicts with the object’s current state',
-  413: 'Upload larger than MAX_FILE_BYTES',
+  413: 'Upload larger than MAX_FILE_BYTES, or a JSON body over its limit',
+  429: 'Too many at once: retry after the Retry-After header’s seconds',
   415: 'Unsupported Content-Type',
 };
 

@@ -6,6 +6,9 @@ import { WebhookDeliveryObject } from '../webhooks/object';
 import { completionWindowSeconds } from '../batches/window';
 import { BATCH_PRIORITIES } from '../batches/priority';
 import { FileObject, UPLOAD_PURPOSES } from '../files/object';
+import { QueueObject, QueuedRequestObject } from '../queues/object';
+import { QueueName } from '../queues/settings';
+import { REQUEST_STATUSES } from '../states/request';
 import { ERROR_TYPES } from './errors';
 
 /**
@@ -62,6 +65,35 @@ export const UploadFileQuery = UploadFileFields.extend({
   filename: z.string().optional().describe('Stored without directories or control characters'),
 });
 
+/** Stream-to-batch: what `POST /v1/requests` takes (items are checked one by one after this). */
+export const EnqueueRequestsBody = z.object({
+  queue: QueueName.optional().describe('Queue name (or `?queue=`), default `default`'),
+  data: z
+    .union([z.array(z.unknown()), z.record(z.string(), z.unknown()), z.string()])
+    .optional()
+    .describe(
+      "The requests: each a message list (langbatch's partial request), a string, a body completed with the queue's request_kwargs, or a full item {custom_id?, body}; one item alone needs no list",
+    ),
+  custom_id: z.string().optional().describe('With `body`: one full item without `data`'),
+  body: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const EnqueueRequestsQuery = z.object({ queue: QueueName.optional() });
+
+export const EnqueueRequestsResponse = z.strictObject({
+  status: z.literal('success').describe("langbatch's answer, kept for its clients"),
+  queue: z.string(),
+  request_ids: z.array(z.string()).describe('The new requests, in input order'),
+});
+
+export const ListRequestsQuery = z.object({
+  queue: QueueName.optional(),
+  status: z.enum(REQUEST_STATUSES).optional(),
+  after: cursor.optional().describe('ID of the last request of the previous page'),
+  limit: pageLimit(1000, 100),
+  order: z.enum(['asc', 'desc']).default('desc').describe('By enqueue order'),
+});
+
 export const ErrorResponse = z.strictObject({
   error: z.strictObject({
     message: z.string(),
@@ -89,3 +121,5 @@ export const ModelList = z.strictObject({
 export const FileList = listSchema(FileObject);
 export const BatchList = listSchema(BatchObject);
 export const WebhookDeliveryList = listSchema(WebhookDeliveryObject);
+export const QueueList = listSchema(QueueObject);
+export const QueuedRequestList = listSchema(QueuedRequestObject);

@@ -6,10 +6,11 @@ import { invalidRequest } from './errors';
  * Parses a request part with its schema; the first problem becomes a 400 naming the offending param.
  * Before the schema, every string and key is checked once for what no parameter may hold: text
  * PostgreSQL cannot store (NUL, unpaired surrogates) and `__proto__` keys, which JSON.parse keeps
- * as own properties but object handling would silently drop or misread.
+ * as own properties but object handling would silently drop or misread. Without `textChecks` (for
+ * request bodies stored as JSON text, which may hold any valid JSON) the schema alone decides.
  */
-export function parseRequest<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
-  const hostile = findHostileText(value);
+export function parseRequest<S extends z.ZodType>(schema: S, value: unknown, options: { textChecks: boolean } = { textChecks: true }): z.output<S> {
+  const hostile = options.textChecks ? findHostileText(value) : null;
   if (hostile) {
     const param = hostile.path.length > 0 ? hostile.path.join('.') : null;
     throw invalidRequest(param ? `Invalid '${param}': ${hostile.reason}` : hostile.reason, param, 'invalid_value');

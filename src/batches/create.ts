@@ -1,6 +1,6 @@
-import { withTransaction, type Db } from '../db/pool';
+import { withTransaction, type Db, type DbClient } from '../db/pool';
 import { newBatchId } from '../ids';
-import { subscribedEvents } from '../states/webhook';
+import { subscribedEvents, type WebhookConfig } from '../states/webhook';
 import { insertBatch, type BatchRow } from '../store/batches';
 import { findFile } from '../store/files';
 import { setBatchWebhook } from '../store/webhooks';
@@ -43,26 +43,64 @@ export async function createBatch(deps: CreateBatchDeps, tenantId: string, reque
   if (vetted.kind === 'refused') return { kind: 'invalid_webhook_url', param: vetted.param, message: vetted.message };
   const webhook = vetted.config;
 
-  const batch = await withTransaction(deps.db, async (client) => {
-    const metadata = request.metadata ?? null;
-    const row = await insertBatch(client, {
+  const metadata = request.metadata ?? null;
+  const batch = await withTransaction(deps.db, (client) =>
+    insertAndStartBatch(client, deps.workflows, {
       id: newBatchId(),
       tenantId,
       inputFileId: inputFile.id,
       endpoint: request.endpoint,
       completionWindow: request.completion_window,
-      // The schema admitted only windows this parses.
-      windowSeconds: completionWindowSeconds(request.completion_window)!,
       model: request.model ?? metadata?.model ?? null,
       metadata,
-    });
-    if (webhook) await setBatchWebhook(client, row.id, webhook);
-    await deps.workflows.startBatch(tenantId, batchPriority(metadata), {
+      queue: null,
+      webhook,
+    }),
+  );
+  return { kind: 'created', batch };
+}
+
+export type NewBatch = {
+  id: string;
+  tenantId: string;
+  inputFileId: string;
+  endpoint: string;
+  /** Already validated: `completionWindowSeconds` parses it. */
+  completionWindow: string;
+  model: string | null;
+  metadata: Record<string, string> | null;
+  /** The stream-to-batch queue that cut it, if any. */
+  queue: string | null;
+  /** Already vetted. */
+  webhook: WebhookConfig | null;
+};
+
+/**
+ * In the caller's transaction: inserts the batch row and its webhook, and starts its workflow before
+ * the commit, so no committed batch lacks a workflow (the workflow waits a little for a row whose
+ * commit it may see first, and gives up on one that never commits). Every batch is created here:
+ * `POST /v1/batches` and the stream-to-batch dispatcher alike.
+ */
+export async function insertAndStartBatch(client: DbClient, workflows: WorkflowGateway, batch: NewBatch): Promise<BatchRow> {
+  const row = await insertBatch(client, {
+    id: batch.id,
+    tenantId: batch.tenantId,
+    inputFileId: batch.inputFileId,
+    endpoint: batch.endpoint,
+    completionWindow: batch.completionWindow,
+    windowSeconds: completionWindowSeconds(batch.completionWindow)!,
+    model: batch.model,
+    metadata: batch.metadata,
+    queue: batch.queue,
+  });
+  if (batch.webhook) await setBatchWebhook(client, row.id, batch.webhook);
+  await workflows.startBatch(
+    { tenantId: batch.tenantId, priorityKey: batchPriority(batch.metadata), queue: batch.queue },
+    {
       batchId: row.id,
       expiresAtMs: row.expires_at.getTime(),
-      webhookEvents: webhook ? subscribedEvents(webhook) : [],
-    });
-    return { ...row, webhook };
-  });
-  return { kind: 'created', batch };
+      webhookEvents: batch.webhook ? subscribedEvents(batch.webhook) : [],
+    },
+  );
+  return { ...row, webhook: batch.webhook };
 }

@@ -43,47 +43,56 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
  * Cross-line rules (duplicates, one model per batch, served models) belong to the caller.
  */
 export function validateLine(bytes: Buffer, lineNo: number, ctx: LineContext): LineVerdict {
+  const subject = `Line ${lineNo}`;
   let text: string;
   try {
     text = utf8.decode(bytes);
   } catch {
-    return fail(lineNo, 'invalid_encoding', `Line ${lineNo} is not valid UTF-8.`);
+    return fail(lineNo, 'invalid_encoding', `${subject} is not valid UTF-8.`);
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    return fail(lineNo, 'invalid_json_line', `Line ${lineNo} is not valid JSON.`);
+    return fail(lineNo, 'invalid_json_line', `${subject} is not valid JSON.`);
   }
-  if (!isObject(parsed)) return fail(lineNo, 'invalid_request', `Line ${lineNo} must be a JSON object.`);
+  return validateRequest(parsed, lineNo, ctx, subject);
+}
+
+/**
+ * The rules of `validateLine` for a request already parsed: a line of a file, or an item enqueued
+ * (stream-to-batch), which `subject` names in messages.
+ */
+export function validateRequest(parsed: unknown, lineNo: number, ctx: LineContext, subject: string): LineVerdict {
+  if (!isObject(parsed)) return fail(lineNo, 'invalid_request', `${subject} must be a JSON object.`);
   const { custom_id: customId, method, url, body } = parsed;
   if (typeof customId !== 'string' || customId.length === 0) {
-    return fail(lineNo, 'missing_custom_id', `Line ${lineNo} needs a non-empty string custom_id.`, 'custom_id');
+    return fail(lineNo, 'missing_custom_id', `${subject} needs a non-empty string custom_id.`, 'custom_id');
   }
   // A custom_id is how a client matches results to requests: one that cannot come back exactly as
   // sent is refused. Bodies are not checked: they are stored as JSON text and reach vLLM unaltered.
   if (!isStorableText(customId)) {
-    return fail(lineNo, 'invalid_custom_id', `Line ${lineNo}: custom_id must not contain NUL (\\u0000) or unpaired surrogate characters.`, 'custom_id');
+    return fail(lineNo, 'invalid_custom_id', `${subject}: custom_id must not contain NUL (\\u0000) or unpaired surrogate characters.`, 'custom_id');
   }
-  if (method !== 'POST') return fail(lineNo, 'invalid_method', `Line ${lineNo}: method must be "POST".`, 'method');
+  if (method !== 'POST') return fail(lineNo, 'invalid_method', `${subject}: method must be "POST".`, 'method');
   if (url !== ctx.endpoint) {
-    return fail(lineNo, 'invalid_url', `Line ${lineNo}: url must be "${ctx.endpoint}", the batch endpoint.`, 'url');
+    return fail(lineNo, 'invalid_url', `${subject}: url must be "${ctx.endpoint}", the batch endpoint.`, 'url');
   }
-  if (!isObject(body)) return fail(lineNo, 'invalid_body', `Line ${lineNo}: body must be a JSON object.`, 'body');
+  if (!isObject(body)) return fail(lineNo, 'invalid_body', `${subject}: body must be a JSON object.`, 'body');
   if (nestsDeeperThan(body, MAX_BODY_DEPTH)) {
-    return fail(lineNo, 'invalid_body', `Line ${lineNo}: body nests deeper than ${MAX_BODY_DEPTH} levels.`, 'body');
+    return fail(lineNo, 'invalid_body', `${subject}: body nests deeper than ${MAX_BODY_DEPTH} levels.`, 'body');
   }
   // A batch stores one JSON response per line; a server-sent event stream is not one.
   if (body.stream !== undefined && body.stream !== null && body.stream !== false) {
-    return fail(lineNo, 'invalid_body', `Line ${lineNo}: body.stream must be false or absent: batch requests cannot stream.`, 'body.stream');
+    return fail(lineNo, 'invalid_body', `${subject}: body.stream must be false or absent: batch requests cannot stream.`, 'body.stream');
   }
   const ownModel = body.model;
   if (ownModel !== undefined && !(typeof ownModel === 'string' && ownModel.length > 0 && isStorableText(ownModel))) {
-    return fail(lineNo, 'invalid_body', `Line ${lineNo}: body.model must be a non-empty string without NUL or unpaired surrogates.`, 'body.model');
+    return fail(lineNo, 'invalid_body', `${subject}: body.model must be a non-empty string without NUL or unpaired surrogates.`, 'body.model');
   }
   const model = ownModel ?? ctx.defaultModel;
   if (model === undefined) {
-    return fail(lineNo, 'missing_model', `Line ${lineNo}: body.model is missing and the batch names no model.`, 'body.model');
+    return fail(lineNo, 'missing_model', `${subject}: body.model is missing and no default model applies.`, 'body.model');
   }
   return { ok: true, line: { customId, model, body: { ...body, model } } };
 }

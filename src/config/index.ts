@@ -1,5 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_COMPLETION_WINDOW } from '../batches/endpoints';
+import { completionWindowSeconds } from '../batches/window';
+import type { QueueDefaults } from '../queues/settings';
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from '../inference/health';
 import { WebhookSecret } from '../webhooks/config';
 import { envBool, envInt, envList, envLogLevel, optionalString, parseEnv } from './env';
@@ -51,6 +54,23 @@ const schema = z.object({
   SIMULATOR_PORT: envInt(0),
   SHUTDOWN_GRACE_MS: envInt(30_000, 0),
 
+  QUEUE_MODEL: optionalString,
+  QUEUE_THRESHOLD: envInt(1000, 1),
+  QUEUE_TIME_THRESHOLD_SECONDS: z.coerce
+    .number()
+    .min(0)
+    .max(30 * 86_400)
+    .default(60),
+  QUEUE_TIME_INTERVAL_SECONDS: z.coerce.number().min(0.1).max(3600).default(5),
+  QUEUE_COMPLETION_WINDOW: z
+    .string()
+    .default(DEFAULT_COMPLETION_WINDOW)
+    .refine((w) => completionWindowSeconds(w) !== undefined, 'must be 24h or a duration like 90s, 30m, 12h, 7d, at most 30d'),
+  QUEUE_MAX_BATCH_SIZE: z.coerce.number().int().min(1).optional(),
+  MAX_QUEUED_REQUESTS_PER_TENANT: envInt(100_000, 1),
+  MAX_REQUESTS_PER_CALL: envInt(1000, 1),
+  MAX_ENQUEUE_BYTES: envInt(8 * 1024 * 1024, 1024),
+
   WEBHOOK_SECRET: optionalString.pipe(WebhookSecret.optional()),
   WEBHOOK_ALLOW_PRIVATE: envBool(false),
   WEBHOOK_ATTEMPT_TIMEOUT_MS: envInt(10_000, 100).pipe(z.number().max(120_000)),
@@ -96,6 +116,8 @@ export type Config = Readonly<{
   simulatorPort: number;
   shutdownGraceMs: number;
   webhooks: { secret: string | undefined; allowPrivate: boolean; attemptTimeoutMs: number };
+  /** Stream-to-batch: defaults of unset queue settings, and what one tenant and one call may enqueue. */
+  queues: { defaults: QueueDefaults; maxQueuedPerTenant: number; maxRequestsPerCall: number; maxCallBytes: number };
 }>;
 
 /**
@@ -148,6 +170,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     simulatorPort: e.SIMULATOR_PORT,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     webhooks: { secret: e.WEBHOOK_SECRET, allowPrivate: e.WEBHOOK_ALLOW_PRIVATE, attemptTimeoutMs: e.WEBHOOK_ATTEMPT_TIMEOUT_MS },
+    queues: {
+      defaults: {
+        model: e.QUEUE_MODEL ?? e.DEFAULT_MODEL ?? null,
+        queue_threshold: e.QUEUE_THRESHOLD,
+        time_threshold: e.QUEUE_TIME_THRESHOLD_SECONDS,
+        time_interval: e.QUEUE_TIME_INTERVAL_SECONDS,
+        completion_window: e.QUEUE_COMPLETION_WINDOW,
+        max_batch_size: e.QUEUE_MAX_BATCH_SIZE ?? null,
+      },
+      maxQueuedPerTenant: e.MAX_QUEUED_REQUESTS_PER_TENANT,
+      maxRequestsPerCall: e.MAX_REQUESTS_PER_CALL,
+      maxCallBytes: e.MAX_ENQUEUE_BYTES,
+    },
   };
 }
 

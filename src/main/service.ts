@@ -38,7 +38,7 @@ export async function startService(config: Config, parts: { api: boolean; worker
   if (parts.workers) {
     installTemporalRuntime();
     workerConnection = await NativeConnection.connect({ address: config.temporal.address });
-    workers = await startWorkers(config, workerDb!, workerConnection);
+    workers = await startWorkers(config, workerDb!, workerConnection, temporal);
   }
 
   let server: http.Server | undefined;

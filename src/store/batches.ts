@@ -16,6 +16,8 @@ export type BatchRow = {
   error_file_id: string | null;
   errors: BatchError[] | null;
   metadata: Record<string, string> | null;
+  /** The stream-to-batch queue the batch was cut from, if any. */
+  queue: string | null;
   chunk_count: number | null;
   total_requests: number;
   completed_requests: number;
@@ -45,13 +47,14 @@ export async function insertBatch(
     completionWindow: string;
     windowSeconds: number;
     metadata: Record<string, string> | null;
+    queue: string | null;
   },
 ): Promise<BatchRow> {
   const { rows } = await db.query<BatchRow>(
-    `INSERT INTO batches (id, tenant_id, endpoint, model, input_file_id, completion_window, status, metadata, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $9, $7, now() + make_interval(secs => $8))
+    `INSERT INTO batches (id, tenant_id, endpoint, model, input_file_id, completion_window, status, metadata, expires_at, queue)
+     VALUES ($1, $2, $3, $4, $5, $6, $9, $7, now() + make_interval(secs => $8), $10)
      RETURNING *`,
-    [batch.id, batch.tenantId, batch.endpoint, batch.model, batch.inputFileId, batch.completionWindow, batch.metadata, batch.windowSeconds, INITIAL_STATUS],
+    [batch.id, batch.tenantId, batch.endpoint, batch.model, batch.inputFileId, batch.completionWindow, batch.metadata, batch.windowSeconds, INITIAL_STATUS, batch.queue],
   );
   return rows[0]!;
 }

@@ -24,3 +24,28 @@ export type BatchProgress = {
 export const cancelSignal = defineSignal('cancel');
 /** Chunks done and running, and the phase, of a batch workflow (`progress` in the Temporal UI). */
 export const progressQuery = defineQuery<BatchProgress>('progress');
+
+export type QueueDispatcherInput = {
+  tenantId: string;
+  queue: string;
+  /** Carried across continue-as-new, for the state query. */
+  batchesDispatched?: number;
+};
+
+/** A queue's dispatcher workflow: one per (tenant, queue), found in the Temporal UI by this ID. */
+export const queueWorkflowId = (tenantId: string, queue: string) => `queue:${tenantId}:${queue}`;
+
+/** What a dispatcher workflow answers its query with (`state` in the Temporal UI). */
+export type QueueDispatcherState = {
+  phase: 'checking' | 'waiting' | 'idle';
+  /** Queued requests at the last check. */
+  queued: number;
+  batchesDispatched: number;
+  lastBatchId: string | null;
+  /** Why the last check dispatched nothing, if it did not. */
+  holdReason: 'below_thresholds' | 'model_not_served' | 'no_model' | null;
+};
+
+/** Sent on every enqueue that may need the dispatcher's attention (the queue was empty, or reached its size threshold). */
+export const enqueuedSignal = defineSignal('enqueued');
+export const queueStateQuery = defineQuery<QueueDispatcherState>('state');

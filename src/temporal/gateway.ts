@@ -1,12 +1,12 @@
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { fairnessKey } from '../batches/priority';
 import { INITIAL_STATUS } from '../states/batch';
 import type { WebhookEventType } from '../states/webhook';
 import { webhookWorkflowId } from '../webhooks/workflowIds';
 import type { batchWorkflow, BatchWorkflowInput } from '../workflows/batch';
 import type { webhookDeliveryWorkflow } from '../workflows/webhook';
-import { cancelSignal, ORCHESTRATOR_TASK_QUEUE } from './definitions';
-import { BATCH_STATUS, BATCH_TENANT } from './searchAttributes';
+import { cancelSignal, enqueuedSignal, ORCHESTRATOR_TASK_QUEUE, queueWorkflowId, type QueueDispatcherInput } from './definitions';
+import { BATCH_QUEUE, BATCH_STATUS, BATCH_TENANT } from './searchAttributes';
 
 export async function connectClient(address: string, namespace: string): Promise<Client> {
   const connection = await Connection.connect({ address });
@@ -18,9 +18,13 @@ export type WorkflowGateway = {
   /**
    * The workflow ID is the batch ID: operators find a batch in the Temporal UI by the ID clients
    * see. Its priority (inherited by its chunk activities) orders it in the task queues:
-   * `priorityKey` first, then turns between tenants (the fairness key).
+   * `priorityKey` first, then turns between tenants (the fairness key). A workflow of that ID
+   * already running is this batch's, started by an attempt whose transaction did not commit (batch
+   * IDs never repeat otherwise): it waits for the row this attempt commits.
    */
-  startBatch(tenantId: string, priorityKey: number, input: BatchWorkflowInput): Promise<void>;
+  startBatch(batch: { tenantId: string; priorityKey: number; queue: string | null }, input: BatchWorkflowInput): Promise<void>;
+  /** Wakes the queue's dispatcher workflow, starting it if none runs (signal-with-start: never two per queue). */
+  notifyQueue(tenantId: string, queue: string): Promise<void>;
   /** Asks the batch's workflow to stop; one that already ended has nothing left to stop. */
   cancelBatch(batchId: string): Promise<void>;
   /** Delivers the event again, under a new workflow ID per replay. */
@@ -29,15 +33,34 @@ export type WorkflowGateway = {
 
 export function workflowGateway(client: Client): WorkflowGateway {
   return {
-    async startBatch(tenantId, priorityKey, input) {
-      await client.workflow.start<typeof batchWorkflow>('batchWorkflow', {
+    async startBatch({ tenantId, priorityKey, queue }, input) {
+      try {
+        await client.workflow.start<typeof batchWorkflow>('batchWorkflow', {
+          taskQueue: ORCHESTRATOR_TASK_QUEUE,
+          workflowId: input.batchId,
+          args: [input],
+          priority: { priorityKey, fairnessKey: fairnessKey(tenantId) },
+          typedSearchAttributes: [
+            { key: BATCH_STATUS, value: INITIAL_STATUS },
+            { key: BATCH_TENANT, value: tenantId },
+            ...(queue !== null ? [{ key: BATCH_QUEUE, value: queue }] : []),
+          ],
+        });
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      }
+    },
+    async notifyQueue(tenantId, queue) {
+      // By name, not type: the dispatcher's module reaches this one through the batches it creates.
+      const input: QueueDispatcherInput = { tenantId, queue };
+      await client.workflow.signalWithStart('queueDispatcherWorkflow', {
         taskQueue: ORCHESTRATOR_TASK_QUEUE,
-        workflowId: input.batchId,
+        workflowId: queueWorkflowId(tenantId, queue),
         args: [input],
-        priority: { priorityKey, fairnessKey: fairnessKey(tenantId) },
+        signal: enqueuedSignal,
         typedSearchAttributes: [
-          { key: BATCH_STATUS, value: INITIAL_STATUS },
           { key: BATCH_TENANT, value: tenantId },
+          { key: BATCH_QUEUE, value: queue },
         ],
       });
     },

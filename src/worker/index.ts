@@ -1,9 +1,12 @@
 import fs from 'node:fs';
+import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Config } from '../config';
 import type { Db } from '../db/pool';
 import { createOrchestratorActivities } from '../activities/orchestrator';
+import { createQueueActivities } from '../activities/queues';
 import { createWebhookActivities } from '../activities/webhooks';
+import { workflowGateway } from '../temporal/gateway';
 import { ORCHESTRATOR_TASK_QUEUE } from '../temporal/definitions';
 import { WORKFLOW_BUNDLE_PATH } from './bundleWorkflows';
 import { startInferenceRole, type InferenceRole } from './inferenceRole';
@@ -13,8 +16,11 @@ export const MAX_LINE_BYTES = 8 * 1024 * 1024;
 
 export type RunningWorkers = { inference: InferenceRole | undefined; shutdown(): Promise<void> };
 
-/** Starts the worker roles this process plays, on one Temporal connection. */
-export async function startWorkers(config: Config, db: Db, connection: NativeConnection): Promise<RunningWorkers> {
+/**
+ * Starts the worker roles this process plays, on one Temporal connection. `client` is for what the
+ * activities start themselves: the batches a queue dispatches.
+ */
+export async function startWorkers(config: Config, db: Db, connection: NativeConnection, client: Client): Promise<RunningWorkers> {
   const workers: Worker[] = [];
   const common = { connection, namespace: config.temporal.namespace, shutdownGraceTime: config.shutdownGraceMs };
 
@@ -38,6 +44,12 @@ export async function startWorkers(config: Config, db: Db, connection: NativeCon
               defaultModel: config.vllm.defaultModel,
             },
             run: { chunksInFlight: config.chunksInFlightPerBatch, chunkHeartbeatTimeoutMs: config.chunkHeartbeatTimeoutMs },
+          }),
+          ...createQueueActivities({
+            db,
+            workflows: workflowGateway(client),
+            defaults: config.queues.defaults,
+            maxRequestsPerBatch: config.limits.maxRequestsPerBatch,
           }),
         },
       }),

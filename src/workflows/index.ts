@@ -1,2 +1,3 @@
 export { batchWorkflow } from './batch';
+export { queueDispatcherWorkflow } from './queue';
 export { webhookDeliveryWorkflow } from './webhook';

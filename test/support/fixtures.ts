@@ -92,6 +92,7 @@ export async function insertValidatingBatch(db: Db, tenantId: string, inputFileI
     completionWindow,
     windowSeconds: completionWindowSeconds(completionWindow)!,
     metadata: options.metadata ?? null,
+    queue: null,
   });
 }
 

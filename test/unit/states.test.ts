@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pendingMigrations } from '../../src/db/migrate';
 import { BATCH_STATUSES, BATCH_TRANSITIONS, INITIAL_STATUS, TERMINAL_STATUSES, isTerminal } from '../../src/states/batch';
+import { STORED_REQUEST_STATUSES } from '../../src/states/request';
 import { DELIVERY_STATUSES, EVENT_STATUS, terminalEvent, WEBHOOK_EVENT_TYPES } from '../../src/states/webhook';
 
 const MIGRATIONS = path.resolve(__dirname, '../../migrations');
@@ -27,6 +28,7 @@ describe('states defined once', () => {
     expect(lists.get('batches_status_check')).toEqual([...BATCH_STATUSES]);
     expect(lists.get('webhook_deliveries_status_check')).toEqual([...DELIVERY_STATUSES]);
     expect(lists.get('webhook_deliveries_event_type_check')).toEqual([...WEBHOOK_EVENT_TYPES]);
+    expect(lists.get('queued_requests_status_check')).toEqual([...STORED_REQUEST_STATUSES]);
   });
 
   test('every status but the initial one is reached by a transition, and nothing leaves a terminal status', () => {

@@ -18,6 +18,7 @@ const batch = {
   error_file_id: null,
   errors: null,
   metadata: { project: 'x' },
+  queue: null,
   chunk_count: 1,
   total_requests: 3,
   completed_requests: 3,

@@ -1,0 +1,134 @@
+import { validateRequest } from '../batches/lineValidation';
+import { withTransaction, type Db } from '../db/pool';
+import { newQueueId, newRequestId } from '../ids';
+import { insertQueuedRequests, type NewQueuedRequest } from '../store/queuedRequests';
+import { addQueued, findQueue, insertQueue, type QueueRow } from '../store/queues';
+import type { WorkflowGateway } from '../temporal/gateway';
+import { DEFAULT_QUEUE, effectiveSettings, type QueueDefaults, type QueueSettings } from './settings';
+
+export type EnqueueDeps = { db: Db; workflows: WorkflowGateway; defaults: QueueDefaults; maxQueuedPerTenant: number };
+
+export type EnqueueOutcome =
+  | { kind: 'queued'; queue: string; ids: string[] }
+  | { kind: 'queue_not_found' }
+  | { kind: 'invalid_item'; index: number; code: string; message: string; param: string | null }
+  | { kind: 'queue_full'; limit: number; retryAfterSeconds: number };
+
+/**
+ * Queues `items` (each a message list, a prompt string, a partial body, or a full `{custom_id?, body}`
+ * item) as one all-or-nothing call: every request is committed in PostgreSQL before this returns,
+ * or none is. The dispatcher is woken (started if none runs) before the commit, and its check waits
+ * on the queue row this transaction locks, so it cannot look before these requests are visible.
+ */
+export async function enqueueRequests(deps: EnqueueDeps, tenantId: string, queueName: string, items: unknown[]): Promise<EnqueueOutcome> {
+  const queue = await queueOf(deps.db, tenantId, queueName);
+  if (!queue) return { kind: 'queue_not_found' };
+  const settings = effectiveSettings(queue.settings, deps.defaults);
+
+  const requests: NewQueuedRequest[] = [];
+  const customIds = new Map<string, number>();
+  for (const [index, item] of items.entries()) {
+    const built = completeRequest(item, settings, index);
+    if ('code' in built) return { kind: 'invalid_item', index, ...built };
+    const earlier = customIds.get(built.customId);
+    if (earlier !== undefined) return duplicate(index, built.customId, `data[${earlier}] of this call`);
+    customIds.set(built.customId, index);
+    requests.push(built);
+  }
+
+  return withTransaction(deps.db, async (client) => {
+    const counted = await addQueued(client, tenantId, queueName, requests.length);
+    if (!counted) return { kind: 'queue_not_found' } as const;
+    if (counted.tenantQueued > deps.maxQueuedPerTenant) {
+      throw new Rollback({ kind: 'queue_full', limit: deps.maxQueuedPerTenant, retryAfterSeconds: Math.max(1, Math.ceil(settings.time_interval)) });
+    }
+    const inserted = await insertQueuedRequests(client, tenantId, queueName, requests);
+    const skipped = requests.findIndex((r) => !inserted.has(r.id));
+    if (skipped >= 0) throw new Rollback(duplicate(skipped, requests[skipped]!.customId, 'a request already queued'));
+    if (needsDispatcher(counted, requests.length, settings)) await deps.workflows.notifyQueue(tenantId, queueName);
+    return { kind: 'queued', queue: queueName, ids: requests.map((r) => r.id) } as const;
+  }).catch((err: unknown) => {
+    if (err instanceof Rollback) return err.outcome;
+    throw err;
+  });
+}
+
+/** Ends the transaction without committing, with the outcome to report. */
+class Rollback extends Error {
+  constructor(readonly outcome: EnqueueOutcome) {
+    super(outcome.kind);
+  }
+}
+
+const duplicate = (index: number, customId: string, holder: string): EnqueueOutcome => ({
+  kind: 'invalid_item',
+  index,
+  code: 'duplicate_custom_id',
+  message: `data[${index}]: custom_id ${JSON.stringify(customId)} is already used by ${holder}: a batch needs unique custom_ids.`,
+  param: `data[${index}].custom_id`,
+});
+
+/** The tenant's queue; `default` exists without being created. */
+async function queueOf(db: Db, tenantId: string, name: string): Promise<QueueRow | undefined> {
+  const found = await findQueue(db, tenantId, name);
+  if (found || name !== DEFAULT_QUEUE) return found;
+  await insertQueue(db, { tenantId, name, id: newQueueId(), settings: {} });
+  return findQueue(db, tenantId, name);
+}
+
+/**
+ * Whether this enqueue must wake the dispatcher: the queue was empty (it may sleep without a timer),
+ * it just reached its size threshold (dispatch now, not at the next interval), or the dispatcher has
+ * not looked for much longer than its interval (terminated from the Temporal UI, say: this restarts it).
+ */
+function needsDispatcher(counted: { before: number; secondsSinceChecked: number | null }, added: number, settings: QueueSettings): boolean {
+  if (counted.before === 0) return true;
+  if (counted.before < settings.queue_threshold && counted.before + added >= settings.queue_threshold) return true;
+  return counted.secondsSinceChecked === null || counted.secondsSinceChecked > 2 * settings.time_interval + 30;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * One item as a full request. Partial items (langbatch's), completed with the queue's
+ * `request_kwargs`: a message list (chat), a string (a user message for chat, the prompt for
+ * completions, the input for embeddings), or a body without `model`. A full item `{custom_id?, body}`
+ * is taken as is. The model falls back to the queue's.
+ */
+function completeRequest(item: unknown, settings: QueueSettings, index: number): NewQueuedRequest | { code: string; message: string; param: string | null } {
+  const subject = `data[${index}]`;
+  const id = newRequestId();
+  let customId: unknown = id;
+  let body: unknown;
+  if (Array.isArray(item)) {
+    if (settings.endpoint !== '/v1/chat/completions') {
+      return { code: 'invalid_item', message: `${subject}: a message list needs a chat queue; this queue's endpoint is ${settings.endpoint}.`, param: subject };
+    }
+    body = { ...settings.request_kwargs, messages: item };
+  } else if (typeof item === 'string') {
+    const field = { '/v1/chat/completions': { messages: [{ role: 'user', content: item }] }, '/v1/completions': { prompt: item }, '/v1/embeddings': { input: item } };
+    body = { ...settings.request_kwargs, ...field[settings.endpoint] };
+  } else if (isObject(item) && 'body' in item) {
+    const { custom_id: given, body: full, ...rest } = item;
+    const extra = Object.keys(rest)[0];
+    if (extra !== undefined)
+      return { code: 'invalid_item', message: `${subject}: unknown field '${extra}' (a full item has custom_id and body).`, param: `${subject}.${extra}` };
+    if (given !== undefined) customId = given;
+    body = full;
+  } else if (isObject(item)) {
+    body = { ...settings.request_kwargs, ...item };
+  } else {
+    return { code: 'invalid_item', message: `${subject} must be a message list, a string, or an object.`, param: subject };
+  }
+  const verdict = validateRequest(
+    { custom_id: customId, method: 'POST', url: settings.endpoint, body },
+    index + 1,
+    { endpoint: settings.endpoint, defaultModel: settings.model ?? undefined },
+    subject,
+  );
+  if (!verdict.ok) {
+    const { code, message, param } = verdict.error;
+    return { code, message, param: param === null ? subject : `${subject}.${param}` };
+  }
+  return { id, customId: verdict.line.customId, model: verdict.line.model, body: JSON.stringify(verdict.line.body) };
+}

@@ -1,0 +1,89 @@
+import type { z } from 'zod';
+import type { Db } from '../db/pool';
+import { newQueueId } from '../ids';
+import { deleteQueue, findQueue, insertQueue, listQueues, updateQueueSettings, type QueueDeletion } from '../store/queues';
+import { vetNewBatchWebhook } from '../webhooks/config';
+import type { DestinationPolicy } from '../webhooks/destination';
+import { toQueueObject, type QueueObject } from './object';
+import { DEFAULT_QUEUE, effectiveSettings, type CreateQueueBody, type QueueDefaults, type QueueSettingsPatch, type UpdateQueueBody } from './settings';
+
+export type QueueDeps = { db: Db; defaults: QueueDefaults; webhookPolicy: DestinationPolicy; maxRequestsPerBatch: number };
+
+export type QueueOutcome =
+  { kind: 'ok'; queue: QueueObject } | { kind: 'not_found' } | { kind: 'exists' } | { kind: 'invalid'; param: string; code: string; message: string };
+
+/** Creates a queue; unset settings follow the QUEUE_* defaults. */
+export async function createQueue(deps: QueueDeps, tenantId: string, request: z.output<typeof CreateQueueBody>): Promise<QueueOutcome> {
+  const { name, ...settings } = request;
+  const refused = await refusal(deps, settings);
+  if (refused) return refused;
+  const created = await insertQueue(deps.db, { tenantId, name, id: newQueueId(), settings });
+  if (!created) return { kind: 'exists' };
+  return retrieveQueue(deps, tenantId, name);
+}
+
+/** Changes the given settings; `null` returns one to its default. */
+export async function updateQueue(deps: QueueDeps, tenantId: string, name: string, patch: z.output<typeof UpdateQueueBody>): Promise<QueueOutcome> {
+  const refused = await refusal(deps, patch);
+  if (refused) return refused;
+  if (name === DEFAULT_QUEUE) await insertQueue(deps.db, { tenantId, name, id: newQueueId(), settings: {} });
+  if (!(await updateQueueSettings(deps.db, tenantId, name, patch))) return { kind: 'not_found' };
+  return retrieveQueue(deps, tenantId, name);
+}
+
+export async function retrieveQueue(deps: Pick<QueueDeps, 'db' | 'defaults'>, tenantId: string, name: string): Promise<QueueOutcome> {
+  const row = await findQueue(deps.db, tenantId, name);
+  if (row) return { kind: 'ok', queue: toQueueObject(row, deps.defaults) };
+  if (name !== DEFAULT_QUEUE) return { kind: 'not_found' };
+  return { kind: 'ok', queue: implicitDefault(deps.defaults) };
+}
+
+/** The tenant's queues by name, `default` among them even before its first use. */
+export async function listQueueObjects(deps: Pick<QueueDeps, 'db' | 'defaults'>, tenantId: string): Promise<QueueObject[]> {
+  const queues = (await listQueues(deps.db, tenantId)).map((row) => toQueueObject(row, deps.defaults));
+  if (!queues.some((q) => q.name === DEFAULT_QUEUE)) queues.push(implicitDefault(deps.defaults));
+  return queues.sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/** Refused while requests wait in it (cancel them first); deleting `default` resets its settings. */
+export async function removeQueue(db: Db, tenantId: string, name: string): Promise<QueueDeletion> {
+  const outcome = await deleteQueue(db, tenantId, name);
+  return outcome === 'not_found' && name === DEFAULT_QUEUE ? 'deleted' : outcome;
+}
+
+function implicitDefault(defaults: QueueDefaults): QueueObject {
+  const now = new Date();
+  return toQueueObject(
+    {
+      tenant_id: '',
+      name: DEFAULT_QUEUE,
+      id: '',
+      settings: {},
+      queued: 0,
+      dispatch_count: 0,
+      last_dispatch_at: null,
+      checked_at: null,
+      created_at: now,
+      oldest_queued_at: null,
+      batches_in_flight: 0,
+    },
+    defaults,
+  );
+}
+
+/** What the schema cannot check: a batch size within the server's limit, and a webhook destination allowed now. */
+async function refusal(deps: QueueDeps, settings: QueueSettingsPatch): Promise<QueueOutcome | undefined> {
+  const size = effectiveSettings(settings, deps.defaults).max_batch_size;
+  if (settings.max_batch_size !== undefined && settings.max_batch_size !== null && size > deps.maxRequestsPerBatch) {
+    return {
+      kind: 'invalid',
+      param: 'max_batch_size',
+      code: 'invalid_value',
+      message: `Invalid 'max_batch_size': at most ${deps.maxRequestsPerBatch} (MAX_REQUESTS_PER_BATCH).`,
+    };
+  }
+  if (!settings.webhook) return undefined;
+  const vetted = await vetNewBatchWebhook({ webhook: settings.webhook }, deps.webhookPolicy);
+  if (vetted.kind === 'refused') return { kind: 'invalid', param: vetted.param, code: 'invalid_webhook_url', message: vetted.message };
+  return undefined;
+}

@@ -1,0 +1,190 @@
+import { unique } from '../support/api';
+import { readJsonl } from '../support/batches';
+import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
+import { waitFor } from '../support/wait';
+
+const MODEL = 'sim-llama-3.1-8b-instruct';
+
+type RequestObject = {
+  id: string;
+  status: string;
+  queue: string;
+  custom_id: string;
+  batch_id: string | null;
+  created_at: number;
+  dispatched_at: number | null;
+  response: { status_code: number; request_id: string; body: { choices?: unknown[]; usage?: unknown } } | null;
+  error: { code: string; message: string } | null;
+};
+
+/** Stream-to-batch on the real stack: requests enqueued over HTTP, dispatched by the queue's workflow, run as batches. */
+describe('stream-to-batch queues', () => {
+  const acmeKey = unique('sk-acme');
+  const globexKey = unique('sk-globex');
+  const tenants = { acme: unique('acme'), globex: unique('globex') };
+  let sut: ServiceUnderTest;
+
+  beforeAll(async () => {
+    sut = await startServiceUnderTest({
+      env: {
+        API_KEYS: `${acmeKey}:${tenants.acme},${globexKey}:${tenants.globex}`,
+        QUEUE_MODEL: MODEL,
+        QUEUE_TIME_THRESHOLD_SECONDS: '2',
+        QUEUE_TIME_INTERVAL_SECONDS: '0.5',
+        MAX_QUEUED_REQUESTS_PER_TENANT: '300',
+      },
+    });
+  });
+  afterAll(async () => {
+    expect(await sut?.stop()).toBe(0);
+  });
+
+  const call = async (key: string, method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${sut.service.apiUrl}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${key}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
+  };
+  const request = async (key: string, id: string) => (await call(key, 'GET', `/requests/${id}`)).body as unknown as RequestObject;
+  const untilFinished = (key: string, ids: string[], timeoutMs = 90_000) =>
+    waitFor(
+      async () => {
+        const all = await Promise.all(ids.map((id) => request(key, id)));
+        return all.every((r) => !['queued', 'dispatched'].includes(r.status)) && all;
+      },
+      { timeoutMs, intervalMs: 250, what: `${ids.length} requests to finish` },
+    );
+
+  test("the seed's curl payload is dispatched by the time threshold, and each result is retrievable by request id", async () => {
+    // Exactly the seed's example: langbatch's partial requests, two message lists, no model given.
+    const seed = { data: [[{ role: 'user', content: 'Hello, how are you?' }], [{ role: 'user', content: 'What is the capital of France?' }]] };
+    const posted = await call(acmeKey, 'POST', '/requests', seed);
+    expect(posted.status).toBe(200);
+    expect(posted.body).toMatchObject({ status: 'success', queue: 'default' });
+    const ids = posted.body.request_ids as string[];
+    expect(ids).toHaveLength(2);
+    expect(ids.every((id) => id.startsWith('req_'))).toBe(true);
+    expect((await request(acmeKey, ids[0]!)).status).toMatch(/^(queued|dispatched)$/);
+
+    const finished = await untilFinished(acmeKey, ids);
+    for (const r of finished) {
+      expect(r.status).toBe('completed');
+      expect(r.custom_id).toBe(r.id);
+      expect(r.response!.status_code).toBe(200);
+      expect(r.response!.body.choices).toHaveLength(1);
+      expect(r.error).toBeNull();
+      // Below the size threshold: only the time threshold (2 s) could have dispatched them.
+      expect(r.dispatched_at! - r.created_at).toBeGreaterThanOrEqual(1);
+    }
+    expect(finished[0]!.batch_id).toBe(finished[1]!.batch_id);
+
+    // The batch is an ordinary batch: the SDK reads it, and its output lines are the requests' results.
+    const client = sut.clientAs(acmeKey);
+    const batch = await client.batches.retrieve(finished[0]!.batch_id!);
+    expect(batch).toMatchObject({ status: 'completed', metadata: { queue: 'default' }, request_counts: { total: 2, completed: 2, failed: 0 } });
+    const output = await readJsonl(client, batch.output_file_id);
+    expect(output.map((line) => line.custom_id)).toEqual(ids);
+    for (const [i, line] of output.entries()) expect(line.response).toEqual(finished[i]!.response);
+
+    // Deleting the batch's files leaves each request's result where it was.
+    await client.files.delete(batch.output_file_id!);
+    expect((await request(acmeKey, ids[0]!)).response).toEqual(finished[0]!.response);
+  });
+
+  test('size threshold 100: 250 requests posted one by one make two batches of 100 at once and one of 50 after the time threshold', async () => {
+    const created = await call(acmeKey, 'POST', '/queues', { name: 'sized', queue_threshold: 100, time_threshold: 4, time_interval: 0.5 });
+    expect(created.status).toBe(200);
+    expect(created.body).toMatchObject({ object: 'queue', name: 'sized', queue_threshold: 100, max_batch_size: 100, model: MODEL });
+
+    const ids: string[] = [];
+    for (let i = 0; i < 250; i++) {
+      const posted = await call(acmeKey, 'POST', '/requests?queue=sized', { custom_id: `line-${i}`, body: { messages: [{ role: 'user', content: `q${i}` }] } });
+      expect(posted.status).toBe(200);
+      ids.push(...(posted.body.request_ids as string[]));
+    }
+    const lastPostedAt = Date.now() / 1000;
+    const finished = await untilFinished(acmeKey, ids, 120_000);
+    expect(finished.every((r) => r.status === 'completed')).toBe(true);
+
+    const batches = new Map<string, RequestObject[]>();
+    for (const r of finished) batches.set(r.batch_id!, [...(batches.get(r.batch_id!) ?? []), r]);
+    const sizes = [...batches.values()].map((rs) => rs.length);
+    expect(sizes).toEqual([100, 100, 50]);
+    const [first, second, third] = [...batches.values()];
+    // The full batches took the oldest requests, in order, as soon as they were there.
+    expect(first!.map((r) => r.custom_id)).toEqual(Array.from({ length: 100 }, (_, i) => `line-${i}`));
+    expect(second!.map((r) => r.custom_id)).toEqual(Array.from({ length: 100 }, (_, i) => `line-${100 + i}`));
+    expect(Math.max(...first!.map((r) => r.dispatched_at!), ...second!.map((r) => r.dispatched_at!))).toBeLessThanOrEqual(Math.ceil(lastPostedAt));
+    // The rest waited for the time threshold: 4 s after its oldest request.
+    expect(third![0]!.dispatched_at! - third![0]!.created_at).toBeGreaterThanOrEqual(3);
+
+    const queue = (await call(acmeKey, 'GET', '/queues/sized')).body;
+    expect(queue).toMatchObject({ pending_requests: 0, batches_dispatched: 3 });
+  });
+
+  test("two tenants' queues of the same name never see each other's requests", async () => {
+    for (const key of [acmeKey, globexKey]) {
+      expect((await call(key, 'POST', '/queues', { name: 'shared', queue_threshold: 1000, time_threshold: 3600 })).status).toBe(200);
+    }
+    const acmeIds = (await call(acmeKey, 'POST', '/requests', { queue: 'shared', data: ['a1', 'a2'] })).body.request_ids as string[];
+    const globexIds = (await call(globexKey, 'POST', '/requests', { queue: 'shared', data: 'g1' })).body.request_ids as string[];
+    expect(globexIds).toHaveLength(1);
+
+    expect((await call(globexKey, 'GET', `/requests/${acmeIds[0]}`)).status).toBe(404);
+    expect((await call(globexKey, 'POST', `/requests/${acmeIds[0]}/cancel`, {})).status).toBe(404);
+    const globexList = (await call(globexKey, 'GET', '/requests?queue=shared')).body.data as RequestObject[];
+    expect(globexList.map((r) => r.id)).toEqual(globexIds);
+    expect((await call(acmeKey, 'GET', '/queues/shared')).body).toMatchObject({ pending_requests: 2 });
+    expect((await call(globexKey, 'GET', '/queues/shared')).body).toMatchObject({ pending_requests: 1 });
+
+    // Cancelling a queued request takes it out; a queue with requests cannot be deleted, an empty one can.
+    expect((await call(acmeKey, 'DELETE', '/queues/shared')).status).toBe(409);
+    for (const id of acmeIds) expect((await call(acmeKey, 'POST', `/requests/${id}/cancel`, {})).body).toMatchObject({ id, status: 'cancelled' });
+    expect((await call(acmeKey, 'GET', '/queues/shared')).body).toMatchObject({ pending_requests: 0 });
+    expect((await call(acmeKey, 'DELETE', '/queues/shared')).body).toEqual({ id: 'shared', object: 'queue.deleted', deleted: true });
+    expect((await call(acmeKey, 'GET', '/queues/shared')).status).toBe(404);
+    expect((await call(globexKey, 'GET', '/queues/shared')).body).toMatchObject({ pending_requests: 1 });
+  });
+
+  test('a bad item refuses the whole call, naming its index, and queues nothing', async () => {
+    const before = (await call(globexKey, 'GET', '/queues/default')).body.pending_requests;
+    const refused = await call(globexKey, 'POST', '/requests', { data: [[{ role: 'user', content: 'ok' }], { body: { messages: [], stream: true } }] });
+    expect(refused).toMatchObject({ status: 400, body: { error: { type: 'invalid_request_error', code: 'invalid_body', param: 'data[1].body.stream' } } });
+    const duplicated = await call(globexKey, 'POST', '/requests', {
+      data: [
+        { custom_id: 'x', body: { messages: [] } },
+        { custom_id: 'x', body: { messages: [] } },
+      ],
+    });
+    expect(duplicated).toMatchObject({ status: 400, body: { error: { code: 'duplicate_custom_id', param: 'data[1].custom_id' } } });
+    expect((await call(globexKey, 'GET', '/queues/default')).body.pending_requests).toBe(before);
+  });
+
+  test('429 with Retry-After at the per-tenant cap, and a producer that backs off gets through', async () => {
+    const created = await call(globexKey, 'POST', '/queues', { name: 'capped', queue_threshold: 100_000, time_threshold: 3600, time_interval: 0.5, max_batch_size: 500 });
+    expect(created.status).toBe(200);
+    const pending = (await call(globexKey, 'GET', '/queues')).body.data as Array<{ pending_requests: number }>;
+    const room = 300 - pending.reduce((sum, q) => sum + q.pending_requests, 0);
+    const filled = await call(globexKey, 'POST', '/requests?queue=capped', { data: Array.from({ length: room }, (_, i) => `fill ${i}`) });
+    expect(filled.status).toBe(200);
+
+    const refused = await call(globexKey, 'POST', '/requests?queue=capped', { data: ['one more'] });
+    expect(refused).toMatchObject({ status: 429, body: { error: { type: 'rate_limit_error', code: 'queue_full' } } });
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+
+    // The queue drains once its threshold is lowered; the producer retries as told and succeeds.
+    expect((await call(globexKey, 'POST', '/queues/capped', { queue_threshold: 50 })).body).toMatchObject({ queue_threshold: 50 });
+    const accepted = await waitFor(
+      async () => {
+        const posted = await call(globexKey, 'POST', '/requests?queue=capped', { data: ['one more'] });
+        if (posted.status === 429) await new Promise((resolve) => setTimeout(resolve, Number(posted.headers.get('retry-after')) * 1000));
+        return posted.status === 200 && posted;
+      },
+      { timeoutMs: 60_000, intervalMs: 10, what: 'the capped queue to accept again' },
+    );
+    expect(accepted.body.request_ids).toHaveLength(1);
+  });
+});
