@@ -205,6 +205,11 @@ describe('OpenAI API conformance through the official SDK', () => {
       '/v1/batches/{batch_id}/webhook_deliveries': ['get'],
       '/v1/batches/{batch_id}/webhook_deliveries/{delivery_id}/replay': ['post'],
       '/v1/models': ['get'],
+      '/v1/queues': ['get', 'post'],
+      '/v1/queues/{queue}': ['delete', 'get', 'post'],
+      '/v1/requests': ['get', 'post'],
+      '/v1/requests/{request_id}': ['get'],
+      '/v1/requests/{request_id}/cancel': ['post'],
     });
     const refs = JSON.stringify(doc).match(/"\$ref":"#\/components\/schemas\/[^"]+"/g) ?? [];
     for (const ref of refs) expect(Object.keys(doc.components.schemas)).toContain(ref.split('/').pop()!.replace('"', ''));

@@ -1,4 +1,4 @@
-import { unique } from '../support/api';
+import { jsonApi, unique } from '../support/api';
 import { readJsonl } from '../support/batches';
 import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 import { waitFor } from '../support/wait';
@@ -39,14 +39,7 @@ describe('stream-to-batch queues', () => {
     expect(await sut?.stop()).toBe(0);
   });
 
-  const call = async (key: string, method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${sut.service.apiUrl}${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${key}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
-  };
+  const call = (key: string, method: string, route: string, body?: unknown) => jsonApi(sut.service.apiUrl, key)(method, route, body);
   const request = async (key: string, id: string) => (await call(key, 'GET', `/requests/${id}`)).body as unknown as RequestObject;
   const untilFinished = (key: string, ids: string[], timeoutMs = 90_000) =>
     waitFor(

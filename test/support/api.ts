@@ -52,3 +52,15 @@ export async function keysCli(databaseUrl: string, ...args: string[]): Promise<{
     encoding: 'utf8',
   });
 }
+
+/** A JSON call to the API at `baseUrl` with `key`: for the extension endpoints the OpenAI SDK does not know. */
+export function jsonApi(baseUrl: string, key: string) {
+  return async (method: string, route: string, body?: unknown) => {
+    const response = await fetch(`${baseUrl}${route}`, {
+      method,
+      headers: { Authorization: `Bearer ${key}`, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
+  };
+}
