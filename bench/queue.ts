@@ -13,7 +13,13 @@ import { loadAverage, machineCpuMs, sleep, startService, startSimulatorProcess }
  */
 const MODEL = 'sim-queue-bench';
 const body = (i: number) => ({ model: MODEL, messages: [{ role: 'user', content: `Request ${i}` }], max_tokens: 16 });
-const GPU = { SIMULATOR_MODELS: MODEL, SIMULATOR_CAPACITY: '256', SIMULATOR_BASE_LATENCY_MS: '50', SIMULATOR_MS_PER_OUTPUT_TOKEN: '0', SIMULATOR_MS_PER_PROMPT_TOKEN: '0' };
+const GPU = {
+  SIMULATOR_MODELS: MODEL,
+  SIMULATOR_CAPACITY: '256',
+  SIMULATOR_BASE_LATENCY_MS: '50',
+  SIMULATOR_MS_PER_OUTPUT_TOKEN: '0',
+  SIMULATOR_MS_PER_PROMPT_TOKEN: '0',
+};
 
 async function producers(count: number, total: number, send: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -61,7 +67,11 @@ async function queued(total: number, count: number) {
     await producers(count, total, async (i) => void (await (await post(`${service.apiUrl}/requests`, { body: body(i) })).json()));
     const enqueued = performance.now();
     for (;;) {
-      const queue = (await (await fetch(`${service.apiUrl}/queues/default`)).json()) as { pending_requests: number; batches_in_flight: number; batches_dispatched: number };
+      const queue = (await (await fetch(`${service.apiUrl}/queues/default`)).json()) as {
+        pending_requests: number;
+        batches_in_flight: number;
+        batches_dispatched: number;
+      };
       if (queue.pending_requests === 0 && queue.batches_in_flight === 0) {
         const done = performance.now();
         return {

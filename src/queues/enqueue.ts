@@ -2,7 +2,7 @@ import { validateRequest } from '../batches/lineValidation';
 import { withTransaction, type Db } from '../db/pool';
 import { newQueueId, newRequestId } from '../ids';
 import { insertQueuedRequests, type NewQueuedRequest } from '../store/queuedRequests';
-import { addQueued, findQueue, insertQueue, type QueueRow } from '../store/queues';
+import { addQueued, findQueueRow, insertQueue, type QueueRow } from '../store/queues';
 import type { WorkflowGateway } from '../temporal/gateway';
 import { DEFAULT_QUEUE, effectiveSettings, type QueueDefaults, type QueueSettings } from './settings';
 
@@ -70,10 +70,10 @@ const duplicate = (index: number, customId: string, holder: string): EnqueueOutc
 
 /** The tenant's queue; `default` exists without being created. */
 async function queueOf(db: Db, tenantId: string, name: string): Promise<QueueRow | undefined> {
-  const found = await findQueue(db, tenantId, name);
+  const found = await findQueueRow(db, tenantId, name);
   if (found || name !== DEFAULT_QUEUE) return found;
   await insertQueue(db, { tenantId, name, id: newQueueId(), settings: {} });
-  return findQueue(db, tenantId, name);
+  return findQueueRow(db, tenantId, name);
 }
 
 /**

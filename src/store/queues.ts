@@ -37,6 +37,12 @@ export async function insertQueue(
   return rows[0];
 }
 
+/** The queue's row alone: what an enqueue needs, without the statistics `findQueue` adds. */
+export async function findQueueRow(db: Queryable, tenantId: string, name: string): Promise<QueueRow | undefined> {
+  const { rows } = await db.query<QueueRow>(`SELECT * FROM queues WHERE tenant_id = $1 AND name = $2`, [tenantId, name]);
+  return rows[0];
+}
+
 export async function findQueue(db: Queryable, tenantId: string, name: string): Promise<QueueWithStats | undefined> {
   const { rows } = await db.query<QueueWithStats>(`${WITH_STATS} WHERE q.tenant_id = $1 AND q.name = $3`, [tenantId, TERMINAL_STATUSES, name]);
   return rows[0];

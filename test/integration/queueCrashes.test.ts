@@ -25,7 +25,13 @@ describe('stream-to-batch through repeated kill -9 of the worker', () => {
   let api: ServiceProcess;
   let worker: ServiceProcess | undefined;
   const queueEnv = { QUEUE_MODEL: MODEL, QUEUE_THRESHOLD: '200', QUEUE_TIME_THRESHOLD_SECONDS: '1', QUEUE_TIME_INTERVAL_SECONDS: '0.5' };
-  const common = () => ({ DATA_DIR: dataDir, TEMPORAL_ADDRESS: stack.temporalAddress, DATABASE_URL: stack.databaseUrl, API_KEYS: `${key}:${unique('producer')}`, ...queueEnv });
+  const common = () => ({
+    DATA_DIR: dataDir,
+    TEMPORAL_ADDRESS: stack.temporalAddress,
+    DATABASE_URL: stack.databaseUrl,
+    API_KEYS: `${key}:${unique('producer')}`,
+    ...queueEnv,
+  });
   const startWorker = () =>
     startServiceProcess({ ...common(), VLLM_BASE_URL: stack.simulatorUrl, CHUNK_SIZE: '50', CHUNK_HEARTBEAT_TIMEOUT_MS: '3000' }, { entry: 'worker' });
 
@@ -83,7 +89,7 @@ describe('stream-to-batch through repeated kill -9 of the worker', () => {
     // Every request completed, and each batch's input holds it exactly once across all batches.
     const batchOf = new Map<string, string>();
     const statuses = new Map<string, number>();
-    for (let after: string | undefined; ; ) {
+    for (let after: string | undefined; ;) {
       const page = (await call('GET', `/requests?order=asc&limit=1000${after ? `&after=${after}` : ''}`)).body;
       for (const r of page.data as Array<{ id: string; status: string; batch_id: string }>) {
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
