@@ -2,7 +2,7 @@ import { validateRequest } from '../batches/lineValidation';
 import { withTransaction, type Db } from '../db/pool';
 import { newQueueId, newRequestId } from '../ids';
 import { insertQueuedRequests, type NewQueuedRequest } from '../store/queuedRequests';
-import { addQueued, findQueueRow, insertQueue, type QueueRow } from '../store/queues';
+import { addQueued, insertQueue } from '../store/queues';
 import type { WorkflowGateway } from '../temporal/gateway';
 import { DEFAULT_QUEUE, effectiveSettings, type QueueDefaults, type QueueSettings } from './settings';
 
@@ -21,24 +21,21 @@ export type EnqueueOutcome =
  * on the queue row this transaction locks, so it cannot look before these requests are visible.
  */
 export async function enqueueRequests(deps: EnqueueDeps, tenantId: string, queueName: string, items: unknown[]): Promise<EnqueueOutcome> {
-  const queue = await queueOf(deps.db, tenantId, queueName);
-  if (!queue) return { kind: 'queue_not_found' };
-  const settings = effectiveSettings(queue.settings, deps.defaults);
+  const outcome = await enqueueInTransaction(deps, tenantId, queueName, items);
+  if (outcome.kind !== 'queue_not_found' || queueName !== DEFAULT_QUEUE) return outcome;
+  // `default` exists without being created: its row is made on first use.
+  await insertQueue(deps.db, { tenantId, name: DEFAULT_QUEUE, id: newQueueId(), settings: {} });
+  return enqueueInTransaction(deps, tenantId, queueName, items);
+}
 
-  const requests: NewQueuedRequest[] = [];
-  const customIds = new Map<string, number>();
-  for (const [index, item] of items.entries()) {
-    const built = completeRequest(item, settings, index);
-    if ('code' in built) return { kind: 'invalid_item', index, ...built };
-    const earlier = customIds.get(built.customId);
-    if (earlier !== undefined) return duplicate(index, built.customId, `data[${earlier}] of this call`);
-    customIds.set(built.customId, index);
-    requests.push(built);
-  }
-
+/** The queue's row is counted (and locked) first: its settings complete the items. */
+async function enqueueInTransaction(deps: EnqueueDeps, tenantId: string, queueName: string, items: unknown[]): Promise<EnqueueOutcome> {
   return withTransaction(deps.db, async (client) => {
-    const counted = await addQueued(client, tenantId, queueName, requests.length);
-    if (!counted) return { kind: 'queue_not_found' } as const;
+    const counted = await addQueued(client, tenantId, queueName, items.length);
+    if (!counted) throw new Rollback({ kind: 'queue_not_found' });
+    const settings = effectiveSettings(counted.settings, deps.defaults);
+    const requests = completeRequests(items, settings);
+    if (!Array.isArray(requests)) throw new Rollback(requests);
     if (counted.tenantQueued > deps.maxQueuedPerTenant) {
       throw new Rollback({ kind: 'queue_full', limit: deps.maxQueuedPerTenant, retryAfterSeconds: Math.max(1, Math.ceil(settings.time_interval)) });
     }
@@ -51,6 +48,21 @@ export async function enqueueRequests(deps: EnqueueDeps, tenantId: string, queue
     if (err instanceof Rollback) return err.outcome;
     throw err;
   });
+}
+
+/** Every item as a full request, or the first bad one; custom_ids must differ within the call. */
+function completeRequests(items: unknown[], settings: QueueSettings): NewQueuedRequest[] | EnqueueOutcome {
+  const requests: NewQueuedRequest[] = [];
+  const customIds = new Map<string, number>();
+  for (const [index, item] of items.entries()) {
+    const built = completeRequest(item, settings, index);
+    if ('code' in built) return { kind: 'invalid_item', index, ...built };
+    const earlier = customIds.get(built.customId);
+    if (earlier !== undefined) return duplicate(index, built.customId, `data[${earlier}] of this call`);
+    customIds.set(built.customId, index);
+    requests.push(built);
+  }
+  return requests;
 }
 
 /** Ends the transaction without committing, with the outcome to report. */
@@ -67,14 +79,6 @@ const duplicate = (index: number, customId: string, holder: string): EnqueueOutc
   message: `data[${index}]: custom_id ${JSON.stringify(customId)} is already used by ${holder}: a batch needs unique custom_ids.`,
   param: `data[${index}].custom_id`,
 });
-
-/** The tenant's queue; `default` exists without being created. */
-async function queueOf(db: Db, tenantId: string, name: string): Promise<QueueRow | undefined> {
-  const found = await findQueueRow(db, tenantId, name);
-  if (found || name !== DEFAULT_QUEUE) return found;
-  await insertQueue(db, { tenantId, name, id: newQueueId(), settings: {} });
-  return findQueueRow(db, tenantId, name);
-}
 
 /**
  * Whether this enqueue must wake the dispatcher: the queue was empty (it may sleep without a timer),

@@ -37,12 +37,6 @@ export async function insertQueue(
   return rows[0];
 }
 
-/** The queue's row alone: what an enqueue needs, without the statistics `findQueue` adds. */
-export async function findQueueRow(db: Queryable, tenantId: string, name: string): Promise<QueueRow | undefined> {
-  const { rows } = await db.query<QueueRow>(`SELECT * FROM queues WHERE tenant_id = $1 AND name = $2`, [tenantId, name]);
-  return rows[0];
-}
-
 export async function findQueue(db: Queryable, tenantId: string, name: string): Promise<QueueWithStats | undefined> {
   const { rows } = await db.query<QueueWithStats>(`${WITH_STATS} WHERE q.tenant_id = $1 AND q.name = $3`, [tenantId, TERMINAL_STATUSES, name]);
   return rows[0];
@@ -83,25 +77,25 @@ export async function lockQueue(db: Queryable, tenantId: string, name: string): 
   return rows[0];
 }
 
-export type QueuedCount = { before: number; tenantQueued: number; secondsSinceChecked: number | null };
+export type QueuedCount = { before: number; tenantQueued: number; secondsSinceChecked: number | null; settings: Record<string, unknown> };
 
 /**
  * Counts `added` more queued requests, locking the queue row until the transaction ends (a
  * dispatcher's check waits for it, so it never misses what this transaction commits). Returns the
  * queue's count before, the tenant's total after (its other queues as last committed), and how long
- * ago the dispatcher last looked; undefined when the queue does not exist.
+ * ago the dispatcher last looked, with the queue's settings; undefined when the queue does not exist.
  */
 export async function addQueued(db: Queryable, tenantId: string, name: string, added: number): Promise<QueuedCount | undefined> {
-  const { rows } = await db.query<{ before: number; tenant_queued: number; since_checked: number | null }>(
-    `WITH updated AS (UPDATE queues SET queued = queued + $3 WHERE tenant_id = $1 AND name = $2 RETURNING queued, checked_at)
-     SELECT queued - $3 AS before,
+  const { rows } = await db.query<{ before: number; tenant_queued: number; since_checked: number | null; settings: Record<string, unknown> }>(
+    `WITH updated AS (UPDATE queues SET queued = queued + $3 WHERE tenant_id = $1 AND name = $2 RETURNING queued, checked_at, settings)
+     SELECT queued - $3 AS before, settings,
             queued + (SELECT coalesce(sum(queued), 0)::int FROM queues WHERE tenant_id = $1 AND name <> $2) AS tenant_queued,
             extract(epoch FROM statement_timestamp() - checked_at)::float8 AS since_checked
      FROM updated`,
     [tenantId, name, added],
   );
   const row = rows[0];
-  return row && { before: row.before, tenantQueued: row.tenant_queued, secondsSinceChecked: row.since_checked };
+  return row && { before: row.before, tenantQueued: row.tenant_queued, secondsSinceChecked: row.since_checked, settings: row.settings };
 }
 
 /** Stamps the dispatcher's check: the proof of life an enqueue reads (`addQueued`). */
