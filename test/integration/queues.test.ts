@@ -1,6 +1,9 @@
+import { Client, Connection } from '@temporalio/client';
+import { queueStateQuery, queueWorkflowId } from '../../src/temporal/definitions';
 import { jsonApi, unique } from '../support/api';
 import { readJsonl } from '../support/batches';
 import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
+import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
 
 const MODEL = 'sim-llama-3.1-8b-instruct';
@@ -37,6 +40,29 @@ describe('stream-to-batch queues', () => {
   });
   afterAll(async () => {
     expect(await sut?.stop()).toBe(0);
+  });
+
+  test('a queue whose model no GPU worker serves accepts requests and holds them, saying why', async () => {
+    expect((await call(acmeKey, 'POST', '/queues', { name: 'unserved', model: 'no-such-model', time_threshold: 0, time_interval: 0.2 })).status).toBe(200);
+    const ids = (await call(acmeKey, 'POST', '/requests', { queue: 'unserved', data: ['waits'] })).body.request_ids as string[];
+    const temporal = new Client({ connection: await Connection.connect({ address: testStack().temporalAddress }) });
+    try {
+      // Due at once (time_threshold 0), yet held: the dispatcher's state says it waits for the model.
+      const handle = temporal.workflow.getHandle(queueWorkflowId(tenants.acme, 'unserved'));
+      const state = await waitFor(
+        async () => {
+          const current = await handle.query(queueStateQuery).catch(() => undefined);
+          return current?.holdReason === 'model_not_served' && current;
+        },
+        { timeoutMs: 20_000, what: 'the dispatcher to hold for the model' },
+      );
+      expect(state).toMatchObject({ phase: 'waiting', queued: 1, batchesDispatched: 0 });
+    } finally {
+      await temporal.connection.close();
+    }
+    expect(await request(acmeKey, ids[0]!)).toMatchObject({ status: 'queued', batch_id: null });
+    expect((await call(acmeKey, 'GET', '/queues/unserved')).body).toMatchObject({ pending_requests: 1, batches_dispatched: 0, model: 'no-such-model' });
+    expect((await call(acmeKey, 'POST', `/requests/${ids[0]}/cancel`, {})).body).toMatchObject({ status: 'cancelled' });
   });
 
   const call = (key: string, method: string, route: string, body?: unknown) => jsonApi(sut.service.apiUrl, key)(method, route, body);
