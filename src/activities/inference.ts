@@ -4,14 +4,9 @@ import { ChunkStalledError, runChunk, type ChunkProgress, type ChunkReport } fro
 import type { InferenceClient } from '../inference/client';
 import { DEFAULT_BATCH_PRIORITY } from '../batches/priority';
 import { logger } from '../logger';
+import { whileHeartbeating } from './heartbeat';
 
 export type ChunkArgs = { batchId: string; chunkNo: number; endpoint: string };
-
-/**
- * Heartbeats go out on this beat even when no request finished (slow or hung backends), so the
- * worker stays visibly alive and a cancellation reaches the chunk promptly.
- */
-const MAX_HEARTBEAT_INTERVAL_MS = 5_000;
 
 /** The GPU worker's activity: one chunk of one batch against this worker's backends. */
 export function createInferenceActivities(deps: { db: Db; inference: InferenceClient; stallTimeoutMs: number; admission?: { chunkQueued(): void } }) {
@@ -20,8 +15,6 @@ export function createInferenceActivities(deps: { db: Db; inference: InferenceCl
       const context = Context.current();
       const log = logger.child({ batch_id: args.batchId, chunk: args.chunkNo, attempt: context.info.attempt });
       let latest: ChunkProgress | undefined;
-      const interval = Math.min(MAX_HEARTBEAT_INTERVAL_MS, (context.info.heartbeatTimeoutMs ?? 30_000) / 3);
-      const beat = setInterval(() => context.heartbeat(latest), interval);
       // Admission leases the next chunk once this one's requests are queued (its first progress report).
       let queued = false;
       const markQueued = () => {
@@ -29,17 +22,22 @@ export function createInferenceActivities(deps: { db: Db; inference: InferenceCl
         queued = true;
       };
       try {
-        const report = await runChunk(deps, args, {
-          signal: context.cancellationSignal,
-          stallTimeoutMs: deps.stallTimeoutMs,
-          // The batch workflow's priority, inherited: its metadata.priority and its tenant as fairness key.
-          claim: { priority: context.info.priority?.priorityKey || DEFAULT_BATCH_PRIORITY, key: context.info.priority?.fairnessKey || args.batchId },
-          // Reported on the beat, not per flush: a heartbeat costs the SDK a payload encoding each time.
-          onProgress: (progress) => {
-            markQueued();
-            latest = progress;
-          },
-        });
+        const report = await whileHeartbeating(
+          context,
+          () =>
+            runChunk(deps, args, {
+              signal: context.cancellationSignal,
+              stallTimeoutMs: deps.stallTimeoutMs,
+              // The batch workflow's priority, inherited: its metadata.priority and its tenant as fairness key.
+              claim: { priority: context.info.priority?.priorityKey || DEFAULT_BATCH_PRIORITY, key: context.info.priority?.fairnessKey || args.batchId },
+              // Reported on the beat, not per flush: a heartbeat costs the SDK a payload encoding each time.
+              onProgress: (progress) => {
+                markQueued();
+                latest = progress;
+              },
+            }),
+          () => latest,
+        );
         log.debug({ executed: report.executed }, 'chunk done');
         return report;
       } catch (err) {
@@ -48,7 +46,6 @@ export function createInferenceActivities(deps: { db: Db; inference: InferenceCl
         throw err;
       } finally {
         markQueued();
-        clearInterval(beat);
       }
     },
   };

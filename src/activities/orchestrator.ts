@@ -3,9 +3,9 @@ import type { Db } from '../db/pool';
 import { finalizeBatch } from '../batches/finalize';
 import { BatchNotFoundError, validateAndPlan, type BatchPlan, type PlanLimits } from '../batches/plan';
 import { logger } from '../logger';
+import { whileHeartbeating } from './heartbeat';
 import type { BatchStatus, FinalizeOutcome } from '../states/batch';
 
-const HEARTBEAT_EVERY_LINES = 1000;
 /** With the workflow's backoff (1 s doubling to 1 min) this waits about five minutes. */
 const BATCH_ROW_ATTEMPTS = 10;
 
@@ -26,11 +26,17 @@ export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits;
       const log = logger.child({ batch_id: batchId, activity: 'validateAndPlan' });
       try {
         const context = Context.current();
-        const plan = await validateAndPlan(deps.db, batchId, deps.limits, (linesRead) => {
-          // Heartbeats also deliver cancellation (a cancelled batch stops validating at the next one).
-          if (linesRead % HEARTBEAT_EVERY_LINES === 0) context.heartbeat({ linesRead });
-          context.cancellationSignal.throwIfAborted();
-        });
+        let progress = { linesRead: 0 };
+        const plan = await whileHeartbeating(
+          context,
+          () =>
+            validateAndPlan(deps.db, batchId, deps.limits, (linesRead) => {
+              progress = { linesRead };
+              // Heartbeats deliver cancellation: a cancelled batch stops validating at the next line.
+              context.cancellationSignal.throwIfAborted();
+            }),
+          () => progress,
+        );
         log.info({ plan }, 'validated input');
         return plan.outcome === 'in_progress' ? { ...plan, run: deps.run } : plan;
       } catch (err) {
@@ -48,7 +54,12 @@ export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits;
     async finalizeBatch(batchId: string, outcome: FinalizeOutcome): Promise<BatchStatus> {
       const context = Context.current();
       // Writing a million lines takes minutes: heartbeats show the attempt is alive, not stuck.
-      const batch = await finalizeBatch(deps.db, batchId, outcome, (line) => context.heartbeat({ line }));
+      let progress = { line: 0 };
+      const batch = await whileHeartbeating(
+        context,
+        () => finalizeBatch(deps.db, batchId, outcome, (line) => void (progress = { line })),
+        () => progress,
+      );
       logger.info(
         {
           batch_id: batchId,

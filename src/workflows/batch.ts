@@ -43,7 +43,8 @@ const CHUNKS_PER_RUN = 500;
 
 const orchestrator = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '1 hour',
-  heartbeatTimeout: '2 minutes',
+  // The activities beat every 5 s: an orchestrator that dies mid-activity is retried after this.
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 

@@ -7,6 +7,8 @@ const CHECKS_PER_RUN = 1000;
 
 const activities = proxyActivities<QueueActivities>({
   startToCloseTimeout: '10 minutes',
+  // A dispatcher killed mid-check is retried after this, not after the start-to-close timeout.
+  heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 

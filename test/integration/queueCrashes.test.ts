@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
+import pg from 'pg';
 import { jsonApi, unique } from '../support/api';
 import { readJsonl } from '../support/batches';
 import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
@@ -116,4 +117,38 @@ describe('stream-to-batch through repeated kill -9 of the worker', () => {
     expect(seen.size).toBe(REQUESTS);
     expect([...seen.values()].every((count) => count === 1)).toBe(true);
   }, 600_000);
+
+  test('a worker killed in the middle of a dispatch: the dispatch is retried within its heartbeat timeout, and its request runs once', async () => {
+    // Hold batch inserts so the next dispatch is caught half done, inside its transaction.
+    const admin = new pg.Client({ connectionString: stack.databaseUrl });
+    await admin.connect();
+    try {
+      await admin.query('BEGIN');
+      await admin.query('LOCK TABLE batches IN SHARE ROW EXCLUSIVE MODE');
+      const posted = await call('POST', '/requests', { custom_id: 'mid-dispatch', body: { messages: [{ role: 'user', content: 'caught' }], max_tokens: 4 } });
+      expect(posted.status).toBe(200);
+      const requestId = (posted.body.request_ids as string[])[0]!;
+      // (pg_locks is live; pg_stat_activity would be a snapshot taken once in this transaction.)
+      await waitFor(async () => (await admin.query(`SELECT 1 FROM pg_locks WHERE relation = 'batches'::regclass AND NOT granted`)).rowCount === 1, {
+        timeoutMs: 30_000,
+        what: 'the dispatch to wait on its batch insert',
+      });
+      await worker!.kill();
+      worker = await startWorker();
+      await admin.query('ROLLBACK');
+
+      // The dead worker's attempt is abandoned after its heartbeat timeout, well before its start-to-close timeout.
+      const done = await waitFor(
+        async () => {
+          const request = (await call('GET', `/requests/${requestId}`)).body;
+          return request.status === 'completed' && request;
+        },
+        { timeoutMs: 120_000, intervalMs: 500, what: 'the caught request to complete' },
+      );
+      const batch = (await call('GET', `/batches/${done.batch_id as string}`)).body;
+      expect(batch.request_counts).toEqual({ total: 1, completed: 1, failed: 0 });
+    } finally {
+      await admin.end();
+    }
+  }, 300_000);
 });
