@@ -51,7 +51,7 @@ export function sendWebhook(request: { url: string; body: string; headers: Recor
       },
       // A fresh connection per attempt: each one goes through the guard.
       agent: false,
-      lookup: options.allowPrivate ? options.lookup : guardedLookup(options.lookup),
+      lookup: guardedLookup(options, options.lookup),
     });
     const timer = setTimeout(() => failed(`no response within ${options.timeoutMs} ms`), options.timeoutMs);
 

@@ -53,6 +53,23 @@ export function classifyAddress(address: string): AddressRange | null {
   return null;
 }
 
+/**
+ * Cloud instance-metadata endpoints hand out the host's credentials: refused even with
+ * WEBHOOK_ALLOW_PRIVATE, which is meant for receivers on a private network, not for these.
+ */
+const METADATA_ADDRESSES = new net.BlockList();
+for (const address of ['169.254.169.254', '169.254.170.2', '169.254.170.23', '100.100.100.200', '192.0.0.192']) METADATA_ADDRESSES.addAddress(address, 'ipv4');
+for (const address of ['fd00:ec2::254', 'fd00:ec2::23']) METADATA_ADDRESSES.addAddress(address, 'ipv6');
+const METADATA_NAMES = new Set(['metadata', 'metadata.google.internal', 'metadata.goog', 'instance-data', 'instance-data.ec2.internal']);
+
+/** Whether `address` (an IP literal, IPv4-mapped forms included) is a cloud metadata service. */
+export function isMetadataAddress(address: string): boolean {
+  const family = net.isIP(address);
+  return family !== 0 && METADATA_ADDRESSES.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+const metadataRefusal = (host: string) => `${host} is a cloud metadata endpoint, never a webhook destination`;
+
 export type DestinationPolicy = { allowPrivate: boolean };
 
 /** A destination this server will not send to; never worth retrying. */
@@ -81,8 +98,9 @@ export function destinationRefusal(rawUrl: string, policy: DestinationPolicy): s
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return `scheme ${url.protocol} is not allowed, only http and https`;
   // The URL is shown in the Batch object and in logs: a password in it would leak to every reader.
   if (url.username || url.password) return 'must not contain credentials (user:password@); authenticate with the signing secret';
-  if (policy.allowPrivate) return null;
   const host = bareHost(url);
+  if (METADATA_NAMES.has(host) || isMetadataAddress(host)) return metadataRefusal(host);
+  if (policy.allowPrivate) return null;
   if (host === 'localhost' || host.endsWith('.localhost')) return `${host} is a loopback name`;
   const range = classifyAddress(host);
   return range ? refusalMessage(host, range) : null;
@@ -91,8 +109,10 @@ export function destinationRefusal(rawUrl: string, policy: DestinationPolicy): s
 const refusalMessage = (address: string, range: AddressRange) => `${address} is a ${range.replace('_', '-')} address; set WEBHOOK_ALLOW_PRIVATE=true to allow it`;
 
 /** Every address `hostname` resolves to: a rebinding resolver may mix public and private answers. */
-function checkAddresses(hostname: string, addresses: dns.LookupAddress[]): DestinationRefusedError | null {
+function checkAddresses(hostname: string, addresses: dns.LookupAddress[], policy: DestinationPolicy): DestinationRefusedError | null {
   for (const { address } of addresses) {
+    if (isMetadataAddress(address)) return new DestinationRefusedError(`${hostname} resolves to ${metadataRefusal(address)}`);
+    if (policy.allowPrivate) continue;
     const range = classifyAddress(address);
     if (range) return new DestinationRefusedError(`${hostname} resolves to ${refusalMessage(address, range)}`);
   }
@@ -107,26 +127,27 @@ export type Lookup = net.LookupFunction;
  */
 export async function resolvedRefusal(rawUrl: string, policy: DestinationPolicy, lookup: Lookup = dns.lookup): Promise<string | null> {
   const refusal = destinationRefusal(rawUrl, policy);
-  if (refusal || policy.allowPrivate) return refusal;
+  if (refusal) return refusal;
   const host = bareHost(new URL(rawUrl));
   if (net.isIP(host)) return null;
   const addresses = await new Promise<dns.LookupAddress[]>((resolve) =>
     lookup(host, { all: true }, (err, result) => resolve(err ? [] : (result as dns.LookupAddress[]))),
   );
-  return checkAddresses(host, addresses)?.message ?? null;
+  return checkAddresses(host, addresses, policy)?.message ?? null;
 }
 
 /**
- * A `lookup` for node:net/http that refuses non-public addresses: the check runs on the very
- * addresses the socket will connect to, so a DNS answer that changes after the create-time check
- * (DNS rebinding) is caught. Node skips `lookup` for IP literals, which `destinationRefusal` covers.
+ * A `lookup` for node:net/http that refuses what `policy` does not allow (metadata endpoints always):
+ * the check runs on the very addresses the socket will connect to, so a DNS answer that changes
+ * after the create-time check (DNS rebinding) is caught. Node skips `lookup` for IP literals, which
+ * `destinationRefusal` covers.
  */
-export function guardedLookup(resolve: Lookup = dns.lookup): Lookup {
+export function guardedLookup(policy: DestinationPolicy, resolve: Lookup = dns.lookup): Lookup {
   return (hostname, options, callback) => {
     resolve(hostname, { ...options, all: true }, (err, result) => {
       if (err) return callback(err, '');
       const addresses = result as dns.LookupAddress[];
-      const refused = checkAddresses(hostname, addresses);
+      const refused = checkAddresses(hostname, addresses, policy);
       if (refused) return callback(refused, '');
       if (options.all) return callback(null, addresses);
       const first = addresses[0];

@@ -110,11 +110,12 @@ describe('validation and HTTP errors', () => {
     anonymous?: boolean;
   };
   const json = (value: unknown) => ({ headers: { 'content-type': 'application/json' }, body: () => JSON.stringify(value) });
-  const form = (fields: Record<string, string>, file?: Buffer) => ({
+  const form = (fields: Record<string, string>, file?: Buffer, more: Array<[field: string, file: Buffer]> = []) => ({
     body: () => {
       const data = new FormData();
       for (const [name, value] of Object.entries(fields)) data.append(name, value);
       if (file) data.append('file', new Blob([file]), 'input.jsonl');
+      for (const [field, extra] of more) data.append(field, new Blob([extra]), 'more.jsonl');
       return data;
     },
   });
@@ -142,6 +143,8 @@ describe('validation and HTTP errors', () => {
     ['a multipart upload without purpose', post('/v1/files', form({}, jsonl(ok('a')))), 400, 'invalid_request_error', 'missing_required_parameter', 'purpose'],
     ['a multipart upload with an unsupported purpose', post('/v1/files', form({ purpose: 'fine-tune' }, jsonl(ok('a')))), 400, 'invalid_request_error', 'invalid_value', 'purpose'],
     ['a multipart upload without a file', post('/v1/files', form({ purpose: 'batch' })), 400, 'invalid_request_error', 'missing_required_parameter', 'file'],
+    ['a multipart upload with two files', post('/v1/files', form({ purpose: 'batch' }, jsonl(ok('a')), [['file', jsonl(ok('b'))]])), 400, 'invalid_request_error', 'invalid_multipart', 'file'],
+    ['a multipart upload with a second file part', post('/v1/files', form({ purpose: 'batch' }, jsonl(ok('a')), [['input', jsonl(ok('b'))]])), 400, 'invalid_request_error', 'invalid_multipart', 'input'],
     ['a raw upload without purpose', post('/v1/files', { headers: { 'content-type': 'application/jsonl' }, body: () => jsonl(ok('a')) }), 400, 'invalid_request_error', 'missing_required_parameter', 'purpose'],
     ['a multipart upload over MAX_FILE_BYTES', post('/v1/files', form({ purpose: 'batch' }, Buffer.alloc(MAX_FILE_BYTES + 1, 0x61))), 413, 'invalid_request_error', 'file_too_large', 'file'],
     ['a raw upload over MAX_FILE_BYTES', post('/v1/files?purpose=batch', { headers: { 'content-type': 'application/jsonl' }, body: () => Buffer.alloc(MAX_FILE_BYTES + 1, 0x61) }), 413, 'invalid_request_error', 'file_too_large', 'file'],
@@ -210,6 +213,20 @@ describe('validation and HTTP errors', () => {
       body: request.body ? request.body() : undefined,
     });
     await expectApiError(response, { status, type, code, param });
+  });
+
+  test('an upload with two files is refused with its reason, and stores neither', async () => {
+    const count = async () => (await client.files.list({ limit: 10_000 })).data.length;
+    const before = await count();
+    const response = await fetch(`${sut.service.apiUrl}/files`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}` },
+      body: form({ purpose: 'batch' }, jsonl(ok('a')), [['file', jsonl(ok('b'))]]).body(),
+    });
+    const body = (await response.json()) as { error: { message: string } };
+    expect(response.status).toBe(400);
+    expect(body.error.message).toMatch(/second file part \('file'\): upload exactly one file/);
+    expect(await count()).toBe(before);
   });
 
   test('an oversized upload is refused while streaming, without buffering it', async () => {

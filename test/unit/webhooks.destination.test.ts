@@ -74,7 +74,7 @@ describe('destination URLs without DNS', () => {
   const strict = { allowPrivate: false };
   test.each([
     'http://10.0.0.1/hook',
-    'https://169.254.169.254/latest/meta-data/',
+    'https://169.254.169.1/',
     'http://[::1]:8080/',
     'http://[fe80::1]/',
     'http://[::ffff:127.0.0.1]/',
@@ -85,7 +85,7 @@ describe('destination URLs without DNS', () => {
     'http://LOCALHOST./',
     'http://api.localhost/',
     'http://0.0.0.0:80/',
-    'http://100.100.100.200/',
+    'http://100.100.100.1/',
   ])('%s is refused', (url) => {
     expect(destinationRefusal(url, strict)).toEqual(expect.any(String));
     expect(destinationRefusal(url, { allowPrivate: true })).toBeNull();
@@ -97,6 +97,19 @@ describe('destination URLs without DNS', () => {
       expect(destinationRefusal(url, { allowPrivate: true })).toEqual(expect.any(String));
     },
   );
+
+  test.each([
+    'http://169.254.169.254/latest/meta-data/',
+    'http://[::ffff:169.254.169.254]/',
+    'http://[fd00:ec2::254]/latest/meta-data/',
+    'http://169.254.170.2/v2/credentials',
+    'http://100.100.100.200/latest/meta-data/',
+    'http://metadata.google.internal/computeMetadata/v1/',
+    'http://METADATA./',
+  ])('%s, a cloud metadata endpoint, is refused even when private destinations are allowed', (url) => {
+    expect(destinationRefusal(url, { allowPrivate: true })).toMatch(/cloud metadata endpoint/);
+    expect(destinationRefusal(url, strict)).toMatch(/cloud metadata endpoint/);
+  });
 
   test('public literals and hostnames pass (hostnames are checked again after resolution)', () => {
     expect(destinationRefusal('https://8.8.8.8/hook', strict)).toBeNull();
@@ -118,7 +131,8 @@ describe('destinations after DNS', () => {
     expect(await resolvedRefusal('https://public.example/h', strict, resolver)).toBeNull();
     expect(await resolvedRefusal('https://internal.example/h', strict, resolver)).toMatch(/internal\.example resolves to 10\.1\.2\.3 is a private/);
     expect(await resolvedRefusal('https://mixed.example/h', strict, resolver)).toMatch(/127\.0\.0\.1 is a loopback/);
-    expect(await resolvedRefusal('https://metadata.example/h', strict, resolver)).toMatch(/link-local/);
+    expect(await resolvedRefusal('https://metadata.example/h', strict, resolver)).toMatch(/169\.254\.169\.254 is a cloud metadata endpoint/);
+    expect(await resolvedRefusal('https://metadata.example/h', { allowPrivate: true }, resolver)).toMatch(/cloud metadata endpoint/);
     // Not resolvable now: left to the send-time guard.
     expect(await resolvedRefusal('https://unknown.example/h', strict, resolver)).toBeNull();
     expect(await resolvedRefusal('https://internal.example/h', { allowPrivate: true }, resolver)).toBeNull();
@@ -132,7 +146,7 @@ describe('destinations after DNS', () => {
   }
 
   test('send time: the guard refuses non-public answers, in both lookup call styles node uses', async () => {
-    const guard = guardedLookup(resolver);
+    const guard = guardedLookup({ allowPrivate: false }, resolver);
     const single = await lookupWith(guard, 'public.example', {});
     expect(single).toEqual({ err: null, address: '93.184.216.34', family: 4 });
     const all = await lookupWith(guard, 'public.example', { all: true });
@@ -146,5 +160,13 @@ describe('destinations after DNS', () => {
     const unknown = await lookupWith(guard, 'unknown.example', {});
     expect(unknown.err).not.toBeInstanceOf(DestinationRefusedError);
     expect((unknown.err as NodeJS.ErrnoException).code).toBe('ENOTFOUND');
+  });
+
+  test('send time with private destinations allowed: private answers pass, metadata answers never do', async () => {
+    const guard = guardedLookup({ allowPrivate: true }, resolver);
+    expect(await lookupWith(guard, 'internal.example', {})).toEqual({ err: null, address: '10.1.2.3', family: 4 });
+    const refused = await lookupWith(guard, 'metadata.example', {});
+    expect(refused.err).toBeInstanceOf(DestinationRefusedError);
+    expect(refused.err!.message).toMatch(/metadata\.example resolves to 169\.254\.169\.254 is a cloud metadata endpoint/);
   });
 });

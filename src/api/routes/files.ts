@@ -161,7 +161,7 @@ function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Pro
   let form: busboy.Busboy;
   try {
     // Filenames in UTF-8 (what browsers and the SDKs send), not busboy's latin1 default.
-    form = busboy({ headers: req.headers, defParamCharset: 'utf8', limits: { files: 1, fields: 20, fieldSize: 64 * 1024 } });
+    form = busboy({ headers: req.headers, defParamCharset: 'utf8', limits: { files: 2, fields: 20, fieldSize: 64 * 1024 } });
   } catch (err) {
     return Promise.reject(malformedMultipart(err)); // e.g. no boundary in the content type
   }
@@ -177,11 +177,16 @@ function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Pro
       if (!req.complete) form.destroy(new Error('the client disconnected during the upload'));
     });
     let sawFile = false;
+    // One file per upload, as OpenAI's API: a second file part is refused, not silently dropped (the
+    // limit of two lets busboy show it, with its name; a third only raises filesLimit).
+    let extraFile: string | undefined;
+    form.on('filesLimit', () => (extraFile ??= 'file'));
 
     form.on('field', (name, value) => (fields[name] = value));
     form.on('file', (name, stream, info) => {
       if (name !== 'file' || sawFile) {
-        // Skipped; a failure of this part is the form's too, and reported as such.
+        extraFile ??= name;
+        // Drained; a failure of this part is the form's too, and reported as such.
         stream.on('error', () => undefined).resume();
         return;
       }
@@ -193,6 +198,7 @@ function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Pro
         maxBytes: deps.maxFileBytes,
         resolvePurpose: async () => {
           await parsed;
+          if (extraFile !== undefined) throw extraFilePart(extraFile);
           return parseRequest(UploadFileFields, fields).purpose;
         },
       }).then(resolve, reject);
@@ -203,5 +209,8 @@ function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Pro
     req.pipe(form);
   });
 }
+
+const extraFilePart = (name: string) =>
+  invalidRequest(`The multipart form has a second file part ('${name}'): upload exactly one file, in the 'file' field, per call.`, name, 'invalid_multipart');
 
 const malformedMultipart = (err: unknown) => invalidRequest(`Malformed multipart body: ${(err as Error).message}`, 'file', 'invalid_multipart');
