@@ -11,6 +11,7 @@ const NEVER_EXECUTED: Record<FinalizeOutcome, NeverExecutedCode> = {
   completed: 'batch_failed', // unreachable in practice: a completed batch executed every request
   expired: 'batch_expired',
   cancelled: 'batch_cancelled',
+  failed: 'batch_failed',
 };
 const PAGE = 1000;
 

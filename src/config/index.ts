@@ -53,6 +53,7 @@ const schema = z.object({
   WORKER_ROLES: envList.pipe(z.array(z.enum(WORKER_ROLES))),
   SIMULATOR_PORT: envInt(0),
   SHUTDOWN_GRACE_MS: envInt(30_000, 0),
+  RECONCILE_INTERVAL_SECONDS: envInt(300, 1),
 
   QUEUE_MODEL: optionalString,
   QUEUE_THRESHOLD: envInt(1000, 1),
@@ -115,6 +116,8 @@ export type Config = Readonly<{
   apiKeys: ReadonlyMap<string, string>;
   simulatorPort: number;
   shutdownGraceMs: number;
+  /** How often the reconciler Schedule runs (orchestrator role). */
+  reconcileIntervalSeconds: number;
   webhooks: { secret: string | undefined; allowPrivate: boolean; attemptTimeoutMs: number };
   /** Stream-to-batch: defaults of unset queue settings, and what one tenant and one call may enqueue. */
   queues: { defaults: QueueDefaults; maxQueuedPerTenant: number; maxRequestsPerCall: number; maxCallBytes: number };
@@ -169,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKeys: parseApiKeys(e.API_KEYS),
     simulatorPort: e.SIMULATOR_PORT,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    reconcileIntervalSeconds: e.RECONCILE_INTERVAL_SECONDS,
     webhooks: { secret: e.WEBHOOK_SECRET, allowPrivate: e.WEBHOOK_ALLOW_PRIVATE, attemptTimeoutMs: e.WEBHOOK_ATTEMPT_TIMEOUT_MS },
     queues: {
       defaults: {

@@ -22,7 +22,8 @@ export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
  */
 export const BATCH_TRANSITIONS: Readonly<Record<Exclude<BatchStatus, typeof INITIAL_STATUS>, readonly BatchStatus[]>> = {
   in_progress: ['validating'],
-  failed: ['validating'],
+  // From validating: the input was refused; from in_progress: a chunk failed for good.
+  failed: ['validating', 'in_progress'],
   finalizing: ['in_progress'],
   completed: ['finalizing'],
   expired: ['validating', 'in_progress', 'finalizing'],
@@ -36,8 +37,8 @@ export const ACCEPTS_RESULTS = ['in_progress', 'cancelling'] as const satisfies 
 /** Ended without running to completion: its planned requests will never all run. */
 export const ENDED_UNFINISHED = ['failed', 'expired', 'cancelled'] as const satisfies readonly BatchStatus[];
 
-/** The ends that write output and error files: ran through, or stopped by cancel or expiry. */
-export const FINALIZE_OUTCOMES = ['completed', 'expired', 'cancelled'] as const satisfies readonly TerminalStatus[];
+/** The ends that write output and error files: ran through, stopped by cancel or expiry, or failed while running. */
+export const FINALIZE_OUTCOMES = ['completed', 'expired', 'cancelled', 'failed'] as const satisfies readonly TerminalStatus[];
 export type FinalizeOutcome = (typeof FINALIZE_OUTCOMES)[number];
 
 export const isTerminal = (status: BatchStatus): status is TerminalStatus => (TERMINAL_STATUSES as readonly BatchStatus[]).includes(status);

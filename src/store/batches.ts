@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool';
-import { BATCH_TRANSITIONS, INITIAL_STATUS, type BatchStatus } from '../states/batch';
+import { BATCH_TRANSITIONS, INITIAL_STATUS, TERMINAL_STATUSES, type BatchStatus } from '../states/batch';
 import type { WebhookConfig } from '../states/webhook';
 
 export type BatchError = { code: string; message: string; param: string | null; line: number | null };
@@ -112,5 +112,21 @@ export async function listBatches(db: Queryable, tenantId: string, query: { afte
     [tenantId, query.after ?? null, query.limit],
   );
   if (rows.length === 0 && query.after !== undefined && !(await findBatch(db, tenantId, query.after))) return undefined;
+  return rows;
+}
+
+export type UnfinishedBatch = Pick<BatchRow, 'id' | 'status' | 'expires_at' | 'webhook'> & { age_seconds: number };
+
+/**
+ * A page of the batches not yet terminal, any tenant's, by ID after `after`: what the reconciler
+ * compares with their workflows. A plain read; a batch that finishes meanwhile is left as it is by
+ * finalize, which returns a terminal batch unchanged.
+ */
+export async function listUnfinishedBatches(db: Queryable, after: string, limit: number): Promise<UnfinishedBatch[]> {
+  const { rows } = await db.query<UnfinishedBatch>(
+    `SELECT id, status, expires_at, webhook, extract(epoch FROM now() - created_at)::float8 AS age_seconds
+     FROM batches WHERE status <> ALL($1) AND id > $2 ORDER BY id LIMIT $3`,
+    [TERMINAL_STATUSES, after, limit],
+  );
   return rows;
 }

@@ -111,3 +111,16 @@ export async function recordDispatch(db: Queryable, tenantId: string, name: stri
     [tenantId, name, claimed],
   );
 }
+
+/**
+ * Queues holding requests whose dispatcher has not checked them for `silentSeconds` (its workflow
+ * was terminated, say, and no enqueue came since to restart it): the reconciler wakes them.
+ */
+export async function listSilentQueues(db: Queryable, silentSeconds: number): Promise<Array<Pick<QueueRow, 'tenant_id' | 'name'>>> {
+  const { rows } = await db.query<Pick<QueueRow, 'tenant_id' | 'name'>>(
+    `SELECT tenant_id, name FROM queues
+     WHERE queued > 0 AND (checked_at IS NULL OR checked_at < statement_timestamp() - make_interval(secs => $1))`,
+    [silentSeconds],
+  );
+  return rows;
+}

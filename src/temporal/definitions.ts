@@ -17,7 +17,7 @@ export type BatchProgress = {
   chunkCount: number | null;
   chunksDone: number;
   chunksRunning: number;
-  stopReason: Exclude<FinalizeOutcome, 'completed'> | null;
+  stopReason: Extract<FinalizeOutcome, 'expired' | 'cancelled'> | null;
 };
 
 /** Sent when a user cancels a batch (through the API, or from the Temporal UI by name: `cancel`). */

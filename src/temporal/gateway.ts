@@ -27,6 +27,10 @@ export type WorkflowGateway = {
   notifyQueue(tenantId: string, queue: string): Promise<void>;
   /** Asks the batch's workflow to stop; one that already ended has nothing left to stop. */
   cancelBatch(batchId: string): Promise<void>;
+  /** Whether the batch's workflow still runs (its latest run), has ended, or is unknown to Temporal. */
+  batchWorkflowState(batchId: string): Promise<'running' | 'closed' | 'missing'>;
+  /** Delivers the batch's event unless a delivery of it was ever started (the reconciler's, for batches whose workflow ended early). */
+  deliverWebhook(batchId: string, eventType: WebhookEventType): Promise<void>;
   /** Delivers the event again, under a new workflow ID per replay. */
   replayWebhookDelivery(batchId: string, eventType: WebhookEventType, replayCount: number): Promise<void>;
 };
@@ -69,6 +73,27 @@ export function workflowGateway(client: Client): WorkflowGateway {
         await client.workflow.getHandle<typeof batchWorkflow>(batchId).signal(cancelSignal);
       } catch (err) {
         if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
+    },
+    async batchWorkflowState(batchId) {
+      try {
+        const { status } = await client.workflow.getHandle(batchId).describe();
+        return status.name === 'RUNNING' ? 'running' : 'closed';
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return 'missing';
+        throw err;
+      }
+    },
+    async deliverWebhook(batchId, eventType) {
+      try {
+        await client.workflow.start<typeof webhookDeliveryWorkflow>('webhookDeliveryWorkflow', {
+          taskQueue: ORCHESTRATOR_TASK_QUEUE,
+          workflowId: webhookWorkflowId(batchId, eventType),
+          args: [{ batchId, eventType }],
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        });
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       }
     },
     async replayWebhookDelivery(batchId, eventType, replayCount) {

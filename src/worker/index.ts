@@ -5,26 +5,32 @@ import type { Config } from '../config';
 import type { Db } from '../db/pool';
 import { createOrchestratorActivities } from '../activities/orchestrator';
 import { createQueueActivities } from '../activities/queues';
+import { createReconcileActivities } from '../activities/reconcile';
 import { createWebhookActivities } from '../activities/webhooks';
 import { workflowGateway } from '../temporal/gateway';
 import { ORCHESTRATOR_TASK_QUEUE } from '../temporal/definitions';
+import { ensureReconcileSchedule } from '../temporal/schedules';
 import { WORKFLOW_BUNDLE_PATH } from './bundleWorkflows';
 import { startInferenceRole, type InferenceRole } from './inferenceRole';
 
 /** Lines over this are refused during validation; far above any real prompt, far below memory trouble. */
 export const MAX_LINE_BYTES = 8 * 1024 * 1024;
 
+/** A queue holding requests whose dispatcher has not checked it for this long is woken by the reconciler. */
+const SILENT_QUEUE_SECONDS = 120;
+
 export type RunningWorkers = { inference: InferenceRole | undefined; shutdown(): Promise<void> };
 
 /**
  * Starts the worker roles this process plays, on one Temporal connection. `client` is for what the
- * activities start themselves: the batches a queue dispatches.
+ * activities start themselves (the batches a queue dispatches) and the reconciler's Schedule.
  */
 export async function startWorkers(config: Config, db: Db, connection: NativeConnection, client: Client): Promise<RunningWorkers> {
   const workers: Worker[] = [];
   const common = { connection, namespace: config.temporal.namespace, shutdownGraceTime: config.shutdownGraceMs };
 
   if (config.workerRoles.includes('orchestrator')) {
+    const workflows = workflowGateway(client);
     workers.push(
       await Worker.create({
         ...common,
@@ -47,13 +53,15 @@ export async function startWorkers(config: Config, db: Db, connection: NativeCon
           }),
           ...createQueueActivities({
             db,
-            workflows: workflowGateway(client),
+            workflows,
             defaults: config.queues.defaults,
             maxRequestsPerBatch: config.limits.maxRequestsPerBatch,
           }),
+          ...createReconcileActivities({ db, workflows, silentQueueSeconds: SILENT_QUEUE_SECONDS }),
         },
       }),
     );
+    await ensureReconcileSchedule(client, config.reconcileIntervalSeconds);
   }
 
   let inferenceRole: InferenceRole | undefined;

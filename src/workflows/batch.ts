@@ -4,6 +4,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  log,
   ParentClosePolicy,
   startChild,
   proxyActivities,
@@ -55,29 +56,58 @@ const orchestrator = proxyActivities<OrchestratorActivities>({
  * cross history; bodies and results live in Postgres.
  */
 export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWorkflowResult> {
-  const progress: BatchProgress = {
-    phase: input.plan ? 'in_progress' : 'validating',
-    chunkCount: input.plan?.chunkCount ?? null,
-    chunksDone: input.chunksDone ?? 0,
-    chunksRunning: 0,
-    stopReason: null,
+  const run: Run = {
+    input,
+    progress: {
+      phase: input.plan ? 'in_progress' : 'validating',
+      chunkCount: input.plan?.chunkCount ?? null,
+      chunksDone: input.chunksDone ?? 0,
+      chunksRunning: 0,
+      stopReason: null,
+    },
+    work: new CancellationScope(),
+    ending: null,
   };
-  // Everything that a stop must interrupt runs in this scope.
-  const work = new CancellationScope();
+  const { progress } = run;
   const stop = (reason: StopReason) => {
     if (progress.stopReason !== null || progress.phase === 'finalizing' || progress.phase === 'done') return;
     progress.stopReason = reason;
-    work.cancel();
+    run.work.cancel();
   };
   setHandler(cancelSignal, () => stop('cancelled'));
   setHandler(progressQuery, () => progress);
-  void sleep(Math.max(0, input.expiresAtMs - Date.now())).then(() => stop('expired'));
+  // The timer dies with a cancelled workflow; that is no failure.
+  void sleep(Math.max(0, input.expiresAtMs - Date.now())).then(
+    () => stop('expired'),
+    () => undefined,
+  );
 
+  try {
+    return await runBatch(run);
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    // Cancelled as a workflow (Temporal UI or CLI) rather than by the cancel signal: end exactly as
+    // POST /cancel would, keeping what finished, where that cancel can no longer interrupt.
+    return CancellationScope.nonCancellable(async () => {
+      progress.stopReason ??= 'cancelled';
+      await condition(() => progress.chunksRunning === 0);
+      return finish(run, run.ending ?? 'cancelled');
+    });
+  }
+}
+
+/** One workflow run's state: its input, what it reports, the scope a stop cancels, and the status it is finishing with. */
+type Run = { input: BatchWorkflowInput; progress: BatchProgress; work: CancellationScope; ending: BatchStatus | null };
+
+async function runBatch(run: Run): Promise<BatchWorkflowResult> {
+  const { input, progress, work } = run;
   const plan = input.plan ?? (await untilStopped(work.run(() => orchestrator.validateAndPlan(input.batchId))));
-  if (plan === undefined) return finish(input, progress, progress.stopReason!);
-  if (plan.outcome === 'failed') return finish(input, progress, 'failed');
+  // Stopped while validating: by a stop, or by a workflow cancel (whose finish then runs again, uncancellable).
+  if (plan === undefined) return finish(run, progress.stopReason ?? 'cancelled');
+  // Validation stored the failure and its line errors; there are no files to write.
+  if (plan.outcome === 'failed') return ended(run, 'failed');
   // A user cancel that landed while validation finished still needs its partial files.
-  if (plan.outcome === 'not_runnable') return finish(input, progress, plan.status === 'cancelling' ? 'cancelled' : plan.status);
+  if (plan.outcome === 'not_runnable') return finish(run, plan.status === 'cancelling' ? 'cancelled' : plan.status);
   if (!input.plan)
     upsertSearchAttributes([
       { key: BATCH_STATUS, value: 'in_progress' },
@@ -122,13 +152,16 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
       .finally(() => progress.chunksRunning--);
   }
   await condition(() => progress.chunksRunning === 0);
-  // eslint-disable-next-line @typescript-eslint/only-throw-error -- the first chunk's own failure, rethrown as it came
-  if (failure !== undefined) throw failure;
-  if (progress.stopReason !== null) return finish(input, progress, progress.stopReason);
+  if (failure !== undefined) {
+    // Chunks retry whatever can pass; one that failed for good fails the batch, with the files of what finished.
+    log.error('a chunk failed for good; the batch fails', { batchId: input.batchId, failure: failure instanceof Error ? failure.message : 'unknown' });
+    return finish(run, 'failed');
+  }
+  if (progress.stopReason !== null) return finish(run, progress.stopReason);
   if (nextChunk < plan.chunkCount) {
     await continueAsNew<typeof batchWorkflow>({ ...input, plan, nextChunk, chunksDone: progress.chunksDone });
   }
-  return finish(input, progress, 'completed');
+  return finish(run, 'completed');
 }
 
 /** Resolves to undefined when the scope was cancelled by a stop, rethrows anything else. */
@@ -142,9 +175,14 @@ async function untilStopped<T>(promise: Promise<T>): Promise<T | undefined> {
 }
 
 /** Writes the result files for a batch that ran (or was stopped), then records the final status. */
-async function finish(input: BatchWorkflowInput, progress: BatchProgress, outcome: BatchStatus): Promise<BatchWorkflowResult> {
-  progress.phase = 'finalizing';
-  const status = isFinalizeOutcome(outcome) ? await orchestrator.finalizeBatch(input.batchId, outcome) : outcome;
+async function finish(run: Run, outcome: BatchStatus): Promise<BatchWorkflowResult> {
+  run.ending = outcome;
+  run.progress.phase = 'finalizing';
+  return ended(run, isFinalizeOutcome(outcome) ? await orchestrator.finalizeBatch(run.input.batchId, outcome) : outcome);
+}
+
+/** The batch's status is stored: shows it in the Temporal UI and announces it. */
+async function ended({ input, progress }: Run, status: BatchStatus): Promise<BatchWorkflowResult> {
   progress.phase = 'done';
   upsertSearchAttributes([{ key: BATCH_STATUS, value: status }]);
   // The terminal status is already stored: delivery happens after it and never holds it up.

@@ -1,3 +1,4 @@
 export { batchWorkflow } from './batch';
 export { queueDispatcherWorkflow } from './queue';
 export { webhookDeliveryWorkflow } from './webhook';
+export { reconcileWorkflow } from './reconcile';

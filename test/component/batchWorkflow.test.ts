@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { OrchestratorActivities, RunPlan } from '../../src/activities/orchestrator';
@@ -168,5 +168,47 @@ describe('batch workflow on the real Temporal server', () => {
     release();
     await expect(handle.result()).resolves.toEqual({ status: 'completed' });
     expect(finalized.get(handle.workflowId)).toEqual(['completed']);
+  });
+
+  // Cancel as the Temporal UI and CLI do it: a workflow cancel request, not the batch's signal.
+  test('a workflow cancel while chunks run ends the batch as the cancel signal does: chunks stopped, finalized as cancelled', async () => {
+    const handle = await start({ chunkCount: 5, chunk: untilCancelled });
+    await waitFor(async () => (await handle.query(progressQuery)).chunksRunning === 5, { timeoutMs: 30_000, what: 'five chunks running' });
+    await handle.cancel();
+    await expect(handle.result()).resolves.toEqual({ status: 'cancelled' });
+    expect(finalized.get(handle.workflowId)).toEqual(['cancelled']);
+    expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
+  });
+
+  test('a workflow cancel while validating finalizes as cancelled, running no chunk', async () => {
+    const handle = await start({ chunkCount: 3, validate: untilCancelled });
+    await waitFor(() => reached(handle.workflowId, 'validating'), { timeoutMs: 30_000, what: 'validation to start' });
+    await handle.cancel();
+    await expect(handle.result()).resolves.toEqual({ status: 'cancelled' });
+    expect(finalized.get(handle.workflowId)).toEqual(['cancelled']);
+    expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
+  });
+
+  test('a workflow cancel while finalizing lets the batch finish as it was finishing', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const handle = await start({ chunkCount: 2, finalize: () => released });
+    await waitFor(() => reached(handle.workflowId, 'finalizing'), { timeoutMs: 30_000, what: 'finalize to start' });
+    await handle.cancel();
+    release();
+    await expect(handle.result()).resolves.toEqual({ status: 'completed' });
+    expect(new Set(finalized.get(handle.workflowId))).toEqual(new Set(['completed']));
+  });
+
+  test('a chunk that fails for good fails the batch, with the files of what finished, instead of leaving it running', async () => {
+    const handle = await start({
+      chunkCount: 4,
+      chunk: async (chunkNo) => {
+        if (chunkNo === 2) throw ApplicationFailure.nonRetryable('a deterministic failure', 'Poison');
+      },
+    });
+    await expect(handle.result()).resolves.toEqual({ status: 'failed' });
+    expect(finalized.get(handle.workflowId)).toEqual(['failed']);
+    expect(chunkRuns.get(handle.workflowId)?.sort()).toEqual([0, 1, 3]);
   });
 });

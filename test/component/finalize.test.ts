@@ -151,6 +151,7 @@ describe('finalizeBatch', () => {
   describe.each<[Exclude<FinalizeOutcome, 'completed'>, string]>([
     ['cancelled', 'batch_cancelled'],
     ['expired', 'batch_expired'],
+    ['failed', 'batch_failed'],
   ])('%s', (outcome, neverExecutedCode) => {
     /** Five requests: 1 and 4 answered 200, 2 answered 400, 3 and 5 never ran. */
     async function partlyRun(): Promise<{ batch: BatchRow; customIds: string[] }> {
@@ -180,7 +181,7 @@ describe('finalizeBatch', () => {
         [customIds[2], null, neverExecutedCode],
         [customIds[4], null, neverExecutedCode],
       ]);
-      expect(errors[1]!.error!.message).toMatch(outcome === 'cancelled' ? /cancelled/ : /completion window expired/);
+      expect(errors[1]!.error!.message).toMatch({ cancelled: /cancelled/, expired: /completion window expired/, failed: /the batch failed/ }[outcome]);
       expect(errors[1]!.id).toBe(batchRequestId(batch.id, 3));
 
       // A chunk straggling in after the end can add nothing the files would miss.

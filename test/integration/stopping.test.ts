@@ -1,14 +1,21 @@
+import { Client, Connection } from '@temporalio/client';
 import type OpenAI from 'openai';
+import { RECONCILE_SCHEDULE_ID } from '../../src/temporal/schedules';
 import { chatLine, expectEachCustomIdOnce, readJsonl, TERMINAL, uploadJsonl, waitForBatch, type ResultLine } from '../support/batches';
 import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
+import { testStack } from '../support/stack';
 
 const MODEL = 'sim-stopping-model';
 const REQUESTS = 600;
 
-/** Cancellation (a workflow signal) and expiry (the completion-window timer) of running batches. */
+/**
+ * Cancellation (a workflow signal, or a cancel request from the Temporal UI), expiry (the
+ * completion-window timer), and a workflow terminated from the Temporal UI (the reconciler).
+ */
 describe('stopping a running batch', () => {
   let sut: ServiceUnderTest;
   let client: OpenAI;
+  let temporal: Client;
   const customIds = Array.from({ length: REQUESTS }, (_, i) => `job-${i}`);
 
   beforeAll(async () => {
@@ -18,9 +25,11 @@ describe('stopping a running batch', () => {
       env: { MAX_INFLIGHT_PER_BACKEND: '8', CHUNK_SIZE: '50' },
     });
     client = sut.client;
+    temporal = new Client({ connection: await Connection.connect({ address: testStack().temporalAddress }) });
   });
 
   afterAll(async () => {
+    await temporal?.connection.close();
     expect(await sut?.stop()).toBe(0);
   });
 
@@ -65,6 +74,34 @@ describe('stopping a running batch', () => {
 
     // Terminal means final: a second cancel is refused, OpenAI-shaped.
     await expect(client.batches.cancel(batchId)).rejects.toMatchObject({ status: 409, code: 'batch_not_cancellable' });
+  });
+
+  test('a cancel request from the Temporal UI or CLI (a workflow cancel, not the signal) ends the batch as POST /cancel does', async () => {
+    const batchId = await startBatch();
+    await temporal.workflow.getHandle(batchId).cancel();
+    const batch = await waitForBatch(client, batchId, (b) => TERMINAL.includes(b.status), 60_000);
+    expect(batch.status).toBe('cancelled');
+    expect(batch.cancelling_at).toEqual(expect.any(Number));
+    const output = await readJsonl(client, batch.output_file_id);
+    const errors = await readJsonl(client, batch.error_file_id);
+    expectPartialResults(output, errors, 'batch_cancelled');
+    expect(batch.request_counts).toEqual({ total: REQUESTS, completed: output.length, failed: errors.length });
+  });
+
+  test('a workflow terminated from the Temporal UI: the reconciler Schedule finishes the batch as failed, with its files', async () => {
+    const batchId = await startBatch();
+    await temporal.workflow.getHandle(batchId).terminate('an operator clicked Terminate');
+    // Nothing else would ever finish it; the Schedule runs every RECONCILE_INTERVAL_SECONDS, or now when triggered (as from the UI).
+    const schedule = temporal.schedule.getHandle(RECONCILE_SCHEDULE_ID);
+    expect((await schedule.describe()).action).toMatchObject({ type: 'startWorkflow', workflowType: 'reconcileWorkflow' });
+    await schedule.trigger();
+    const batch = await waitForBatch(client, batchId, (b) => TERMINAL.includes(b.status), 60_000);
+    expect(batch.status).toBe('failed');
+    expect(batch.failed_at).toEqual(expect.any(Number));
+    const output = await readJsonl(client, batch.output_file_id);
+    const errors = await readJsonl(client, batch.error_file_id);
+    expectPartialResults(output, errors, 'batch_failed');
+    expect(batch.request_counts).toEqual({ total: REQUESTS, completed: output.length, failed: errors.length });
   });
 
   test('expiry: the completion window ends the batch as expired, unfinished requests batch_expired', async () => {
