@@ -1,6 +1,9 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { OrchestratorActivities, RunPlan } from '../../src/activities/orchestrator';
 import type { InferenceActivities } from '../../src/activities/inference';
@@ -10,6 +13,10 @@ import { ensureSearchAttributes } from '../../src/temporal/registerSearchAttribu
 import type { batchWorkflow, BatchWorkflowInput } from '../../src/workflows/batch';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
+
+/** How histories are kept: protobuf's object form, names for enums, strings for 64-bit IDs (replay.test.ts reads it back). */
+const HISTORY_FORMAT = temporal.api.history.v1.History;
+const HISTORY_OBJECT = { longs: String, enums: String, bytes: String } as const;
 
 /**
  * The batch workflow on the real Temporal dev server, its activities replaced by scripted ones on
@@ -108,6 +115,17 @@ describe('batch workflow on the real Temporal server', () => {
     await connection?.close();
   });
 
+  /**
+   * `CAPTURE_HISTORIES=test/fixtures/histories npm run test:component -- batchWorkflow` writes the
+   * histories of these runs for the replay test (test/component/replay.test.ts); otherwise a no-op.
+   */
+  async function keepHistory(name: string, handle: WorkflowHandle, runId?: string) {
+    const dir = process.env.CAPTURE_HISTORIES;
+    if (!dir) return;
+    const history = await client.workflow.getHandle(handle.workflowId, runId).fetchHistory();
+    fs.writeFileSync(path.join(dir, `batch-${name}.json`), JSON.stringify(HISTORY_FORMAT.toObject(history as temporal.api.history.v1.History, HISTORY_OBJECT)));
+  }
+
   function start(script: Script, windowMs = 3_600_000) {
     const batchId = `batch_${crypto.randomBytes(16).toString('hex')}`;
     scripts.set(batchId, script);
@@ -129,6 +147,7 @@ describe('batch workflow on the real Temporal server', () => {
       if (execution.status.name === 'CONTINUED_AS_NEW') continued++;
     }
     expect(continued).toBe(2);
+    await keepHistory('continued-as-new', handle, handle.firstExecutionRunId);
   });
 
   test('a cancel while validating cancels the validation and finalizes as cancelled, running no chunk', async () => {
@@ -138,6 +157,7 @@ describe('batch workflow on the real Temporal server', () => {
     await expect(handle.result()).resolves.toEqual({ status: 'cancelled' });
     expect(finalized.get(handle.workflowId)).toEqual(['cancelled']);
     expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
+    await keepHistory('cancel-signal-validating', handle);
   });
 
   test('a cancel while chunks run cancels them; progress shows them running first; the batch finalizes as cancelled', async () => {
@@ -148,6 +168,7 @@ describe('batch workflow on the real Temporal server', () => {
     await expect(handle.result()).resolves.toEqual({ status: 'cancelled' });
     expect(finalized.get(handle.workflowId)).toEqual(['cancelled']);
     expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
+    await keepHistory('cancel-signal-running', handle);
   });
 
   test('the completion window ending while chunks run stops them and finalizes as expired', async () => {
@@ -155,6 +176,7 @@ describe('batch workflow on the real Temporal server', () => {
     await expect(handle.result()).resolves.toEqual({ status: 'expired' });
     expect(reached(handle.workflowId, 'in_progress')).toBe(true);
     expect(finalized.get(handle.workflowId)).toEqual(['expired']);
+    await keepHistory('expired', handle);
   });
 
   test('a cancel that arrives while finalizing changes nothing: the batch completes', async () => {
@@ -168,6 +190,7 @@ describe('batch workflow on the real Temporal server', () => {
     release();
     await expect(handle.result()).resolves.toEqual({ status: 'completed' });
     expect(finalized.get(handle.workflowId)).toEqual(['completed']);
+    await keepHistory('cancel-signal-finalizing', handle);
   });
 
   // Cancel as the Temporal UI and CLI do it: a workflow cancel request, not the batch's signal.
@@ -178,6 +201,7 @@ describe('batch workflow on the real Temporal server', () => {
     await expect(handle.result()).resolves.toEqual({ status: 'cancelled' });
     expect(finalized.get(handle.workflowId)).toEqual(['cancelled']);
     expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
+    await keepHistory('workflow-cancel-running', handle);
   });
 
   test('a workflow cancel while validating finalizes as cancelled, running no chunk', async () => {
@@ -187,6 +211,7 @@ describe('batch workflow on the real Temporal server', () => {
     await expect(handle.result()).resolves.toEqual({ status: 'cancelled' });
     expect(finalized.get(handle.workflowId)).toEqual(['cancelled']);
     expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
+    await keepHistory('workflow-cancel-validating', handle);
   });
 
   test('a workflow cancel while finalizing lets the batch finish as it was finishing', async () => {
@@ -198,6 +223,7 @@ describe('batch workflow on the real Temporal server', () => {
     release();
     await expect(handle.result()).resolves.toEqual({ status: 'completed' });
     expect(new Set(finalized.get(handle.workflowId))).toEqual(new Set(['completed']));
+    await keepHistory('workflow-cancel-finalizing', handle);
   });
 
   test('a chunk that fails for good fails the batch, with the files of what finished, instead of leaving it running', async () => {
@@ -210,5 +236,6 @@ describe('batch workflow on the real Temporal server', () => {
     await expect(handle.result()).resolves.toEqual({ status: 'failed' });
     expect(finalized.get(handle.workflowId)).toEqual(['failed']);
     expect(chunkRuns.get(handle.workflowId)?.sort()).toEqual([0, 1, 3]);
+    await keepHistory('chunk-failed', handle);
   });
 });

@@ -286,10 +286,17 @@ describe('webhook deliveries on the real stack', () => {
       expect(retryable).toMatchObject({ nonRetryable: false, type: 'WebhookAttemptFailed', message: 'HTTP 503' });
 
       const strict = createWebhookActivities({ db, config: config({ allowPrivate: false }) });
-      const metadata = await insertBatch({ url: 'http://169.254.169.254/latest/meta-data/' });
-      const refused = await strict.deliverWebhook((await strict.prepareWebhookDelivery(metadata, 'batch.completed'))!).catch((err: unknown) => err);
+      const linkLocal = await insertBatch({ url: 'http://169.254.1.1/hook' });
+      const refused = await strict.deliverWebhook((await strict.prepareWebhookDelivery(linkLocal, 'batch.completed'))!).catch((err: unknown) => err);
       expect(refused).toMatchObject({ nonRetryable: true, type: 'WebhookDestinationRefused' });
-      expect((refused as Error).message).toMatch(/169\.254\.169\.254 is a link-local address/);
+      expect((refused as Error).message).toMatch(/169\.254\.1\.1 is a link-local address/);
+
+      // The metadata service hands out the host's credentials: refused even where private receivers are allowed.
+      const permissive = createWebhookActivities({ db, config: config({ allowPrivate: true }) });
+      const metadata = await insertBatch({ url: 'http://169.254.169.254/latest/meta-data/' });
+      const never = await permissive.deliverWebhook((await permissive.prepareWebhookDelivery(metadata, 'batch.completed'))!).catch((err: unknown) => err);
+      expect(never).toMatchObject({ nonRetryable: true, type: 'WebhookDestinationRefused' });
+      expect((never as Error).message).toMatch(/169\.254\.169\.254 is a cloud metadata endpoint/);
     });
   });
 

@@ -43,8 +43,16 @@ describe('stopping a running batch', () => {
     return batch.id;
   }
 
-  /** Finished work kept in the output file, the rest in the error file under `code`, each custom_id once, in input order. */
-  function expectPartialResults(output: ResultLine[], errors: ResultLine[], code: string) {
+  /**
+   * Waits for the batch to end in `status`; then finished work is kept in the output file and the rest
+   * is in the error file under `code`, each custom_id once, in input order, counted as failed.
+   */
+  async function endsWithPartialResults(batchId: string, status: 'cancelled' | 'expired' | 'failed', code: string): Promise<OpenAI.Batch> {
+    const batch = await waitForBatch(client, batchId, (b) => TERMINAL.includes(b.status), 60_000);
+    expect(batch.status).toBe(status);
+    expect(batch[`${status}_at`]).toEqual(expect.any(Number));
+    const output = await readJsonl(client, batch.output_file_id);
+    const errors = await readJsonl(client, batch.error_file_id);
     expectEachCustomIdOnce(customIds, output, errors);
     const order = (lines: ResultLine[]) => lines.map((l) => customIds.indexOf(l.custom_id));
     expect(order(output)).toEqual([...order(output)].sort((a, b) => a - b));
@@ -53,6 +61,8 @@ describe('stopping a running batch', () => {
     expect(errors.length).toBeGreaterThan(0);
     for (const line of output) expect(line.response!.status_code).toBe(200);
     for (const line of errors) expect(line).toMatchObject({ response: null, error: { code } });
+    expect(batch.request_counts).toEqual({ total: REQUESTS, completed: output.length, failed: errors.length });
+    return batch;
   }
 
   test('cancel: cancelling, then cancelled with finished results kept and the rest batch_cancelled', async () => {
@@ -62,15 +72,9 @@ describe('stopping a running batch', () => {
     expect(cancelling.status).toBe('cancelling');
     expect(cancelling.cancelling_at).toEqual(expect.any(Number));
 
-    const batch = await waitForBatch(client, batchId, (b) => TERMINAL.includes(b.status), 60_000);
+    const batch = await endsWithPartialResults(batchId, 'cancelled', 'batch_cancelled');
     console.log(`cancel: ${Date.now() - cancelledAt} ms from cancel request to status cancelled`);
-    expect(batch.status).toBe('cancelled');
-    expect(batch.cancelled_at).toEqual(expect.any(Number));
     expect(batch.completed_at).toBeNull();
-    const output = await readJsonl(client, batch.output_file_id);
-    const errors = await readJsonl(client, batch.error_file_id);
-    expectPartialResults(output, errors, 'batch_cancelled');
-    expect(batch.request_counts).toEqual({ total: REQUESTS, completed: output.length, failed: errors.length });
 
     // Terminal means final: a second cancel is refused, OpenAI-shaped.
     await expect(client.batches.cancel(batchId)).rejects.toMatchObject({ status: 409, code: 'batch_not_cancellable' });
@@ -79,13 +83,8 @@ describe('stopping a running batch', () => {
   test('a cancel request from the Temporal UI or CLI (a workflow cancel, not the signal) ends the batch as POST /cancel does', async () => {
     const batchId = await startBatch();
     await temporal.workflow.getHandle(batchId).cancel();
-    const batch = await waitForBatch(client, batchId, (b) => TERMINAL.includes(b.status), 60_000);
-    expect(batch.status).toBe('cancelled');
+    const batch = await endsWithPartialResults(batchId, 'cancelled', 'batch_cancelled');
     expect(batch.cancelling_at).toEqual(expect.any(Number));
-    const output = await readJsonl(client, batch.output_file_id);
-    const errors = await readJsonl(client, batch.error_file_id);
-    expectPartialResults(output, errors, 'batch_cancelled');
-    expect(batch.request_counts).toEqual({ total: REQUESTS, completed: output.length, failed: errors.length });
   });
 
   test('a workflow terminated from the Temporal UI: the reconciler Schedule finishes the batch as failed, with its files', async () => {
@@ -95,23 +94,12 @@ describe('stopping a running batch', () => {
     const schedule = temporal.schedule.getHandle(RECONCILE_SCHEDULE_ID);
     expect((await schedule.describe()).action).toMatchObject({ type: 'startWorkflow', workflowType: 'reconcileWorkflow' });
     await schedule.trigger();
-    const batch = await waitForBatch(client, batchId, (b) => TERMINAL.includes(b.status), 60_000);
-    expect(batch.status).toBe('failed');
-    expect(batch.failed_at).toEqual(expect.any(Number));
-    const output = await readJsonl(client, batch.output_file_id);
-    const errors = await readJsonl(client, batch.error_file_id);
-    expectPartialResults(output, errors, 'batch_failed');
-    expect(batch.request_counts).toEqual({ total: REQUESTS, completed: output.length, failed: errors.length });
+    await endsWithPartialResults(batchId, 'failed', 'batch_failed');
   });
 
   test('expiry: the completion window ends the batch as expired, unfinished requests batch_expired', async () => {
     const batchId = await startBatch('4s');
-    const batch = await waitForBatch(client, batchId, (b) => TERMINAL.includes(b.status), 60_000);
-    expect(batch.status).toBe('expired');
-    expect(batch.expired_at).toEqual(expect.any(Number));
+    const batch = await endsWithPartialResults(batchId, 'expired', 'batch_expired');
     expect(batch.expired_at! - batch.created_at).toBeGreaterThanOrEqual(4);
-    const output = await readJsonl(client, batch.output_file_id);
-    const errors = await readJsonl(client, batch.error_file_id);
-    expectPartialResults(output, errors, 'batch_expired');
   });
 });
