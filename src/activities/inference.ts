@@ -9,7 +9,13 @@ import { whileHeartbeating } from './heartbeat';
 export type ChunkArgs = { batchId: string; chunkNo: number; endpoint: string };
 
 /** The GPU worker's activity: one chunk of one batch against this worker's backends. */
-export function createInferenceActivities(deps: { db: Db; inference: InferenceClient; stallTimeoutMs: number; admission?: { chunkQueued(): void } }) {
+export function createInferenceActivities(deps: {
+  db: Db;
+  inference: InferenceClient;
+  stallTimeoutMs: number;
+  resultWriteRetryMs: number;
+  admission?: { chunkQueued(): void };
+}) {
   return {
     async processChunk(args: ChunkArgs): Promise<ChunkReport> {
       const context = Context.current();
@@ -28,6 +34,7 @@ export function createInferenceActivities(deps: { db: Db; inference: InferenceCl
             runChunk(deps, args, {
               signal: context.cancellationSignal,
               stallTimeoutMs: deps.stallTimeoutMs,
+              resultWriteRetryMs: deps.resultWriteRetryMs,
               // The batch workflow's priority, inherited: its metadata.priority and its tenant as fairness key.
               claim: { priority: context.info.priority?.priorityKey || DEFAULT_BATCH_PRIORITY, key: context.info.priority?.fairnessKey || args.batchId },
               // Reported on the beat, not per flush: a heartbeat costs the SDK a payload encoding each time.

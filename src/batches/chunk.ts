@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import type { Db } from '../db/pool';
 import { batchRequestId } from '../ids';
 import type { InferenceClient, InferenceOutcome } from '../inference/client';
@@ -26,7 +27,7 @@ export class ChunkStalledError extends Error {
 /**
  * Runs one chunk of a batch: executes the requests without a checkpointed result, flushing results
  * to Postgres in small groups. On abort it stops starting requests, keeps what finished, and rethrows.
- * If results cannot be stored even after retrying, it stops at once: GPU work whose result would be
+ * If results cannot be stored even after retrying for `resultWriteRetryMs`, it stops at once: GPU work whose result would be
  * lost is better left for the activity's retry. If no backend is in rotation and nothing finishes
  * for `stallTimeoutMs`, it stops the same way with a ChunkStalledError (retryable): an outage is
  * waited out, by this worker or, after the retry, by another.
@@ -38,6 +39,8 @@ export async function runChunk(
     signal: AbortSignal;
     onProgress: (progress: ChunkProgress) => void;
     stallTimeoutMs: number;
+    /** How long a result write is retried before the chunk gives up (and is retried itself). */
+    resultWriteRetryMs: number;
     /** Its turn for backend slots among other chunks: priority, then round-robin by tenant. */
     claim: Claim;
     flush?: FlushPolicy;
@@ -50,7 +53,7 @@ export async function runChunk(
   // Every request of the chunk listens for the chunk's stop; that many listeners is by design.
   setMaxListeners(pending.length + 16, signal);
   const buffer = new ResultBuffer(
-    (results) => withRetries(() => storeResults(db, args.batchId, results)),
+    (results) => storeWithRetries(() => storeResults(db, args.batchId, results), control.resultWriteRetryMs),
     control.flush ?? DEFAULT_FLUSH_POLICY,
     () => control.onProgress({ pending: pending.length, done: buffer.stored }),
     (err) => stopped.abort(err),
@@ -101,16 +104,18 @@ function toResult(batchId: string, lineNo: number, outcome: InferenceOutcome): R
   };
 }
 
-/** A dropped connection or a lock conflict should not cost the GPU work already done: retry the write. */
-async function withRetries<T>(write: () => Promise<T>, delaysMs = [250, 1000, 3000]): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await write();
-    } catch (err) {
-      if (attempt >= delaysMs.length) throw err;
-      await new Promise((resolve) => setTimeout(resolve, delaysMs[attempt]));
-    }
-  }
+/**
+ * A dropped connection, a PostgreSQL restart or a failover should not cost the GPU work already done:
+ * the write is retried (backing off to every 5 s) for up to `budgetMs`, its results waiting in memory
+ * meanwhile (at most a chunk's). An error after the budget is the write's own.
+ */
+async function storeWithRetries<T>(write: () => Promise<T>, budgetMs: number): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  const policy = retry(
+    handleWhen(() => Date.now() < deadline),
+    { backoff: new ExponentialBackoff({ initialDelay: 250, maxDelay: 5_000 }) },
+  );
+  return policy.execute(write);
 }
 
 const tokenCount = (value: unknown) => (typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : 0);

@@ -39,6 +39,8 @@ const schema = z.object({
   BACKEND_FAILURE_THRESHOLD: envInt(5, 1),
   BACKEND_PROBE_INTERVAL_MS: envInt(500, 50),
   CHUNK_STALL_TIMEOUT_MS: envInt(60_000, 1000),
+  // Long enough for a PostgreSQL restart or failover (30–60 s) to cost no GPU work.
+  RESULT_WRITE_RETRY_MS: envInt(120_000, 0),
   REQUEST_TIMEOUT_MS: envInt(600_000, 1),
   REQUEST_MAX_ATTEMPTS: envInt(6, 1),
 
@@ -106,6 +108,8 @@ export type Config = Readonly<{
     health: HealthPolicy;
     /** A chunk that finishes nothing this long while no backend is in rotation fails, retryably, to move elsewhere. */
     chunkStallTimeoutMs: number;
+    /** How long a GPU worker retries storing finished results before it gives the chunk up. */
+    resultWriteRetryMs: number;
   };
   limits: { maxFileBytes: number; maxRequestsPerBatch: number; maxConcurrentUploadsPerTenant: number };
   chunkSize: number;
@@ -159,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         maxProbeIntervalMs: Math.max(e.BACKEND_PROBE_INTERVAL_MS, DEFAULT_HEALTH_POLICY.maxProbeIntervalMs),
       },
       chunkStallTimeoutMs: e.CHUNK_STALL_TIMEOUT_MS,
+      resultWriteRetryMs: e.RESULT_WRITE_RETRY_MS,
     },
     limits: {
       maxFileBytes: e.MAX_FILE_BYTES,

@@ -71,7 +71,7 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
           const worker = await Worker.create({
             ...options,
             taskQueue: inferenceTaskQueue(model),
-            activities: createInferenceActivities({ db, inference, stallTimeoutMs: vllm.chunkStallTimeoutMs, admission }),
+            activities: createInferenceActivities({ db, inference, stallTimeoutMs: vllm.chunkStallTimeoutMs, resultWriteRetryMs: vllm.resultWriteRetryMs, admission }),
             tuner: tunerFor(admission),
             // Cancellation reaches a chunk in a heartbeat's answer: beat often enough to stop within a second.
             maxHeartbeatThrottleInterval: '1 second',

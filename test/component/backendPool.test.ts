@@ -2,7 +2,7 @@ import { BackendPool } from '../../src/inference/backends';
 import { InferenceClient } from '../../src/inference/client';
 import { defaultSimulatorOptions } from '../../src/simulator/config';
 import { startSimulator, type RunningSimulator } from '../../src/simulator/server';
-import { freePort } from '../support/ports';
+import { freePort, stablePort } from '../support/ports';
 import { waitFor } from '../support/wait';
 
 const MODEL = 'sim-llama-3.1-8b-instruct';
@@ -59,7 +59,7 @@ describe('BackendPool', () => {
   });
 
   test('a backend that does not answer is never picked; with none in rotation callers wait until one answers', async () => {
-    const port = await freePort();
+    const port = await stablePort();
     const dead = `http://127.0.0.1:${await freePort()}/v1`;
     const late = `http://127.0.0.1:${port}/v1`;
     const backends = pool([dead, late]);

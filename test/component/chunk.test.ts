@@ -48,12 +48,12 @@ describe('runChunk', () => {
     await db?.end();
   });
 
-  function run(batchId: string, chunkNo: number, signal = new AbortController().signal) {
+  function run(batchId: string, chunkNo: number, signal = new AbortController().signal, resultWriteRetryMs = 30_000) {
     const progress: ChunkProgress[] = [];
     const report: Promise<ChunkReport> = runChunk(
       { db, inference: backend.inference },
       { batchId, chunkNo, endpoint: ENDPOINT },
-      { signal, onProgress: (p) => progress.push(p), stallTimeoutMs: 10_000, claim: { priority: 3, key: TENANT } },
+      { signal, onProgress: (p) => progress.push(p), stallTimeoutMs: 10_000, resultWriteRetryMs, claim: { priority: 3, key: TENANT } },
     );
     return { report, progress };
   }
@@ -157,5 +157,42 @@ describe('runChunk', () => {
     expect(await counts(batch.id)).toMatchObject({ completed: 3, failed: 0 });
     // The aborted requests freed their backend slots.
     expect(backend.pool.backends[0]!.slots.active).toBe(0);
+  });
+
+  describe("while PostgreSQL refuses the batch's result writes (a trigger raising on insert)", () => {
+    const breakWrites = async (batchId: string) => {
+      await db.query(`CREATE OR REPLACE FUNCTION refuse_results() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'results refused (test)'; END $$`);
+      await db.query(`CREATE TRIGGER refuse_results BEFORE INSERT ON batch_results FOR EACH ROW WHEN (NEW.batch_id = '${batchId}') EXECUTE FUNCTION refuse_results()`);
+    };
+    const restoreWrites = () => db.query('DROP TRIGGER IF EXISTS refuse_results ON batch_results');
+    afterEach(restoreWrites);
+
+    test('finished results wait in memory and are stored once writes work again, nothing sent twice', async () => {
+      const { batch } = await plannedBatch(db, TENANT, [fast('w1'), fast('w2'), fast('w3'), fast('w4')]);
+      const sentBefore = await simulatorRequests();
+      await breakWrites(batch.id);
+      const brokenAt = Date.now();
+      const { report } = run(batch.id, 0);
+      report.catch(() => undefined);
+      await waitFor(async () => (await simulatorRequests()) - sentBefore === 4, { timeoutMs: 10_000, what: 'the four requests answered' });
+      // Refused for longer than the old fixed retries (~4 s) lasted, as a failover would.
+      await waitFor(() => Date.now() - brokenAt >= 6_000, { timeoutMs: 10_000, intervalMs: 100, what: 'six seconds of refused writes' });
+      expect(await counts(batch.id)).toMatchObject({ completed: 0 });
+      await restoreWrites();
+
+      await expect(report).resolves.toEqual({ executed: 4 });
+      expect(await storedLines(batch.id)).toEqual([1, 2, 3, 4]);
+      expect(await counts(batch.id)).toMatchObject({ completed: 4, failed: 0 });
+      expect((await simulatorRequests()) - sentBefore).toBe(4);
+    });
+
+    test('past RESULT_WRITE_RETRY_MS the chunk gives up with the write error, leaving its requests to its retry', async () => {
+      const { batch } = await plannedBatch(db, TENANT, [fast('g1'), fast('g2')]);
+      await breakWrites(batch.id);
+      const { report } = run(batch.id, 0, undefined, 1_000);
+      await expect(report).rejects.toThrow(/results refused \(test\)/);
+      await restoreWrites();
+      expect((await findPendingRequests(db, batch.id, 0)).map((r) => r.custom_id)).toEqual(['g1', 'g2']);
+    });
   });
 });

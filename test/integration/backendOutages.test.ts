@@ -2,7 +2,7 @@ import type OpenAI from 'openai';
 import { defaultSimulatorOptions } from '../../src/simulator/config';
 import { startSimulator, type RunningSimulator } from '../../src/simulator/server';
 import { chatLine, expectEachCustomIdOnce, readJsonl, TERMINAL, uploadJsonl, waitForBatch } from '../support/batches';
-import { freePort } from '../support/ports';
+import { freePort, stablePort } from '../support/ports';
 import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 import { waitFor } from '../support/wait';
 
@@ -32,7 +32,7 @@ describe('backend outages', () => {
   };
 
   beforeAll(async () => {
-    port = await freePort();
+    port = await stablePort();
     await startBackend();
     sut = await startServiceUnderTest({
       env: {
@@ -122,7 +122,7 @@ describe('backend outages', () => {
 
 describe('a GPU worker started before its backend answers', () => {
   test('starts, serves nothing until the backend lists its model, then runs batches for it', async () => {
-    const port = await freePort();
+    const port = await stablePort();
     const model = 'sim-late-model';
     const sut = await startServiceUnderTest({ env: { VLLM_BASE_URL: `http://127.0.0.1:${port}/v1`, BACKEND_PROBE_INTERVAL_MS: '200' } });
     let late: RunningSimulator | undefined;

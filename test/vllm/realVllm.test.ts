@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type OpenAI from 'openai';
 import { chatLine, expectEachCustomIdOnce, readJsonl, TERMINAL, uploadJsonl, waitForBatch } from '../support/batches';
-import { freePort } from '../support/ports';
+import { stablePort } from '../support/ports';
 import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 import { buildTinyModel, startVllm, vllmVirtualenv, type VllmServer } from '../support/vllmServer';
 import { waitFor } from '../support/wait';
@@ -35,8 +35,8 @@ describe('a real vLLM server', () => {
     venv = vllmVirtualenv();
     modelDir = path.join(workDir, 'model');
     buildTinyModel(venv, modelDir);
-    port = await freePort();
-    const embedPort = await freePort();
+    port = await stablePort();
+    const embedPort = await stablePort();
     sut = await startServiceUnderTest({
       env: { VLLM_BASE_URL: `http://127.0.0.1:${port}/v1,http://127.0.0.1:${embedPort}/v1`, BACKEND_PROBE_INTERVAL_MS: '500', REQUEST_MAX_ATTEMPTS: '2' },
     });
