@@ -1,4 +1,4 @@
-import type { Db } from '../db/pool';
+import { isDataRefusal, type Db } from '../db/pool';
 import { readFileContent } from '../files/content';
 import { splitLines } from '../files/lines';
 import { INITIAL_STATUS, type BatchStatus } from '../states/batch';
@@ -31,6 +31,25 @@ export async function validateAndPlan(db: Db, batchId: string, limits: PlanLimit
   const batch = await findBatchById(db, batchId);
   if (!batch) throw new BatchNotFoundError(`batch ${batchId} does not exist`);
   if (batch.status !== INITIAL_STATUS) return planOf(batch);
+  try {
+    return await planBatch(db, batch, limits, onProgress);
+  } catch (err) {
+    // Retrying would fail the same way forever, the batch stuck in validating: fail it, saying why.
+    if (!isDataRefusal(err)) throw err;
+    const error = { code: 'input_not_storable', message: `The input could not be stored: ${err.message}.`, param: null, line: null };
+    return failBatch(db, batchId, [error]);
+  }
+}
+
+/** Moves a validating batch to failed with `errors`, dropping its request index. */
+async function failBatch(db: Db, batchId: string, errors: BatchError[]): Promise<BatchPlan> {
+  const failed = await transitionBatch(db, batchId, 'failed', { errors });
+  await deletePlannedRequests(db, batchId);
+  return failed ? { outcome: 'failed' } : planOf((await findBatchById(db, batchId))!);
+}
+
+async function planBatch(db: Db, batch: BatchRow, limits: PlanLimits, onProgress: (linesRead: number) => void): Promise<BatchPlan> {
+  const batchId = batch.id;
 
   const errors: BatchError[] = [];
   const report = (error: BatchError) => {
@@ -52,49 +71,59 @@ export async function validateAndPlan(db: Db, batchId: string, limits: PlanLimit
   };
   const context = { endpoint: batch.endpoint, defaultModel: batch.model ?? limits.defaultModel };
 
-  reading: for await (const lines of splitLines(readFileContent(db, batch.input_file_id), limits.maxLineBytes)) {
-    for (const line of lines) {
-      if (errors.length >= MAX_REPORTED_ERRORS) break reading; // reading on could report nothing more
-      onProgress(line.lineNo);
-      if ('tooLong' in line) {
-        report({ code: 'line_too_long', message: `Line ${line.lineNo} exceeds ${limits.maxLineBytes} bytes.`, param: null, line: line.lineNo });
-        continue;
-      }
-      const verdict = validateLine(line.bytes, line.lineNo, context);
-      if (!verdict.ok) {
-        report(verdict.error);
-        continue;
-      }
-      const { customId, model, body } = verdict.line;
-      if (batchModel === undefined) {
-        batchModel = model;
-        batchModelLine = line.lineNo;
-      }
-      if (model !== batchModel) {
-        report({
-          code: 'mismatched_model',
-          message: `Line ${line.lineNo}: model "${model}" differs from "${batchModel}"; a batch targets one model.`,
-          param: 'body.model',
-          line: line.lineNo,
-        });
-        continue;
-      }
-      requestCount++;
-      if (requestCount > limits.maxRequests) {
-        report({ code: 'too_many_requests', message: `The file has more than the maximum of ${limits.maxRequests} requests per batch.`, param: null, line: line.lineNo });
-        break reading;
-      }
-      // Stored even once the batch is bound to fail: duplicates are found among the stored lines.
-      pending.push({ lineNo: line.lineNo, chunkNo: Math.floor((requestCount - 1) / limits.chunkSize), customId, body });
-      if (pending.length >= INSERT_GROUP) {
-        await write(pending);
-        pending = [];
+  try {
+    reading: for await (const lines of splitLines(readFileContent(db, batch.input_file_id), limits.maxLineBytes)) {
+      for (const line of lines) {
+        if (errors.length >= MAX_REPORTED_ERRORS) break reading; // reading on could report nothing more
+        onProgress(line.lineNo);
+        if ('tooLong' in line) {
+          report({ code: 'line_too_long', message: `Line ${line.lineNo} exceeds ${limits.maxLineBytes} bytes.`, param: null, line: line.lineNo });
+          continue;
+        }
+        const verdict = validateLine(line.bytes, line.lineNo, context);
+        if (!verdict.ok) {
+          report(verdict.error);
+          continue;
+        }
+        const { customId, model, body } = verdict.line;
+        if (batchModel === undefined) {
+          batchModel = model;
+          batchModelLine = line.lineNo;
+        }
+        if (model !== batchModel) {
+          report({
+            code: 'mismatched_model',
+            message: `Line ${line.lineNo}: model "${model}" differs from "${batchModel}"; a batch targets one model.`,
+            param: 'body.model',
+            line: line.lineNo,
+          });
+          continue;
+        }
+        requestCount++;
+        if (requestCount > limits.maxRequests) {
+          report({
+            code: 'too_many_requests',
+            message: `The file has more than the maximum of ${limits.maxRequests} requests per batch.`,
+            param: null,
+            line: line.lineNo,
+          });
+          break reading;
+        }
+        // Stored even once the batch is bound to fail: duplicates are found among the stored lines.
+        pending.push({ lineNo: line.lineNo, chunkNo: Math.floor((requestCount - 1) / limits.chunkSize), customId, body });
+        if (pending.length >= INSERT_GROUP) {
+          await write(pending);
+          pending = [];
+        }
       }
     }
-  }
 
-  await write(pending);
-  await Promise.all(writing);
+    await write(pending);
+    await Promise.all(writing);
+  } finally {
+    // A failed write ends the reading; the others settle before anyone acts on the batch.
+    await Promise.allSettled(writing);
+  }
   // Found by the database rather than a set of every custom_id, which for a million-line file would
   // cost the worker a hundred MB.
   for (const duplicate of await findDuplicateCustomIds(db, batchId, MAX_REPORTED_ERRORS)) {
@@ -119,11 +148,7 @@ export async function validateAndPlan(db: Db, batchId: string, limits: PlanLimit
     report({ code: 'empty_file', message: 'The input file contains no requests.', param: null, line: null });
   }
 
-  if (errors.length > 0) {
-    const failed = await transitionBatch(db, batchId, 'failed', { errors });
-    await deletePlannedRequests(db, batchId);
-    return failed ? { outcome: 'failed' } : planOf((await findBatchById(db, batchId))!);
-  }
+  if (errors.length > 0) return failBatch(db, batchId, errors);
   const started = await transitionBatch(db, batchId, 'in_progress', {
     model: batchModel!,
     chunk_count: Math.ceil(requestCount / limits.chunkSize),

@@ -32,3 +32,11 @@ export async function withTransaction<T>(db: Db, fn: (client: DbClient) => Promi
     client.release();
   }
 }
+
+/**
+ * PostgreSQL refused the data itself (SQLSTATE class 22, data exception, e.g. an untranslatable
+ * character; class 54, a program limit): the same statement fails the same way on every retry.
+ */
+export function isDataRefusal(err: unknown): err is pg.DatabaseError {
+  return err instanceof pg.DatabaseError && typeof err.code === 'string' && (err.code.startsWith('22') || err.code.startsWith('54'));
+}

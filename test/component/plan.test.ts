@@ -286,4 +286,34 @@ describe('validateAndPlan', () => {
   test('a batch that does not exist is an error, not a plan', async () => {
     await expect(validateAndPlan(db, 'batch_does_not_exist', planLimits())).rejects.toThrow('does not exist');
   });
+
+  describe("when PostgreSQL refuses the data itself (a trigger raising on this batch's request rows)", () => {
+    const refuse = async (batchId: string, sqlstate: string) => {
+      await db.query(
+        `CREATE OR REPLACE FUNCTION refuse_requests() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused (test)' USING ERRCODE = TG_ARGV[0]; END $$`,
+      );
+      await db.query(
+        `CREATE TRIGGER refuse_requests BEFORE INSERT ON batch_requests FOR EACH ROW WHEN (NEW.batch_id = '${batchId}') EXECUTE FUNCTION refuse_requests('${sqlstate}')`,
+      );
+    };
+    afterEach(() => db.query('DROP TRIGGER IF EXISTS refuse_requests ON batch_requests'));
+
+    test('a data exception (SQLSTATE class 22) fails the batch at once, saying why, instead of retrying forever', async () => {
+      const batch = await batchOfLines(db, TENANT, [line('a'), line('b'), line('c')], { model: MODEL });
+      await refuse(batch.id, '22P05');
+      await expect(validateAndPlan(db, batch.id, planLimits())).resolves.toEqual({ outcome: 'failed' });
+      const failed = (await findBatchById(db, batch.id))!;
+      expect(failed.status).toBe('failed');
+      expect(shape(failed.errors)).toEqual([{ code: 'input_not_storable', line: null, param: null }]);
+      expect(failed.errors![0]!.message).toMatch(/could not be stored: refused \(test\)/);
+      expect(await requestsWithResults(db, batch.id)).toEqual([]);
+    });
+
+    test("any other failure (a serialization conflict) is left to the activity's retry, the batch still validating", async () => {
+      const batch = await batchOfLines(db, TENANT, [line('a')], { model: MODEL });
+      await refuse(batch.id, '40001');
+      await expect(validateAndPlan(db, batch.id, planLimits())).rejects.toThrow(/refused \(test\)/);
+      expect((await findBatchById(db, batch.id))!.status).toBe('validating');
+    });
+  });
 });
