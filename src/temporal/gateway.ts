@@ -36,6 +36,14 @@ export type WorkflowGateway = {
 };
 
 export function workflowGateway(client: Client): WorkflowGateway {
+  /** One delivery workflow per batch, event and replay; `reusePolicy` decides whether an ended one may run again. */
+  const startDelivery = (batchId: string, eventType: WebhookEventType, replay: number, reusePolicy?: 'REJECT_DUPLICATE') =>
+    client.workflow.start<typeof webhookDeliveryWorkflow>('webhookDeliveryWorkflow', {
+      taskQueue: ORCHESTRATOR_TASK_QUEUE,
+      workflowId: webhookWorkflowId(batchId, eventType, replay),
+      args: [{ batchId, eventType }],
+      workflowIdReusePolicy: reusePolicy,
+    });
   return {
     async startBatch({ tenantId, priorityKey, queue }, input) {
       try {
@@ -86,22 +94,13 @@ export function workflowGateway(client: Client): WorkflowGateway {
     },
     async deliverWebhook(batchId, eventType) {
       try {
-        await client.workflow.start<typeof webhookDeliveryWorkflow>('webhookDeliveryWorkflow', {
-          taskQueue: ORCHESTRATOR_TASK_QUEUE,
-          workflowId: webhookWorkflowId(batchId, eventType),
-          args: [{ batchId, eventType }],
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        });
+        await startDelivery(batchId, eventType, 0, 'REJECT_DUPLICATE');
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       }
     },
     async replayWebhookDelivery(batchId, eventType, replayCount) {
-      await client.workflow.start<typeof webhookDeliveryWorkflow>('webhookDeliveryWorkflow', {
-        taskQueue: ORCHESTRATOR_TASK_QUEUE,
-        workflowId: webhookWorkflowId(batchId, eventType, replayCount),
-        args: [{ batchId, eventType }],
-      });
+      await startDelivery(batchId, eventType, replayCount);
     },
   };
 }

@@ -150,27 +150,6 @@ describe('batch workflow on the real Temporal server', () => {
     await keepHistory('continued-as-new', handle, handle.firstExecutionRunId);
   });
 
-  test('a cancel while validating cancels the validation and finalizes as cancelled, running no chunk', async () => {
-    const handle = await start({ chunkCount: 3, validate: untilCancelled });
-    await waitFor(() => reached(handle.workflowId, 'validating'), { timeoutMs: 30_000, what: 'validation to start' });
-    await handle.signal(cancelSignal);
-    await expect(handle.result()).resolves.toEqual({ status: 'cancelled' });
-    expect(finalized.get(handle.workflowId)).toEqual(['cancelled']);
-    expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
-    await keepHistory('cancel-signal-validating', handle);
-  });
-
-  test('a cancel while chunks run cancels them; progress shows them running first; the batch finalizes as cancelled', async () => {
-    const handle = await start({ chunkCount: 5, chunk: untilCancelled });
-    await waitFor(async () => (await handle.query(progressQuery)).chunksRunning === 5, { timeoutMs: 30_000, what: 'five chunks running' });
-    expect(await handle.query(progressQuery)).toMatchObject({ phase: 'in_progress', chunkCount: 5, chunksDone: 0, stopReason: null });
-    await handle.signal(cancelSignal);
-    await expect(handle.result()).resolves.toEqual({ status: 'cancelled' });
-    expect(finalized.get(handle.workflowId)).toEqual(['cancelled']);
-    expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
-    await keepHistory('cancel-signal-running', handle);
-  });
-
   test('the completion window ending while chunks run stops them and finalizes as expired', async () => {
     const handle = await start({ chunkCount: 2, chunk: untilCancelled }, 3_000);
     await expect(handle.result()).resolves.toEqual({ status: 'expired' });
@@ -193,25 +172,32 @@ describe('batch workflow on the real Temporal server', () => {
     await keepHistory('cancel-signal-finalizing', handle);
   });
 
-  // Cancel as the Temporal UI and CLI do it: a workflow cancel request, not the batch's signal.
-  test('a workflow cancel while chunks run ends the batch as the cancel signal does: chunks stopped, finalized as cancelled', async () => {
-    const handle = await start({ chunkCount: 5, chunk: untilCancelled });
-    await waitFor(async () => (await handle.query(progressQuery)).chunksRunning === 5, { timeoutMs: 30_000, what: 'five chunks running' });
-    await handle.cancel();
-    await expect(handle.result()).resolves.toEqual({ status: 'cancelled' });
-    expect(finalized.get(handle.workflowId)).toEqual(['cancelled']);
-    expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
-    await keepHistory('workflow-cancel-running', handle);
-  });
+  // Two ways to cancel: the batch's signal (POST /cancel), and a workflow cancel request as the
+  // Temporal UI and CLI send it. Both end the batch the same way.
+  describe.each([
+    ['cancel-signal', 'the cancel signal', (handle: WorkflowHandle) => handle.signal(cancelSignal)],
+    ['workflow-cancel', 'a workflow cancel', (handle: WorkflowHandle) => handle.cancel()],
+  ] as const)('%s', (name, how, cancel) => {
+    test(`${how} while validating cancels the validation and finalizes as cancelled, running no chunk`, async () => {
+      const handle = await start({ chunkCount: 3, validate: untilCancelled });
+      await waitFor(() => reached(handle.workflowId, 'validating'), { timeoutMs: 30_000, what: 'validation to start' });
+      await cancel(handle);
+      await expect(handle.result()).resolves.toEqual({ status: 'cancelled' });
+      expect(finalized.get(handle.workflowId)).toEqual(['cancelled']);
+      expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
+      await keepHistory(`${name}-validating`, handle);
+    });
 
-  test('a workflow cancel while validating finalizes as cancelled, running no chunk', async () => {
-    const handle = await start({ chunkCount: 3, validate: untilCancelled });
-    await waitFor(() => reached(handle.workflowId, 'validating'), { timeoutMs: 30_000, what: 'validation to start' });
-    await handle.cancel();
-    await expect(handle.result()).resolves.toEqual({ status: 'cancelled' });
-    expect(finalized.get(handle.workflowId)).toEqual(['cancelled']);
-    expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
-    await keepHistory('workflow-cancel-validating', handle);
+    test(`${how} while chunks run cancels them; progress shows them running first; the batch finalizes as cancelled`, async () => {
+      const handle = await start({ chunkCount: 5, chunk: untilCancelled });
+      await waitFor(async () => (await handle.query(progressQuery)).chunksRunning === 5, { timeoutMs: 30_000, what: 'five chunks running' });
+      expect(await handle.query(progressQuery)).toMatchObject({ phase: 'in_progress', chunkCount: 5, chunksDone: 0, stopReason: null });
+      await cancel(handle);
+      await expect(handle.result()).resolves.toEqual({ status: 'cancelled' });
+      expect(finalized.get(handle.workflowId)).toEqual(['cancelled']);
+      expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
+      await keepHistory(`${name}-running`, handle);
+    });
   });
 
   test('a workflow cancel while finalizing lets the batch finish as it was finishing', async () => {
