@@ -45,7 +45,8 @@ export function createInferenceActivities(deps: {
             }),
           () => latest,
         );
-        log.debug({ executed: report.executed }, 'chunk done');
+        if (typeof report.lines === 'object') log.warn({ executed: report.executed, reason: report.lines.deferred }, 'chunk done; its lines are left to finalize');
+        else log.debug({ executed: report.executed, lines: report.lines }, 'chunk done');
         return report;
       } catch (err) {
         if (context.cancellationSignal.aborted) log.info({ done: latest?.done }, 'chunk cancelled; finished results kept');

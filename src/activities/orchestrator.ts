@@ -53,11 +53,11 @@ export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits;
     /** Returns the status the batch ended in (a batch cancelled while finishing ends cancelled). */
     async finalizeBatch(batchId: string, outcome: FinalizeOutcome): Promise<BatchStatus> {
       const context = Context.current();
-      // Writing a million lines takes minutes: heartbeats show the attempt is alive, not stuck.
-      let progress = { line: 0 };
+      // Writing the lines of many chunks stopped before running takes minutes: heartbeats show the attempt is alive, not stuck.
+      let progress = { chunks_written: 0 };
       const batch = await whileHeartbeating(
         context,
-        () => finalizeBatch(deps.db, batchId, outcome, (line) => void (progress = { line })),
+        () => finalizeBatch(deps.db, batchId, outcome, (chunks) => void (progress = { chunks_written: chunks })),
         () => progress,
       );
       logger.info(

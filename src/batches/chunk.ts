@@ -5,10 +5,15 @@ import { batchRequestId } from '../ids';
 import type { InferenceClient, InferenceOutcome } from '../inference/client';
 import type { Claim } from '../inference/semaphore';
 import { findPendingRequests, storeResults, type RequestResult } from '../store/requests';
+import { writeFinishedChunk, type ChunkFilesOutcome } from './resultFiles';
 
 export type ChunkProgress = { pending: number; done: number };
-/** `executed` counts requests run by this attempt; the rest of the chunk was checkpointed by earlier ones. */
-export type ChunkReport = { executed: number };
+/**
+ * `executed` counts requests run by this attempt; the rest of the chunk was checkpointed by earlier
+ * ones. `lines`: what became of the chunk's lines in the result files (`deferred` to finalize, with
+ * the reason, when writing them failed: every result is stored, so nothing is lost).
+ */
+export type ChunkReport = { executed: number; lines: ChunkFilesOutcome | { deferred: string } };
 
 export type FlushPolicy = { maxResults: number; maxDelayMs: number };
 /**
@@ -26,7 +31,7 @@ export class ChunkStalledError extends Error {
 
 /**
  * Runs one chunk of a batch: executes the requests without a checkpointed result, flushing results
- * to Postgres in small groups. On abort it stops starting requests, keeps what finished, and rethrows.
+ * to Postgres in small groups, then writes the chunk's lines into the batch's result files. On abort it stops starting requests, keeps what finished, and rethrows.
  * If results cannot be stored even after retrying for `resultWriteRetryMs`, it stops at once: GPU work whose result would be
  * lost is better left for the activity's retry. If no backend is in rotation and nothing finishes
  * for `stallTimeoutMs`, it stops the same way with a ChunkStalledError (retryable): an outage is
@@ -83,7 +88,8 @@ export async function runChunk(
   await buffer.close();
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure) throw signal.aborted ? signal.reason : failure.reason;
-  return { executed: pending.length };
+  const lines = await writeFinishedChunk(db, args.batchId, args.chunkNo).catch((err: unknown) => ({ deferred: err instanceof Error ? err.message : String(err) }));
+  return { executed: pending.length, lines };
 }
 
 function toResult(batchId: string, lineNo: number, outcome: InferenceOutcome): RequestResult {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BATCH_STATUSES } from '../states/batch';
+import { BATCH_STATUSES, isTerminal } from '../states/batch';
 import type { BatchRow } from '../store/batches';
 import { BATCH_ENDPOINTS } from './endpoints';
 import { publicWebhookConfig } from '../webhooks/config';
@@ -53,8 +53,9 @@ export function toBatchObject(row: BatchRow): BatchObject {
     input_file_id: row.input_file_id,
     completion_window: row.completion_window,
     status: row.status,
-    output_file_id: row.output_file_id,
-    error_file_id: row.error_file_id,
+    // Written while the batch runs, the files appear once it has ended.
+    output_file_id: isTerminal(row.status) ? row.output_file_id : null,
+    error_file_id: isTerminal(row.status) ? row.error_file_id : null,
     created_at: toUnixSeconds(row.created_at),
     in_progress_at: toUnixSecondsOrNull(row.in_progress_at),
     expires_at: toUnixSecondsOrNull(row.expires_at),

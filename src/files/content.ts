@@ -1,20 +1,26 @@
 import type { Queryable } from '../db/pool';
-import { insertFilePart, readFilePart } from '../store/files';
+import { insertFilePart, readNextFilePart } from '../store/files';
 
 /** Size of one stored part: large enough for few rows, small enough to keep memory flat. */
 export const PART_BYTES = 1024 * 1024;
 
-/** Accumulates bytes into fixed-size parts and stores each as soon as it is full. */
+/**
+ * Accumulates bytes into fixed-size parts and stores each as soon as it is full, numbered from
+ * `firstPartNo` (a batch's result files give each chunk its own range).
+ */
 export class FileContentWriter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private nextPartNo = 0;
   private totalBytes = 0;
+  private nextPartNo: number;
 
   constructor(
     private readonly db: Queryable,
     readonly fileId: string,
-  ) {}
+    firstPartNo = 0,
+  ) {
+    this.nextPartNo = firstPartNo;
+  }
 
   /** Bytes received so far, stored or not. */
   get bytesWritten(): number {
@@ -58,11 +64,7 @@ export class FileContentWriter {
   }
 }
 
-/** Streams a stored file's bytes part by part. */
+/** Streams a stored file's bytes part by part, in part number order. */
 export async function* readFileContent(db: Queryable, fileId: string): AsyncGenerator<Buffer> {
-  for (let partNo = 0; ; partNo++) {
-    const part = await readFilePart(db, fileId, partNo);
-    if (!part) return;
-    yield part;
-  }
+  for (let part = await readNextFilePart(db, fileId, -1); part; part = await readNextFilePart(db, fileId, part.part_no)) yield part.data;
 }

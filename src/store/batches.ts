@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool';
-import { BATCH_TRANSITIONS, INITIAL_STATUS, TERMINAL_STATUSES, type BatchStatus } from '../states/batch';
+import { BATCH_TRANSITIONS, INITIAL_STATUS, TERMINAL_STATUSES, type BatchStatus, type FinalizeOutcome } from '../states/batch';
 import type { WebhookConfig } from '../states/webhook';
 
 export type BatchError = { code: string; message: string; param: string | null; line: number | null };
@@ -12,6 +12,9 @@ export type BatchRow = {
   input_file_id: string;
   completion_window: string;
   status: BatchStatus;
+  /** The end finalize chose; once set, no result is stored and the batch may only move there. */
+  final_status: FinalizeOutcome | null;
+  /** While the batch runs, the result files being written (not yet visible); once terminal, its files. */
   output_file_id: string | null;
   error_file_id: string | null;
   errors: BatchError[] | null;
@@ -78,8 +81,9 @@ export async function lockBatch(db: Queryable, batchId: string): Promise<BatchRo
 }
 
 /**
- * Moves a batch to `to`, stamping `<to>_at`, only from an allowed status. Returns the updated row,
- * or undefined when the batch was not in an allowed status (the caller decides whether that matters).
+ * Moves a batch to `to`, stamping `<to>_at`, only from an allowed status, and once finalize has fixed
+ * the batch's end (`final_status`), only to that end. Returns the updated row, or undefined when the
+ * move was not allowed (the caller decides whether that matters).
  */
 export async function transitionBatch(
   db: Queryable,
@@ -94,8 +98,30 @@ export async function transitionBatch(
     values.push(column === 'errors' ? JSON.stringify(value) : value);
     assignments.push(`${column} = $${values.length}`);
   }
-  const { rows } = await db.query<BatchRow>(`UPDATE batches SET ${assignments.join(', ')} WHERE id = $1 AND status = ANY($3) RETURNING *`, values);
+  const { rows } = await db.query<BatchRow>(
+    `UPDATE batches SET ${assignments.join(', ')} WHERE id = $1 AND status = ANY($3) AND (final_status IS NULL OR final_status = $2) RETURNING *`,
+    values,
+  );
   return rows[0];
+}
+
+/**
+ * Fixes how the batch ends, once: a later call keeps the first end (read it from the returned row).
+ * From this statement on, no result write is accepted (`storeResults` checks it under the same row
+ * lock), so what finalize reads afterwards is final.
+ */
+export async function sealBatch(db: Queryable, batchId: string, outcome: FinalizeOutcome): Promise<BatchRow | undefined> {
+  const { rows } = await db.query<BatchRow>(`UPDATE batches SET final_status = coalesce(final_status, $2) WHERE id = $1 RETURNING *`, [batchId, outcome]);
+  return rows[0];
+}
+
+/** Records the batch's result files, only if it has none yet (the caller holds the row lock). */
+export async function setResultFiles(db: Queryable, batchId: string, files: { output: string; error: string }): Promise<void> {
+  await db.query(`UPDATE batches SET output_file_id = $2, error_file_id = $3 WHERE id = $1 AND output_file_id IS NULL AND error_file_id IS NULL`, [
+    batchId,
+    files.output,
+    files.error,
+  ]);
 }
 
 /**

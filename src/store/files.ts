@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/pool';
 import { INITIAL_STATUS } from '../states/batch';
+import type { FileStatus } from '../states/file';
 
 export type FileRow = {
   id: string;
@@ -7,7 +8,7 @@ export type FileRow = {
   purpose: string;
   filename: string;
   bytes: number;
-  status: string;
+  status: FileStatus;
   created_at: Date;
   expires_at: Date | null;
   deleted_at: Date | null;
@@ -15,28 +16,44 @@ export type FileRow = {
 
 export type FileListQuery = { purpose?: string; after?: string; limit: number; order: 'asc' | 'desc' };
 
-/** A new file is `uploading`, invisible to every read below, until `completeFile` commits its content. */
-export async function insertFile(db: Queryable, file: { id: string; tenantId: string; purpose: string; filename: string }): Promise<void> {
-  await db.query(`INSERT INTO files (id, tenant_id, purpose, filename, bytes, status) VALUES ($1, $2, $3, $4, 0, 'uploading')`, [
+/**
+ * A new file is invisible to every read below, `uploading` (an upload: swept if abandoned) or `writing`
+ * (a batch's result file), until `completeFile` commits its content.
+ */
+export async function insertFile(
+  db: Queryable,
+  file: { id: string; tenantId: string; purpose: string; filename: string; status?: Exclude<FileStatus, 'processed'> },
+): Promise<void> {
+  await db.query(`INSERT INTO files (id, tenant_id, purpose, filename, bytes, status) VALUES ($1, $2, $3, $4, 0, $5)`, [
     file.id,
     file.tenantId,
     file.purpose,
     file.filename,
+    file.status ?? 'uploading',
   ]);
 }
 
-/** Sets what is only known once the content is written, and makes the file visible. */
+/**
+ * Sets what is only known once the content is written, and makes the file visible. A batch's result
+ * file, written while the batch ran, is dated when it appears (an upload keeps its start).
+ */
 export async function completeFile(db: Queryable, fileId: string, bytes: number, purpose: string): Promise<FileRow> {
-  const { rows } = await db.query<FileRow>(`UPDATE files SET bytes = $2, purpose = $3, status = 'processed' WHERE id = $1 RETURNING *`, [fileId, bytes, purpose]);
+  const { rows } = await db.query<FileRow>(
+    `UPDATE files SET bytes = $2, purpose = $3, status = 'processed',
+       created_at = CASE WHEN status = 'writing' THEN statement_timestamp() ELSE created_at END
+     WHERE id = $1 RETURNING *`,
+    [fileId, bytes, purpose],
+  );
   return rows[0]!;
 }
 
+/** Part numbers order a file's content; they need not be contiguous (see `readNextFilePart`). */
 export async function insertFilePart(db: Queryable, fileId: string, partNo: number, data: Buffer): Promise<void> {
   await db.query(`INSERT INTO file_parts (file_id, part_no, data) VALUES ($1, $2, $3)`, [fileId, partNo, data]);
 }
 
 export async function findFile(db: Queryable, tenantId: string, fileId: string): Promise<FileRow | undefined> {
-  const { rows } = await db.query<FileRow>(`SELECT * FROM files WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL AND status <> 'uploading'`, [fileId, tenantId]);
+  const { rows } = await db.query<FileRow>(`SELECT * FROM files WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL AND status = 'processed'`, [fileId, tenantId]);
   return rows[0];
 }
 
@@ -49,7 +66,7 @@ export async function listFiles(db: Queryable, tenantId: string, query: FileList
   const { rows } = await db.query<FileRow>(
     `WITH cursor AS (SELECT created_at, id FROM files WHERE id = $3 AND tenant_id = $1)
      SELECT f.* FROM files f
-     WHERE f.tenant_id = $1 AND f.deleted_at IS NULL AND f.status <> 'uploading'
+     WHERE f.tenant_id = $1 AND f.deleted_at IS NULL AND f.status = 'processed'
        AND ($2::text IS NULL OR f.purpose = $2)
        AND ($3::text IS NULL OR (f.created_at, f.id) ${compare} (SELECT created_at, id FROM cursor))
      ORDER BY f.created_at ${direction}, f.id ${direction}
@@ -73,7 +90,7 @@ export type FileDeletion = 'deleted' | 'not_found' | 'in_use';
  */
 export async function markFileDeleted(db: Queryable, tenantId: string, fileId: string): Promise<FileDeletion> {
   const { rows } = await db.query<{ found: boolean; busy: boolean; deleted: boolean }>(
-    `WITH target AS (SELECT id FROM files WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL AND status <> 'uploading'),
+    `WITH target AS (SELECT id FROM files WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL AND status = 'processed'),
      busy AS (
        SELECT EXISTS (SELECT 1 FROM batches b JOIN target t ON b.input_file_id = t.id WHERE b.status = $3) AS busy
      ),
@@ -91,10 +108,17 @@ export async function markFileDeleted(db: Queryable, tenantId: string, fileId: s
   return found && busy ? 'in_use' : 'not_found';
 }
 
-/** One part at a time: the caller streams, never loading the whole file. */
-export async function readFilePart(db: Queryable, fileId: string, partNo: number): Promise<Buffer | undefined> {
-  const { rows } = await db.query<{ data: Buffer }>(`SELECT data FROM file_parts WHERE file_id = $1 AND part_no = $2`, [fileId, partNo]);
-  return rows[0]?.data;
+/**
+ * The part after part number `afterPartNo` (-1 for the first), one at a time: the caller streams,
+ * never loading the whole file. By keyset, as a batch's result files number each chunk's parts from
+ * its own base and leave gaps between chunks.
+ */
+export async function readNextFilePart(db: Queryable, fileId: string, afterPartNo: number): Promise<{ part_no: number; data: Buffer } | undefined> {
+  const { rows } = await db.query<{ part_no: number; data: Buffer }>(
+    `SELECT part_no, data FROM file_parts WHERE file_id = $1 AND part_no > $2 ORDER BY part_no LIMIT 1`,
+    [fileId, afterPartNo],
+  );
+  return rows[0];
 }
 
 export async function deleteFile(db: Queryable, fileId: string): Promise<void> {

@@ -62,9 +62,10 @@ export async function storeResults(db: Queryable, batchId: string, results: Requ
        INSERT INTO batch_results
          (batch_id, line_no, request_id, status_code, response_body, error_code, error_message, input_tokens, output_tokens)
        SELECT $1, * FROM unnest($2::int[], $3::text[], $4::int[], $5::json[], $6::text[], $7::text[], $8::int[], $9::int[])
-       -- Only while the batch runs. The row lock waits out a finalize in progress (then sees it terminal)
-       -- and queues concurrent flushes of one batch, which also update its counters, instead of deadlocking them.
-       WHERE EXISTS (SELECT 1 FROM batches WHERE id = $1 AND status = ANY($10) FOR UPDATE)
+       -- Only while the batch runs and finalize has not sealed it. The row lock waits out a seal in
+       -- progress (then sees it) and queues concurrent flushes of one batch, which also update its
+       -- counters, instead of deadlocking them.
+       WHERE EXISTS (SELECT 1 FROM batches WHERE id = $1 AND status = ANY($10) AND final_status IS NULL FOR UPDATE)
        ON CONFLICT DO NOTHING
        RETURNING status_code, input_tokens, output_tokens
      ), totals AS (
@@ -100,27 +101,35 @@ export async function storeResults(db: Queryable, batchId: string, results: Requ
 }
 
 /**
- * The requests on lines `afterLineNo` < line_no ≤ `throughLineNo`, in input order, with their
- * outcome (null fields when never executed). Pages are ranges of line numbers, not OFFSET/LIMIT: a
- * LIMIT under a join let the planner, misled by a fresh batch's missing statistics, join and sort
- * every later line for each page (30,000 lines took 4 s, a million would take an hour).
+ * Up to `limit` requests of one chunk after line `afterLineNo`, in input order, with their outcome
+ * (null fields when never executed). The page of requests is cut before the join: a LIMIT under a
+ * join let the planner, misled by a fresh batch's missing statistics, join and sort every later
+ * line for each page.
  */
-export async function readRequestsWithResults(db: Queryable, batchId: string, afterLineNo: number, throughLineNo: number): Promise<RequestWithResult[]> {
+export async function readChunkWithResults(db: Queryable, batchId: string, chunkNo: number, afterLineNo: number, limit: number): Promise<RequestWithResult[]> {
   const { rows } = await db.query<RequestWithResult>(
-    `SELECT r.line_no, r.custom_id, x.request_id, x.status_code, x.response_body::text AS response_body, x.error_code, x.error_message
-     FROM batch_requests r
-     LEFT JOIN batch_results x ON x.batch_id = r.batch_id AND x.line_no = r.line_no
-     WHERE r.batch_id = $1 AND r.line_no > $2 AND r.line_no <= $3
-     ORDER BY r.line_no`,
-    [batchId, afterLineNo, throughLineNo],
+    `WITH page AS MATERIALIZED (
+       SELECT line_no, custom_id FROM batch_requests
+       WHERE batch_id = $1 AND chunk_no = $2 AND line_no > $3 ORDER BY line_no LIMIT $4
+     )
+     SELECT p.line_no, p.custom_id, x.request_id, x.status_code, x.response_body::text AS response_body, x.error_code, x.error_message
+     FROM page p
+     LEFT JOIN batch_results x ON x.batch_id = $1 AND x.line_no = p.line_no
+     ORDER BY p.line_no`,
+    [batchId, chunkNo, afterLineNo, limit],
   );
   return rows;
 }
 
-/** The batch's last planned line number (blank lines are numbered but not planned), 0 when none. */
-export async function lastPlannedLineNo(db: Queryable, batchId: string): Promise<number> {
-  const { rows } = await db.query<{ last: number | null }>(`SELECT max(line_no) AS last FROM batch_requests WHERE batch_id = $1`, [batchId]);
-  return rows[0]?.last ?? 0;
+/** How many of the chunk's requests have no result yet. */
+export async function countUnfinishedInChunk(db: Queryable, batchId: string, chunkNo: number): Promise<number> {
+  const { rows } = await db.query<{ unfinished: number }>(
+    `SELECT count(*)::int AS unfinished FROM batch_requests r
+     WHERE r.batch_id = $1 AND r.chunk_no = $2
+       AND NOT EXISTS (SELECT 1 FROM batch_results x WHERE x.batch_id = r.batch_id AND x.line_no = r.line_no)`,
+    [batchId, chunkNo],
+  );
+  return rows[0]!.unfinished;
 }
 
 /**

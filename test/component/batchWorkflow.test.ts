@@ -88,7 +88,7 @@ describe('batch workflow on the real Temporal server', () => {
       mark(batchId, 'in_progress');
       await scripts.get(batchId)!.chunk?.(chunkNo);
       chunkRuns.set(batchId, [...(chunkRuns.get(batchId) ?? []), chunkNo]);
-      return { executed: 1 };
+      return { executed: 1, lines: 'written' };
     },
   };
 

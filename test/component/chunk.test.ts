@@ -1,4 +1,5 @@
 import { runChunk, type ChunkProgress, type ChunkReport } from '../../src/batches/chunk';
+import { finalizeBatch } from '../../src/batches/finalize';
 import type { Db } from '../../src/db/pool';
 import { findBatchById } from '../../src/store/batches';
 import { findPendingRequests } from '../../src/store/requests';
@@ -7,6 +8,7 @@ import {
   announceModels,
   connectTestDb,
   plannedBatch,
+  readResultFile,
   requestsWithResults,
   simulatorRequests,
   SIMULATOR_MODEL,
@@ -68,7 +70,7 @@ describe('runChunk', () => {
     const { batch } = await plannedBatch(db, TENANT, [fast('a'), fast('b'), fast('c', '[[sim:400]]'), fast('d'), fast('e'), fast('f')], { chunkSize: 4 });
     const sentBefore = await simulatorRequests();
     const { report, progress } = run(batch.id, 0);
-    await expect(report).resolves.toEqual({ executed: 4 });
+    await expect(report).resolves.toEqual({ executed: 4, lines: 'written' });
 
     expect((await simulatorRequests()) - sentBefore).toBe(4);
     expect(progress[0]).toEqual({ pending: 4, done: 0 });
@@ -99,15 +101,28 @@ describe('runChunk', () => {
 
     // The chunk again (a retried activity after its last flush): nothing is sent, nothing counted twice.
     const again = run(batch.id, 0);
-    await expect(again.report).resolves.toEqual({ executed: 0 });
+    await expect(again.report).resolves.toEqual({ executed: 0, lines: 'already_written' });
     expect((await simulatorRequests()) - sentBefore).toBe(4);
     expect(await counts(batch.id)).toEqual(expected);
 
     // The other chunk completes the batch's counts: completed + failed = total.
-    await expect(run(batch.id, 1).report).resolves.toEqual({ executed: 2 });
+    await expect(run(batch.id, 1).report).resolves.toEqual({ executed: 2, lines: 'written' });
     const final = await counts(batch.id);
     expect([final.completed, final.failed]).toEqual([5, 1]);
     expect(final.completed + final.failed).toBe((await findBatchById(db, batch.id))!.total_requests);
+
+    // Each chunk wrote its own lines as it finished: finalize writes none, it only makes the files visible.
+    const writtenByFinalize: number[] = [];
+    const done = await finalizeBatch(db, batch.id, 'completed', (n) => writtenByFinalize.push(n));
+    expect(writtenByFinalize).toEqual([]);
+    expect((await readResultFile(db, done.output_file_id)).map((l) => [l.custom_id, l.response?.status_code])).toEqual([
+      ['a', 200],
+      ['b', 200],
+      ['d', 200],
+      ['e', 200],
+      ['f', 200],
+    ]);
+    expect((await readResultFile(db, done.error_file_id)).map((l) => [l.custom_id, l.response?.status_code])).toEqual([['c', 400]]);
   });
 
   test('a second run after a partial one executes only what is missing: every result once, counts exact', async () => {
@@ -128,7 +143,7 @@ describe('runChunk', () => {
     expect((await findPendingRequests(db, batch.id, 0)).map((r) => r.custom_id)).toEqual(['s1', 's2']);
 
     const second = run(batch.id, 0);
-    await expect(second.report).resolves.toEqual({ executed: 2 });
+    await expect(second.report).resolves.toEqual({ executed: 2, lines: 'written' });
     expect(second.progress[0]).toEqual({ pending: 2, done: 0 });
     expect((await simulatorRequests()) - sentBefore).toBe(6 + 2);
 
@@ -180,7 +195,7 @@ describe('runChunk', () => {
       expect(await counts(batch.id)).toMatchObject({ completed: 0 });
       await restoreWrites();
 
-      await expect(report).resolves.toEqual({ executed: 4 });
+      await expect(report).resolves.toEqual({ executed: 4, lines: 'written' });
       expect(await storedLines(batch.id)).toEqual([1, 2, 3, 4]);
       expect(await counts(batch.id)).toMatchObject({ completed: 4, failed: 0 });
       expect((await simulatorRequests()) - sentBefore).toBe(4);

@@ -3,7 +3,9 @@ import { finalizeBatch } from '../../src/batches/finalize';
 import type { Db } from '../../src/db/pool';
 import { batchRequestId } from '../../src/ids';
 import type { FinalizeOutcome } from '../../src/states/batch';
-import { findBatchById, transitionBatch, type BatchRow } from '../../src/store/batches';
+import { toBatchObject } from '../../src/batches/object';
+import { resultFilesOf, writeChunkLines, writeFinishedChunk } from '../../src/batches/resultFiles';
+import { findBatchById, sealBatch, transitionBatch, type BatchRow } from '../../src/store/batches';
 import { findFile, listFiles } from '../../src/store/files';
 import { insertPlannedRequests } from '../../src/store/requests';
 import { chatLine, expectEachCustomIdOnce } from '../support/batches';
@@ -45,10 +47,18 @@ describe('finalizeBatch', () => {
     await db?.end();
   });
 
+  const chunkFileRows = async (batchId: string) =>
+    (
+      await db.query<{ chunk_no: number; output_bytes: number; written_at: Date }>(
+        `SELECT chunk_no, output_bytes, written_at FROM batch_chunk_files WHERE batch_id = $1 ORDER BY chunk_no`,
+        [batchId],
+      )
+    ).rows;
+  const fileRowExists = async (fileId: string) => (await db.query(`SELECT 1 FROM files WHERE id = $1`, [fileId])).rowCount === 1;
   const outputFiles = async () => (await listFiles(db, TENANT, { purpose: 'batch_output', limit: 10_000, order: 'asc' }))!.map((f) => f.id);
 
-  test('completed: every custom_id once, in input order across pages; 2xx in the output file, the rest in the error file', async () => {
-    // 2,400 requests with blank lines among them: three pages of 1,000 line numbers.
+  test('completed: every custom_id once, in input order across chunks; 2xx in the output file, the rest in the error file', async () => {
+    // 2,400 requests with blank lines among them, in 4 chunks of 700, each written in pages of 100 rows.
     const customIds = ids(2_400);
     const lines = linesOf(customIds);
     lines.splice(500, 0, '');
@@ -72,11 +82,12 @@ describe('finalizeBatch', () => {
       batch.id,
       outcomes.filter((_, i) => i % 2 === 0),
     );
-    const pages: number[] = [];
+    const chunksWritten: number[] = [];
 
-    const done = await finalizeBatch(db, batch.id, 'completed', (n) => pages.push(n));
+    const done = await finalizeBatch(db, batch.id, 'completed', (n) => chunksWritten.push(n));
 
-    expect(pages).toEqual([1_000, 2_000, 2_403]);
+    // No chunk ran here to write its own lines: finalize wrote all four, in order.
+    expect(chunksWritten).toEqual([1, 2, 3, 4]);
     const failedIndexes = outcomes.flatMap((o, i) => ('error' in o || o.status !== 200 ? [i] : []));
     expect(failedIndexes.length).toBeGreaterThan(40);
     expect(done).toMatchObject({ status: 'completed', completed_requests: 2_400 - failedIndexes.length, failed_requests: failedIndexes.length });
@@ -132,20 +143,70 @@ describe('finalizeBatch', () => {
     expect(await outputFiles()).toEqual([...filesBefore, done.output_file_id]);
   });
 
-  test('a retry after a crash mid-finalize (left finalizing, its files rolled back) completes the batch once', async () => {
-    const customIds = ids(2, 'retry');
-    const { batch } = await plannedBatch(db, TENANT, linesOf(customIds));
+  test('a retry after a crash mid-finalize resumes with the chunks still missing: what was written stays as it was', async () => {
+    const customIds = ids(6, 'retry');
+    const { batch } = await plannedBatch(db, TENANT, linesOf(customIds), { chunkSize: 2 });
+    await checkpoint(
+      db,
+      batch.id,
+      [1, 2, 3, 4, 5, 6].map((lineNo) => ({ lineNo, status: 200 })),
+    );
+    // The first attempt moved the batch to finalizing, sealed it, wrote chunk 1 and died.
+    await transitionBatch(db, batch.id, 'finalizing');
+    await sealBatch(db, batch.id, 'completed');
+    const files = (await resultFilesOf(db, batch.id, { whileRunning: false }))!;
+    await expect(writeChunkLines(db, batch.id, 1, files, 'batch_failed')).resolves.toBe('written');
+    const before = await chunkFileRows(batch.id);
+    expect(before.map((c) => c.chunk_no)).toEqual([1]);
+    const filesBefore = await outputFiles();
+
+    const chunksWritten: number[] = [];
+    const done = await finalizeBatch(db, batch.id, 'completed', (n) => chunksWritten.push(n));
+
+    expect(chunksWritten).toEqual([1, 2]);
+    expect(done).toMatchObject({ status: 'completed', completed_requests: 6, failed_requests: 0, error_file_id: null, output_file_id: files.output });
+    expect((await readResultFile(db, done.output_file_id)).map((l) => l.custom_id)).toEqual(customIds);
+    const after = await chunkFileRows(batch.id);
+    expect(after.map((c) => c.chunk_no)).toEqual([0, 1, 2]);
+    expect(after[1]).toEqual(before[0]);
+    // The empty error file is gone, and the output file appeared once.
+    expect(await fileRowExists(files.error)).toBe(false);
+    expect(await outputFiles()).toEqual([...filesBefore, done.output_file_id]);
+  });
+
+  test('while the batch runs, chunks write their own finished lines, invisibly; once sealed, nothing more is stored', async () => {
+    const customIds = ids(4, 'running');
+    const { batch } = await plannedBatch(db, TENANT, linesOf(customIds), { chunkSize: 2 });
     await checkpoint(db, batch.id, [
       { lineNo: 1, status: 200 },
-      { lineNo: 2, status: 200 },
+      { lineNo: 2, status: 500 },
+      { lineNo: 3, status: 200 },
     ]);
-    // The first attempt moved the batch to finalizing, then died inside its transaction.
-    await transitionBatch(db, batch.id, 'finalizing');
-    const filesBefore = await outputFiles();
+    await expect(writeFinishedChunk(db, batch.id, 0)).resolves.toBe('written');
+    await expect(writeFinishedChunk(db, batch.id, 0)).resolves.toBe('already_written');
+    await expect(writeFinishedChunk(db, batch.id, 1)).resolves.toBe('unfinished');
+
+    // The files exist, written, but neither the batch object nor the files API shows them yet.
+    const running = (await findBatchById(db, batch.id))!;
+    expect(running.output_file_id).toEqual(expect.any(String));
+    expect(toBatchObject(running)).toMatchObject({ status: 'in_progress', output_file_id: null, error_file_id: null });
+    expect(await findFile(db, TENANT, running.output_file_id!)).toBeUndefined();
+    expect(await outputFiles()).not.toContain(running.output_file_id);
+
+    // Finalize seals the batch first: a result arriving after that is refused, and the batch may only end as sealed.
+    await sealBatch(db, batch.id, 'expired');
+    await expect(checkpoint(db, batch.id, [{ lineNo: 4, status: 200 }])).resolves.toBe(0);
+    await expect(writeFinishedChunk(db, batch.id, 1)).resolves.toBe('unfinished');
+    expect(await transitionBatch(db, batch.id, 'cancelling')).toBeUndefined();
+
     const done = await finalizeBatch(db, batch.id, 'completed');
-    expect(done).toMatchObject({ status: 'completed', completed_requests: 2, failed_requests: 0, error_file_id: null });
-    expect((await readResultFile(db, done.output_file_id)).map((l) => l.custom_id)).toEqual(customIds);
-    expect(await outputFiles()).toEqual([...filesBefore, done.output_file_id]);
+    expect(done).toMatchObject({ status: 'expired', completed_requests: 2, failed_requests: 2, output_file_id: running.output_file_id });
+    expect((await readResultFile(db, done.output_file_id)).map((l) => l.custom_id)).toEqual(['running-1', 'running-3']);
+    expect((await readResultFile(db, done.error_file_id)).map((l) => [l.custom_id, l.response?.status_code ?? l.error?.code])).toEqual([
+      ['running-2', 500],
+      ['running-4', 'batch_expired'],
+    ]);
+    expect(toBatchObject(done)).toMatchObject({ output_file_id: done.output_file_id, error_file_id: done.error_file_id });
   });
 
   describe.each<[Exclude<FinalizeOutcome, 'completed'>, string]>([

@@ -15,15 +15,7 @@ import { DEFAULT_RETRY_POLICY } from '../../src/inference/retry';
 import { defaultSimulatorOptions } from '../../src/simulator/config';
 import { INITIAL_STATUS, type BatchStatus } from '../../src/states/batch';
 import { insertBatch, transitionBatch, type BatchRow } from '../../src/store/batches';
-import {
-  findPendingRequests,
-  lastPlannedLineNo,
-  readRequestsWithResults,
-  storeResults,
-  type PendingRequest,
-  type RequestResult,
-  type RequestWithResult,
-} from '../../src/store/requests';
+import { findPendingRequests, readChunkWithResults, storeResults, type PendingRequest, type RequestResult, type RequestWithResult } from '../../src/store/requests';
 import { heartbeatInferenceWorker, removeInferenceWorker } from '../../src/store/workers';
 import { setBatchWebhook } from '../../src/store/webhooks';
 import type { WebhookConfig } from '../../src/states/webhook';
@@ -144,7 +136,13 @@ export async function requestIndex(db: Db, batchId: string, chunkCount: number):
 
 /** Every planned request of the batch with its checkpointed outcome (nulls when none), in input order. */
 export async function requestsWithResults(db: Db, batchId: string): Promise<RequestWithResult[]> {
-  return readRequestsWithResults(db, batchId, 0, await lastPlannedLineNo(db, batchId));
+  const rows: RequestWithResult[] = [];
+  // Chunks are numbered from 0 without gaps.
+  for (let chunkNo = 0; ; chunkNo++) {
+    const chunk = await readChunkWithResults(db, batchId, chunkNo, 0, 1_000_000);
+    if (chunk.length === 0) return rows;
+    rows.push(...chunk);
+  }
 }
 
 /** A stored file's bytes, as GET /v1/files/{id}/content streams them. */

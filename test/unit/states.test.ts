@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pendingMigrations } from '../../src/db/migrate';
-import { BATCH_STATUSES, BATCH_TRANSITIONS, INITIAL_STATUS, TERMINAL_STATUSES, isTerminal } from '../../src/states/batch';
+import { BATCH_STATUSES, BATCH_TRANSITIONS, FINALIZE_OUTCOMES, INITIAL_STATUS, TERMINAL_STATUSES, isTerminal } from '../../src/states/batch';
+import { FILE_STATUSES } from '../../src/states/file';
 import { STORED_REQUEST_STATUSES } from '../../src/states/request';
 import { DELIVERY_STATUSES, EVENT_STATUS, terminalEvent, WEBHOOK_EVENT_TYPES } from '../../src/states/webhook';
 
@@ -26,6 +27,8 @@ describe('states defined once', () => {
   test('PostgreSQL checks exactly the statuses and event types TypeScript defines', () => {
     const lists = checkLists();
     expect(lists.get('batches_status_check')).toEqual([...BATCH_STATUSES]);
+    expect(lists.get('batches_final_status_check')).toEqual([...FINALIZE_OUTCOMES]);
+    expect(lists.get('files_status_check')).toEqual([...FILE_STATUSES]);
     expect(lists.get('webhook_deliveries_status_check')).toEqual([...DELIVERY_STATUSES]);
     expect(lists.get('webhook_deliveries_event_type_check')).toEqual([...WEBHOOK_EVENT_TYPES]);
     expect(lists.get('queued_requests_status_check')).toEqual([...STORED_REQUEST_STATUSES]);

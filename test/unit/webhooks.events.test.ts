@@ -14,6 +14,7 @@ const batch = {
   input_file_id: 'file-in',
   completion_window: '24h',
   status: 'completed',
+  final_status: 'completed',
   output_file_id: 'file-out',
   error_file_id: null,
   errors: null,
