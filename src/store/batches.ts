@@ -74,9 +74,14 @@ export async function findBatchById(db: Queryable, batchId: string): Promise<Bat
   return rows[0];
 }
 
-/** Reads the batch and holds its row lock until the transaction ends: result writes wait meanwhile. */
+/**
+ * Reads the batch and holds its row lock until the transaction ends: result writes and other
+ * lockers wait meanwhile. NO KEY UPDATE, the lock an UPDATE of the row takes, not FOR UPDATE: rows
+ * that reference the batch (results, written chunks) are inserted under a KEY SHARE lock of its
+ * row, which FOR UPDATE would wait for.
+ */
 export async function lockBatch(db: Queryable, batchId: string): Promise<BatchRow | undefined> {
-  const { rows } = await db.query<BatchRow>(`SELECT * FROM batches WHERE id = $1 FOR UPDATE`, [batchId]);
+  const { rows } = await db.query<BatchRow>(`SELECT * FROM batches WHERE id = $1 FOR NO KEY UPDATE`, [batchId]);
   return rows[0];
 }
 

@@ -64,8 +64,9 @@ export async function storeResults(db: Queryable, batchId: string, results: Requ
        SELECT $1, * FROM unnest($2::int[], $3::text[], $4::int[], $5::json[], $6::text[], $7::text[], $8::int[], $9::int[])
        -- Only while the batch runs and finalize has not sealed it. The row lock waits out a seal in
        -- progress (then sees it) and queues concurrent flushes of one batch, which also update its
-       -- counters, instead of deadlocking them.
-       WHERE EXISTS (SELECT 1 FROM batches WHERE id = $1 AND status = ANY($10) AND final_status IS NULL FOR UPDATE)
+       -- counters, instead of deadlocking them; it is the UPDATE's own (NO KEY UPDATE), so a chunk
+       -- writing its lines meanwhile (a KEY SHARE lock, through its foreign key) does not hold it up.
+       WHERE EXISTS (SELECT 1 FROM batches WHERE id = $1 AND status = ANY($10) AND final_status IS NULL FOR NO KEY UPDATE)
        ON CONFLICT DO NOTHING
        RETURNING status_code, input_tokens, output_tokens
      ), totals AS (
