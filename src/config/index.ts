@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_COMPLETION_WINDOW } from '../batches/endpoints';
+import type { DbTimeouts } from '../db/pool';
 import { completionWindowSeconds } from '../batches/window';
 import type { QueueDefaults } from '../queues/settings';
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from '../inference/health';
@@ -23,6 +24,8 @@ const schema = z.object({
   DATABASE_URL: optionalString,
   API_DB_POOL_SIZE: envInt(10, 2),
   WORKER_DB_POOL_SIZE: envInt(10, 2),
+  DB_CONNECT_TIMEOUT_MS: envInt(10_000, 100),
+  DB_STATEMENT_TIMEOUT_MS: envInt(60_000, 100),
   EMBEDDED_POSTGRES_PORT: envInt(54329, 1),
 
   TEMPORAL_ADDRESS: optionalString,
@@ -88,6 +91,8 @@ export type Config = Readonly<{
   databaseUrl: string | undefined;
   /** Separate pools, so no load on the API (uploads, many clients) can starve the workers, nor the reverse. */
   dbPoolSize: { api: number; worker: number };
+  /** Longest wait for a connection (a free one in the pool, or a new one), and longest statement. */
+  dbTimeouts: DbTimeouts;
   embeddedPostgresPort: number;
   temporal: {
     address: string | undefined;
@@ -141,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(e.DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     dbPoolSize: { api: e.API_DB_POOL_SIZE, worker: e.WORKER_DB_POOL_SIZE },
+    dbTimeouts: { connectMs: e.DB_CONNECT_TIMEOUT_MS, statementMs: e.DB_STATEMENT_TIMEOUT_MS },
     embeddedPostgresPort: e.EMBEDDED_POSTGRES_PORT,
     temporal: {
       address: e.TEMPORAL_ADDRESS,

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import pg from 'pg';
 import type { Db } from './pool';
 import { logger } from '../logger';
 
@@ -13,7 +14,10 @@ const MIGRATION_LOCK_KEY = 7_402_118_331;
  */
 export async function migrate(db: Db): Promise<void> {
   const files = (await fs.readdir(MIGRATIONS_DIR)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
-  const client = await db.connect();
+  // A connection of its own, without the pool's timeouts: a migration rewriting a large table, and
+  // the wait for another process's, may take far longer than any statement of the service may.
+  const client = new pg.Client({ ...db.options, statement_timeout: 0, query_timeout: undefined });
+  await client.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -33,8 +37,8 @@ export async function migrate(db: Db): Promise<void> {
       }
     }
   } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
-    client.release();
+    // Ending the session also releases the advisory lock.
+    await client.end().catch(() => undefined);
   }
 }
 

@@ -24,8 +24,8 @@ export async function startService(config: Config, parts: { api: boolean; worker
   if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is required (npm start embeds Temporal when it is unset)');
   // Each role its own pool: no burst of API traffic can starve the workers' checkpoints, nor the reverse.
   // A request that cannot get a connection soon fails (503) rather than piling up behind the others.
-  const apiDb = parts.api ? createPool(config.databaseUrl, config.dbPoolSize.api, 10_000) : undefined;
-  const workerDb = parts.workers ? createPool(config.databaseUrl, config.dbPoolSize.worker) : undefined;
+  const apiDb = parts.api ? createPool(config.databaseUrl, config.dbPoolSize.api, config.dbTimeouts) : undefined;
+  const workerDb = parts.workers ? createPool(config.databaseUrl, config.dbPoolSize.worker, config.dbTimeouts) : undefined;
   const pools = [apiDb, workerDb].filter((pool) => pool !== undefined);
   await migrate(pools[0]!);
 

@@ -22,6 +22,8 @@ describe('slow clients and pools', () => {
     const config = loadConfig({});
     expect(config.http).toEqual({ headersTimeoutMs: 20_000, idleTimeoutMs: 60_000, requestTimeoutMs: 3_600_000 });
     expect(config.dbPoolSize).toEqual({ api: 10, worker: 10 });
+    expect(config.dbTimeouts).toEqual({ connectMs: 10_000, statementMs: 60_000 });
+    expect(loadConfig({ DB_CONNECT_TIMEOUT_MS: '2500', DB_STATEMENT_TIMEOUT_MS: '300000' }).dbTimeouts).toEqual({ connectMs: 2_500, statementMs: 300_000 });
   });
 
   test('refuse a pool too small to serve a request and its health probe', () => {
