@@ -21,6 +21,10 @@ import { ERROR_TYPES } from './errors';
 const pageLimit = (max: number, fallback: number) => z.coerce.number().int().min(1).max(max).default(fallback);
 const cursor = z.string().min(1);
 
+/** OpenAI's expiration policies: `seconds`, 1 hour to 30 days, after `anchor`, which is always `created_at`. */
+const ExpirySeconds = z.coerce.number().int().min(3600).max(2_592_000);
+const ExpiresAfter = z.strictObject({ anchor: z.literal('created_at'), seconds: ExpirySeconds });
+
 export const CreateBatchBody = z.object({
   input_file_id: z.string().min(1).describe('ID of an uploaded file with purpose `batch`'),
   endpoint: z.enum(BATCH_ENDPOINTS).default(DEFAULT_ENDPOINT).describe('Defaults to /v1/chat/completions (extension)'),
@@ -43,6 +47,7 @@ export const CreateBatchBody = z.object({
     ),
   model: z.string().min(1).optional().describe('Extension: model for lines whose body names none'),
   webhook: WebhookConfigSchema.nullable().optional().describe('Extension: notify this URL of batch events'),
+  output_expires_after: ExpiresAfter.optional().describe('The output and error files are deleted `seconds` after their creation'),
 });
 
 export const ListBatchesQuery = z.object({
@@ -57,13 +62,26 @@ export const ListFilesQuery = z.object({
   after: cursor.optional().describe('ID of the last file of the previous page'),
 });
 
-/** The multipart form of an upload, besides its `file` part. */
-export const UploadFileFields = z.object({ purpose: z.enum(UPLOAD_PURPOSES) });
+/**
+ * An upload's fields besides its content: `expires_after` arrives one field per key, as the SDKs
+ * encode it in a multipart form (`expires_after[anchor]`, `expires_after[seconds]`).
+ */
+const uploadFields = {
+  purpose: z.enum(UPLOAD_PURPOSES),
+  'expires_after[anchor]': z.literal('created_at').optional().describe('`created_at`, with `expires_after[seconds]`'),
+  'expires_after[seconds]': ExpirySeconds.optional().describe('The file is deleted this long after its creation: 3600 (1 hour) to 2592000 (30 days)'),
+};
+const bothOrNeither = (fields: { 'expires_after[anchor]'?: string; 'expires_after[seconds]'?: number }) =>
+  (fields['expires_after[anchor]'] === undefined) === (fields['expires_after[seconds]'] === undefined);
+const expiryPair = { message: 'expires_after needs both anchor and seconds', path: ['expires_after[seconds]'] };
 
-/** Extension: a raw `application/jsonl` upload names its purpose and filename in the query string. */
-export const UploadFileQuery = UploadFileFields.extend({
-  filename: z.string().optional().describe('Stored without directories or control characters'),
-});
+/** The multipart form of an upload, besides its `file` part. */
+export const UploadFileFields = z.object(uploadFields).refine(bothOrNeither, expiryPair);
+
+/** Extension: a raw `application/jsonl` upload names its purpose, filename and expiry in the query string. */
+export const UploadFileQuery = z
+  .object({ ...uploadFields, filename: z.string().optional().describe('Stored without directories or control characters') })
+  .refine(bothOrNeither, expiryPair);
 
 /** Stream-to-batch: what `POST /v1/requests` takes (items are checked one by one after this). */
 export const EnqueueRequestsBody = z.object({

@@ -19,6 +19,7 @@ export type CreateBatchRequest = {
   metadata?: Record<string, string> | null;
   model?: string;
   webhook?: z.output<typeof WebhookConfigSchema> | null;
+  output_expires_after?: { anchor: 'created_at'; seconds: number };
 };
 
 export type CreateBatchOutcome =
@@ -55,6 +56,7 @@ export async function createBatch(deps: CreateBatchDeps, tenantId: string, reque
       metadata,
       queue: null,
       webhook,
+      outputExpiresAfterSeconds: request.output_expires_after?.seconds ?? null,
     }),
   );
   return { kind: 'created', batch };
@@ -73,6 +75,8 @@ export type NewBatch = {
   queue: string | null;
   /** Already vetted. */
   webhook: WebhookConfig | null;
+  /** The output and error files expire this long after they appear (OpenAI's `output_expires_after`). */
+  outputExpiresAfterSeconds: number | null;
 };
 
 /**
@@ -92,6 +96,7 @@ export async function insertAndStartBatch(client: DbClient, workflows: WorkflowG
     model: batch.model,
     metadata: batch.metadata,
     queue: batch.queue,
+    outputExpiresAfterSeconds: batch.outputExpiresAfterSeconds,
   });
   if (batch.webhook) await setBatchWebhook(client, row.id, batch.webhook);
   await workflows.startBatch(

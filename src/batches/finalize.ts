@@ -43,8 +43,8 @@ export async function finalizeBatch(db: Db, batchId: string, requested: Finalize
     const written = await sumChunkFiles(client, batchId);
     if (written.chunks !== (batch.chunk_count ?? 0)) throw new Error(`batch ${batchId}: ${written.chunks} of ${batch.chunk_count} chunks written`);
     const finished = await transitionBatch(client, batchId, outcome, {
-      output_file_id: await closeResultFile(client, batch.output_file_id, written.outputBytes),
-      error_file_id: await closeResultFile(client, batch.error_file_id, written.errorBytes),
+      output_file_id: await closeResultFile(client, batch, batch.output_file_id, written.outputBytes),
+      error_file_id: await closeResultFile(client, batch, batch.error_file_id, written.errorBytes),
       // Requests stopped before running fail too, so completed + failed always adds up to total.
       failed_requests: batch.failed_requests + written.unexecuted,
     });
@@ -78,12 +78,12 @@ async function stopBeforeRunning(client: DbClient, batch: BatchRow, outcome: Fin
 }
 
 /** Keeps a file only if it has content, as OpenAI leaves output_file_id or error_file_id null otherwise. */
-async function closeResultFile(client: DbClient, fileId: string | null, bytes: number): Promise<string | null> {
+async function closeResultFile(client: DbClient, batch: BatchRow, fileId: string | null, bytes: number): Promise<string | null> {
   if (fileId === null) return null;
   if (bytes === 0) {
     await deleteFile(client, fileId);
     return null;
   }
-  await completeFile(client, fileId, bytes, 'batch_output');
+  await completeFile(client, fileId, bytes, 'batch_output', batch.output_expires_after_seconds);
   return fileId;
 }

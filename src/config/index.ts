@@ -59,6 +59,7 @@ const schema = z.object({
   SIMULATOR_PORT: envInt(0),
   SHUTDOWN_GRACE_MS: envInt(30_000, 0),
   RECONCILE_INTERVAL_SECONDS: envInt(300, 1),
+  RETENTION_INTERVAL_SECONDS: envInt(600, 1),
 
   QUEUE_MODEL: optionalString,
   QUEUE_THRESHOLD: envInt(1000, 1),
@@ -127,6 +128,8 @@ export type Config = Readonly<{
   shutdownGraceMs: number;
   /** How often the reconciler Schedule runs (orchestrator role). */
   reconcileIntervalSeconds: number;
+  /** How often the retention Schedule runs (orchestrator role): files expired, ended batches' per-request copies dropped. */
+  retentionIntervalSeconds: number;
   webhooks: { secret: string | undefined; allowPrivate: boolean; attemptTimeoutMs: number };
   /** Stream-to-batch: defaults of unset queue settings, and what one tenant and one call may enqueue. */
   queues: { defaults: QueueDefaults; maxQueuedPerTenant: number; maxRequestsPerCall: number; maxCallBytes: number };
@@ -184,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     simulatorPort: e.SIMULATOR_PORT,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     reconcileIntervalSeconds: e.RECONCILE_INTERVAL_SECONDS,
+    retentionIntervalSeconds: e.RETENTION_INTERVAL_SECONDS,
     webhooks: { secret: e.WEBHOOK_SECRET, allowPrivate: e.WEBHOOK_ALLOW_PRIVATE, attemptTimeoutMs: e.WEBHOOK_ATTEMPT_TIMEOUT_MS },
     queues: {
       defaults: {

@@ -5,6 +5,8 @@ import { completeFile, deleteFile, insertFile } from '../store/files';
 import { FileContentWriter, PART_BYTES } from './content';
 import { toFileObject, type FileObject } from './object';
 
+export type UploadFields = { purpose: string; expiresAfterSeconds: number | null };
+
 export class FileTooLargeError extends Error {
   constructor(readonly maxBytes: number) {
     super(`File exceeds the maximum size of ${maxBytes} bytes.`);
@@ -40,7 +42,7 @@ export function sanitizeFilename(raw: string | undefined): string {
  *
  * Reads `content` from the moment it is called (no await comes first), so an error the stream
  * raises at once has a listener and surfaces here as an `UploadInterruptedError`.
- * `resolvePurpose` runs after the content is read, because multipart fields may follow the file.
+ * `resolveFields` runs after the content is read, because multipart fields may follow the file.
  */
 export async function storeUpload(
   db: Db,
@@ -49,7 +51,8 @@ export async function storeUpload(
     filename: string | undefined;
     content: Readable;
     maxBytes: number;
-    resolvePurpose: () => Promise<string>;
+    /** The upload's other fields: its purpose, and how long after its creation it expires (OpenAI's `expires_after`), if at all. */
+    resolveFields: () => Promise<UploadFields>;
   },
 ): Promise<FileObject> {
   const fileId = newFileId();
@@ -81,7 +84,8 @@ export async function storeUpload(
     }
     await ensureRow();
     const bytes = await writer.end();
-    return toFileObject(await completeFile(db, fileId, bytes, await upload.resolvePurpose()));
+    const fields = await upload.resolveFields();
+    return toFileObject(await completeFile(db, fileId, bytes, fields.purpose, fields.expiresAfterSeconds));
   } catch (err) {
     if (created) await deleteFile(db, fileId).catch(() => undefined);
     throw err;

@@ -64,6 +64,8 @@ export async function dispatchDue(deps: DispatchDeps, tenantId: string, queue: s
       metadata: { queue },
       queue,
       webhook: settings.webhook,
+      // A queued request's result is read from its batch's result rows, kept as long as the batch's files are.
+      outputExpiresAfterSeconds: null,
     });
     return { kind: 'dispatched', batchId, requests, queued: row.queued - requests };
   });

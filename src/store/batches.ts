@@ -21,6 +21,11 @@ export type BatchRow = {
   metadata: Record<string, string> | null;
   /** The stream-to-batch queue the batch was cut from, if any. */
   queue: string | null;
+  /** The result files expire this long after they appear (OpenAI's `output_expires_after`). */
+  output_expires_after_seconds: number | null;
+  /** When retention dropped the batch's request rows (bodies), and its result rows. */
+  requests_purged_at: Date | null;
+  results_purged_at: Date | null;
   chunk_count: number | null;
   total_requests: number;
   completed_requests: number;
@@ -51,13 +56,26 @@ export async function insertBatch(
     windowSeconds: number;
     metadata: Record<string, string> | null;
     queue: string | null;
+    outputExpiresAfterSeconds: number | null;
   },
 ): Promise<BatchRow> {
   const { rows } = await db.query<BatchRow>(
-    `INSERT INTO batches (id, tenant_id, endpoint, model, input_file_id, completion_window, status, metadata, expires_at, queue)
-     VALUES ($1, $2, $3, $4, $5, $6, $9, $7, now() + make_interval(secs => $8), $10)
+    `INSERT INTO batches (id, tenant_id, endpoint, model, input_file_id, completion_window, status, metadata, expires_at, queue, output_expires_after_seconds)
+     VALUES ($1, $2, $3, $4, $5, $6, $9, $7, now() + make_interval(secs => $8), $10, $11)
      RETURNING *`,
-    [batch.id, batch.tenantId, batch.endpoint, batch.model, batch.inputFileId, batch.completionWindow, batch.metadata, batch.windowSeconds, INITIAL_STATUS, batch.queue],
+    [
+      batch.id,
+      batch.tenantId,
+      batch.endpoint,
+      batch.model,
+      batch.inputFileId,
+      batch.completionWindow,
+      batch.metadata,
+      batch.windowSeconds,
+      INITIAL_STATUS,
+      batch.queue,
+      batch.outputExpiresAfterSeconds,
+    ],
   );
   return rows[0]!;
 }

@@ -35,14 +35,16 @@ export async function insertFile(
 
 /**
  * Sets what is only known once the content is written, and makes the file visible. A batch's result
- * file, written while the batch ran, is dated when it appears (an upload keeps its start).
+ * file, written while the batch ran, is dated when it appears (an upload keeps its start); with
+ * `expiresAfterSeconds`, it expires that long after that date (OpenAI's `created_at` anchor).
  */
-export async function completeFile(db: Queryable, fileId: string, bytes: number, purpose: string): Promise<FileRow> {
+export async function completeFile(db: Queryable, fileId: string, bytes: number, purpose: string, expiresAfterSeconds: number | null = null): Promise<FileRow> {
   const { rows } = await db.query<FileRow>(
-    `UPDATE files SET bytes = $2, purpose = $3, status = 'processed',
-       created_at = CASE WHEN status = 'writing' THEN statement_timestamp() ELSE created_at END
-     WHERE id = $1 RETURNING *`,
-    [fileId, bytes, purpose],
+    `WITH dated AS (SELECT id, CASE WHEN status = 'writing' THEN statement_timestamp() ELSE created_at END AS created_at FROM files WHERE id = $1)
+     UPDATE files f SET bytes = $2, purpose = $3, status = 'processed', created_at = d.created_at,
+       expires_at = CASE WHEN $4::int IS NULL THEN f.expires_at ELSE d.created_at + make_interval(secs => $4::int) END
+     FROM dated d WHERE f.id = d.id RETURNING f.*`,
+    [fileId, bytes, purpose, expiresAfterSeconds],
   );
   return rows[0]!;
 }

@@ -6,10 +6,11 @@ import type { Db } from '../db/pool';
 import { createOrchestratorActivities } from '../activities/orchestrator';
 import { createQueueActivities } from '../activities/queues';
 import { createReconcileActivities } from '../activities/reconcile';
+import { createRetentionActivities } from '../activities/retention';
 import { createWebhookActivities } from '../activities/webhooks';
 import { workflowGateway } from '../temporal/gateway';
 import { ORCHESTRATOR_TASK_QUEUE } from '../temporal/definitions';
-import { ensureReconcileSchedule } from '../temporal/schedules';
+import { ensureReconcileSchedule, ensureRetentionSchedule } from '../temporal/schedules';
 import { WORKFLOW_BUNDLE_PATH } from './bundleWorkflows';
 import { startInferenceRole, type InferenceRole } from './inferenceRole';
 
@@ -58,10 +59,12 @@ export async function startWorkers(config: Config, db: Db, connection: NativeCon
             maxRequestsPerBatch: config.limits.maxRequestsPerBatch,
           }),
           ...createReconcileActivities({ db, workflows, silentQueueSeconds: SILENT_QUEUE_SECONDS }),
+          ...createRetentionActivities({ db }),
         },
       }),
     );
     await ensureReconcileSchedule(client, config.reconcileIntervalSeconds);
+    await ensureRetentionSchedule(client, config.retentionIntervalSeconds);
   }
 
   let inferenceRole: InferenceRole | undefined;

@@ -2,3 +2,4 @@ export { batchWorkflow } from './batch';
 export { queueDispatcherWorkflow } from './queue';
 export { webhookDeliveryWorkflow } from './webhook';
 export { reconcileWorkflow } from './reconcile';
+export { retentionWorkflow } from './retention';

@@ -173,6 +173,37 @@ describe('OpenAI API conformance through the official SDK', () => {
     expect(rest.has_more).toBe(false);
   });
 
+  test("expiration policies: a file's expires_after and a batch's output_expires_after, anchored at the file's creation", async () => {
+    const expiring = await client.files.create({
+      file: await toFile(Buffer.from(chatLine('exp-1', MODEL, 'hi') + '\n'), 'expiring.jsonl'),
+      purpose: 'batch',
+      expires_after: { anchor: 'created_at', seconds: 3_600 },
+    });
+    expect(FileObject.parse(expiring).expires_at).toBe(expiring.created_at + 3_600);
+    await expect(
+      client.files.create({ file: await toFile(Buffer.from('{}\n'), 'x.jsonl'), purpose: 'batch', expires_after: { anchor: 'created_at', seconds: 60 } }),
+    ).rejects.toMatchObject({ status: 400, param: 'expires_after[seconds]' });
+
+    const batch = await client.batches.create({
+      input_file_id: expiring.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+      output_expires_after: { anchor: 'created_at', seconds: 7_200 },
+    });
+    const done = await waitForBatch(client, batch.id, (b) => TERMINAL.includes(b.status));
+    expect(done.status).toBe('completed');
+    const output = FileObject.parse(await client.files.retrieve(done.output_file_id!));
+    expect(output.expires_at).toBe(output.created_at + 7_200);
+    await expect(
+      client.batches.create({
+        input_file_id: expiring.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+        output_expires_after: { anchor: 'created_at', seconds: 9e9 },
+      }),
+    ).rejects.toMatchObject({ status: 400, param: 'output_expires_after.seconds' });
+  });
+
   test('models: the served models, listed through the SDK', async () => {
     const models = await client.models.list();
     expect(models.data.map((m) => m.id)).toContain(MODEL);

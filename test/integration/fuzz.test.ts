@@ -32,7 +32,7 @@ const MODEL = 'sim-llama-3.1-8b-instruct';
 const MAX_FILE_BYTES = 64 * 1024;
 const MAX_REQUESTS_PER_BATCH = 20;
 /** Shares of FUZZ_RUNS: API requests, raw connections, multipart uploads, input files run as batches. */
-const SHARE = { api: 1, raw: 1 / 2, multipart: 1 / 4, files: 1 / 12 };
+const SHARE = { api: 1, raw: 1 / 2, multipart: 1 / 4, files: 1 / 8 };
 /** Per test: a fixed allowance plus a generous time per generated case. */
 const budget = (share: number) => 60_000 + Math.round(FUZZ_RUNS * share * 60);
 

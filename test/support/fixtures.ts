@@ -66,11 +66,19 @@ export async function uploadInputFile(db: Db, tenantId: string, content: string 
     filename: 'input.jsonl',
     content: Readable.from([bytes]),
     maxBytes: Number.MAX_SAFE_INTEGER,
-    resolvePurpose: async () => 'batch',
+    resolveFields: async () => ({ purpose: 'batch', expiresAfterSeconds: null }),
   });
 }
 
-export type BatchOptions = { endpoint?: string; model?: string | null; completionWindow?: string; metadata?: Record<string, string> | null };
+export type BatchOptions = {
+  endpoint?: string;
+  model?: string | null;
+  completionWindow?: string;
+  metadata?: Record<string, string> | null;
+  outputExpiresAfterSeconds?: number;
+  /** The stream-to-batch queue it was cut from, as a dispatch records it. */
+  queue?: string;
+};
 
 /** Inserts a `validating` batch row the way createBatch does (without starting a workflow). */
 export async function insertValidatingBatch(db: Db, tenantId: string, inputFileId: string, options: BatchOptions = {}): Promise<BatchRow> {
@@ -83,8 +91,9 @@ export async function insertValidatingBatch(db: Db, tenantId: string, inputFileI
     inputFileId,
     completionWindow,
     windowSeconds: completionWindowSeconds(completionWindow)!,
+    outputExpiresAfterSeconds: options.outputExpiresAfterSeconds ?? null,
+    queue: options.queue ?? null,
     metadata: options.metadata ?? null,
-    queue: null,
   });
 }
 

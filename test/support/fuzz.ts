@@ -391,6 +391,19 @@ function inputLines(ctx: LineContext): { valid: Weighted[]; invalid: Weighted[] 
           .map((depth) => lineText(envelope, `${chat('deep').slice(0, -1)},"nested":${nestedArrays(depth)}}`)),
       ),
     },
+    // Numbers beyond a double (PostgreSQL may refuse some: the batch then fails, saying why) and very long keys.
+    {
+      weight: 1,
+      arbitrary: text(
+        fc
+          .constantFrom('1e400', '-1e400', '1e-400', '-0', '123456789012345678901234567890123456789012', '1e1000000', `0.${'1'.repeat(20_000)}`)
+          .map((n) => lineText(envelope, `${chat('huge').slice(0, -1)},"temperature":${n}}`)),
+      ),
+    },
+    {
+      weight: 1,
+      arbitrary: text(fc.integer({ min: 256, max: 30_000 }).map((length) => lineText(envelope, `${chat('long key').slice(0, -1)},"${'k'.repeat(length)}":1}`))),
+    },
     // Blank lines are skipped (but counted).
     { weight: 1, arbitrary: fc.constantFrom('', '   ', '\t', ' \t ').map((blank) => Buffer.from(blank)) },
   ];
@@ -443,10 +456,16 @@ function inputLines(ctx: LineContext): { valid: Weighted[]; invalid: Weighted[] 
 }
 
 /**
- * A JSONL input file of up to 24 lines, line endings LF or CRLF, maybe a BOM or no final newline:
- * two in five have only valid lines (so that batches run, not only fail validation), the others mix in broken ones.
+ * An input file: one in 13 is random bytes; the others are JSONL of up to 24 lines, line endings LF or
+ * CRLF, maybe a BOM or no final newline, two in five with only valid lines (so that batches run, not
+ * only fail validation), the others mixing in broken ones.
  */
-export const inputFile = (model: string): fc.Arbitrary<Buffer> =>
+export const inputFile = (model: string): fc.Arbitrary<Buffer> => fc.oneof({ weight: 12, arbitrary: jsonlFile(model) }, { weight: 1, arbitrary: randomFile });
+
+/** Not JSONL at all. */
+const randomFile = fc.uint8Array({ minLength: 1, maxLength: 8192 }).map((bytes) => Buffer.from(bytes));
+
+const jsonlFile = (model: string): fc.Arbitrary<Buffer> =>
   fc
     .record({ count: fc.integer({ min: 0, max: 24 }), onlyValid: fc.oneof({ weight: 2, arbitrary: fc.constant(true) }, { weight: 3, arbitrary: fc.constant(false) }) })
     .chain(({ count, onlyValid }) =>

@@ -1,12 +1,13 @@
 import { PassThrough } from 'node:stream';
 import busboy from 'busboy';
 import { Router, type Request, type Response } from 'express';
+import type { z } from 'zod';
 import type { Db } from '../../db/pool';
 import { readFileContent } from '../../files/content';
 import { deleteFile } from '../../files/delete';
 import type { FileObject } from '../../files/object';
 import { listFilePage, retrieveFile } from '../../files/read';
-import { FileTooLargeError, storeUpload, UploadInterruptedError } from '../../files/upload';
+import { FileTooLargeError, storeUpload, UploadInterruptedError, type UploadFields } from '../../files/upload';
 import { ApiError, invalidRequest, notFound, unsupportedContentType } from '../errors';
 import { listObject, unknownCursor } from '../pagination';
 import { ListFilesQuery, UploadFileFields, UploadFileQuery } from '../schemas';
@@ -136,7 +137,7 @@ async function receiveRaw(req: Request, deps: UploadDeps, tenantId: string): Pro
     filename: query.filename,
     content: bodyStream(req),
     maxBytes: deps.maxFileBytes,
-    resolvePurpose: async () => query.purpose,
+    resolveFields: async () => uploadFields(query),
   });
 }
 
@@ -196,10 +197,10 @@ function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Pro
         filename: info.filename,
         content: stream,
         maxBytes: deps.maxFileBytes,
-        resolvePurpose: async () => {
+        resolveFields: async () => {
           await parsed;
           if (extraFile !== undefined) throw extraFilePart(extraFile);
-          return parseRequest(UploadFileFields, fields).purpose;
+          return uploadFields(parseRequest(UploadFileFields, fields));
         },
       }).then(resolve, reject);
     });
@@ -209,6 +210,11 @@ function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Pro
     req.pipe(form);
   });
 }
+
+const uploadFields = (fields: z.output<typeof UploadFileFields | typeof UploadFileQuery>): UploadFields => ({
+  purpose: fields.purpose,
+  expiresAfterSeconds: fields['expires_after[seconds]'] ?? null,
+});
 
 const extraFilePart = (name: string) =>
   invalidRequest(`The multipart form has a second file part ('${name}'): upload exactly one file, in the 'file' field, per call.`, name, 'invalid_multipart');
