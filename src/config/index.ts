@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_COMPLETION_WINDOW } from '../batches/endpoints';
 import type { DbTimeouts } from '../db/pool';
+import type { WorkerDeployment } from '../temporal/deployments';
 import { completionWindowSeconds } from '../batches/window';
 import type { QueueDefaults } from '../queues/settings';
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from '../inference/health';
@@ -12,76 +13,83 @@ import { logger } from '../logger';
 const WORKER_ROLES = ['orchestrator', 'inference'] as const;
 export type WorkerRole = (typeof WORKER_ROLES)[number];
 
-const schema = z.object({
-  PORT: envInt(4080),
-  HOST: z.string().default('0.0.0.0'),
-  HTTP_HEADERS_TIMEOUT_MS: envInt(20_000, 1000),
-  HTTP_IDLE_TIMEOUT_MS: envInt(60_000, 1000),
-  HTTP_REQUEST_TIMEOUT_MS: envInt(3_600_000, 1000),
-  DATA_DIR: z.string().default('./data'),
-  LOG_LEVEL: envLogLevel,
+const schema = z
+  .object({
+    PORT: envInt(4080),
+    HOST: z.string().default('0.0.0.0'),
+    HTTP_HEADERS_TIMEOUT_MS: envInt(20_000, 1000),
+    HTTP_IDLE_TIMEOUT_MS: envInt(60_000, 1000),
+    HTTP_REQUEST_TIMEOUT_MS: envInt(3_600_000, 1000),
+    DATA_DIR: z.string().default('./data'),
+    LOG_LEVEL: envLogLevel,
 
-  DATABASE_URL: optionalString,
-  API_DB_POOL_SIZE: envInt(10, 2),
-  WORKER_DB_POOL_SIZE: envInt(10, 2),
-  DB_CONNECT_TIMEOUT_MS: envInt(10_000, 100),
-  DB_STATEMENT_TIMEOUT_MS: envInt(60_000, 100),
-  EMBEDDED_POSTGRES_PORT: envInt(54329, 1),
+    DATABASE_URL: optionalString,
+    API_DB_POOL_SIZE: envInt(10, 2),
+    WORKER_DB_POOL_SIZE: envInt(10, 2),
+    DB_CONNECT_TIMEOUT_MS: envInt(10_000, 100),
+    DB_STATEMENT_TIMEOUT_MS: envInt(60_000, 100),
+    EMBEDDED_POSTGRES_PORT: envInt(54329, 1),
 
-  TEMPORAL_ADDRESS: optionalString,
-  TEMPORAL_NAMESPACE: z.string().default('default'),
-  TEMPORAL_DEV_PORT: envInt(7233, 1),
-  TEMPORAL_UI_PORT: envInt(8233, 1),
-  TEMPORAL_CLI_PATH: optionalString,
+    TEMPORAL_ADDRESS: optionalString,
+    TEMPORAL_NAMESPACE: z.string().default('default'),
+    TEMPORAL_DEV_PORT: envInt(7233, 1),
+    TEMPORAL_UI_PORT: envInt(8233, 1),
+    TEMPORAL_CLI_PATH: optionalString,
+    WORKER_DEPLOYMENT_NAME: optionalString,
+    WORKER_BUILD_ID: optionalString,
 
-  VLLM_BASE_URL: envList.pipe(z.array(z.url({ protocol: /^https?$/ }))),
-  VLLM_API_KEY: optionalString,
-  VLLM_MODELS: envList,
-  DEFAULT_MODEL: optionalString,
-  MAX_INFLIGHT_PER_BACKEND: envInt(1024, 1),
-  BACKEND_FAILURE_THRESHOLD: envInt(5, 1),
-  BACKEND_PROBE_INTERVAL_MS: envInt(500, 50),
-  CHUNK_STALL_TIMEOUT_MS: envInt(60_000, 1000),
-  // Long enough for a PostgreSQL restart or failover (30–60 s) to cost no GPU work.
-  RESULT_WRITE_RETRY_MS: envInt(120_000, 0),
-  REQUEST_TIMEOUT_MS: envInt(600_000, 1),
-  REQUEST_MAX_ATTEMPTS: envInt(6, 1),
+    VLLM_BASE_URL: envList.pipe(z.array(z.url({ protocol: /^https?$/ }))),
+    VLLM_API_KEY: optionalString,
+    VLLM_MODELS: envList,
+    DEFAULT_MODEL: optionalString,
+    MAX_INFLIGHT_PER_BACKEND: envInt(1024, 1),
+    BACKEND_FAILURE_THRESHOLD: envInt(5, 1),
+    BACKEND_PROBE_INTERVAL_MS: envInt(500, 50),
+    CHUNK_STALL_TIMEOUT_MS: envInt(60_000, 1000),
+    // Long enough for a PostgreSQL restart or failover (30–60 s) to cost no GPU work.
+    RESULT_WRITE_RETRY_MS: envInt(120_000, 0),
+    REQUEST_TIMEOUT_MS: envInt(600_000, 1),
+    REQUEST_MAX_ATTEMPTS: envInt(6, 1),
 
-  MAX_FILE_BYTES: envInt(200 * 1024 * 1024, 1),
-  MAX_REQUESTS_PER_BATCH: envInt(50_000, 1),
-  MAX_CONCURRENT_UPLOADS_PER_TENANT: envInt(8, 1),
-  CHUNK_SIZE: envInt(500, 1),
-  CHUNKS_IN_FLIGHT_PER_BATCH: envInt(16, 1),
-  CHUNK_HEARTBEAT_TIMEOUT_MS: envInt(20_000, 1000),
+    MAX_FILE_BYTES: envInt(200 * 1024 * 1024, 1),
+    MAX_REQUESTS_PER_BATCH: envInt(50_000, 1),
+    MAX_CONCURRENT_UPLOADS_PER_TENANT: envInt(8, 1),
+    CHUNK_SIZE: envInt(500, 1),
+    CHUNKS_IN_FLIGHT_PER_BATCH: envInt(16, 1),
+    CHUNK_HEARTBEAT_TIMEOUT_MS: envInt(20_000, 1000),
 
-  API_KEYS: envList,
-  WORKER_ROLES: envList.pipe(z.array(z.enum(WORKER_ROLES))),
-  SIMULATOR_PORT: envInt(0),
-  SHUTDOWN_GRACE_MS: envInt(30_000, 0),
-  RECONCILE_INTERVAL_SECONDS: envInt(300, 1),
-  RETENTION_INTERVAL_SECONDS: envInt(600, 1),
+    API_KEYS: envList,
+    WORKER_ROLES: envList.pipe(z.array(z.enum(WORKER_ROLES))),
+    SIMULATOR_PORT: envInt(0),
+    SHUTDOWN_GRACE_MS: envInt(30_000, 0),
+    RECONCILE_INTERVAL_SECONDS: envInt(300, 1),
+    RETENTION_INTERVAL_SECONDS: envInt(600, 1),
 
-  QUEUE_MODEL: optionalString,
-  QUEUE_THRESHOLD: envInt(1000, 1),
-  QUEUE_TIME_THRESHOLD_SECONDS: z.coerce
-    .number()
-    .min(0)
-    .max(30 * 86_400)
-    .default(60),
-  QUEUE_TIME_INTERVAL_SECONDS: z.coerce.number().min(0.1).max(3600).default(5),
-  QUEUE_COMPLETION_WINDOW: z
-    .string()
-    .default(DEFAULT_COMPLETION_WINDOW)
-    .refine((w) => completionWindowSeconds(w) !== undefined, 'must be 24h or a duration like 90s, 30m, 12h, 7d, at most 30d'),
-  QUEUE_MAX_BATCH_SIZE: z.coerce.number().int().min(1).optional(),
-  MAX_QUEUED_REQUESTS_PER_TENANT: envInt(100_000, 1),
-  MAX_REQUESTS_PER_CALL: envInt(1000, 1),
-  MAX_ENQUEUE_BYTES: envInt(8 * 1024 * 1024, 1024),
+    QUEUE_MODEL: optionalString,
+    QUEUE_THRESHOLD: envInt(1000, 1),
+    QUEUE_TIME_THRESHOLD_SECONDS: z.coerce
+      .number()
+      .min(0)
+      .max(30 * 86_400)
+      .default(60),
+    QUEUE_TIME_INTERVAL_SECONDS: z.coerce.number().min(0.1).max(3600).default(5),
+    QUEUE_COMPLETION_WINDOW: z
+      .string()
+      .default(DEFAULT_COMPLETION_WINDOW)
+      .refine((w) => completionWindowSeconds(w) !== undefined, 'must be 24h or a duration like 90s, 30m, 12h, 7d, at most 30d'),
+    QUEUE_MAX_BATCH_SIZE: z.coerce.number().int().min(1).optional(),
+    MAX_QUEUED_REQUESTS_PER_TENANT: envInt(100_000, 1),
+    MAX_REQUESTS_PER_CALL: envInt(1000, 1),
+    MAX_ENQUEUE_BYTES: envInt(8 * 1024 * 1024, 1024),
 
-  WEBHOOK_SECRET: optionalString.pipe(WebhookSecret.optional()),
-  WEBHOOK_ALLOW_PRIVATE: envBool(false),
-  WEBHOOK_ATTEMPT_TIMEOUT_MS: envInt(10_000, 100).pipe(z.number().max(120_000)),
-});
+    WEBHOOK_SECRET: optionalString.pipe(WebhookSecret.optional()),
+    WEBHOOK_ALLOW_PRIVATE: envBool(false),
+    WEBHOOK_ATTEMPT_TIMEOUT_MS: envInt(10_000, 100).pipe(z.number().max(120_000)),
+  })
+  .refine((e) => (e.WORKER_DEPLOYMENT_NAME === undefined) === (e.WORKER_BUILD_ID === undefined), {
+    message: 'set both WORKER_DEPLOYMENT_NAME and WORKER_BUILD_ID (Worker Versioning), or neither',
+    path: ['WORKER_BUILD_ID'],
+  });
 
 export type Config = Readonly<{
   port: number;
@@ -101,6 +109,11 @@ export type Config = Readonly<{
     devPort: number;
     uiPort: number;
     cliPath: string | undefined;
+    /**
+     * Worker Versioning (orchestrator role): the Worker Deployment and this build's ID. Batch
+     * workflows are pinned to the build that started them; unset, workers are unversioned.
+     */
+    deployment: WorkerDeployment | undefined;
   };
   vllm: {
     baseUrls: string[];
@@ -157,6 +170,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       devPort: e.TEMPORAL_DEV_PORT,
       uiPort: e.TEMPORAL_UI_PORT,
       cliPath: e.TEMPORAL_CLI_PATH,
+      deployment: e.WORKER_DEPLOYMENT_NAME && e.WORKER_BUILD_ID ? { name: e.WORKER_DEPLOYMENT_NAME, buildId: e.WORKER_BUILD_ID } : undefined,
     },
     vllm: {
       baseUrls: e.VLLM_BASE_URL.map((url) => url.replace(/\/+$/, '')),
