@@ -186,7 +186,11 @@ async function chunkWrites(env: { DATA_DIR: string; EMBEDDED_POSTGRES_PORT: stri
       [batchId, killedAt],
     );
     const { before, after, first, last_before } = rows[0]!;
-    return { chunks_written_before_kill: before, chunks_written_after_restart: after, chunks_per_second_before_kill: Math.round(before / ((last_before.getTime() - first.getTime()) / 1000)) };
+    return {
+      chunks_written_before_kill: before,
+      chunks_written_after_restart: after,
+      chunks_per_second_before_kill: Math.round(before / ((last_before.getTime() - first.getTime()) / 1000)),
+    };
   } finally {
     await db.end();
   }

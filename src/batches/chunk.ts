@@ -1,9 +1,9 @@
 import { setMaxListeners } from 'node:events';
-import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import type { Db } from '../db/pool';
 import { batchRequestId } from '../ids';
 import type { InferenceClient, InferenceOutcome } from '../inference/client';
 import type { Claim } from '../inference/semaphore';
+import { retryFor } from '../retryFor';
 import { findPendingRequests, storeResults, type RequestResult } from '../store/requests';
 import { writeFinishedChunk, type ChunkFilesOutcome } from './resultFiles';
 
@@ -58,7 +58,10 @@ export async function runChunk(
   // Every request of the chunk listens for the chunk's stop; that many listeners is by design.
   setMaxListeners(pending.length + 16, signal);
   const buffer = new ResultBuffer(
-    (results) => storeWithRetries(() => storeResults(db, args.batchId, results), control.resultWriteRetryMs),
+    // A dropped connection, a PostgreSQL restart or a failover should not cost the GPU work already
+    // done: the write is retried (backing off to every 5 s) for up to resultWriteRetryMs, its results
+    // waiting in memory meanwhile (at most a chunk's).
+    (results) => retryFor(control.resultWriteRetryMs, () => storeResults(db, args.batchId, results), { initialDelayMs: 250, maxDelayMs: 5_000 }),
     control.flush ?? DEFAULT_FLUSH_POLICY,
     () => control.onProgress({ pending: pending.length, done: buffer.stored }),
     (err) => stopped.abort(err),
@@ -108,20 +111,6 @@ function toResult(batchId: string, lineNo: number, outcome: InferenceOutcome): R
     inputTokens: tokenCount(usage?.prompt_tokens),
     outputTokens: tokenCount(usage?.completion_tokens),
   };
-}
-
-/**
- * A dropped connection, a PostgreSQL restart or a failover should not cost the GPU work already done:
- * the write is retried (backing off to every 5 s) for up to `budgetMs`, its results waiting in memory
- * meanwhile (at most a chunk's). An error after the budget is the write's own.
- */
-async function storeWithRetries<T>(write: () => Promise<T>, budgetMs: number): Promise<T> {
-  const deadline = Date.now() + budgetMs;
-  const policy = retry(
-    handleWhen(() => Date.now() < deadline),
-    { backoff: new ExponentialBackoff({ initialDelay: 250, maxDelay: 5_000 }) },
-  );
-  return policy.execute(write);
 }
 
 const tokenCount = (value: unknown) => (typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : 0);

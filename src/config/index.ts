@@ -37,6 +37,7 @@ const schema = z
     TEMPORAL_CLI_PATH: optionalString,
     WORKER_DEPLOYMENT_NAME: optionalString,
     WORKER_BUILD_ID: optionalString,
+    WORKER_DEPLOYMENT_PROMOTE: envBool(true),
 
     VLLM_BASE_URL: envList.pipe(z.array(z.url({ protocol: /^https?$/ }))),
     VLLM_API_KEY: optionalString,
@@ -113,7 +114,7 @@ export type Config = Readonly<{
      * Worker Versioning (orchestrator role): the Worker Deployment and this build's ID. Batch
      * workflows are pinned to the build that started them; unset, workers are unversioned.
      */
-    deployment: WorkerDeployment | undefined;
+    deployment: (WorkerDeployment & { promoteOnStart: boolean }) | undefined;
   };
   vllm: {
     baseUrls: string[];
@@ -170,7 +171,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       devPort: e.TEMPORAL_DEV_PORT,
       uiPort: e.TEMPORAL_UI_PORT,
       cliPath: e.TEMPORAL_CLI_PATH,
-      deployment: e.WORKER_DEPLOYMENT_NAME && e.WORKER_BUILD_ID ? { name: e.WORKER_DEPLOYMENT_NAME, buildId: e.WORKER_BUILD_ID } : undefined,
+      deployment:
+        e.WORKER_DEPLOYMENT_NAME && e.WORKER_BUILD_ID
+          ? { name: e.WORKER_DEPLOYMENT_NAME, buildId: e.WORKER_BUILD_ID, promoteOnStart: e.WORKER_DEPLOYMENT_PROMOTE }
+          : undefined,
     },
     vllm: {
       baseUrls: e.VLLM_BASE_URL.map((url) => url.replace(/\/+$/, '')),

@@ -10,7 +10,9 @@ import { createRetentionActivities } from '../activities/retention';
 import { createWebhookActivities } from '../activities/webhooks';
 import { workflowGateway } from '../temporal/gateway';
 import { ORCHESTRATOR_TASK_QUEUE } from '../temporal/definitions';
+import { promoteToCurrent, workerDeploymentOptions } from '../temporal/deployments';
 import { ensureReconcileSchedule, ensureRetentionSchedule } from '../temporal/schedules';
+import { logger } from '../logger';
 import { WORKFLOW_BUNDLE_PATH } from './bundleWorkflows';
 import { startInferenceRole, type InferenceRole } from './inferenceRole';
 
@@ -37,6 +39,7 @@ export async function startWorkers(config: Config, db: Db, connection: NativeCon
         ...common,
         taskQueue: ORCHESTRATOR_TASK_QUEUE,
         workflowBundle: { codePath: workflowBundlePath() },
+        ...(config.temporal.deployment ? { workerDeploymentOptions: workerDeploymentOptions(config.temporal.deployment) } : {}),
         activities: {
           ...createWebhookActivities({
             db,
@@ -71,6 +74,12 @@ export async function startWorkers(config: Config, db: Db, connection: NativeCon
   if (config.workerRoles.includes('inference')) inferenceRole = await startInferenceRole(config, db, common);
 
   const running = workers.map((worker) => worker.run());
+  const deployment = config.temporal.deployment;
+  if (deployment?.promoteOnStart && config.workerRoles.includes('orchestrator')) {
+    // Once polling: the server knows a version only from its pollers.
+    await promoteToCurrent(client, config.temporal.namespace, deployment);
+    logger.info({ deployment: deployment.name, build_id: deployment.buildId }, 'this build is now the current version of its worker deployment');
+  }
   return {
     inference: inferenceRole,
     async shutdown() {

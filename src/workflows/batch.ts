@@ -12,6 +12,7 @@ import {
   sleep,
   upsertSearchAttributes,
   workflowInfo,
+  setWorkflowOptions,
 } from '@temporalio/workflow';
 import type { InferenceActivities } from '../activities/inference';
 import type { OrchestratorActivities, RunPlan } from '../activities/orchestrator';
@@ -203,3 +204,6 @@ async function notifyWebhook({ batchId, webhookEvents }: BatchWorkflowInput, eve
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
   }
 }
+
+// Under Worker Versioning (WORKER_DEPLOYMENT_NAME): a batch runs to its end on the build that started it, so a deploy never replays it on changed code.
+setWorkflowOptions({ versioningBehavior: 'PINNED' }, batchWorkflow);

@@ -1,4 +1,4 @@
-import { condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, proxyActivities, setHandler, workflowInfo, setWorkflowOptions } from '@temporalio/workflow';
 import type { QueueActivities } from '../activities/queues';
 import { enqueuedSignal, queueStateQuery, type QueueDispatcherInput, type QueueDispatcherState } from '../temporal/definitions';
 
@@ -53,3 +53,6 @@ export async function queueDispatcherWorkflow(input: QueueDispatcherInput): Prom
   // A signal that arrives meanwhile makes Temporal retry this completion with it: none is lost.
   await continueAsNew<typeof queueDispatcherWorkflow>({ ...input, batchesDispatched: state.batchesDispatched });
 }
+
+// Under Worker Versioning (WORKER_DEPLOYMENT_NAME): a dispatcher lives as long as its queue, so it moves to each new build (its changes must be patched; the replay test guards it).
+setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, queueDispatcherWorkflow);

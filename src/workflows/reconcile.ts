@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, setWorkflowOptions } from '@temporalio/workflow';
 import type { ReconcileActivities, ReconcileReport } from '../activities/reconcile';
 
 const { reconcile } = proxyActivities<ReconcileActivities>({
@@ -16,3 +16,6 @@ const { reconcile } = proxyActivities<ReconcileActivities>({
 export async function reconcileWorkflow(): Promise<ReconcileReport> {
   return reconcile();
 }
+
+// Under Worker Versioning (WORKER_DEPLOYMENT_NAME): a pass is short and started by a Schedule; the newest build runs it.
+setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, reconcileWorkflow);

@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, setWorkflowOptions } from '@temporalio/workflow';
 import type { RetentionActivities } from '../activities/retention';
 import type { RetentionReport } from '../retention/apply';
 
@@ -17,3 +17,6 @@ const { applyRetention } = proxyActivities<RetentionActivities>({
 export async function retentionWorkflow(): Promise<RetentionReport> {
   return applyRetention();
 }
+
+// Under Worker Versioning (WORKER_DEPLOYMENT_NAME): a pass is short and started by a Schedule; the newest build runs it.
+setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, retentionWorkflow);

@@ -1,4 +1,4 @@
-import { ActivityFailure, proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure, proxyActivities, setWorkflowOptions } from '@temporalio/workflow';
 import type { WebhookActivities } from '../activities/webhooks';
 import type { WebhookEventType } from '../states/webhook';
 
@@ -40,3 +40,6 @@ function givingUpReason(failure: ActivityFailure): string {
   while (cause.cause instanceof Error) cause = cause.cause;
   return failure.retryState === 'NON_RETRYABLE_FAILURE' ? cause.message : `gave up retrying: ${cause.message}`;
 }
+
+// Under Worker Versioning (WORKER_DEPLOYMENT_NAME): a delivery may retry for a day; it moves to each new build rather than hold an old one up (its changes must be patched).
+setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, webhookDeliveryWorkflow);
