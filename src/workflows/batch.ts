@@ -23,6 +23,7 @@ import { webhookWorkflowId } from '../webhooks/workflowIds';
 import { webhookDeliveryWorkflow } from './webhook';
 import { cancelSignal, inferenceTaskQueue, progressQuery, type BatchProgress } from '../temporal/definitions';
 import { BATCH_MODEL, BATCH_STATUS } from '../temporal/searchAttributes';
+import { whenVersioned } from './versioning';
 
 export type BatchWorkflowInput = {
   batchId: string;
@@ -206,4 +207,4 @@ async function notifyWebhook({ batchId, webhookEvents }: BatchWorkflowInput, eve
 }
 
 // Under Worker Versioning (WORKER_DEPLOYMENT_NAME): a batch runs to its end on the build that started it, so a deploy never replays it on changed code.
-setWorkflowOptions({ versioningBehavior: 'PINNED' }, batchWorkflow);
+setWorkflowOptions(whenVersioned('PINNED'), batchWorkflow);

@@ -1,5 +1,4 @@
 export { batchWorkflow } from './batch';
 export { queueDispatcherWorkflow } from './queue';
 export { webhookDeliveryWorkflow } from './webhook';
-export { reconcileWorkflow } from './reconcile';
-export { retentionWorkflow } from './retention';
+export { reconcileWorkflow, retentionWorkflow } from './scheduled';

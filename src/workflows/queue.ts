@@ -1,6 +1,7 @@
 import { condition, continueAsNew, proxyActivities, setHandler, workflowInfo, setWorkflowOptions } from '@temporalio/workflow';
 import type { QueueActivities } from '../activities/queues';
 import { enqueuedSignal, queueStateQuery, type QueueDispatcherInput, type QueueDispatcherState } from '../temporal/definitions';
+import { whenVersioned } from './versioning';
 
 /** Each check costs a handful of events; well under Temporal's 10,240-event ceiling. */
 const CHECKS_PER_RUN = 1000;
@@ -55,4 +56,4 @@ export async function queueDispatcherWorkflow(input: QueueDispatcherInput): Prom
 }
 
 // Under Worker Versioning (WORKER_DEPLOYMENT_NAME): a dispatcher lives as long as its queue, so it moves to each new build (its changes must be patched; the replay test guards it).
-setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, queueDispatcherWorkflow);
+setWorkflowOptions(whenVersioned('AUTO_UPGRADE'), queueDispatcherWorkflow);

@@ -1,6 +1,7 @@
 import { ActivityFailure, proxyActivities, setWorkflowOptions } from '@temporalio/workflow';
 import type { WebhookActivities } from '../activities/webhooks';
 import type { WebhookEventType } from '../states/webhook';
+import { whenVersioned } from './versioning';
 
 export type WebhookWorkflowInput = { batchId: string; eventType: WebhookEventType };
 export type WebhookWorkflowResult = { deliveryId: string | null; status: 'skipped' | 'delivered' | 'failed' };
@@ -42,4 +43,4 @@ function givingUpReason(failure: ActivityFailure): string {
 }
 
 // Under Worker Versioning (WORKER_DEPLOYMENT_NAME): a delivery may retry for a day; it moves to each new build rather than hold an old one up (its changes must be patched).
-setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, webhookDeliveryWorkflow);
+setWorkflowOptions(whenVersioned('AUTO_UPGRADE'), webhookDeliveryWorkflow);
