@@ -1,7 +1,7 @@
 import type { Db, Queryable } from '../db/pool';
 import {
   deleteRequestRows,
-  deleteResultRows,
+  dropResultRows,
   expireFiles,
   listBatchesWithRequests,
   listBatchesWithResults,
@@ -21,7 +21,7 @@ const ROWS_PER_STATEMENT = 5_000;
  * One retention pass: expires the files whose `expires_at` has passed, then drops the per-request
  * copies of ended batches, whose files hold everything: request bodies at once, results at once
  * too, except for a batch cut from a queue (its requests read their results there) until neither
- * of its result files is left. Every step is idempotent, so a pass stopped by `signal` (or a crash)
+ * of its result files is left; then only their content goes, its requests keeping their status. Every step is idempotent, so a pass stopped by `signal` (or a crash)
  * is finished by the next one.
  */
 export async function applyRetention(db: Db, signal: AbortSignal): Promise<RetentionReport> {
@@ -30,7 +30,7 @@ export async function applyRetention(db: Db, signal: AbortSignal): Promise<Reten
     expired = await expireFiles(db, FILES_PER_STATEMENT);
   }
   const batchesRequestsPurged = await purgeEach(db, signal, listBatchesWithRequests, deleteRequestRows, markRequestsPurged);
-  const batchesResultsPurged = await purgeEach(db, signal, listBatchesWithResults, deleteResultRows, markResultsPurged);
+  const batchesResultsPurged = await purgeEach(db, signal, listBatchesWithResults, dropResultRows, markResultsPurged);
   return { filesExpired, batchesRequestsPurged, batchesResultsPurged };
 }
 

@@ -58,13 +58,28 @@ export async function deleteRequestRows(db: Queryable, batchId: string, limit: n
   return rowCount ?? 0;
 }
 
-/** Deletes up to `limit` of the batch's result rows (responses included); returns how many. */
-export async function deleteResultRows(db: Queryable, batchId: string, limit: number): Promise<number> {
-  const { rowCount } = await db.query(
-    `DELETE FROM batch_results WHERE batch_id = $1 AND line_no IN (SELECT line_no FROM batch_results WHERE batch_id = $1 ORDER BY line_no LIMIT $2)`,
+/**
+ * Drops up to `limit` of the batch's results; returns how many. Rows of a batch cut from a queue are
+ * kept without their content (response body, error message), since its requests read their status
+ * from them; the others are deleted.
+ */
+export async function dropResultRows(db: Queryable, batchId: string, limit: number): Promise<number> {
+  const { rows } = await db.query<{ dropped: number }>(
+    `WITH batch AS (SELECT queue IS NOT NULL AS queued FROM batches WHERE id = $1),
+     page AS (
+       SELECT line_no FROM batch_results
+       WHERE batch_id = $1 AND (NOT (SELECT queued FROM batch) OR response_body IS NOT NULL OR error_message IS NOT NULL)
+       ORDER BY line_no LIMIT $2
+     ), deleted AS (
+       DELETE FROM batch_results WHERE batch_id = $1 AND line_no IN (SELECT line_no FROM page) AND NOT (SELECT queued FROM batch) RETURNING 1
+     ), blanked AS (
+       UPDATE batch_results SET response_body = NULL, error_message = NULL
+       WHERE batch_id = $1 AND line_no IN (SELECT line_no FROM page) AND (SELECT queued FROM batch) RETURNING 1
+     )
+     SELECT ((SELECT count(*) FROM deleted) + (SELECT count(*) FROM blanked))::int AS dropped`,
     [batchId, limit],
   );
-  return rowCount ?? 0;
+  return rows[0]!.dropped;
 }
 
 /**

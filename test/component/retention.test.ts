@@ -5,7 +5,7 @@ import type { Db } from '../../src/db/pool';
 import { applyRetention } from '../../src/retention/apply';
 import { findBatchById, type BatchRow } from '../../src/store/batches';
 import { findFile, markFileDeleted } from '../../src/store/files';
-import { claimQueuedRequests, insertQueuedRequests } from '../../src/store/queuedRequests';
+import { claimQueuedRequests, findQueuedRequest, insertQueuedRequests } from '../../src/store/queuedRequests';
 import { chatLine } from '../support/batches';
 import { announceModels, checkpoint, connectTestDb, plannedBatch, readResultFile, uniqueTenant } from '../support/fixtures';
 
@@ -115,22 +115,18 @@ describe('applyRetention', () => {
     expect(await tablesHolding(response)).toEqual([]);
   });
 
-  test('a batch cut from a queue keeps its results (what its requests read) until its result files are gone; its request bodies go at once', async () => {
+  test('a batch cut from a queue keeps its results (what its requests read) until its result files are gone, then their status only; its request bodies go at once', async () => {
     const [prompt, response] = [`prompt-${crypto.randomUUID()}`, `response-${crypto.randomUUID()}`];
     const queue = `q-${crypto.randomUUID()}`;
     const done = await finishedBatch(prompt, response, { queue });
     // The queued requests it was cut from, with their own copy of the prompts.
-    await insertQueuedRequests(
-      db,
-      TENANT,
-      queue,
-      Array.from({ length: 3 }, (_, i) => ({
-        id: `qr-${crypto.randomUUID()}`,
-        customId: `q-${i}`,
-        model: MODEL,
-        body: JSON.stringify({ prompt: `${prompt} queued ${i}` }),
-      })),
-    );
+    const queued = Array.from({ length: 3 }, (_, i) => ({
+      id: `qr-${crypto.randomUUID()}`,
+      customId: `q-${i}`,
+      model: MODEL,
+      body: JSON.stringify({ prompt: `${prompt} queued ${i}` }),
+    }));
+    await insertQueuedRequests(db, TENANT, queue, queued);
     expect(await claimQueuedRequests(db, { tenantId: TENANT, queue, model: MODEL, limit: 3, batchId: done.id })).toBe(3);
     expect(await tablesHolding(prompt)).toEqual(['batch_requests (1000)', 'file_parts (1)', 'queued_requests (3)']);
 
@@ -143,5 +139,7 @@ describe('applyRetention', () => {
     await pass();
     expect(await tablesHolding(response)).toEqual([]);
     expect(await findBatchById(db, done.id)).toMatchObject({ results_purged_at: expect.any(Date) });
+    // Its requests keep their status; only the response is gone.
+    expect(await findQueuedRequest(db, TENANT, queued[0]!.id)).toMatchObject({ effective_status: 'completed', status_code: 200, response_body: null });
   });
 });
