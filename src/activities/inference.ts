@@ -4,6 +4,7 @@ import { ChunkStalledError, runChunk, type ChunkProgress, type ChunkReport } fro
 import type { InferenceClient } from '../inference/client';
 import { DEFAULT_BATCH_PRIORITY } from '../batches/priority';
 import { logger } from '../logger';
+import { chunkAttempts, redoneRequests } from '../metrics/instruments';
 import { whileHeartbeating } from './heartbeat';
 
 export type ChunkArgs = { batchId: string; chunkNo: number; endpoint: string };
@@ -20,6 +21,7 @@ export function createInferenceActivities(deps: {
     async processChunk(args: ChunkArgs): Promise<ChunkReport> {
       const context = Context.current();
       const log = logger.child({ batch_id: args.batchId, chunk: args.chunkNo, attempt: context.info.attempt });
+      const retry = context.info.attempt > 1;
       let latest: ChunkProgress | undefined;
       // Admission leases the next chunk once this one's requests are queued (its first progress report).
       let queued = false;
@@ -39,6 +41,8 @@ export function createInferenceActivities(deps: {
               claim: { priority: context.info.priority?.priorityKey || DEFAULT_BATCH_PRIORITY, key: context.info.priority?.fairnessKey || args.batchId },
               // Reported on the beat, not per flush: a heartbeat costs the SDK a payload encoding each time.
               onProgress: (progress) => {
+                // The first report holds what the attempt found to do; a retry's is work done again.
+                if (latest === undefined && retry) redoneRequests.inc(progress.pending);
                 markQueued();
                 latest = progress;
               },
@@ -47,10 +51,13 @@ export function createInferenceActivities(deps: {
         );
         if (typeof report.lines === 'object') log.warn({ executed: report.executed, reason: report.lines.deferred }, 'chunk done; its lines are left to finalize');
         else log.debug({ executed: report.executed, lines: report.lines }, 'chunk done');
+        chunkAttempts.inc({ outcome: 'done', retry: String(retry) });
         return report;
       } catch (err) {
-        if (context.cancellationSignal.aborted) log.info({ done: latest?.done }, 'chunk cancelled; finished results kept');
-        else if (err instanceof ChunkStalledError) log.warn({ done: latest?.done }, err.message);
+        const outcome = context.cancellationSignal.aborted ? 'cancelled' : err instanceof ChunkStalledError ? 'stalled' : 'failed';
+        if (outcome === 'cancelled') log.info({ done: latest?.done }, 'chunk cancelled; finished results kept');
+        else if (outcome === 'stalled') log.warn({ done: latest?.done }, (err as Error).message);
+        chunkAttempts.inc({ outcome, retry: String(retry) });
         throw err;
       } finally {
         markQueued();

@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Db } from '../db/pool';
 import { logger } from '../logger';
+import { webhookAttempts } from '../metrics/instruments';
 import { findBatchById } from '../store/batches';
 import { findDeliveryToSend, insertDelivery, markDeliveryFailed, recordAttempt } from '../store/webhooks';
 import { sendWebhook } from '../webhooks/delivery';
@@ -67,6 +68,7 @@ export function createWebhookActivities(deps: { db: Db; config: WebhookActivityC
         timestamp: toUnixSeconds(startedAt),
       });
       const result = await sendWebhook({ url: delivery.url, body: delivery.payload, headers }, { allowPrivate: config.allowPrivate, timeoutMs: config.attemptTimeoutMs });
+      webhookAttempts.inc({ outcome: result.outcome });
       const attemptNo = await recordAttempt(db, deliveryId, {
         startedAt,
         durationMs: result.durationMs,

@@ -8,6 +8,7 @@ import { openApiRouter } from './openapi';
 import { batchesRouter } from './routes/batches';
 import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
+import { metricsRouter, timeRequests } from './routes/metrics';
 import { modelsRouter } from './routes/models';
 import { queuesRouter } from './routes/queues';
 import { requestsRouter } from './routes/requests';
@@ -21,6 +22,8 @@ export function createApp(deps: { config: Config; db: Db; temporal: Client; back
   const { config, db, temporal } = deps;
   const app = express();
   app.disable('x-powered-by');
+  app.use(timeRequests());
+  app.use(metricsRouter());
   app.use(healthRouter({ db, temporal, backends: deps.backends }));
   app.use(openApiRouter());
 

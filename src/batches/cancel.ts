@@ -1,6 +1,7 @@
 import type { Db } from '../db/pool';
 import { INITIAL_STATUS } from '../states/batch';
-import { findBatch, transitionBatch, type BatchRow } from '../store/batches';
+import { findBatch, type BatchRow } from '../store/batches';
+import { moveBatch } from './transition';
 import type { WorkflowGateway } from '../temporal/gateway';
 
 export type CancelOutcome = { kind: 'cancelling'; batch: BatchRow } | { kind: 'not_found' } | { kind: 'not_cancellable'; batch: BatchRow };
@@ -24,5 +25,5 @@ export async function cancelBatch(deps: { db: Db; workflows: WorkflowGateway }, 
 
 /** Each transition is conditional, so a batch that moved on meanwhile falls through to the next. */
 async function startCancelling(db: Db, batch: BatchRow): Promise<BatchRow | undefined> {
-  return (batch.status === INITIAL_STATUS ? await transitionBatch(db, batch.id, 'cancelled') : undefined) ?? (await transitionBatch(db, batch.id, 'cancelling'));
+  return (batch.status === INITIAL_STATUS ? await moveBatch(db, batch.id, 'cancelled') : undefined) ?? (await moveBatch(db, batch.id, 'cancelling'));
 }

@@ -3,6 +3,7 @@ import type { Db } from '../db/pool';
 import { batchRequestId } from '../ids';
 import type { InferenceClient, InferenceOutcome } from '../inference/client';
 import type { Claim } from '../inference/semaphore';
+import { requestsCompleted, requestsFailed, resultFlushDuration, tokens } from '../metrics/instruments';
 import { retryFor } from '../retryFor';
 import { findPendingRequests, storeResults, type RequestResult } from '../store/requests';
 import { writeFinishedChunk, type ChunkFilesOutcome } from './resultFiles';
@@ -61,7 +62,14 @@ export async function runChunk(
     // A dropped connection, a PostgreSQL restart or a failover should not cost the GPU work already
     // done: the write is retried (backing off to every 5 s) for up to resultWriteRetryMs, its results
     // waiting in memory meanwhile (at most a chunk's).
-    (results) => retryFor(control.resultWriteRetryMs, () => storeResults(db, args.batchId, results), { initialDelayMs: 250, maxDelayMs: 5_000 }),
+    async (results) => {
+      const stopTimer = resultFlushDuration.startTimer();
+      try {
+        return await retryFor(control.resultWriteRetryMs, () => storeResults(db, args.batchId, results), { initialDelayMs: 250, maxDelayMs: 5_000 });
+      } finally {
+        stopTimer();
+      }
+    },
     control.flush ?? DEFAULT_FLUSH_POLICY,
     () => control.onProgress({ pending: pending.length, done: buffer.stored }),
     (err) => stopped.abort(err),
@@ -70,6 +78,7 @@ export async function runChunk(
 
   // One model per batch (validation sees to it): the chunk waits for a backend that lists it.
   const model = (pending[0]?.body as { model?: string } | undefined)?.model;
+  const count = countOutcome(args.endpoint, model ?? '');
   let lastProgressAt = Date.now();
   const watchdog = setInterval(
     () => {
@@ -84,7 +93,9 @@ export async function runChunk(
   const executions = pending.map(async (request) => {
     const outcome = await inference.execute(args.endpoint, request.body, signal, control.claim);
     lastProgressAt = Date.now();
-    buffer.add(toResult(args.batchId, request.line_no, outcome));
+    const result = toResult(args.batchId, request.line_no, outcome);
+    count(result);
+    buffer.add(result);
   });
   const settled = await Promise.allSettled(executions);
   clearInterval(watchdog);
@@ -110,6 +121,23 @@ function toResult(batchId: string, lineNo: number, outcome: InferenceOutcome): R
     errorMessage: null,
     inputTokens: tokenCount(usage?.prompt_tokens),
     outputTokens: tokenCount(usage?.completion_tokens),
+  };
+}
+
+/**
+ * Counts each finished request in the metrics, by the chunk's endpoint and model (both checked by
+ * validation: bounded label values); the labelled children are looked up once per chunk.
+ */
+function countOutcome(endpoint: string, model: string): (result: RequestResult) => void {
+  const completed = requestsCompleted.labels({ endpoint, model });
+  const inputTokens = tokens.labels({ model, direction: 'input' });
+  const outputTokens = tokens.labels({ model, direction: 'output' });
+  return (result) => {
+    const { statusCode } = result;
+    if (statusCode !== null && statusCode >= 200 && statusCode < 300) completed.inc();
+    else requestsFailed.inc({ endpoint, model, code: statusCode === null ? result.errorCode! : `http_${statusCode}` });
+    if (result.inputTokens > 0) inputTokens.inc(result.inputTokens);
+    if (result.outputTokens > 0) outputTokens.inc(result.outputTokens);
   };
 }
 

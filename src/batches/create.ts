@@ -1,6 +1,7 @@
 import { withTransaction, type Db, type DbClient } from '../db/pool';
 import { newBatchId } from '../ids';
 import { subscribedEvents, type WebhookConfig } from '../states/webhook';
+import { batchTransitions } from '../metrics/instruments';
 import { insertBatch, type BatchRow } from '../store/batches';
 import { findFile } from '../store/files';
 import { setBatchWebhook } from '../store/webhooks';
@@ -107,5 +108,6 @@ export async function insertAndStartBatch(client: DbClient, workflows: WorkflowG
       webhookEvents: batch.webhook ? subscribedEvents(batch.webhook) : [],
     },
   );
+  batchTransitions.inc({ to: row.status });
   return { ...row, webhook: batch.webhook };
 }

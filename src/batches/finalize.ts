@@ -1,6 +1,7 @@
 import { withTransaction, type Db, type DbClient } from '../db/pool';
 import { isTerminal, type FinalizeOutcome } from '../states/batch';
-import { lockBatch, sealBatch, transitionBatch, type BatchRow } from '../store/batches';
+import { lockBatch, sealBatch, type BatchRow } from '../store/batches';
+import { moveBatch } from './transition';
 import { listUnwrittenChunks, sumChunkFiles } from '../store/chunkFiles';
 import { completeFile, deleteFile } from '../store/files';
 import { deletePlannedRequests } from '../store/requests';
@@ -23,7 +24,7 @@ const NEVER_EXECUTED: Record<FinalizeOutcome, NeverExecutedCode> = {
  * whatever the workflow was finishing for. Idempotent: a batch already terminal is returned as is.
  */
 export async function finalizeBatch(db: Db, batchId: string, requested: FinalizeOutcome, onChunk: (chunksWritten: number) => void = () => undefined): Promise<BatchRow> {
-  if (requested === 'completed') await transitionBatch(db, batchId, 'finalizing');
+  if (requested === 'completed') await moveBatch(db, batchId, 'finalizing');
   const sealed = await withTransaction(db, (client) => seal(client, batchId, requested));
   if (isTerminal(sealed.status)) return sealed;
   const outcome = sealed.final_status!;
@@ -42,7 +43,7 @@ export async function finalizeBatch(db: Db, batchId: string, requested: Finalize
     if (isTerminal(batch.status)) return batch;
     const written = await sumChunkFiles(client, batchId);
     if (written.chunks !== (batch.chunk_count ?? 0)) throw new Error(`batch ${batchId}: ${written.chunks} of ${batch.chunk_count} chunks written`);
-    const finished = await transitionBatch(client, batchId, outcome, {
+    const finished = await moveBatch(client, batchId, outcome, {
       output_file_id: await closeResultFile(client, batch, batch.output_file_id, written.outputBytes),
       error_file_id: await closeResultFile(client, batch, batch.error_file_id, written.errorBytes),
       // Requests stopped before running fail too, so completed + failed always adds up to total.
@@ -65,13 +66,13 @@ async function seal(client: DbClient, batchId: string, requested: FinalizeOutcom
   if (isTerminal(batch.status)) return batch;
   const outcome: FinalizeOutcome = batch.final_status ?? (batch.status === 'cancelling' ? 'cancelled' : requested);
   if (batch.status === 'validating') return stopBeforeRunning(client, batch, outcome);
-  if (outcome === 'cancelled' && batch.status === 'in_progress') await transitionBatch(client, batchId, 'cancelling');
+  if (outcome === 'cancelled' && batch.status === 'in_progress') await moveBatch(client, batchId, 'cancelling');
   return (await sealBatch(client, batchId, outcome))!;
 }
 
 /** Stopped before validation finished: no request was accepted, so there is nothing to account for. */
 async function stopBeforeRunning(client: DbClient, batch: BatchRow, outcome: FinalizeOutcome): Promise<BatchRow> {
-  const stopped = await transitionBatch(client, batch.id, outcome);
+  const stopped = await moveBatch(client, batch.id, outcome);
   if (!stopped) throw new Error(`batch ${batch.id} cannot move from validating to ${outcome}`);
   await deletePlannedRequests(client, batch.id);
   return stopped;

@@ -2,7 +2,8 @@ import { isDataRefusal, type Db } from '../db/pool';
 import { readFileContent } from '../files/content';
 import { splitLines } from '../files/lines';
 import { INITIAL_STATUS, type BatchStatus } from '../states/batch';
-import { findBatchById, transitionBatch, type BatchError, type BatchRow } from '../store/batches';
+import { findBatchById, type BatchError, type BatchRow } from '../store/batches';
+import { moveBatch } from './transition';
 import { deletePlannedRequests, findDuplicateCustomIds, insertPlannedRequests, type PlannedRequest } from '../store/requests';
 import { listLiveModels } from '../store/workers';
 import { validateLine } from './lineValidation';
@@ -43,7 +44,7 @@ export async function validateAndPlan(db: Db, batchId: string, limits: PlanLimit
 
 /** Moves a validating batch to failed with `errors`, dropping its request index. */
 async function failBatch(db: Db, batchId: string, errors: BatchError[]): Promise<BatchPlan> {
-  const failed = await transitionBatch(db, batchId, 'failed', { errors });
+  const failed = await moveBatch(db, batchId, 'failed', { errors });
   await deletePlannedRequests(db, batchId);
   return failed ? { outcome: 'failed' } : planOf((await findBatchById(db, batchId))!);
 }
@@ -149,7 +150,7 @@ async function planBatch(db: Db, batch: BatchRow, limits: PlanLimits, onProgress
   }
 
   if (errors.length > 0) return failBatch(db, batchId, errors);
-  const started = await transitionBatch(db, batchId, 'in_progress', {
+  const started = await moveBatch(db, batchId, 'in_progress', {
     model: batchModel!,
     chunk_count: Math.ceil(requestCount / limits.chunkSize),
     total_requests: requestCount,

@@ -62,6 +62,7 @@ const schema = z
     API_KEYS: envList,
     WORKER_ROLES: envList.pipe(z.array(z.enum(WORKER_ROLES))),
     SIMULATOR_PORT: envInt(0),
+    METRICS_PORT: envInt(9464),
     SHUTDOWN_GRACE_MS: envInt(30_000, 0),
     RECONCILE_INTERVAL_SECONDS: envInt(300, 1),
     RETENTION_INTERVAL_SECONDS: envInt(600, 1),
@@ -139,6 +140,8 @@ export type Config = Readonly<{
   /** API key → tenant. Empty means open single-tenant mode. */
   apiKeys: ReadonlyMap<string, string>;
   simulatorPort: number;
+  /** Where a process without the API serves GET /metrics (0: any free port, logged); one with the API serves it on the API's port. */
+  metricsPort: number;
   shutdownGraceMs: number;
   /** How often the reconciler Schedule runs (orchestrator role). */
   reconcileIntervalSeconds: number;
@@ -203,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerRoles: e.WORKER_ROLES.length > 0 ? e.WORKER_ROLES : [...WORKER_ROLES],
     apiKeys: parseApiKeys(e.API_KEYS),
     simulatorPort: e.SIMULATOR_PORT,
+    metricsPort: e.METRICS_PORT,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     reconcileIntervalSeconds: e.RECONCILE_INTERVAL_SECONDS,
     retentionIntervalSeconds: e.RETENTION_INTERVAL_SECONDS,

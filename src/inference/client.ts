@@ -3,6 +3,7 @@ import { Agent, errors as undiciErrors } from 'undici';
 import type { BackendPool } from './backends';
 import { AbortFanOut } from './abortFanOut';
 import { BackendFailure } from './health';
+import { backendRequestDuration, backendRetries } from '../metrics/instruments';
 import type { Claim } from './semaphore';
 import { abortableSleep, parseRetryAfter, retryDelayMs, type RetryPolicy } from './retry';
 
@@ -85,7 +86,9 @@ export class InferenceClient {
       let result: Attempt;
       try {
         result = await backend.health.run(async () => {
+          const stopTimer = backendRequestDuration.startTimer({ backend: backend.baseUrl });
           const attempt = await this.attempt(backend.baseUrl, url, payload, signal);
+          stopTimer({ outcome: attemptOutcome(attempt) });
           if (!attempt.final && attempt.serverFault) throw new BackendFailure(attempt);
           return attempt;
         });
@@ -101,7 +104,9 @@ export class InferenceClient {
         backend.depth.onSuccess();
         return result.outcome;
       }
-      if (result.serverFault && (await backend.health.whoseFailure(sentAt, signal)) === 'server') {
+      const outage = result.serverFault && (await backend.health.whoseFailure(sentAt, signal)) === 'server';
+      if (outage) {
+        backendRetries.inc({ cause: result.code, charged: 'false' });
         // An outage, not charged. Until the breaker takes the server out of rotation, pace the
         // attempts as retries: a server that fails its probes but not every request must not spin us.
         if (backend.health.healthy) await abortableSleep(retryDelayMs(retry, Math.max(1, charged)), signal);
@@ -113,6 +118,7 @@ export class InferenceClient {
       if (charged >= retry.maxAttempts) {
         return { kind: 'error', code: result.code, message: `${result.message} (gave up after ${charged} attempts)` };
       }
+      backendRetries.inc({ cause: result.code, charged: 'true' });
       await abortableSleep(retryDelayMs(retry, charged, result.retryAfterMs), signal);
     }
   }
@@ -172,6 +178,14 @@ export class InferenceClient {
 function backendTarget(baseUrl: string, endpoint: string): { origin: string; path: string } {
   const target = new URL(`${baseUrl.replace(/\/+$/, '')}${endpoint.replace(/^\/v1(?=\/)/, '')}`);
   return { origin: target.origin, path: `${target.pathname}${target.search}` };
+}
+
+/** The attempt's outcome as vbs_backend_request_duration_seconds labels it. */
+function attemptOutcome(attempt: Attempt): string {
+  if (!attempt.final) return attempt.code;
+  const { outcome } = attempt;
+  if (outcome.kind === 'error') return outcome.code;
+  return outcome.statusCode >= 200 && outcome.statusCode < 300 ? 'ok' : 'client_error';
 }
 
 const header = (value: string | string[] | undefined): string | null => (Array.isArray(value) ? value[0] : value) ?? null;

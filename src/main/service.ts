@@ -7,6 +7,9 @@ import { migrate } from '../db/migrate';
 import { createPool, type Db } from '../db/pool';
 import { deleteAbandonedUploads } from '../store/files';
 import { logger } from '../logger';
+import { observeBackends, observeDatabase } from '../metrics/observers';
+import { reserveTemporalCoreMetricsAddress } from '../metrics/registry';
+import { startMetricsServer } from '../metrics/server';
 import { resolveApiKey } from '../store/apiKeys';
 import { connectClient } from '../temporal/gateway';
 import { ensureSearchAttributes } from '../temporal/registerSearchAttributes';
@@ -33,12 +36,18 @@ export async function startService(config: Config, parts: { api: boolean; worker
   const temporal = await connectClient(config.temporal.address, config.temporal.namespace);
   await ensureSearchAttributes(temporal.connection, config.temporal.namespace);
 
+  // Without the API, the workers' metrics get a listener of their own; bound first, so a port in
+  // use stops the start before any worker polls.
+  const metrics = apiDb ? undefined : await startMetricsServer(config.metricsPort, config.host);
+  if (metrics) logger.info({ metrics: metrics.url }, 'serving metrics');
+
   let workers: RunningWorkers | undefined;
   let workerConnection: NativeConnection | undefined;
   if (parts.workers) {
-    installTemporalRuntime();
+    await installTemporalRuntime();
     workerConnection = await NativeConnection.connect({ address: config.temporal.address });
     workers = await startWorkers(config, workerDb!, workerConnection, temporal);
+    if (workers.inference) observeBackends(workers.inference.backends);
   }
 
   let server: http.Server | undefined;
@@ -49,6 +58,7 @@ export async function startService(config: Config, parts: { api: boolean; worker
       logger.warn('no API keys (API_KEYS or created with `npm run keys`): the API is open, single-tenant, without authentication');
     }
     stopSweeping = sweepAbandonedUploads(apiDb, config.http.requestTimeoutMs);
+    observeDatabase(apiDb);
     server = createHttpServer(createApp({ config, db: apiDb, temporal, backends: workers?.inference?.backends }), config.http);
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);
@@ -68,6 +78,7 @@ export async function startService(config: Config, parts: { api: boolean; worker
       }
       stopSweeping?.();
       await workers?.shutdown();
+      await metrics?.close();
       await workerConnection?.close();
       await temporal.connection.close();
       await Promise.all(pools.map((pool) => pool.end()));
@@ -76,11 +87,18 @@ export async function startService(config: Config, parts: { api: boolean; worker
 }
 
 let runtimeInstalled = false;
-/** The SDK's own logs: warnings and worse, so ours stay readable. */
-function installTemporalRuntime(): void {
+/**
+ * The SDK's own logs (warnings and worse, so ours stay readable) and its worker metrics (task
+ * slots, pollers, schedule-to-start latencies), which /metrics passes on beside ours.
+ */
+async function installTemporalRuntime(): Promise<void> {
   if (runtimeInstalled) return;
-  Runtime.install({ logger: sdkLogger('WARN') });
   runtimeInstalled = true;
+  const bindAddress = await reserveTemporalCoreMetricsAddress();
+  Runtime.install({
+    logger: sdkLogger('WARN'),
+    telemetryOptions: { metrics: { prometheus: { bindAddress, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } } },
+  });
 }
 
 /**

@@ -9,6 +9,8 @@ export type Entry = 'start' | 'api' | 'worker';
 export type ServiceProcess = {
   apiUrl: string;
   port: number;
+  /** GET /metrics: on the API's port, or for a worker on the listener it logged (a free port unless env sets METRICS_PORT). */
+  metricsUrl: string;
   child: ChildProcess;
   output(): string;
   /** SIGKILL: no cleanup runs, exactly like a crash. */
@@ -36,7 +38,7 @@ export async function startServiceProcess(env: Record<string, string>, options: 
   if (!fs.existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\``);
   const port = options.port ?? (await freePort());
   const child = spawn(process.execPath, [...HEAP_FLAGS, ...(options.nodeArgs ?? []), script], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', METRICS_PORT: '0', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -51,9 +53,11 @@ export async function startServiceProcess(env: Record<string, string>, options: 
     },
     { timeoutMs: 120_000, what: `${entry} start-up` },
   );
+  const loggedMetricsUrl = /"metrics":"([^"]+)"/.exec(output)?.[1];
   return {
     apiUrl: `http://127.0.0.1:${port}/v1`,
     port,
+    metricsUrl: entry === 'worker' ? loggedMetricsUrl! : `http://127.0.0.1:${port}/metrics`,
     child,
     output: () => output,
     async kill() {

@@ -2,19 +2,15 @@ import type { Client } from '@temporalio/client';
 import { Router } from 'express';
 import type { Db } from '../../db/pool';
 import type { BackendStatus } from '../../worker/inferenceRole';
+import { withTimeout } from '../../withTimeout';
 
 const READY_PROBE_MS = 800;
 
 function answersWithin(probe: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)));
-  return Promise.race([
-    probe.then(
-      () => true,
-      () => false,
-    ),
-    timeout,
-  ]).finally(() => clearTimeout(timer));
+  return withTimeout(probe, ms).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Liveness says the process answers; readiness says its dependencies do too. */

@@ -1,0 +1,30 @@
+import { Router, type RequestHandler } from 'express';
+import { httpRequestDuration } from '../../metrics/instruments';
+import { METRICS_CONTENT_TYPE, renderMetrics } from '../../metrics/registry';
+
+/**
+ * GET /metrics: this process's metrics in Prometheus text format, without authentication, like the
+ * health probes (no label carries a tenant's data). In `npm start` that includes the workers'.
+ */
+export function metricsRouter(): Router {
+  const router = Router();
+  router.get('/metrics', async (_req, res) => {
+    res.type(METRICS_CONTENT_TYPE).send(await renderMetrics());
+  });
+  return router;
+}
+
+/**
+ * Times every API request by its route pattern (`/v1/batches/:id`), read once the response is sent
+ * and routing is done; paths no route matched share one label, so a scan of random URLs adds no series.
+ */
+export function timeRequests(): RequestHandler {
+  return (req, res, next) => {
+    const stop = httpRequestDuration.startTimer();
+    res.once('finish', () => {
+      const route = req.route ? `${req.baseUrl}${(req.route as { path: string }).path}` : 'unmatched';
+      stop({ method: req.method, route, status_code: String(res.statusCode) });
+    });
+    next();
+  };
+}
