@@ -143,6 +143,12 @@ describe('Prometheus metrics', () => {
     expect(served('vbs_http_request_duration_seconds_count', { method: 'POST', route: '/v1/batches', status_code: '200' })).toBe(1);
     expect(served('vbs_http_request_duration_seconds_count', { method: 'GET', route: '/v1/batches/:id', status_code: '200' })).toBeGreaterThanOrEqual(1);
     expect(apiAfter.has('vbs_queued_requests')).toBe(true);
+
+    // The Grafana dashboard charts only series these endpoints really export.
+    const dashboard = fs.readFileSync(path.join(__dirname, '../../deploy/grafana/dashboards/vbs.json'), 'utf8');
+    const charted = new Set(dashboard.match(/\b(?:vbs|temporal|process)_[a-z_]+/g));
+    expect(charted.size).toBeGreaterThan(15);
+    for (const name of charted) expect({ name, exported: [apiAfter, workerAfter, running.apiNow].some((s) => s.has(name)) }).toEqual({ name, exported: true });
   });
 
   test('unknown paths share one label: a scan of random URLs adds no series', async () => {
