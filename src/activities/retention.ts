@@ -10,7 +10,7 @@ export function createRetentionActivities(deps: { db: Db }) {
     async applyRetention(): Promise<RetentionReport> {
       const context = Context.current();
       const report = await whileHeartbeating(context, () => applyRetention(deps.db, context.cancellationSignal));
-      if (report.filesExpired + report.batchesRequestsPurged + report.batchesResultsPurged > 0) logger.info(report, 'retention pass');
+      if (Object.values(report).some((n) => n > 0)) logger.info(report, 'retention pass');
       return report;
     },
   };

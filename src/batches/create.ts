@@ -2,7 +2,8 @@ import { withTransaction, type Db, type DbClient } from '../db/pool';
 import { newBatchId } from '../ids';
 import { subscribedEvents, type WebhookConfig } from '../states/webhook';
 import { batchTransitions } from '../metrics/instruments';
-import { insertBatch, type BatchRow } from '../store/batches';
+import { findBatch, insertBatch, type BatchRow } from '../store/batches';
+import { claimKey, type IdempotentRequest } from '../idempotency/keys';
 import { findFile } from '../store/files';
 import { setBatchWebhook } from '../store/webhooks';
 import type { WorkflowGateway } from '../temporal/gateway';
@@ -24,9 +25,11 @@ export type CreateBatchRequest = {
 };
 
 export type CreateBatchOutcome =
-  | { kind: 'created'; batch: BatchRow }
+  /** `replayed`: an earlier call with the same Idempotency-Key and request created it. */
+  | { kind: 'created'; batch: BatchRow; replayed: boolean }
   | { kind: 'invalid_input_file'; message: string }
-  | { kind: 'invalid_webhook_url'; param: 'webhook.url' | 'metadata.webhook_url'; message: string };
+  | { kind: 'invalid_webhook_url'; param: 'webhook.url' | 'metadata.webhook_url'; message: string }
+  | { kind: 'idempotency_key_reused' };
 
 export type CreateBatchDeps = { db: Db; workflows: WorkflowGateway; webhookPolicy: DestinationPolicy };
 
@@ -34,8 +37,16 @@ export type CreateBatchDeps = { db: Db; workflows: WorkflowGateway; webhookPolic
  * Creates a batch: the input file must be the tenant's and meant for batches, the webhook's
  * destination is vetted now, and the model falls back to `metadata.model`. The row commits only
  * once Temporal has accepted the workflow, so no batch sits in `validating` with nothing running it.
+ * With an Idempotency-Key, the key is claimed in the same transaction: of concurrent calls with one
+ * key exactly one creates, the others get its batch. `retryOf` links a batch made of another's
+ * failed lines (batches/retry.ts).
  */
-export async function createBatch(deps: CreateBatchDeps, tenantId: string, request: CreateBatchRequest): Promise<CreateBatchOutcome> {
+export async function createBatch(
+  deps: CreateBatchDeps,
+  tenantId: string,
+  request: CreateBatchRequest,
+  options: { idempotency?: IdempotentRequest; retryOf?: string } = {},
+): Promise<CreateBatchOutcome> {
   const inputFile = await findFile(deps.db, tenantId, request.input_file_id);
   if (!inputFile) return { kind: 'invalid_input_file', message: `No such file: '${request.input_file_id}'` };
   if (inputFile.purpose !== 'batch') {
@@ -46,9 +57,13 @@ export async function createBatch(deps: CreateBatchDeps, tenantId: string, reque
   const webhook = vetted.config;
 
   const metadata = request.metadata ?? null;
-  const batch = await withTransaction(deps.db, (client) =>
-    insertAndStartBatch(client, deps.workflows, {
-      id: newBatchId(),
+  const id = newBatchId();
+  return withTransaction(deps.db, async (client): Promise<CreateBatchOutcome> => {
+    const claim = options.idempotency ? await claimKey(client, tenantId, 'create_batch', options.idempotency, id) : ({ kind: 'claimed' } as const);
+    if (claim.kind === 'mismatch') return { kind: 'idempotency_key_reused' };
+    if (claim.kind === 'replay') return { kind: 'created', batch: (await findBatch(client, tenantId, claim.resourceId))!, replayed: true };
+    const batch = await insertAndStartBatch(client, deps.workflows, {
+      id,
       tenantId,
       inputFileId: inputFile.id,
       endpoint: request.endpoint,
@@ -56,11 +71,12 @@ export async function createBatch(deps: CreateBatchDeps, tenantId: string, reque
       model: request.model ?? metadata?.model ?? null,
       metadata,
       queue: null,
+      retryOf: options.retryOf ?? null,
       webhook,
       outputExpiresAfterSeconds: request.output_expires_after?.seconds ?? null,
-    }),
-  );
-  return { kind: 'created', batch };
+    });
+    return { kind: 'created', batch, replayed: false };
+  });
 }
 
 export type NewBatch = {
@@ -74,6 +90,8 @@ export type NewBatch = {
   metadata: Record<string, string> | null;
   /** The stream-to-batch queue that cut it, if any. */
   queue: string | null;
+  /** The batch whose failed lines it retries, if any. */
+  retryOf: string | null;
   /** Already vetted. */
   webhook: WebhookConfig | null;
   /** The output and error files expire this long after they appear (OpenAI's `output_expires_after`). */
@@ -98,6 +116,7 @@ export async function insertAndStartBatch(client: DbClient, workflows: WorkflowG
     metadata: batch.metadata,
     queue: batch.queue,
     outputExpiresAfterSeconds: batch.outputExpiresAfterSeconds,
+    retryOf: batch.retryOf,
   });
   if (batch.webhook) await setBatchWebhook(client, row.id, batch.webhook);
   await workflows.startBatch(

@@ -40,6 +40,8 @@ export const BatchObject = z.strictObject({
   usage: z.strictObject({ input_tokens: count, output_tokens: count, total_tokens: count }),
   metadata: z.record(z.string(), z.string()).nullable(),
   webhook: z.strictObject({ url: z.string(), events: z.array(z.enum(WEBHOOK_EVENT_TYPES)) }).nullable(),
+  retry_of: z.string().nullable().describe('Extension: the batch whose failed lines this batch retries (POST /v1/batches/{batch_id}/retry).'),
+  retries: z.array(z.string()).describe("Extension: the batches created to retry this batch's failed lines, oldest first."),
 });
 export type BatchObject = z.infer<typeof BatchObject>;
 
@@ -77,5 +79,8 @@ export function toBatchObject(row: BatchRow): BatchObject {
     },
     metadata: row.metadata,
     webhook: row.webhook ? publicWebhookConfig(row.webhook) : null,
+    retry_of: row.retry_of,
+    // Rows read by id or page carry them; the others (a batch just created or cancelled) have none yet.
+    retries: row.retries ?? [],
   };
 }

@@ -1,11 +1,19 @@
 import type { Readable } from 'node:stream';
-import type { Db } from '../db/pool';
+import crypto from 'node:crypto';
+import { withTransaction, type Db } from '../db/pool';
 import { newFileId } from '../ids';
-import { completeFile, deleteFile, insertFile } from '../store/files';
+import { claimKey, hashJson } from '../idempotency/keys';
+import { completeFile, deleteFile, findFile, insertFile } from '../store/files';
 import { FileContentWriter, PART_BYTES } from './content';
 import { toFileObject, type FileObject } from './object';
 
 export type UploadFields = { purpose: string; expiresAfterSeconds: number | null };
+
+/** `replayed`: an earlier upload with the same Idempotency-Key and the same content and fields created it. */
+export type StoredUpload = { file: FileObject; replayed: boolean };
+
+/** The Idempotency-Key created another file, or a file since deleted: this upload is not stored. */
+export class IdempotencyKeyReusedError extends Error {}
 
 export class FileTooLargeError extends Error {
   constructor(readonly maxBytes: number) {
@@ -53,15 +61,19 @@ export async function storeUpload(
     maxBytes: number;
     /** The upload's other fields: its purpose, and how long after its creation it expires (OpenAI's `expires_after`), if at all. */
     resolveFields: () => Promise<UploadFields>;
+    /** The client's Idempotency-Key: a retried upload of the same content and fields gets the first one's file. */
+    idempotencyKey?: string;
   },
-): Promise<FileObject> {
+): Promise<StoredUpload> {
   const fileId = newFileId();
+  const filename = sanitizeFilename(upload.filename);
+  const contentHash = upload.idempotencyKey === undefined ? undefined : crypto.createHash('sha256');
   let created = false;
   const writer = new FileContentWriter(db, fileId);
   // The row is created just before the first part is written.
   const ensureRow = async () => {
     if (created) return;
-    await insertFile(db, { id: fileId, tenantId: upload.tenantId, purpose: 'batch', filename: sanitizeFilename(upload.filename) });
+    await insertFile(db, { id: fileId, tenantId: upload.tenantId, purpose: 'batch', filename });
     created = true;
   };
   let writing = false;
@@ -70,6 +82,7 @@ export async function storeUpload(
       for await (const chunk of upload.content) {
         if (writer.bytesWritten + (chunk as Buffer).length > upload.maxBytes) throw new FileTooLargeError(upload.maxBytes);
         writer.buffer(chunk as Buffer);
+        contentHash?.update(chunk as Buffer);
         if (writer.bufferedBytes >= PART_BYTES) {
           writing = true;
           await ensureRow();
@@ -85,7 +98,26 @@ export async function storeUpload(
     await ensureRow();
     const bytes = await writer.end();
     const fields = await upload.resolveFields();
-    return toFileObject(await completeFile(db, fileId, bytes, fields.purpose, fields.expiresAfterSeconds));
+    if (upload.idempotencyKey === undefined || contentHash === undefined) {
+      return { file: toFileObject(await completeFile(db, fileId, bytes, fields.purpose, fields.expiresAfterSeconds)), replayed: false };
+    }
+    const request = {
+      key: upload.idempotencyKey,
+      requestHash: hashJson({ content_sha256: contentHash.digest('hex'), filename, purpose: fields.purpose, expires_after_seconds: fields.expiresAfterSeconds }),
+    };
+    const stored = await withTransaction(db, async (client): Promise<StoredUpload> => {
+      const claim = await claimKey(client, upload.tenantId, 'create_file', request, fileId);
+      if (claim.kind === 'claimed') return { file: toFileObject(await completeFile(client, fileId, bytes, fields.purpose, fields.expiresAfterSeconds)), replayed: false };
+      if (claim.kind === 'mismatch')
+        throw new IdempotencyKeyReusedError('This Idempotency-Key was used for another upload (other content or fields); use a new key for a new file.');
+      const original = await findFile(client, upload.tenantId, claim.resourceId);
+      if (!original)
+        throw new IdempotencyKeyReusedError(`The file this Idempotency-Key created, '${claim.resourceId}', has been deleted; use a new key to upload it again.`);
+      return { file: toFileObject(original), replayed: true };
+    });
+    // The retry's own copy goes: the first upload's file is the one the key stands for.
+    if (stored.replayed) await deleteFile(db, fileId);
+    return stored;
   } catch (err) {
     if (created) await deleteFile(db, fileId).catch(() => undefined);
     throw err;

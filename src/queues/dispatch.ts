@@ -63,6 +63,7 @@ export async function dispatchDue(deps: DispatchDeps, tenantId: string, queue: s
       model: oldest.model,
       metadata: { queue },
       queue,
+      retryOf: null,
       webhook: settings.webhook,
       // A queued request's result is read from its batch's result rows, kept as long as the batch's files are.
       outputExpiresAfterSeconds: null,

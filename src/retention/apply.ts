@@ -8,9 +8,11 @@ import {
   markRequestsPurged,
   markResultsPurged,
 } from '../store/retention';
+import { IDEMPOTENCY_KEY_TTL_SECONDS } from '../states/idempotency';
+import { deleteExpiredIdempotencyKeys } from '../store/idempotencyKeys';
 
 /** What one retention pass did: files expired, and batches whose request bodies and results it dropped. */
-export type RetentionReport = { filesExpired: number; batchesRequestsPurged: number; batchesResultsPurged: number };
+export type RetentionReport = { filesExpired: number; batchesRequestsPurged: number; batchesResultsPurged: number; idempotencyKeysDeleted: number };
 
 const FILES_PER_STATEMENT = 100;
 const BATCHES_PER_PAGE = 100;
@@ -21,7 +23,8 @@ const ROWS_PER_STATEMENT = 5_000;
  * One retention pass: expires the files whose `expires_at` has passed, then drops the per-request
  * copies of ended batches, whose files hold everything: request bodies at once, results at once
  * too, except for a batch cut from a queue (its requests read their results there) until neither
- * of its result files is left; then only their content goes, its requests keeping their status. Every step is idempotent, so a pass stopped by `signal` (or a crash)
+ * of its result files is left; then only their content goes, its requests keeping their status. Idempotency keys go
+ * once past their 24 hours. Every step is idempotent, so a pass stopped by `signal` (or a crash)
  * is finished by the next one.
  */
 export async function applyRetention(db: Db, signal: AbortSignal): Promise<RetentionReport> {
@@ -31,7 +34,11 @@ export async function applyRetention(db: Db, signal: AbortSignal): Promise<Reten
   }
   const batchesRequestsPurged = await purgeEach(db, signal, listBatchesWithRequests, deleteRequestRows, markRequestsPurged);
   const batchesResultsPurged = await purgeEach(db, signal, listBatchesWithResults, dropResultRows, markResultsPurged);
-  return { filesExpired, batchesRequestsPurged, batchesResultsPurged };
+  let idempotencyKeysDeleted = 0;
+  for (let deleted = ROWS_PER_STATEMENT; deleted === ROWS_PER_STATEMENT && !signal.aborted; idempotencyKeysDeleted += deleted) {
+    deleted = await deleteExpiredIdempotencyKeys(db, IDEMPOTENCY_KEY_TTL_SECONDS, ROWS_PER_STATEMENT);
+  }
+  return { filesExpired, batchesRequestsPurged, batchesResultsPurged, idempotencyKeysDeleted };
 }
 
 /** For each batch `list` names: delete its rows in short statements, then mark it purged. Returns how many batches. */

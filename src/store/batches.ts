@@ -21,6 +21,10 @@ export type BatchRow = {
   metadata: Record<string, string> | null;
   /** The stream-to-batch queue the batch was cut from, if any. */
   queue: string | null;
+  /** The batch whose failed lines this one retries (POST /v1/batches/{id}/retry), if any. */
+  retry_of: string | null;
+  /** The batches retrying this one's failed lines, oldest first: read by `findBatch` and `listBatches` only. */
+  retries?: string[];
   /** The result files expire this long after they appear (OpenAI's `output_expires_after`). */
   output_expires_after_seconds: number | null;
   /** When retention dropped the batch's request rows (bodies), and its result rows. */
@@ -57,11 +61,12 @@ export async function insertBatch(
     metadata: Record<string, string> | null;
     queue: string | null;
     outputExpiresAfterSeconds: number | null;
+    retryOf: string | null;
   },
 ): Promise<BatchRow> {
   const { rows } = await db.query<BatchRow>(
-    `INSERT INTO batches (id, tenant_id, endpoint, model, input_file_id, completion_window, status, metadata, expires_at, queue, output_expires_after_seconds)
-     VALUES ($1, $2, $3, $4, $5, $6, $9, $7, now() + make_interval(secs => $8), $10, $11)
+    `INSERT INTO batches (id, tenant_id, endpoint, model, input_file_id, completion_window, status, metadata, expires_at, queue, output_expires_after_seconds, retry_of)
+     VALUES ($1, $2, $3, $4, $5, $6, $9, $7, now() + make_interval(secs => $8), $10, $11, $12)
      RETURNING *`,
     [
       batch.id,
@@ -75,14 +80,18 @@ export async function insertBatch(
       INITIAL_STATUS,
       batch.queue,
       batch.outputExpiresAfterSeconds,
+      batch.retryOf,
     ],
   );
   return rows[0]!;
 }
 
+/** A batch's retries as a column of the batch `b` (an index on retry_of finds them). */
+const RETRIES = `ARRAY(SELECT r.id FROM batches r WHERE r.retry_of = b.id ORDER BY r.created_at, r.id) AS retries`;
+
 /** A tenant's batch: another tenant's is not found, exactly like one that does not exist. Arguments go (tenantId, id), as everywhere in the store. */
 export async function findBatch(db: Queryable, tenantId: string, batchId: string): Promise<BatchRow | undefined> {
-  const { rows } = await db.query<BatchRow>(`SELECT * FROM batches WHERE id = $1 AND tenant_id = $2`, [batchId, tenantId]);
+  const { rows } = await db.query<BatchRow>(`SELECT b.*, ${RETRIES} FROM batches b WHERE b.id = $1 AND b.tenant_id = $2`, [batchId, tenantId]);
   return rows[0];
 }
 
@@ -154,7 +163,7 @@ export async function setResultFiles(db: Queryable, batchId: string, files: { ou
 export async function listBatches(db: Queryable, tenantId: string, query: { after: string | undefined; limit: number }): Promise<BatchRow[] | undefined> {
   const { rows } = await db.query<BatchRow>(
     `WITH cursor AS (SELECT created_at, id FROM batches WHERE id = $2 AND tenant_id = $1)
-     SELECT b.* FROM batches b
+     SELECT b.*, ${RETRIES} FROM batches b
      WHERE b.tenant_id = $1 AND ($2::text IS NULL OR (b.created_at, b.id) < (SELECT created_at, id FROM cursor))
      ORDER BY b.created_at DESC, b.id DESC
      LIMIT $3`,

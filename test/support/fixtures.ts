@@ -61,13 +61,14 @@ export async function insertRanBatch(db: Db, tenantId: string, webhook: WebhookC
 /** Uploads JSONL through the real upload use case (parts, row, status), as POST /v1/files does. */
 export async function uploadInputFile(db: Db, tenantId: string, content: string | Buffer | string[]): Promise<FileObject> {
   const bytes = Array.isArray(content) ? Buffer.from(content.join('\n') + '\n') : Buffer.from(content);
-  return storeUpload(db, {
+  const { file } = await storeUpload(db, {
     tenantId,
     filename: 'input.jsonl',
     content: Readable.from([bytes]),
     maxBytes: Number.MAX_SAFE_INTEGER,
     resolveFields: async () => ({ purpose: 'batch', expiresAfterSeconds: null }),
   });
+  return file;
 }
 
 export type BatchOptions = {
@@ -93,6 +94,7 @@ export async function insertValidatingBatch(db: Db, tenantId: string, inputFileI
     windowSeconds: completionWindowSeconds(completionWindow)!,
     outputExpiresAfterSeconds: options.outputExpiresAfterSeconds ?? null,
     queue: options.queue ?? null,
+    retryOf: null,
     metadata: options.metadata ?? null,
   });
 }

@@ -19,6 +19,7 @@ describe('API objects', () => {
       error_file_id: null,
       errors: null,
       metadata: null,
+      retry_of: null,
       chunk_count: null,
       total_requests: 0,
       completed_requests: 0,
@@ -36,7 +37,7 @@ describe('API objects', () => {
       cancelled_at: null,
     } as BatchRow;
     const batch = BatchObject.parse(toBatchObject(row));
-    expect(batch).toMatchObject({ created_at: 1767323045, expires_at: 1767409445, errors: null, in_progress_at: null, metadata: null });
+    expect(batch).toMatchObject({ created_at: 1767323045, expires_at: 1767409445, errors: null, in_progress_at: null, metadata: null, retry_of: null, retries: [] });
     expect(batch.usage).toEqual({ input_tokens: 0, output_tokens: 0, total_tokens: 0 });
     const failed = toBatchObject({ ...row, status: 'failed', errors: [{ code: 'empty_file', message: 'm', param: null, line: null }] });
     expect(BatchObject.parse(failed).errors).toEqual({ object: 'list', data: [{ code: 'empty_file', message: 'm', param: null, line: null }] });

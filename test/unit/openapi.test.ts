@@ -72,6 +72,8 @@ describe('the OpenAPI document', () => {
       'usage',
       'metadata',
       'webhook',
+      'retry_of',
+      'retries',
     ]);
     expect(doc.components.schemas.CreateBatchRequest!.required).toEqual(['input_file_id']);
   });

@@ -23,6 +23,7 @@ const batch = {
   errors: null,
   metadata: { project: 'x' },
   queue: null,
+  retry_of: null,
   chunk_count: 1,
   total_requests: 3,
   completed_requests: 3,

@@ -5,6 +5,8 @@ import { createBatch, type CreateBatchDeps } from '../../batches/create';
 import { toBatchObject } from '../../batches/object';
 import { listBatchPage, retrieveBatch } from '../../batches/read';
 import { ApiError, invalidRequest, notFound, requireJsonObjectBody } from '../errors';
+import { idempotencyKeyOf, idempotencyKeyReused, markReplayed } from '../idempotency';
+import { hashJson } from '../../idempotency/keys';
 import { listObject, unknownCursor } from '../pagination';
 import { CreateBatchBody, ListBatchesQuery } from '../schemas';
 import { tenantOf } from '../tenant';
@@ -15,9 +17,13 @@ export function batchesRouter(deps: CreateBatchDeps & { db: Db }): Router {
   const router = Router();
 
   router.post('/batches', requireJsonObjectBody, async (req, res) => {
-    const outcome = await createBatch(deps, tenantOf(res), parseRequest(CreateBatchBody, req.body ?? {}));
+    const key = idempotencyKeyOf(req);
+    const request = parseRequest(CreateBatchBody, req.body ?? {});
+    const outcome = await createBatch(deps, tenantOf(res), request, { idempotency: key === undefined ? undefined : { key, requestHash: hashJson(req.body ?? {}) } });
     if (outcome.kind === 'invalid_input_file') throw invalidRequest(outcome.message, 'input_file_id', 'invalid_input_file');
     if (outcome.kind === 'invalid_webhook_url') throw invalidRequest(outcome.message, outcome.param, 'invalid_webhook_url');
+    if (outcome.kind === 'idempotency_key_reused') throw idempotencyKeyReused();
+    if (outcome.replayed) markReplayed(res);
     res.status(200).json(toBatchObject(outcome.batch));
   });
 

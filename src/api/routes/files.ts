@@ -7,8 +7,9 @@ import { readFileContent } from '../../files/content';
 import { deleteFile } from '../../files/delete';
 import type { FileObject } from '../../files/object';
 import { listFilePage, retrieveFile } from '../../files/read';
-import { FileTooLargeError, storeUpload, UploadInterruptedError, type UploadFields } from '../../files/upload';
+import { FileTooLargeError, IdempotencyKeyReusedError, storeUpload, UploadInterruptedError, type StoredUpload, type UploadFields } from '../../files/upload';
 import { ApiError, invalidRequest, notFound, unsupportedContentType } from '../errors';
+import { idempotencyKeyOf, idempotencyKeyReused, markReplayed } from '../idempotency';
 import { listObject, unknownCursor } from '../pagination';
 import { ListFilesQuery, UploadFileFields, UploadFileQuery } from '../schemas';
 import { tenantOf } from '../tenant';
@@ -35,10 +36,11 @@ export function filesRouter(deps: UploadDeps): Router {
         `This API key's tenant already has ${deps.uploadSlots.perTenant} uploads in progress; retry when one finishes.`,
       );
     }
-    let file: FileObject;
+    let stored: StoredUpload;
     try {
-      if (req.is('multipart/form-data')) file = await receiveMultipart(req, deps, tenantId);
-      else if (req.is(RAW_JSONL_TYPES)) file = await receiveRaw(req, deps, tenantId);
+      const idempotencyKey = idempotencyKeyOf(req);
+      if (req.is('multipart/form-data')) stored = await receiveMultipart(req, deps, tenantId, idempotencyKey);
+      else if (req.is(RAW_JSONL_TYPES)) stored = await receiveRaw(req, deps, tenantId, idempotencyKey);
       else {
         throw unsupportedContentType(`Uploads must be multipart/form-data with a 'file' field, or a raw ${RAW_JSONL_TYPES.join(' or ')} body.`, 'file');
       }
@@ -47,7 +49,8 @@ export function filesRouter(deps: UploadDeps): Router {
     } finally {
       release();
     }
-    res.status(200).json(file);
+    if (stored.replayed) markReplayed(res);
+    res.status(200).json(stored.file);
   });
 
   router.get('/files', async (req, res) => {
@@ -116,6 +119,7 @@ function uploadFailure(req: Request, res: Response, err: unknown): unknown {
       req.once('end', () => clearTimeout(timer)).once('close', () => clearTimeout(timer));
     });
   }
+  if (err instanceof IdempotencyKeyReusedError) return idempotencyKeyReused(err.message);
   if (err instanceof FileTooLargeError) return new ApiError(413, 'invalid_request_error', 'file_too_large', err.message, 'file');
   if (err instanceof UploadInterruptedError) {
     const multipart = req.is('multipart/form-data');
@@ -129,7 +133,7 @@ function uploadFailure(req: Request, res: Response, err: unknown): unknown {
 }
 
 /** A raw body is the file itself; purpose and filename come from the query string. */
-async function receiveRaw(req: Request, deps: UploadDeps, tenantId: string): Promise<FileObject> {
+async function receiveRaw(req: Request, deps: UploadDeps, tenantId: string, idempotencyKey: string | undefined): Promise<StoredUpload> {
   const query = parseRequest(UploadFileQuery, req.query);
   if (Number(req.headers['content-length']) > deps.maxFileBytes) throw new FileTooLargeError(deps.maxFileBytes);
   return storeUpload(deps.db, {
@@ -138,6 +142,7 @@ async function receiveRaw(req: Request, deps: UploadDeps, tenantId: string): Pro
     content: bodyStream(req),
     maxBytes: deps.maxFileBytes,
     resolveFields: async () => uploadFields(query),
+    idempotencyKey,
   });
 }
 
@@ -158,7 +163,7 @@ function bodyStream(req: Request): PassThrough {
  * Streams the multipart `file` field into storage. `purpose` may arrive before or after the file, so
  * it is checked once the whole form is parsed, before the upload completes.
  */
-function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Promise<FileObject> {
+function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string, idempotencyKey: string | undefined): Promise<StoredUpload> {
   let form: busboy.Busboy;
   try {
     // Filenames in UTF-8 (what browsers and the SDKs send), not busboy's latin1 default.
@@ -166,7 +171,7 @@ function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Pro
   } catch (err) {
     return Promise.reject(malformedMultipart(err)); // e.g. no boundary in the content type
   }
-  return new Promise<FileObject>((resolve, reject) => {
+  return new Promise<StoredUpload>((resolve, reject) => {
     const fields: Record<string, string> = {};
     const parsed = new Promise<void>((done, fail) => {
       form.on('close', done);
@@ -197,6 +202,7 @@ function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string): Pro
         filename: info.filename,
         content: stream,
         maxBytes: deps.maxFileBytes,
+        idempotencyKey,
         resolveFields: async () => {
           await parsed;
           if (extraFile !== undefined) throw extraFilePart(extraFile);
