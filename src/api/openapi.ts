@@ -5,6 +5,7 @@ import { DeletedFileObject, FileObject } from '../files/object';
 import {
   BatchList,
   CreateBatchBody,
+  RetryBatchBody,
   ErrorResponse,
   FileList,
   ListBatchesQuery,
@@ -40,6 +41,7 @@ const COMPONENTS = new Map<z.ZodType, string>([
   [BatchObject, 'Batch'],
   [BatchList, 'BatchList'],
   [CreateBatchBody, 'CreateBatchRequest'],
+  [RetryBatchBody, 'RetryBatchRequest'],
   [ModelList, 'ModelList'],
   [WebhookDeliveryObject, 'WebhookDelivery'],
   [WebhookDeliveryList, 'WebhookDeliveryList'],
@@ -65,6 +67,17 @@ type Operation = {
   /** A named schema for JSON, or a raw schema for another content type. */
   response: z.ZodType | { contentType: string; schema: JsonSchema };
   errors: number[];
+  /** Takes an Idempotency-Key header (extension). */
+  idempotent?: boolean;
+};
+
+const IDEMPOTENCY_KEY_PARAMETER: JsonSchema = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'Extension: a retry with the same key and the same request within 24 hours returns the first call’s object (with `Idempotent-Replayed: true`) instead of creating another; another request with a used key is a 409. Keys are per tenant, 1 to 255 printable ASCII characters',
+  schema: { type: 'string', minLength: 1, maxLength: 255 },
 };
 
 const binary: JsonSchema = { type: 'string', format: 'binary' };
@@ -78,7 +91,8 @@ const OPERATIONS: Operation[] = [
     query: { schema: UploadFileQuery, onlyFor: 'raw application/jsonl uploads' },
     body: { 'multipart/form-data': UploadFileForm, 'application/jsonl': binary, 'application/x-ndjson': binary },
     response: FileObject,
-    errors: [400, 401, 413, 415],
+    errors: [400, 401, 409, 413, 415],
+    idempotent: true,
   },
   { method: 'get', path: '/v1/files', operationId: 'listFiles', summary: 'List files', query: { schema: ListFilesQuery }, response: FileList, errors: [400, 401] },
   { method: 'get', path: '/v1/files/{file_id}', operationId: 'retrieveFile', summary: 'Retrieve a file', response: FileObject, errors: [401, 404] },
@@ -105,7 +119,8 @@ const OPERATIONS: Operation[] = [
     summary: 'Create a batch from an uploaded file',
     body: { 'application/json': CreateBatchBody },
     response: BatchObject,
-    errors: [400, 401, 415],
+    errors: [400, 401, 409, 415],
+    idempotent: true,
   },
   {
     method: 'get',
@@ -124,6 +139,16 @@ const OPERATIONS: Operation[] = [
     summary: 'Cancel a batch',
     response: BatchObject,
     errors: [401, 404, 409],
+  },
+  {
+    method: 'post',
+    path: '/v1/batches/{batch_id}/retry',
+    operationId: 'retryBatch',
+    summary: "A new batch of a finished batch's failed lines: same custom_ids, bodies, endpoint and metadata, with `retry_of` (extension)",
+    body: { 'application/json': RetryBatchBody },
+    response: BatchObject,
+    errors: [400, 401, 404, 409, 415],
+    idempotent: true,
   },
   {
     method: 'get',
@@ -257,7 +282,7 @@ function queryParameters(query: NonNullable<Operation['query']>): JsonSchema[] {
 
 function operationObject(op: Operation): JsonSchema {
   const pathParams = [...op.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({ name, in: 'path', required: true, schema: { type: 'string' } }));
-  const parameters = [...pathParams, ...(op.query ? queryParameters(op.query) : [])];
+  const parameters = [...pathParams, ...(op.query ? queryParameters(op.query) : []), ...(op.idempotent ? [IDEMPOTENCY_KEY_PARAMETER] : [])];
   const success = op.response instanceof z.ZodType ? { 'application/json': { schema: ref(op.response) } } : { [op.response.contentType]: { schema: op.response.schema } };
   return {
     operationId: op.operationId,

@@ -50,6 +50,17 @@ export const CreateBatchBody = z.object({
   output_expires_after: ExpiresAfter.optional().describe('The output and error files are deleted `seconds` after their creation'),
 });
 
+export const RetryBatchBody = z.strictObject({
+  codes: z
+    .array(z.string().min(1).max(64))
+    .min(1)
+    .max(50)
+    .optional()
+    .describe(
+      'Only the failed lines with one of these codes: an error `code` (e.g. `rate_limited`, `server_error`, `batch_expired`), or `http_<status>` for a non-2xx response. All failed lines when unset',
+    ),
+});
+
 export const ListBatchesQuery = z.object({
   after: cursor.optional().describe('ID of the last batch of the previous page'),
   limit: pageLimit(100, 20),

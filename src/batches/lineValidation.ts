@@ -96,3 +96,6 @@ export function validateRequest(parsed: unknown, lineNo: number, ctx: LineContex
   }
   return { ok: true, line: { customId, model, body: { ...body, model } } };
 }
+
+/** Lines over this are refused during validation; far above any real prompt, far below memory trouble. */
+export const MAX_LINE_BYTES = 8 * 1024 * 1024;

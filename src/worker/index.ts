@@ -13,11 +13,9 @@ import { ORCHESTRATOR_TASK_QUEUE } from '../temporal/definitions';
 import { promoteToCurrent, workerDeploymentOptions } from '../temporal/deployments';
 import { ensureReconcileSchedule, ensureRetentionSchedule } from '../temporal/schedules';
 import { logger } from '../logger';
+import { MAX_LINE_BYTES } from '../batches/lineValidation';
 import { WORKFLOW_BUNDLE_PATH } from './bundleWorkflows';
 import { startInferenceRole, type InferenceRole } from './inferenceRole';
-
-/** Lines over this are refused during validation; far above any real prompt, far below memory trouble. */
-export const MAX_LINE_BYTES = 8 * 1024 * 1024;
 
 /** A queue holding requests whose dispatcher has not checked it for this long is woken by the reconciler. */
 const SILENT_QUEUE_SECONDS = 120;

@@ -10,7 +10,7 @@ import { startServiceUnderTest, type ServiceUnderTest } from '../support/service
 
 const MODEL = 'sim-llama-3.1-8b-instruct';
 const MAX_REQUESTS = 5;
-/** The per-line limit of validation (MAX_LINE_BYTES in src/worker): the file limit must exceed it. */
+/** The per-line limit of validation (MAX_LINE_BYTES in src/batches/lineValidation.ts): the file limit must exceed it. */
 const MAX_LINE_BYTES = 8 * 1024 * 1024;
 const MAX_FILE_BYTES = 9 * 1024 * 1024;
 const MAX_REPORTED_ERRORS = 100;

@@ -4,11 +4,12 @@ import { cancelBatch } from '../../batches/cancel';
 import { createBatch, type CreateBatchDeps } from '../../batches/create';
 import { toBatchObject } from '../../batches/object';
 import { listBatchPage, retrieveBatch } from '../../batches/read';
+import { retryBatch } from '../../batches/retry';
 import { ApiError, invalidRequest, notFound, requireJsonObjectBody } from '../errors';
 import { idempotencyKeyOf, idempotencyKeyReused, markReplayed } from '../idempotency';
 import { hashJson } from '../../idempotency/keys';
 import { listObject, unknownCursor } from '../pagination';
-import { CreateBatchBody, ListBatchesQuery } from '../schemas';
+import { CreateBatchBody, ListBatchesQuery, RetryBatchBody } from '../schemas';
 import { tenantOf } from '../tenant';
 import { parseRequest } from '../validate';
 
@@ -48,6 +49,25 @@ export function batchesRouter(deps: CreateBatchDeps & { db: Db }): Router {
       throw new ApiError(409, 'invalid_request_error', 'batch_not_cancellable', `Cannot cancel a batch with status '${outcome.batch.status}'.`);
     }
     res.json(toBatchObject(outcome.batch));
+  });
+
+  /** Extension: a new batch of the failed lines of a finished batch, linked to it. */
+  router.post('/batches/:id/retry', requireJsonObjectBody, async (req, res) => {
+    // The body check before the handler leaves Express's types unsure of the path's parameters.
+    const { id } = req.params as { id: string };
+    const key = idempotencyKeyOf(req);
+    const request = parseRequest(RetryBatchBody, req.body ?? {});
+    const idempotency = key === undefined ? undefined : { key, requestHash: hashJson({ retry_of: id, ...request }) };
+    const outcome = await retryBatch(deps, tenantOf(res), id, request, { idempotency });
+    if (outcome.kind === 'not_found') throw notFound('batch', id);
+    if (outcome.kind === 'not_finished') {
+      throw new ApiError(409, 'invalid_request_error', 'batch_not_finished', `Batch '${id}' is ${outcome.status}: only a finished batch can be retried.`);
+    }
+    if (outcome.kind === 'nothing_to_retry') throw new ApiError(409, 'invalid_request_error', 'nothing_to_retry', outcome.message);
+    if (outcome.kind === 'files_gone') throw new ApiError(409, 'invalid_request_error', 'batch_files_gone', outcome.message);
+    if (outcome.kind === 'idempotency_key_reused') throw idempotencyKeyReused();
+    if (outcome.replayed) markReplayed(res);
+    res.status(200).json(toBatchObject(outcome.batch));
   });
 
   return router;
