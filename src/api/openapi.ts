@@ -1,11 +1,13 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { BatchErrorObject, BatchObject } from '../batches/object';
+import { BatchResultsPage } from '../batches/results';
 import { DeletedFileObject, FileObject } from '../files/object';
 import {
   BatchList,
   CreateBatchBody,
   RetryBatchBody,
+  BatchResultsQuery,
   ErrorResponse,
   FileList,
   ListBatchesQuery,
@@ -42,6 +44,7 @@ const COMPONENTS = new Map<z.ZodType, string>([
   [BatchList, 'BatchList'],
   [CreateBatchBody, 'CreateBatchRequest'],
   [RetryBatchBody, 'RetryBatchRequest'],
+  [BatchResultsPage, 'BatchResultsPage'],
   [ModelList, 'ModelList'],
   [WebhookDeliveryObject, 'WebhookDelivery'],
   [WebhookDeliveryList, 'WebhookDeliveryList'],
@@ -139,6 +142,15 @@ const OPERATIONS: Operation[] = [
     summary: 'Cancel a batch',
     response: BatchObject,
     errors: [401, 404, 409],
+  },
+  {
+    method: 'get',
+    path: '/v1/batches/{batch_id}/results',
+    operationId: 'listBatchResults',
+    summary: 'The lines finished so far, in input order, each exactly as in the output or error file; page on with `after=last_line` (extension)',
+    query: { schema: BatchResultsQuery },
+    response: BatchResultsPage,
+    errors: [400, 401, 404, 409],
   },
   {
     method: 'post',

@@ -61,6 +61,11 @@ export const RetryBatchBody = z.strictObject({
     ),
 });
 
+export const BatchResultsQuery = z.object({
+  after: z.coerce.number().int().min(0).default(0).describe('Line number after which to start: 0, then the previous page’s `last_line`'),
+  limit: pageLimit(1000, 100),
+});
+
 export const ListBatchesQuery = z.object({
   after: cursor.optional().describe('ID of the last batch of the previous page'),
   limit: pageLimit(100, 20),

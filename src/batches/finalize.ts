@@ -5,15 +5,8 @@ import { moveBatch } from './transition';
 import { listUnwrittenChunks, sumChunkFiles } from '../store/chunkFiles';
 import { completeFile, deleteFile } from '../store/files';
 import { deletePlannedRequests } from '../store/requests';
-import type { NeverExecutedCode } from './outputLines';
+import { neverExecutedCode } from './outputLines';
 import { resultFilesOf, writeChunkLines } from './resultFiles';
-
-const NEVER_EXECUTED: Record<FinalizeOutcome, NeverExecutedCode> = {
-  completed: 'batch_failed', // unreachable in practice: a completed batch executed every request
-  expired: 'batch_expired',
-  cancelled: 'batch_cancelled',
-  failed: 'batch_failed',
-};
 
 /**
  * Ends a batch that was accepted: seals it (no result is stored after that, and its end is fixed),
@@ -33,7 +26,7 @@ export async function finalizeBatch(db: Db, batchId: string, requested: Finalize
   if (files) {
     const unwritten = await listUnwrittenChunks(db, batchId, sealed.chunk_count ?? 0);
     for (const [i, chunkNo] of unwritten.entries()) {
-      await writeChunkLines(db, batchId, chunkNo, files, NEVER_EXECUTED[outcome]);
+      await writeChunkLines(db, batchId, chunkNo, files, neverExecutedCode(outcome));
       onChunk(i + 1);
     }
   }

@@ -3,6 +3,11 @@ import type { RequestWithResult } from '../store/requests';
 
 export type NeverExecutedCode = 'batch_expired' | 'batch_cancelled' | 'batch_failed';
 
+/** The error of a request a batch ended without running, by how the batch ended (a completed batch ran every request). */
+export function neverExecutedCode(batchEnd: string | null): NeverExecutedCode {
+  return batchEnd === 'expired' ? 'batch_expired' : batchEnd === 'cancelled' ? 'batch_cancelled' : 'batch_failed';
+}
+
 /**
  * One output-file line per request, OpenAI's shape. Returns where it belongs: 2xx responses go to
  * the output file, everything else (non-2xx, no response, never executed) to the error file.

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BATCH_ENDPOINTS } from '../batches/endpoints';
-import { outputLine, type NeverExecutedCode } from '../batches/outputLines';
+import { neverExecutedCode, outputLine } from '../batches/outputLines';
 import { REQUEST_STATUSES } from '../states/request';
 import { WEBHOOK_EVENT_TYPES } from '../states/webhook';
 import type { QueuedRequestRow } from '../store/queuedRequests';
@@ -72,8 +72,6 @@ export const QueuedRequestObject = z.strictObject({
 });
 export type QueuedRequestObject = z.infer<typeof QueuedRequestObject>;
 
-const NEVER_EXECUTED: Record<string, NeverExecutedCode> = { expired: 'batch_expired', cancelled: 'batch_cancelled', failed: 'batch_failed' };
-
 export function toQueuedRequestObject(row: QueuedRequestRow): QueuedRequestObject {
   const base = {
     id: row.id,
@@ -92,7 +90,7 @@ export function toQueuedRequestObject(row: QueuedRequestRow): QueuedRequestObjec
   const finished = row.batch_id !== null && row.effective_status !== 'dispatched';
   if (!finished) return base;
   // The same function writes the batch's files: the request answers exactly what its line says.
-  const { line } = outputLine(row.batch_id!, row, NEVER_EXECUTED[row.batch_status ?? ''] ?? 'batch_failed');
+  const { line } = outputLine(row.batch_id!, row, neverExecutedCode(row.batch_status));
   const { response, error } = JSON.parse(line) as Pick<QueuedRequestObject, 'response' | 'error'>;
   return { ...base, response, error };
 }

@@ -102,22 +102,34 @@ export async function storeResults(db: Queryable, batchId: string, results: Requ
 }
 
 /**
- * Up to `limit` requests of one chunk after line `afterLineNo`, in input order, with their outcome
- * (null fields when never executed). The page of requests is cut before the join: a LIMIT under a
- * join let the planner, misled by a fresh batch's missing statistics, join and sort every later
- * line for each page.
+ * A page of requests with their outcome (null fields when not executed, or not yet). The page of
+ * requests is cut before the join: a LIMIT under a join let the planner, misled by a fresh batch's
+ * missing statistics, join and sort every later line for each page.
  */
+const withResults = (page: string) =>
+  `WITH page AS MATERIALIZED (${page})
+   SELECT p.line_no, p.custom_id, x.request_id, x.status_code, x.response_body::text AS response_body, x.error_code, x.error_message
+   FROM page p
+   LEFT JOIN batch_results x ON x.batch_id = $1 AND x.line_no = p.line_no
+   ORDER BY p.line_no`;
+
+/** Up to `limit` requests of one chunk after line `afterLineNo`, in input order, with their outcome. */
 export async function readChunkWithResults(db: Queryable, batchId: string, chunkNo: number, afterLineNo: number, limit: number): Promise<RequestWithResult[]> {
   const { rows } = await db.query<RequestWithResult>(
-    `WITH page AS MATERIALIZED (
-       SELECT line_no, custom_id FROM batch_requests
-       WHERE batch_id = $1 AND chunk_no = $2 AND line_no > $3 ORDER BY line_no LIMIT $4
-     )
-     SELECT p.line_no, p.custom_id, x.request_id, x.status_code, x.response_body::text AS response_body, x.error_code, x.error_message
-     FROM page p
-     LEFT JOIN batch_results x ON x.batch_id = $1 AND x.line_no = p.line_no
-     ORDER BY p.line_no`,
+    withResults(`SELECT line_no, custom_id FROM batch_requests WHERE batch_id = $1 AND chunk_no = $2 AND line_no > $3 ORDER BY line_no LIMIT $4`),
     [batchId, chunkNo, afterLineNo, limit],
+  );
+  return rows;
+}
+
+/**
+ * Up to `limit` requests of the batch after line `afterLineNo`, in input order, with their outcome.
+ * Results only ever get added, so a later read sees at least what an earlier one did.
+ */
+export async function readBatchWithResults(db: Queryable, batchId: string, afterLineNo: number, limit: number): Promise<RequestWithResult[]> {
+  const { rows } = await db.query<RequestWithResult>(
+    withResults(`SELECT line_no, custom_id FROM batch_requests WHERE batch_id = $1 AND line_no > $2 ORDER BY line_no LIMIT $3`),
+    [batchId, afterLineNo, limit],
   );
   return rows;
 }

@@ -4,12 +4,13 @@ import { cancelBatch } from '../../batches/cancel';
 import { createBatch, type CreateBatchDeps } from '../../batches/create';
 import { toBatchObject } from '../../batches/object';
 import { listBatchPage, retrieveBatch } from '../../batches/read';
+import { readResultsPage } from '../../batches/results';
 import { retryBatch } from '../../batches/retry';
 import { ApiError, invalidRequest, notFound, requireJsonObjectBody } from '../errors';
 import { idempotencyKeyOf, idempotencyKeyReused, markReplayed } from '../idempotency';
 import { hashJson } from '../../idempotency/keys';
 import { listObject, unknownCursor } from '../pagination';
-import { CreateBatchBody, ListBatchesQuery, RetryBatchBody } from '../schemas';
+import { BatchResultsQuery, CreateBatchBody, ListBatchesQuery, RetryBatchBody } from '../schemas';
 import { tenantOf } from '../tenant';
 import { parseRequest } from '../validate';
 
@@ -39,6 +40,21 @@ export function batchesRouter(deps: CreateBatchDeps & { db: Db }): Router {
     const batch = await retrieveBatch(deps.db, tenantOf(res), req.params.id);
     if (!batch) throw notFound('batch', req.params.id);
     res.json(batch);
+  });
+
+  /** Extension: the lines finished so far, in input order, each as in the result files. */
+  router.get('/batches/:id/results', async (req, res) => {
+    const outcome = await readResultsPage(deps.db, tenantOf(res), req.params.id, parseRequest(BatchResultsQuery, req.query));
+    if (outcome.kind === 'not_found') throw notFound('batch', req.params.id);
+    if (outcome.kind === 'purged') {
+      throw new ApiError(
+        409,
+        'invalid_request_error',
+        'results_in_files',
+        `Batch '${req.params.id}' has ended and its per-line results now live only in its output and error files: read those.`,
+      );
+    }
+    res.type('application/json').send(outcome.json);
   });
 
   /** Answers with the batch as it now is: `cancelling`, or `cancelled` if it was validating. */
