@@ -1,4 +1,4 @@
-# One image for every role: `node dist/main/api.js`, `node dist/main/worker.js`, `node dist/main/simulator.js`.
+# One image for every role: `node dist/main/api.js`, `node dist/main/worker.js`, `node dist/main/simulator.js`, `node dist/main/migrate.js` (docker-compose.yml).
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
