@@ -45,7 +45,8 @@ export const BatchObject = z.strictObject({
 });
 export type BatchObject = z.infer<typeof BatchObject>;
 
-export function toBatchObject(row: BatchRow): BatchObject {
+/** `retries`: the batches retrying its failed lines, which only the reads (retrieve, list) look up; a batch just created or cancelled has none. */
+export function toBatchObject(row: BatchRow, retries: string[] = []): BatchObject {
   return {
     id: row.id,
     object: 'batch',
@@ -80,7 +81,6 @@ export function toBatchObject(row: BatchRow): BatchObject {
     metadata: row.metadata,
     webhook: row.webhook ? publicWebhookConfig(row.webhook) : null,
     retry_of: row.retry_of,
-    // Rows read by id or page carry them; the others (a batch just created or cancelled) have none yet.
-    retries: row.retries ?? [],
+    retries,
   };
 }

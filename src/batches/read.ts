@@ -1,11 +1,13 @@
 import type { Db } from '../db/pool';
-import { findBatch, listBatches } from '../store/batches';
+import { findBatch, listBatches, listRetries } from '../store/batches';
 import { toBatchObject, type BatchObject } from './object';
 
 /** The tenant's batch as the API shows it; undefined when the tenant has no batch of that id. */
 export async function retrieveBatch(db: Db, tenantId: string, batchId: string): Promise<BatchObject | undefined> {
   const row = await findBatch(db, tenantId, batchId);
-  return row && toBatchObject(row);
+  if (!row) return undefined;
+  const retries = await listRetries(db, [row.id]);
+  return toBatchObject(row, retries.get(row.id));
 }
 
 /**
@@ -14,5 +16,10 @@ export async function retrieveBatch(db: Db, tenantId: string, batchId: string): 
  */
 export async function listBatchPage(db: Db, tenantId: string, page: { after?: string; limit: number }): Promise<BatchObject[] | undefined> {
   const rows = await listBatches(db, tenantId, { after: page.after, limit: page.limit + 1 });
-  return rows?.map(toBatchObject);
+  if (!rows) return undefined;
+  const retries = await listRetries(
+    db,
+    rows.map((r) => r.id),
+  );
+  return rows.map((row) => toBatchObject(row, retries.get(row.id)));
 }

@@ -7,7 +7,9 @@ import { migrate } from '../db/migrate';
 import { createPool, type Db } from '../db/pool';
 import { deleteAbandonedUploads } from '../store/files';
 import { logger } from '../logger';
-import { observeBackends, observeDatabase } from '../metrics/observers';
+import { observeBackends, observeDatabase, observeTaskQueues } from '../metrics/observers';
+import { listTargetableModels } from '../batches/models';
+import { serviceBacklogs } from '../temporal/backlog';
 import { reserveTemporalCoreMetricsAddress } from '../metrics/registry';
 import { startMetricsServer } from '../metrics/server';
 import { resolveApiKey } from '../store/apiKeys';
@@ -59,6 +61,13 @@ export async function startService(config: Config, parts: { api: boolean; worker
     }
     stopSweeping = sweepAbandonedUploads(apiDb, config.http.requestTimeoutMs);
     observeDatabase(apiDb);
+    observeTaskQueues(async () =>
+      serviceBacklogs(
+        temporal,
+        config.temporal.namespace,
+        (await listTargetableModels(apiDb)).map((m) => m.id),
+      ),
+    );
     server = createHttpServer(createApp({ config, db: apiDb, temporal, backends: workers?.inference?.backends }), config.http);
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);

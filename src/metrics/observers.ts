@@ -99,6 +99,33 @@ function perScrape<T>(what: string, query: () => Promise<T>): () => Promise<T | 
   };
 }
 
+export type TaskQueueBacklogView = { taskQueue: string; kind: string; count: number; ageSeconds: number };
+
+/**
+ * Gauges of the Temporal task queues' backlogs, asked of the server at scrape time (API processes):
+ * chunks waiting for a GPU worker per model, and the orchestrator's own queue.
+ */
+export function observeTaskQueues(backlogs: () => Promise<TaskQueueBacklogView[]>): void {
+  const read = perScrape('vbs_task_queue_backlog', backlogs);
+  const gauge = (name: string, help: string, value: (b: TaskQueueBacklogView) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['task_queue', 'kind'] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const backlog of (await read()) ?? []) this.set({ task_queue: backlog.taskQueue, kind: backlog.kind }, value(backlog));
+      },
+    });
+  gauge(
+    'vbs_task_queue_backlog',
+    "Tasks waiting in a Temporal task queue for a worker (the server's estimate): on inference.<model>, chunks no GPU worker has taken yet.",
+    (b) => b.count,
+  );
+  gauge('vbs_task_queue_backlog_age_seconds', 'How long the oldest task of the backlog has waited.', (b) => b.ageSeconds);
+}
+
 /** A backend as a GPU worker sees it. */
 export type BackendView = { url: string; state: 'starting' | 'up' | 'down'; depth: number; in_flight: number };
 

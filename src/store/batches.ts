@@ -23,8 +23,6 @@ export type BatchRow = {
   queue: string | null;
   /** The batch whose failed lines this one retries (POST /v1/batches/{id}/retry), if any. */
   retry_of: string | null;
-  /** The batches retrying this one's failed lines, oldest first: read by `findBatch` and `listBatches` only. */
-  retries?: string[];
   /** The result files expire this long after they appear (OpenAI's `output_expires_after`). */
   output_expires_after_seconds: number | null;
   /** When retention dropped the batch's request rows (bodies), and its result rows. */
@@ -86,12 +84,9 @@ export async function insertBatch(
   return rows[0]!;
 }
 
-/** A batch's retries as a column of the batch `b` (an index on retry_of finds them). */
-const RETRIES = `ARRAY(SELECT r.id FROM batches r WHERE r.retry_of = b.id ORDER BY r.created_at, r.id) AS retries`;
-
 /** A tenant's batch: another tenant's is not found, exactly like one that does not exist. Arguments go (tenantId, id), as everywhere in the store. */
 export async function findBatch(db: Queryable, tenantId: string, batchId: string): Promise<BatchRow | undefined> {
-  const { rows } = await db.query<BatchRow>(`SELECT b.*, ${RETRIES} FROM batches b WHERE b.id = $1 AND b.tenant_id = $2`, [batchId, tenantId]);
+  const { rows } = await db.query<BatchRow>(`SELECT * FROM batches WHERE id = $1 AND tenant_id = $2`, [batchId, tenantId]);
   return rows[0];
 }
 
@@ -163,7 +158,7 @@ export async function setResultFiles(db: Queryable, batchId: string, files: { ou
 export async function listBatches(db: Queryable, tenantId: string, query: { after: string | undefined; limit: number }): Promise<BatchRow[] | undefined> {
   const { rows } = await db.query<BatchRow>(
     `WITH cursor AS (SELECT created_at, id FROM batches WHERE id = $2 AND tenant_id = $1)
-     SELECT b.*, ${RETRIES} FROM batches b
+     SELECT b.* FROM batches b
      WHERE b.tenant_id = $1 AND ($2::text IS NULL OR (b.created_at, b.id) < (SELECT created_at, id FROM cursor))
      ORDER BY b.created_at DESC, b.id DESC
      LIMIT $3`,
@@ -171,6 +166,15 @@ export async function listBatches(db: Queryable, tenantId: string, query: { afte
   );
   if (rows.length === 0 && query.after !== undefined && !(await findBatch(db, tenantId, query.after))) return undefined;
   return rows;
+}
+
+/** The batches retrying each of `batchIds`' failed lines, oldest first (the retry_of index finds them); batches without retries are absent. */
+export async function listRetries(db: Queryable, batchIds: string[]): Promise<Map<string, string[]>> {
+  const { rows } = await db.query<{ retry_of: string; ids: string[] }>(
+    `SELECT retry_of, array_agg(id ORDER BY created_at, id) AS ids FROM batches WHERE retry_of = ANY($1) GROUP BY retry_of`,
+    [batchIds],
+  );
+  return new Map(rows.map((r) => [r.retry_of, r.ids]));
 }
 
 export type UnfinishedBatch = Pick<BatchRow, 'id' | 'status' | 'expires_at' | 'webhook'> & { age_seconds: number };

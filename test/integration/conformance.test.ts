@@ -233,6 +233,8 @@ describe('OpenAI API conformance through the official SDK', () => {
       '/v1/batches': ['get', 'post'],
       '/v1/batches/{batch_id}': ['get'],
       '/v1/batches/{batch_id}/cancel': ['post'],
+      '/v1/batches/{batch_id}/results': ['get'],
+      '/v1/batches/{batch_id}/retry': ['post'],
       '/v1/batches/{batch_id}/webhook_deliveries': ['get'],
       '/v1/batches/{batch_id}/webhook_deliveries/{delivery_id}/replay': ['post'],
       '/v1/models': ['get'],

@@ -87,6 +87,10 @@ describe('Prometheus metrics', () => {
     expect(deadline).toBeGreaterThan(23 * 3600);
     expect(deadline).toBeLessThanOrEqual(24 * 3600);
     expect(running.apiNow.value('vbs_batches', { status: 'in_progress' })).toBeGreaterThanOrEqual(1);
+    // The server's backlog of the model's chunk queue (a server estimate: present, not exact).
+    expect(running.apiNow.has('vbs_task_queue_backlog')).toBe(true);
+    expect(running.apiNow.text).toContain(`vbs_task_queue_backlog{task_queue="inference.${MODEL}",kind="activity"}`);
+    expect(running.apiNow.text).toContain('vbs_task_queue_backlog{task_queue="batch-orchestrator",kind="workflow"}');
     expect(running.workerNow.value('vbs_backend_up', { backend: simulator.baseUrl })).toBe(1);
     expect(running.workerNow.value('vbs_backend_depth', { backend: simulator.baseUrl })).toBeGreaterThan(0);
 

@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { queueStateQuery, queueWorkflowId } from '../../src/temporal/definitions';
 import { jsonApi, unique } from '../support/api';
-import { readJsonl } from '../support/batches';
+import { readJsonl, TERMINAL, waitForBatch } from '../support/batches';
 import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
@@ -100,8 +100,9 @@ describe('stream-to-batch queues', () => {
     expect(finished[0]!.batch_id).toBe(finished[1]!.batch_id);
 
     // The batch is an ordinary batch: the SDK reads it, and its output lines are the requests' results.
+    // A request reads as completed once its result is stored; its batch ends a moment later.
     const client = sut.clientAs(acmeKey);
-    const batch = await client.batches.retrieve(finished[0]!.batch_id!);
+    const batch = await waitForBatch(client, finished[0]!.batch_id!, (b) => TERMINAL.includes(b.status));
     expect(batch).toMatchObject({ status: 'completed', metadata: { queue: 'default' }, request_counts: { total: 2, completed: 2, failed: 0 } });
     const output = await readJsonl(client, batch.output_file_id);
     expect(output.map((line) => line.custom_id)).toEqual(ids);

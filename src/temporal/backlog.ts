@@ -1,0 +1,41 @@
+import type { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { inferenceTaskQueue, ORCHESTRATOR_TASK_QUEUE } from './definitions';
+
+export type TaskQueueBacklog = { count: number; ageSeconds: number };
+
+/**
+ * The server's estimate of a task queue's backlog of one kind (workflow or activity tasks): how
+ * many wait for a worker, and how long the oldest has. Chunks waiting on `inference.<model>` are
+ * GPU work no worker has picked up yet.
+ */
+async function taskQueueBacklog(client: Client, namespace: string, taskQueue: string, kind: TaskQueueKind): Promise<TaskQueueBacklog> {
+  const { TaskQueueType } = temporal.api.enums.v1;
+  const { stats } = await client.workflowService.describeTaskQueue({
+    namespace,
+    taskQueue: { name: taskQueue },
+    taskQueueType: kind === 'workflow' ? TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW : TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    reportStats: true,
+  });
+  const age = stats?.approximateBacklogAge;
+  return {
+    count: Number(stats?.approximateBacklogCount ?? 0),
+    ageSeconds: Number(age?.seconds ?? 0) + (age?.nanos ?? 0) / 1e9,
+  };
+}
+
+export type TaskQueueKind = 'workflow' | 'activity';
+
+/** The backlogs worth watching: the orchestrator's workflow and activity tasks, and each served model's chunks. */
+export async function serviceBacklogs(
+  client: Client,
+  namespace: string,
+  models: string[],
+): Promise<Array<TaskQueueBacklog & { taskQueue: string; kind: TaskQueueKind }>> {
+  const queues: Array<{ taskQueue: string; kind: TaskQueueKind }> = [
+    { taskQueue: ORCHESTRATOR_TASK_QUEUE, kind: 'workflow' },
+    { taskQueue: ORCHESTRATOR_TASK_QUEUE, kind: 'activity' },
+    ...models.map((model) => ({ taskQueue: inferenceTaskQueue(model), kind: 'activity' as const })),
+  ];
+  return Promise.all(queues.map(async (q) => ({ ...q, ...(await taskQueueBacklog(client, namespace, q.taskQueue, q.kind)) })));
+}
