@@ -55,9 +55,10 @@ type Choice = 'cancel' | 'stop' | 'watch';
 function ask(): Promise<Choice> {
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
   return new Promise((resolve) => {
+    // Resolved before closing: close() fires the 'close' listener, which would otherwise answer 'stop' first.
     const answer = (choice: Choice) => {
-      rl.close();
       resolve(choice);
+      rl.close();
     };
     rl.on('SIGINT', () => answer('stop')).on('close', () => resolve('stop'));
     rl.question('Cancel the batch [c], stop watching and leave it running [s], or keep watching [Enter]? ', (text) => {
@@ -87,7 +88,7 @@ function liveBar(): Display {
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stdout,
-      format: '{status} |{bar}| {done}/{count} done, {failed} failed | {rate} req/s | ETA {eta}',
+      format: '{status} |{bar}| {done}/{count} done, {failed} failed | {rate} req/s | ETA {remaining}',
       barsize: 30,
       hideCursor: true,
     },
@@ -104,8 +105,9 @@ function liveBar(): Display {
       while (samples.length > 2 && samples[0]!.at < now - RATE_WINDOW_MS) samples.shift();
       const first = samples[0]!;
       const rate = now > first.at ? ((done - first.done) * 1000) / (now - first.at) : 0;
-      const eta = total > 0 && done >= total ? '0s' : rate > 0 && total > 0 ? duration((total - done) / rate) : '--';
-      const payload = { status: batch.status, done, count: total, failed, rate: rate.toFixed(1), eta };
+      const remaining = total > 0 && done >= total ? '0s' : rate > 0 && total > 0 ? duration((total - done) / rate) : '--';
+      // Not `eta`: cli-progress fills that name itself, with raw seconds.
+      const payload = { status: batch.status, done, count: total, failed, rate: rate.toFixed(1), remaining };
       // The bar needs a total above zero; while validating, the count is not known yet.
       if (!running) bar.start(Math.max(total, 1), done, payload);
       else bar.setTotal(Math.max(total, 1));

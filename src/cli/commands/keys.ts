@@ -68,9 +68,10 @@ export function registerKeyCommands(program: Command, globals: () => GlobalOptio
 }
 
 async function withDb(work: (db: Db) => Promise<void>): Promise<void> {
-  // Migration notices would mix with the key on stdout.
+  const config = loadConfig();
+  // Migration notices would mix with the key on stdout; after loadConfig, which applies LOG_LEVEL.
   logger.level = 'warn';
-  const db = createPool(databaseUrl(loadConfig()), 1);
+  const db = createPool(databaseUrl(config), 1);
   try {
     await migrate(db);
     await work(db);
