@@ -108,7 +108,8 @@ describe('the vbs command line', () => {
 
     const frame = await terminal.waitForScreen('the bar mid-run', (screen) => {
       const bar = /in_progress \|[^|]+\| (\d+)\/40 done, 0 failed \| ([\d.]+) req\/s \| ETA (\d+s|\d+m\d+s)/.exec(screen);
-      return bar !== null && Number(bar[1]) > 0 && Number(bar[1]) < 40 && Number(bar[2]) > 0;
+      // Past the first few requests, so the frame shows a settled rate and ETA.
+      return bar !== null && Number(bar[1]) >= 10 && Number(bar[1]) < 40 && Number(bar[2]) > 0;
     });
     fs.writeFileSync(FRAME_FILE, frame.trimEnd() + '\n');
 
@@ -207,6 +208,7 @@ describe('the vbs command line', () => {
       ['frobnicate'],
       ['status'],
       ['list', '--limit', '0'],
+      ['list', '--status', 'done'],
       ['submit', path.join(workDir, 'missing.jsonl')],
       ['submit', 'x', '--metadata', 'novalue'],
     ]) {

@@ -3,10 +3,11 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream } from 'node:stream/web';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { keyValue, positiveInt } from '../args';
 import type OpenAI from 'openai';
 import type { Batch, BatchCreateParams, BatchError } from 'openai/resources/batches';
+import { BATCH_STATUSES } from '../../states/batch';
 import { apiClient, type GlobalOptions } from '../client';
 import { countsText, EXIT, exitCodeOf, isoTime, printJson, printTable } from '../output';
 import { watchBatch } from '../progress';
@@ -81,7 +82,8 @@ export function registerBatchCommands(program: Command, globals: () => GlobalOpt
   program
     .command('list')
     .description('the latest batches, newest first')
-    .option('--status <status>', 'only batches with this status (validating, in_progress, completed, failed, ...)')
+    // Checked here: the filter runs on this side, so a misspelt status would silently list nothing.
+    .addOption(new Option('--status <status>', 'only batches with this status').choices(BATCH_STATUSES))
     .option('--limit <n>', 'at most this many', positiveInt, 20)
     .action(async (options: { status?: string; limit: number }) => {
       const g = globals();
