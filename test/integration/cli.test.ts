@@ -218,6 +218,38 @@ describe('the vbs command line', () => {
     }
   });
 
+  test('queue create, enqueue, request, get, list and delete: --json matches the API', async () => {
+    const name = unique('cli-queue');
+    const created = await vbs('queue', 'create', name, '--model', MODEL, '--threshold', '2', '--request-kwargs', '{"max_tokens": 4}', '--json');
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ object: 'queue', name, model: MODEL, queue_threshold: 2, request_kwargs: { max_tokens: 4 } });
+
+    const items = path.join(workDir, 'items.jsonl');
+    fs.writeFileSync(items, `${JSON.stringify([{ role: 'user', content: 'Hello?' }])}\n"What is the capital of France?"\n`);
+    const enqueued = await vbs('queue', 'enqueue', items, '--queue', name, '--json');
+    expect(enqueued.code).toBe(0);
+    const { request_ids: ids } = JSON.parse(enqueued.stdout);
+    expect(ids).toHaveLength(2);
+
+    // Two queued requests meet the threshold: they become a batch and finish.
+    const api = (route: string) => sut.client.get<unknown>(route);
+    const finished = await waitFor(
+      async () => {
+        const request = JSON.parse((await vbs('queue', 'request', ids[1], '--json')).stdout);
+        return request.status === 'completed' ? request : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the queued request to complete' },
+    );
+    expect(finished).toEqual(await api(`/requests/${ids[1]}`));
+    await waitFor(async () => ((await api(`/queues/${name}`)) as { batches_in_flight: number }).batches_in_flight === 0, { what: "the queue's batch to end" });
+    // Settled, so nothing changes between the CLI's answer and the API's.
+    expect(JSON.parse((await vbs('queue', 'get', name, '--json')).stdout)).toEqual(await api(`/queues/${name}`));
+    expect(JSON.parse((await vbs('queue', 'list', '--json')).stdout)).toEqual(((await api('/queues')) as { data: unknown[] }).data);
+
+    expect(await vbs('queue', 'delete', name)).toMatchObject({ code: 0, stdout: `deleted queue ${name}\n` });
+    expect(await vbs('queue', 'get', name)).toMatchObject({ code: 1, stderr: `vbs: 404 No such queue: '${name}' (invalid_request_error: not_found)\n` });
+  });
+
   test('keys create, list and revoke through vbs, on the database directly', async () => {
     const scratch = await createScratchDatabase(testStack());
     try {

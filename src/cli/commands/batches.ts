@@ -4,10 +4,10 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream } from 'node:stream/web';
 import { Option, type Command } from 'commander';
-import { keyValue, positiveInt } from '../args';
 import type OpenAI from 'openai';
 import type { Batch, BatchCreateParams, BatchError } from 'openai/resources/batches';
 import { BATCH_STATUSES } from '../../states/batch';
+import { keyValue, positiveInt } from '../args';
 import { apiClient, type GlobalOptions } from '../client';
 import { countsText, EXIT, exitCodeOf, isoTime, printJson, printTable } from '../output';
 import { watchBatch } from '../progress';
@@ -33,7 +33,7 @@ export function registerBatchCommands(program: Command, globals: () => GlobalOpt
     .action(
       async (
         file: string,
-        options: { model?: string; endpoint: string; window: string; metadata: Record<string, string>; webhook?: string; wait?: boolean } & WaitOptions,
+        options: WaitOptions & { model?: string; endpoint: string; window: string; metadata: Record<string, string>; webhook?: string; wait?: boolean },
       ) => {
         const g = globals();
         const client = apiClient(g);
