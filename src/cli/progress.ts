@@ -1,6 +1,6 @@
 import readline from 'node:readline';
 import cliProgress from 'cli-progress';
-import type OpenAI from 'openai';
+import { APIError, type OpenAI } from 'openai';
 import type { Batch } from 'openai/resources/batches';
 import { countsText } from './output';
 
@@ -41,12 +41,17 @@ export async function watchBatch(client: OpenAI, id: string, options: { json: bo
       // Once cancelling, there is nothing left to ask: the batch is already on its way to `cancelled`.
       const choice = onTerminal && process.stdin.isTTY && batch.status !== 'cancelling' ? await ask() : 'stop';
       if (choice === 'stop') return { batch, stoppedWatching: true };
-      if (choice === 'cancel') await client.batches.cancel(id);
+      // A 409: it ended while the question was up; the next poll shows how.
+      if (choice === 'cancel') await client.batches.cancel(id).catch((err: unknown) => ignoreStatus(err, 409));
     }
   } finally {
     process.off('SIGINT', onSigint);
     display.stop();
   }
+}
+
+function ignoreStatus(err: unknown, status: number): void {
+  if (!(err instanceof APIError && err.status === status)) throw err;
 }
 
 type Choice = 'cancel' | 'stop' | 'watch';

@@ -58,7 +58,6 @@ describe('the vbs command line', () => {
     );
     tmux('new-session', '-d', '-s', name, '-x', '120', '-y', '20', `bash ${script}`);
     return {
-      screen: () => tmux('capture-pane', '-p', '-t', name),
       keys: (...keys: string[]) => tmux('send-keys', '-t', name, ...keys),
       waitForScreen: async (what: string, match: (screen: string) => boolean, timeoutMs = 60_000) => {
         let screen = '';
@@ -85,11 +84,15 @@ describe('the vbs command line', () => {
 
   afterAll(async () => {
     // A batch left running by a failed assertion would keep the shared Temporal's workers busy for later test files.
-    if (client) {
-      for (const batch of (await client.batches.list({ limit: 20 })).data.filter((b) => b.status === 'in_progress' || b.status === 'validating')) {
-        await client.batches.cancel(batch.id).catch(() => undefined);
-        await waitForBatch(client, batch.id, (b) => b.status === 'cancelled', 30_000).catch(() => undefined);
-      }
+    const running = client
+      ? await client.batches.list({ limit: 20 }).then(
+          ({ data }) => data.filter((b) => b.status === 'in_progress' || b.status === 'validating'),
+          () => [],
+        )
+      : [];
+    for (const batch of running) {
+      await client.batches.cancel(batch.id).catch(() => undefined);
+      await waitForBatch(client, batch.id, (b) => b.status === 'cancelled', 30_000).catch(() => undefined);
     }
     try {
       execFileSync('tmux', ['-L', socket, 'kill-server'], { stdio: 'ignore' });
