@@ -52,6 +52,13 @@ export function printTable(header: string[], rows: string[][]): void {
     );
 }
 
+/** One object for people: its name, then its fields as aligned `key  value` lines. */
+export function printFields(title: string, fields: [string, string][]): void {
+  console.log(title);
+  const width = Math.max(...fields.map(([key]) => key.length));
+  for (const [key, value] of fields) console.log(`  ${key.padEnd(width)}  ${value}`);
+}
+
 /** Unix seconds as an ISO time; '' for a time not reached. */
 export const isoTime = (seconds: number | null | undefined): string => (seconds ? new Date(seconds * 1000).toISOString() : '');
 

@@ -9,7 +9,7 @@ import type { Batch, BatchCreateParams, BatchError } from 'openai/resources/batc
 import { BATCH_STATUSES } from '../../states/batch';
 import { keyValue, positiveInt } from '../args';
 import { apiClient, type GlobalOptions } from '../client';
-import { countsText, EXIT, exitCodeOf, isoTime, printJson, printTable } from '../output';
+import { countsText, EXIT, exitCodeOf, isoTime, printFields, printJson, printTable } from '../output';
 import { watchBatch } from '../progress';
 import { uploadFile } from './files';
 
@@ -177,7 +177,7 @@ function printStatus(batch: Batch, g: GlobalOptions): void {
   // The batch's workflow ID is the batch ID, so the link needs only the UI's address.
   if (g.temporalUi)
     rows.push(['temporal', `${g.temporalUi.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(g.temporalNamespace)}/workflows/${encodeURIComponent(batch.id)}`]);
-  printTable([batch.id, ''], rows);
+  printFields(batch.id, rows);
   for (const error of batch.errors?.data ?? []) console.log(`  ${errorLine(error)}`);
 }
 

@@ -5,7 +5,7 @@ import type OpenAI from 'openai';
 import type { QueuedRequestObject, QueueObject } from '../../queues/object';
 import { jsonObject, positiveInt, seconds } from '../args';
 import { apiClient, type GlobalOptions } from '../client';
-import { isoTime, printJson, printTable, UsageError } from '../output';
+import { isoTime, printFields, printJson, printTable, UsageError } from '../output';
 
 /** Items per `POST /v1/requests`: the server's default MAX_REQUESTS_PER_CALL. */
 const ITEMS_PER_CALL = 1000;
@@ -114,19 +114,16 @@ export function registerQueueCommands(program: Command, globals: () => GlobalOpt
       const g = globals();
       const request = await apiClient(g).get<QueuedRequestObject>(`/requests/${encodeURIComponent(id)}`);
       if (g.json) return printJson(request);
-      printTable(
-        [request.id, ''],
-        [
-          ['status', request.status],
-          ['queue', request.queue],
-          ['custom_id', request.custom_id],
-          ['batch', request.batch_id ?? '-'],
-          ['queued', isoTime(request.created_at)],
-          ['finished', isoTime(request.finished_at)],
-          ['response', request.response ? JSON.stringify(request.response.body) : '-'],
-          ['error', request.error ? `${request.error.code}: ${request.error.message}` : '-'],
-        ],
-      );
+      printFields(request.id, [
+        ['status', request.status],
+        ['queue', request.queue],
+        ['custom_id', request.custom_id],
+        ['batch', request.batch_id ?? '-'],
+        ['queued', isoTime(request.created_at)],
+        ['finished', isoTime(request.finished_at)],
+        ['response', request.response ? JSON.stringify(request.response.body) : '-'],
+        ['error', request.error ? `${request.error.code}: ${request.error.message}` : '-'],
+      ]);
     });
 }
 
@@ -181,19 +178,16 @@ async function enqueueFile(client: OpenAI, file: string, queue: string): Promise
 }
 
 function printQueue(q: QueueObject): void {
-  printTable(
-    [q.name, ''],
-    [
-      ['model', q.model ?? '-'],
-      ['endpoint', q.endpoint],
-      ['pending requests', String(q.pending_requests)],
-      ['oldest pending', isoTime(q.oldest_pending_at) || '-'],
-      ['queue threshold', String(q.queue_threshold)],
-      ['time threshold', `${q.time_threshold}s (checked every ${q.time_interval}s)`],
-      ['max batch size', String(q.max_batch_size)],
-      ['completion window', q.completion_window],
-      ['batches', `${q.batches_dispatched} dispatched, ${q.batches_in_flight} in flight`],
-      ['webhook', q.webhook?.url ?? '-'],
-    ],
-  );
+  printFields(q.name, [
+    ['model', q.model ?? '-'],
+    ['endpoint', q.endpoint],
+    ['pending requests', String(q.pending_requests)],
+    ['oldest pending', isoTime(q.oldest_pending_at) || '-'],
+    ['queue threshold', String(q.queue_threshold)],
+    ['time threshold', `${q.time_threshold}s (checked every ${q.time_interval}s)`],
+    ['max batch size', String(q.max_batch_size)],
+    ['completion window', q.completion_window],
+    ['batches', `${q.batches_dispatched} dispatched, ${q.batches_in_flight} in flight`],
+    ['webhook', q.webhook?.url ?? '-'],
+  ]);
 }
