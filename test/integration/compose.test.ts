@@ -8,7 +8,7 @@ import { testStack } from '../support/stack';
 /**
  * The production compose layout (docker-compose.yml, the simulator override, the monitoring profile),
  * resolved by a real Compose implementation's parser: `docker-compose config` (Debian's 1.29 in CI,
- * installed by scripts/ensure-docker-compose.sh; a Compose v2 `docker-compose` works as well). It
+ * installed by scripts/ensure-test-tools.sh; a Compose v2 `docker-compose` works as well). It
  * needs no Docker engine, so nothing here starts a container: what can only be seen by running the
  * images (that vLLM's, Temporal's and PostgreSQL's images ship the commands their services run, that
  * a GPU is granted) is out of reach, and is the README's quick start to try on a Docker host.

@@ -136,8 +136,9 @@ describe('open mode', () => {
     await expectApiError(await files(), { status: 401, type: 'authentication_error', code: 'missing_api_key', param: null });
   });
 
-  test('the CLI refuses a missing tenant and unknown commands with its usage', async () => {
-    await expect(keysCli(scratch.url, 'create')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--tenant is required') });
-    await expect(keysCli(scratch.url, 'rotate')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('npm run --silent keys') });
+  test('the CLI refuses a missing or malformed tenant and unknown commands with one line and exit code 2', async () => {
+    await expect(keysCli(scratch.url, 'create')).rejects.toMatchObject({ code: 2, stderr: "vbs: required option '--tenant <tenant>' not specified\n" });
+    await expect(keysCli(scratch.url, 'create', '--tenant', 'no spaces')).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('--tenant must be') });
+    await expect(keysCli(scratch.url, 'rotate')).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/^vbs: unknown command 'rotate'.*\n$/) });
   });
 });

@@ -43,11 +43,12 @@ export async function createScratchDatabase(stack: TestStack): Promise<{ url: st
   return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
-const CLI = built('cli/keys.js');
+/** The built `vbs` command line. */
+export const VBS = built('cli/vbs.js');
 
-/** Runs the built keys CLI (`npm run keys -- ...`) against `databaseUrl`. */
+/** Runs `vbs keys ...` (the built CLI) against `databaseUrl`. */
 export async function keysCli(databaseUrl: string, ...args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return promisify(execFile)(process.execPath, [CLI, ...args], {
+  return promisify(execFile)(process.execPath, [VBS, 'keys', ...args], {
     env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl },
     encoding: 'utf8',
   });
