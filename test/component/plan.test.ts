@@ -71,7 +71,14 @@ describe('validateAndPlan', () => {
     const progress: number[] = [];
     const plan = await validateAndPlan(db, batch.id, planLimits({ chunkSize: 2 }), (n) => progress.push(n));
 
-    expect(plan).toEqual<BatchPlan>({ outcome: 'in_progress', model: MODEL, endpoint: '/v1/chat/completions', taskQueue: `inference.${MODEL}`, chunkCount: 3, totalRequests: 5 });
+    expect(plan).toEqual<BatchPlan>({
+      outcome: 'in_progress',
+      model: MODEL,
+      endpoint: '/v1/chat/completions',
+      taskQueue: `inference.${MODEL}`,
+      chunkCount: 3,
+      totalRequests: 5,
+    });
     expect(progress).toEqual([1, 2, 4, 5, 6]);
     const row = (await findBatchById(db, batch.id))!;
     expect(row).toMatchObject({ status: 'in_progress', model: MODEL, chunk_count: 3, total_requests: 5, errors: null });
@@ -156,7 +163,8 @@ describe('validateAndPlan', () => {
     });
     afterAll(async () => withdrawPooling?.());
 
-    const rerankLine = (id: string) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/rerank', body: { model: POOLING_MODEL, query: 'q', documents: ['a', 'b'] } });
+    const rerankLine = (id: string) =>
+      JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/rerank', body: { model: POOLING_MODEL, query: 'q', documents: ['a', 'b'] } });
     const responsesLine = (id: string) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/responses', body: { model: POOLING_MODEL, input: 'hi' } });
 
     test("a pooling endpoint's batch runs on the pooling queue of its model", async () => {

@@ -74,7 +74,12 @@ describe('simulator configuration', () => {
 
   it('serves a kind of endpoints, as a vLLM server of a generation or a pooling model does', () => {
     expect(loadSimulatorOptions({ SIMULATOR_ENDPOINTS: 'pooling' }).endpoints).toEqual(['/v1/embeddings', '/v1/score', '/v1/rerank']);
-    expect(loadSimulatorOptions({ SIMULATOR_ENDPOINTS: '/v1/rerank, generation' }).endpoints).toEqual(['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/rerank']);
+    expect(loadSimulatorOptions({ SIMULATOR_ENDPOINTS: '/v1/rerank, generation' }).endpoints).toEqual([
+      '/v1/chat/completions',
+      '/v1/completions',
+      '/v1/responses',
+      '/v1/rerank',
+    ]);
     expect(() => loadSimulatorOptions({ SIMULATOR_ENDPOINTS: '/v1/classify' })).toThrow(ConfigError);
   });
 
@@ -183,7 +188,13 @@ describe('simulator protocol', () => {
       status: 'incomplete',
       incomplete_details: { reason: 'max_output_tokens' },
       output: [{ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: expect.stringMatching(/^Simulated reply /), annotations: [] }] }],
-      usage: { input_tokens: inputTokens, output_tokens: 6, total_tokens: inputTokens + 6, input_tokens_details: { cached_tokens: 0 }, output_tokens_details: { reasoning_tokens: 0 } },
+      usage: {
+        input_tokens: inputTokens,
+        output_tokens: 6,
+        total_tokens: inputTokens + 6,
+        input_tokens_details: { cached_tokens: 0 },
+        output_tokens_details: { reasoning_tokens: 0 },
+      },
     });
     // A list of input items (message content as text or input_text parts) reads the same text.
     const items = await json(
@@ -224,7 +235,8 @@ describe('simulator protocol', () => {
     expect(all.results).toHaveLength(4);
     const scores = all.results.map((r: { relevance_score: number }) => r.relevance_score);
     expect(scores).toEqual([...scores].sort((a, b) => b - a));
-    for (const result of all.results) expect(result).toEqual({ index: expect.any(Number), document: { text: documents[result.index] }, relevance_score: expect.any(Number) });
+    for (const result of all.results)
+      expect(result).toEqual({ index: expect.any(Number), document: { text: documents[result.index] }, relevance_score: expect.any(Number) });
     const top = await json(await post(sim, '/rerank', { model: MODEL, query: 'GPU', documents, top_n: 2 }));
     expect(top.results).toEqual(all.results.slice(0, 2));
   });

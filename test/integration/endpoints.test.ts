@@ -59,7 +59,11 @@ describe('batch endpoints beyond chat', () => {
     const prompts = ['What is a GPU?', 'Name a river.', 'Count to three, slowly and with care.'];
     const lines = prompts.map((p, i) => line(`resp-${i}`, '/v1/responses', { model: GENERATION_MODEL, input: p, max_output_tokens: 5 }));
     // Input items, with the fault marker inside a message's input_text part.
-    lines.splice(1, 0, line('resp-bad', '/v1/responses', { model: GENERATION_MODEL, input: [{ role: 'user', content: [{ type: 'input_text', text: 'fail [[sim:400]]' }] }] }));
+    lines.splice(
+      1,
+      0,
+      line('resp-bad', '/v1/responses', { model: GENERATION_MODEL, input: [{ role: 'user', content: [{ type: 'input_text', text: 'fail [[sim:400]]' }] }] }),
+    );
     const { batch, output, errors } = await runBatch('/v1/responses', lines);
 
     expect(batch).toMatchObject({ status: 'completed', endpoint: '/v1/responses', model: GENERATION_MODEL, request_counts: { total: 4, completed: 3, failed: 1 } });

@@ -1,12 +1,4 @@
-import {
-  BATCH_ENDPOINTS,
-  bodyFromText,
-  endpointKind,
-  ENDPOINTS_OF_KIND,
-  parseEndpointList,
-  usageOf,
-  type BatchEndpoint,
-} from '../../src/batches/endpoints';
+import { BATCH_ENDPOINTS, bodyFromText, endpointKind, ENDPOINTS_OF_KIND, parseEndpointList, usageOf, type BatchEndpoint } from '../../src/batches/endpoints';
 import { loadConfig } from '../../src/config';
 import { ConfigError } from '../../src/config/env';
 import { inferenceTaskQueue } from '../../src/temporal/definitions';
@@ -35,7 +27,10 @@ describe('batch endpoints', () => {
     // The Responses API names them input_tokens and output_tokens (and has no prompt_tokens).
     [
       '/v1/responses',
-      { object: 'response', usage: { input_tokens: 20, input_tokens_details: { cached_tokens: 4 }, output_tokens: 7, output_tokens_details: { reasoning_tokens: 2 }, total_tokens: 27 } },
+      {
+        object: 'response',
+        usage: { input_tokens: 20, input_tokens_details: { cached_tokens: 4 }, output_tokens: 7, output_tokens_details: { reasoning_tokens: 2 }, total_tokens: 27 },
+      },
       { input: 20, output: 7 },
     ],
     ['/v1/responses', { usage: { prompt_tokens: 20, completion_tokens: 7 } }, { input: 0, output: 0 }],
