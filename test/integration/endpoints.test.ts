@@ -152,3 +152,41 @@ describe('batch endpoints beyond chat', () => {
     ]);
   });
 });
+
+/** VLLM_ENDPOINTS instead of discovery: the worker announces what it is told, whatever its backend publishes. */
+describe('a GPU worker configured with VLLM_ENDPOINTS', () => {
+  const MODEL = 'sim-endpoints-configured';
+  let sut: ServiceUnderTest<RunningSimulator>;
+
+  beforeAll(async () => {
+    // The simulator serves (and publishes) every endpoint; the worker is told it serves pooling only.
+    sut = await startServiceUnderTest({ simulator: { models: [MODEL], baseLatencyMs: 5 }, env: { VLLM_ENDPOINTS: 'pooling' } });
+  }, 120_000);
+
+  afterAll(async () => {
+    expect(await sut?.stop()).toBe(0);
+  });
+
+  test('announces the configured endpoints, runs a batch at one, and refuses one at another', async () => {
+    const { client } = sut;
+    const models = (await client.models.list()).data as unknown as Array<{ id: string; endpoints: string[] }>;
+    expect(models.find((m) => m.id === MODEL)?.endpoints).toEqual(['/v1/embeddings', '/v1/score', '/v1/rerank']);
+
+    const rerank = JSON.stringify({ custom_id: 'r', method: 'POST', url: '/v1/rerank', body: { model: MODEL, query: 'q', documents: ['a', 'b'] } });
+    const ran = await client.batches.create({
+      input_file_id: (await uploadJsonl(client, [rerank])).id,
+      endpoint: '/v1/rerank' as '/v1/responses',
+      completion_window: '24h',
+    });
+    expect(await waitForBatch(client, ran.id, (b) => TERMINAL.includes(b.status))).toMatchObject({
+      status: 'completed',
+      request_counts: { total: 1, completed: 1, failed: 0 },
+    });
+
+    const chat = JSON.stringify({ custom_id: 'c', method: 'POST', url: '/v1/chat/completions', body: { model: MODEL, messages: [{ role: 'user', content: 'hi' }] } });
+    const refused = await client.batches.create({ input_file_id: (await uploadJsonl(client, [chat])).id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    const failed = await waitForBatch(client, refused.id, (b) => TERMINAL.includes(b.status));
+    expect(failed).toMatchObject({ status: 'failed', errors: { data: [{ code: 'endpoint_not_served', line: 1, param: 'url' }] } });
+    expect(sut.simulator.stats().requests).toBe(1);
+  });
+});
