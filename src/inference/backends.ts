@@ -95,9 +95,13 @@ export class BackendPool {
     return [...new Set(this.backends.flatMap((b) => b.health.models))].sort();
   }
 
-  /** The batch endpoints the backends that list `model` serve (any that has answered a probe, in rotation or not). */
-  endpointsOf(model: string): Set<string> {
-    return new Set(this.backends.filter((b) => b.health.models.includes(model)).flatMap((b) => b.health.endpoints));
+  /**
+   * The batch endpoints the backends that list `model` serve (any that has answered a probe, in
+   * rotation or not); undefined while none lists it (not: none serves it at a batch endpoint).
+   */
+  endpointsOf(model: string): Set<string> | undefined {
+    const listing = this.backends.filter((b) => b.health.models.includes(model));
+    return listing.length > 0 ? new Set(listing.flatMap((b) => b.health.endpoints)) : undefined;
   }
 
   /** Called whenever a backend enters or leaves rotation. */

@@ -72,7 +72,7 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
       const discovered = pool.endpointsOf(model);
       // A configured model no backend has listed yet: what VLLM_ENDPOINTS says, else every endpoint
       // (as before endpoints were told apart) until a backend lists it and says which.
-      const endpoints = BATCH_ENDPOINTS.filter((e) => (discovered.size > 0 ? discovered.has(e) : (vllm.endpoints ?? BATCH_ENDPOINTS).includes(e)));
+      const endpoints = BATCH_ENDPOINTS.filter((e) => (discovered ? discovered.has(e) : (vllm.endpoints ?? BATCH_ENDPOINTS).includes(e)));
       return { model, endpoints };
     });
   };

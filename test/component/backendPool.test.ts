@@ -57,7 +57,8 @@ describe('BackendPool', () => {
       ['/v1/chat/completions', '/v1/completions', '/v1/responses'],
       ['/v1/embeddings', '/v1/score', '/v1/rerank'],
     ]);
-    expect([...backends.endpointsOf(MODEL)].sort()).toEqual(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/rerank', '/v1/responses', '/v1/score']);
+    expect(backends.endpointsOf('no-such-model')).toBeUndefined();
+    expect([...backends.endpointsOf(MODEL)!].sort()).toEqual(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/rerank', '/v1/responses', '/v1/score']);
     const rerank = await Promise.all(Array.from({ length: 4 }, () => backends.acquire(undefined, undefined, MODEL, '/v1/rerank')));
     expect(rerank.map((l) => l.backend.baseUrl)).toEqual(Array(4).fill(pooling.baseUrl));
     const responses = await backends.acquire(undefined, undefined, MODEL, '/v1/responses');
