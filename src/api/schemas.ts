@@ -27,7 +27,10 @@ const ExpiresAfter = z.strictObject({ anchor: z.literal('created_at'), seconds: 
 
 export const CreateBatchBody = z.object({
   input_file_id: z.string().min(1).describe('ID of an uploaded file with purpose `batch`'),
-  endpoint: z.enum(BATCH_ENDPOINTS).default(DEFAULT_ENDPOINT).describe('Defaults to /v1/chat/completions (extension)'),
+  endpoint: z
+    .enum(BATCH_ENDPOINTS)
+    .default(DEFAULT_ENDPOINT)
+    .describe('Defaults to /v1/chat/completions (extension); /v1/score and /v1/rerank are vLLM endpoints (extension)'),
   completion_window: z
     .string()
     .default(DEFAULT_COMPLETION_WINDOW)
@@ -149,7 +152,15 @@ export const listSchema = <T extends z.ZodType>(item: T) =>
 
 export const ModelList = z.strictObject({
   object: z.literal('list'),
-  data: z.array(z.strictObject({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() })),
+  data: z.array(
+    z.strictObject({
+      id: z.string(),
+      object: z.literal('model'),
+      created: z.number().int(),
+      owned_by: z.string(),
+      endpoints: z.array(z.enum(BATCH_ENDPOINTS)).describe('Extension: the batch endpoints live GPU workers serve this model for'),
+    }),
+  ),
 });
 
 export const FileList = listSchema(FileObject);

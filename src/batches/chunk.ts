@@ -6,6 +6,7 @@ import type { Claim } from '../inference/semaphore';
 import { requestsCompleted, requestsFailed, resultFlushDuration, tokens } from '../metrics/instruments';
 import { retryFor } from '../retryFor';
 import { findPendingRequests, storeResults, type RequestResult } from '../store/requests';
+import { usageOf } from './endpoints';
 import { writeFinishedChunk, type ChunkFilesOutcome } from './resultFiles';
 
 export type ChunkProgress = { pending: number; done: number };
@@ -83,7 +84,7 @@ export async function runChunk(
   const watchdog = setInterval(
     () => {
       // While a backend is in rotation, slowness is the GPU's pace, not a stall.
-      if (inference.pool.serving(model)) lastProgressAt = Date.now();
+      if (inference.pool.serving(model, [args.endpoint])) lastProgressAt = Date.now();
       else if (Date.now() - lastProgressAt >= control.stallTimeoutMs) {
         stopped.abort(new ChunkStalledError(`no backend in rotation for ${control.stallTimeoutMs} ms; the chunk is left to its retry`));
       }
@@ -93,7 +94,7 @@ export async function runChunk(
   const executions = pending.map(async (request) => {
     const outcome = await inference.execute(args.endpoint, request.body, signal, control.claim);
     lastProgressAt = Date.now();
-    const result = toResult(args.batchId, request.line_no, outcome);
+    const result = toResult(args.batchId, args.endpoint, request.line_no, outcome);
     count(result);
     buffer.add(result);
   });
@@ -106,12 +107,13 @@ export async function runChunk(
   return { executed: pending.length, lines };
 }
 
-function toResult(batchId: string, lineNo: number, outcome: InferenceOutcome): RequestResult {
+function toResult(batchId: string, endpoint: string, lineNo: number, outcome: InferenceOutcome): RequestResult {
   if (outcome.kind === 'error') {
     const requestId = batchRequestId(batchId, lineNo);
     return { lineNo, requestId, statusCode: null, responseJson: null, errorCode: outcome.code, errorMessage: outcome.message, inputTokens: 0, outputTokens: 0 };
   }
-  const usage = (outcome.body as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } } | null)?.usage;
+  // Each endpoint reports usage in its own shape (the Responses API says input_tokens/output_tokens).
+  const usage = usageOf(endpoint, outcome.body);
   return {
     lineNo,
     requestId: outcome.requestId ?? batchRequestId(batchId, lineNo),
@@ -119,8 +121,8 @@ function toResult(batchId: string, lineNo: number, outcome: InferenceOutcome): R
     responseJson: outcome.json,
     errorCode: null,
     errorMessage: null,
-    inputTokens: tokenCount(usage?.prompt_tokens),
-    outputTokens: tokenCount(usage?.completion_tokens),
+    inputTokens: usage.input,
+    outputTokens: usage.output,
   };
 }
 
@@ -140,8 +142,6 @@ function countOutcome(endpoint: string, model: string): (result: RequestResult) 
     if (result.outputTokens > 0) outputTokens.inc(result.outputTokens);
   };
 }
-
-const tokenCount = (value: unknown) => (typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : 0);
 
 /**
  * Collects results and writes them in groups (by count or age), one write at a time so groups land

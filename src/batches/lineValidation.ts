@@ -1,5 +1,6 @@
 import type { BatchError } from '../store/batches';
 import { isStorableText } from '../text';
+import { checkBody, isBatchEndpoint } from './endpoints';
 
 export type ValidatedLine = { customId: string; model: string; body: Record<string, unknown> };
 export type LineVerdict = { ok: true; line: ValidatedLine } | { ok: false; error: BatchError };
@@ -39,7 +40,7 @@ function nestsDeeperThan(value: unknown, limit: number): boolean {
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
- * Checks one input line on its own: encoding, JSON, shape, endpoint and model presence.
+ * Checks one input line on its own: encoding, JSON, shape, endpoint, the endpoint's body fields and model presence.
  * Cross-line rules (duplicates, one model per batch, served models) belong to the caller.
  */
 export function validateLine(bytes: Buffer, lineNo: number, ctx: LineContext): LineVerdict {
@@ -90,6 +91,9 @@ export function validateRequest(parsed: unknown, lineNo: number, ctx: LineContex
   if (ownModel !== undefined && !(typeof ownModel === 'string' && ownModel.length > 0 && isStorableText(ownModel))) {
     return fail(lineNo, 'invalid_body', `${subject}: body.model must be a non-empty string without NUL or unpaired surrogates.`, 'body.model');
   }
+  // The endpoint's own fields (messages, prompt, input, query + documents, text_1 + text_2).
+  const problem = isBatchEndpoint(ctx.endpoint) ? checkBody(ctx.endpoint, body) : undefined;
+  if (problem) return fail(lineNo, 'invalid_body', `${subject}: ${problem.message} for ${ctx.endpoint}.`, problem.param);
   const model = ownModel ?? ctx.defaultModel;
   if (model === undefined) {
     return fail(lineNo, 'missing_model', `${subject}: body.model is missing and no default model applies.`, 'body.model');

@@ -7,10 +7,20 @@ import { moveBatch } from './transition';
 import { deletePlannedRequests, findDuplicateCustomIds, insertPlannedRequests, type PlannedRequest } from '../store/requests';
 import { listLiveModels } from '../store/workers';
 import { validateLine } from './lineValidation';
+import { endpointKind, isBatchEndpoint } from './endpoints';
+import { inferenceTaskQueue } from '../temporal/definitions';
 
 /** What the workflow needs to run the batch: only IDs and counters, never request bodies. */
 export type BatchPlan =
-  | { outcome: 'in_progress'; model: string; endpoint: string; chunkCount: number; totalRequests: number }
+  | {
+      outcome: 'in_progress';
+      model: string;
+      endpoint: string;
+      /** Where its chunks run: the queue of its model and endpoint kind (older plans, carried across continue-as-new, lack it). */
+      taskQueue?: string;
+      chunkCount: number;
+      totalRequests: number;
+    }
   | { outcome: 'failed' }
   | { outcome: 'not_runnable'; status: BatchStatus };
 
@@ -136,10 +146,15 @@ async function planBatch(db: Db, batch: BatchRow, limits: PlanLimits, onProgress
     });
   }
   if (batchModel !== undefined) {
-    const served = new Set((await listLiveModels(db)).map((m) => m.model));
-    if (!served.has(batchModel)) {
+    const served = (await listLiveModels(db)).find((m) => m.model === batchModel);
+    if (!served) {
       const message = `The model "${batchModel}" is not served by any live GPU worker (GET /v1/models lists those that are).`;
       errors.push({ code: 'model_not_found', message, param: 'body.model', line: batchModelLine! });
+    } else if (!served.endpoints.includes(batch.endpoint)) {
+      // A generation server has no pooling routes and the reverse: a worker that took these chunks could only fail them.
+      const others = served.endpoints.length > 0 ? `it is served for ${served.endpoints.join(', ')}` : 'it is served for no batch endpoint';
+      const message = `The endpoint ${batch.endpoint} is not served for the model "${batchModel}" by any live GPU worker (${others}).`;
+      errors.push({ code: 'endpoint_not_served', message, param: 'url', line: batchModelLine! });
     }
   }
   // Every kind of error in line order, whichever check found it; the first ones are reported.
@@ -169,6 +184,7 @@ function planOf(batch: BatchRow): BatchPlan {
       outcome: 'in_progress',
       model: batch.model,
       endpoint: batch.endpoint,
+      taskQueue: inferenceTaskQueue(batch.model, isBatchEndpoint(batch.endpoint) ? endpointKind(batch.endpoint) : 'generation'),
       chunkCount: batch.chunk_count,
       totalRequests: batch.total_requests,
     };

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_COMPLETION_WINDOW } from '../batches/endpoints';
+import { DEFAULT_COMPLETION_WINDOW, parseEndpointList, type BatchEndpoint } from '../batches/endpoints';
 import type { DbTimeouts } from '../db/pool';
 import type { WorkerDeployment } from '../temporal/deployments';
 import { completionWindowSeconds } from '../batches/window';
@@ -42,6 +42,13 @@ const schema = z
     VLLM_BASE_URL: envList.pipe(z.array(z.url({ protocol: /^https?$/ }))),
     VLLM_API_KEY: optionalString,
     VLLM_MODELS: envList,
+    // Endpoint paths, or `generation` / `pooling` for all of a kind's; empty: discovered per backend.
+    VLLM_ENDPOINTS: envList.transform((entries, ctx) => {
+      const parsed = parseEndpointList(entries);
+      if ('endpoints' in parsed) return parsed.endpoints;
+      ctx.addIssue({ code: 'custom', message: `unknown endpoint "${parsed.unknown}": use generation, pooling, or batch endpoint paths (/v1/chat/completions, …)` });
+      return z.NEVER;
+    }),
     DEFAULT_MODEL: optionalString,
     MAX_INFLIGHT_PER_BACKEND: envInt(1024, 1),
     BACKEND_FAILURE_THRESHOLD: envInt(5, 1),
@@ -121,6 +128,8 @@ export type Config = Readonly<{
     baseUrls: string[];
     apiKey: string | undefined;
     models: string[];
+    /** VLLM_ENDPOINTS: what every backend serves; undefined: each backend's own, discovered. */
+    endpoints: BatchEndpoint[] | undefined;
     defaultModel: string | undefined;
     /** The ceiling of the per-backend depth, which is found at run time below it. */
     maxInflightPerBackend: number;
@@ -183,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       baseUrls: e.VLLM_BASE_URL.map((url) => url.replace(/\/+$/, '')),
       apiKey: e.VLLM_API_KEY,
       models: e.VLLM_MODELS,
+      endpoints: e.VLLM_ENDPOINTS.length > 0 ? e.VLLM_ENDPOINTS : undefined,
       defaultModel: e.DEFAULT_MODEL,
       maxInflightPerBackend: e.MAX_INFLIGHT_PER_BACKEND,
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,

@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { logger } from '../logger';
 import { DepthController, INITIAL_DEPTH } from './depth';
-import { discoverModels, readSchedulerGauges } from './discovery';
-import { BackendHealth, type HealthPolicy } from './health';
+import { BATCH_ENDPOINTS } from '../batches/endpoints';
+import { discoverEndpoints, discoverModels, readSchedulerGauges } from './discovery';
+import { BackendHealth, type HealthPolicy, type Served } from './health';
 import { Semaphore, type Claim } from './semaphore';
 
 export type Backend = { baseUrl: string; health: BackendHealth; slots: Semaphore; depth: DepthController };
@@ -12,6 +13,12 @@ export type BackendPoolOptions = {
   /** MAX_INFLIGHT_PER_BACKEND: the ceiling the depth controller may reach. */
   maxDepth: number;
   health: HealthPolicy;
+  /**
+   * VLLM_ENDPOINTS: the batch endpoints every backend serves. Undefined: each backend's own, read
+   * from its OpenAPI document at each probe (every endpoint, as before endpoints were told apart,
+   * for a server that publishes none).
+   */
+  endpoints?: readonly string[];
 };
 
 /** How often vLLM's scheduler gauges are read from a backend in rotation. */
@@ -36,7 +43,17 @@ export class BackendPool {
     if (baseUrls.length === 0) throw new Error('BackendPool needs at least one base URL');
     this.backends = baseUrls.map((baseUrl) => {
       const slots = new Semaphore(Math.min(INITIAL_DEPTH, options.maxDepth));
-      const probe = (signal: AbortSignal) => discoverModels(baseUrl, options.apiKey, signal);
+      let warned = false;
+      const probe = async (signal: AbortSignal): Promise<Served> => {
+        const [models, endpoints] = await Promise.all([
+          discoverModels(baseUrl, options.apiKey, signal),
+          options.endpoints ?? discoverEndpoints(baseUrl, options.apiKey, signal),
+        ]);
+        if (endpoints !== null) return { models, endpoints };
+        if (!warned) logger.warn({ backend: baseUrl }, 'backend publishes no /openapi.json: assuming it serves every batch endpoint (set VLLM_ENDPOINTS to say which)');
+        warned = true;
+        return { models, endpoints: BATCH_ENDPOINTS };
+      };
       const health = new BackendHealth(baseUrl, probe, options.health, () => this.changed());
       return { baseUrl, slots, health, depth: new DepthController(slots, options.maxDepth) };
     });
@@ -53,20 +70,20 @@ export class BackendPool {
     await Promise.all([...this.backends.map((b) => b.health.stop()), ...this.gaugeLoops]);
   }
 
-  /** Whether some backend in rotation serves `model` (any model, when undefined). */
-  serving(model?: string): boolean {
-    return this.backends.some((b) => servesIn(b, model));
+  /** Whether some backend in rotation serves `model` (any model, when undefined) at one of `endpoints` (any, when undefined). */
+  serving(model?: string, endpoints?: readonly string[]): boolean {
+    return this.backends.some((b) => servesIn(b, model, endpoints));
   }
 
   /**
-   * Requests waiting for a slot at the backends in rotation that list `model`, and their depth:
-   * admission compares the two.
+   * Requests waiting for a slot at the backends in rotation that list `model` (at one of
+   * `endpoints`, when given), and their depth: admission compares the two.
    */
-  queueState(model: string): { waiting: number; depth: number } {
+  queueState(model: string, endpoints?: readonly string[]): { waiting: number; depth: number } {
     let waiting = 0;
     let depth = 0;
     for (const backend of this.backends) {
-      if (!servesIn(backend, model)) continue;
+      if (!servesIn(backend, model, endpoints)) continue;
       waiting += backend.slots.waiting;
       depth += backend.slots.capacity;
     }
@@ -78,6 +95,15 @@ export class BackendPool {
     return [...new Set(this.backends.flatMap((b) => b.health.models))].sort();
   }
 
+  /**
+   * The batch endpoints the backends that list `model` serve (any that has answered a probe, in
+   * rotation or not); undefined while none lists it (not: none serves it at a batch endpoint).
+   */
+  endpointsOf(model: string): Set<string> | undefined {
+    const listing = this.backends.filter((b) => b.health.models.includes(model));
+    return listing.length > 0 ? new Set(listing.flatMap((b) => b.health.endpoints)) : undefined;
+  }
+
   /** Called whenever a backend enters or leaves rotation. */
   onChange(listener: () => void): void {
     this.listeners.add(listener);
@@ -85,20 +111,22 @@ export class BackendPool {
 
   /**
    * Waits for a slot on the least busy backend in rotation (for as long as none is: an outage is
-   * waited out, not failed), in `claim`'s turn, among the backends that list `model`: servers of
-   * several models may share a pool. The caller must call the returned release exactly once.
+   * waited out, not failed), in `claim`'s turn, among the backends that list `model` and serve
+   * `endpoint`: servers of several models, generation and pooling ones, may share a pool. The
+   * caller must call the returned release exactly once.
    */
-  async acquire(signal?: AbortSignal, claim?: Claim, model?: string): Promise<{ backend: Backend; release: () => void }> {
+  async acquire(signal?: AbortSignal, claim?: Claim, model?: string, endpoint?: string): Promise<{ backend: Backend; release: () => void }> {
+    const endpoints = endpoint === undefined ? undefined : [endpoint];
     for (;;) {
       signal?.throwIfAborted();
-      const healthy = this.backends.filter((b) => servesIn(b, model));
+      const healthy = this.backends.filter((b) => servesIn(b, model, endpoints));
       if (healthy.length === 0) {
         await this.nextChange(signal);
         continue;
       }
       const backend = healthy.reduce((best, b) => (load(b) < load(best) ? b : best));
       await backend.slots.acquire(signal, claim);
-      if (!servesIn(backend, model)) {
+      if (!servesIn(backend, model, endpoints)) {
         // It left rotation while we queued for it.
         backend.slots.release();
         continue;
@@ -151,6 +179,7 @@ export class BackendPool {
   }
 }
 
-const servesIn = (b: Backend, model: string | undefined) => b.health.healthy && (model === undefined || b.health.models.includes(model));
+const servesIn = (b: Backend, model: string | undefined, endpoints: readonly string[] | undefined) =>
+  b.health.healthy && (model === undefined || b.health.models.includes(model)) && (endpoints === undefined || endpoints.some((e) => b.health.endpoints.includes(e)));
 
 const load = (b: Backend) => (b.slots.active + b.slots.waiting) / b.slots.capacity;

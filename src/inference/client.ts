@@ -81,7 +81,7 @@ export class InferenceClient {
     const { retry } = this.options;
     const payload = JSON.stringify(body);
     for (let charged = 0; ;) {
-      const { backend, release } = await this.options.pool.acquire(signal, claim, modelOf(body));
+      const { backend, release } = await this.options.pool.acquire(signal, claim, modelOf(body), url);
       const sentAt = performance.now();
       let result: Attempt;
       try {

@@ -1,3 +1,4 @@
+import { BATCH_ENDPOINTS, type BatchEndpoint } from '../batches/endpoints';
 import { parseSchedulerGauges, type SchedulerGauges } from './depth';
 
 const authorization = (apiKey: string | undefined): Record<string, string> => (apiKey ? { authorization: `Bearer ${apiKey}` } : {});
@@ -8,6 +9,28 @@ export async function discoverModels(baseUrl: string, apiKey: string | undefined
   if (!response.ok) throw new Error(`GET ${baseUrl}/models answered ${response.status}`);
   const list = (await response.json()) as { data?: Array<{ id?: unknown }> };
   return (list.data ?? []).map((m) => m.id).filter((id): id is string => typeof id === 'string');
+}
+
+/**
+ * Which batch endpoints a server serves, from the OpenAPI document it publishes at its root
+ * (`/openapi.json`, FastAPI's default, which vLLM keeps unless started with `--disable-fastapi-docs`).
+ * vLLM registers only the routes of its model's kind — chat, completions and responses for a
+ * generation model; embeddings, or score and rerank, for a pooling one — and `/v1/models` does not
+ * say which kind it runs, so the route list is the one place a server tells. `null` when the server
+ * publishes no such document (any refusal, or not an OpenAPI document): the caller decides what to assume.
+ */
+export async function discoverEndpoints(baseUrl: string, apiKey: string | undefined, signal: AbortSignal): Promise<BatchEndpoint[] | null> {
+  const response = await fetch(new URL('/openapi.json', baseUrl), { headers: authorization(apiKey), signal });
+  // Any refusal (404, or a proxy's 401 on paths outside /v1) is "no document", never a failed probe:
+  // a server that lists its models is in rotation whatever its root answers.
+  if (!response.ok) {
+    await response.body?.cancel();
+    return null;
+  }
+  const document = (await response.json().catch(() => null)) as { paths?: Record<string, { post?: unknown }> } | null;
+  const paths = document?.paths;
+  if (typeof paths !== 'object' || paths === null) return null;
+  return BATCH_ENDPOINTS.filter((endpoint) => paths[endpoint]?.post !== undefined);
 }
 
 /**

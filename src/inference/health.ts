@@ -18,6 +18,9 @@ export type HealthPolicy = {
   maxProbeIntervalMs: number;
 };
 
+/** What a probe learns: the models a backend lists, and the batch endpoints it serves them at. */
+export type Served = { models: string[]; endpoints: readonly string[] };
+
 export const DEFAULT_HEALTH_POLICY: HealthPolicy = { failureThreshold: 5, probeIntervalMs: 500, maxProbeIntervalMs: 5_000 };
 
 /** How often the prober looks at the breaker; probes themselves follow the breaker's backoff. */
@@ -29,12 +32,12 @@ const PROBE_TIMEOUT_MS = 5_000;
  * One backend's health. It enters rotation only after a probe (`GET /v1/models`) answers, leaves
  * it when the circuit breaker opens on consecutive server failures, and comes back when a probe,
  * never a batch request, succeeds: requests are not spent on finding out whether a server is back.
- * The last successful probe also says which models the backend serves.
+ * The last successful probe also says which models the backend serves, and at which endpoints.
  */
 export class BackendHealth {
   private readonly breaker: CircuitBreakerPolicy;
   private answered = false;
-  private servedModels: string[] = [];
+  private served: Served = { models: [], endpoints: [] };
   private probing: Promise<void> | undefined;
   private readonly stopping = new AbortController();
   private wasHealthy = false;
@@ -49,7 +52,7 @@ export class BackendHealth {
 
   constructor(
     readonly baseUrl: string,
-    private readonly probe: (signal: AbortSignal) => Promise<string[]>,
+    private readonly probe: (signal: AbortSignal) => Promise<Served>,
     private readonly policy: HealthPolicy,
     private readonly onChange: () => void,
   ) {
@@ -69,7 +72,7 @@ export class BackendHealth {
   private reportChange(): void {
     if (this.healthy === this.wasHealthy) return;
     this.wasHealthy = this.healthy;
-    if (this.healthy) this.log.info({ models: this.servedModels }, 'backend in rotation');
+    if (this.healthy) this.log.info({ models: this.served.models, endpoints: this.served.endpoints }, 'backend in rotation');
     else this.log.warn('backend down: out of rotation until a probe answers; its requests wait');
     this.onChange();
   }
@@ -86,7 +89,12 @@ export class BackendHealth {
 
   /** The models of the last successful probe (empty until one succeeds). */
   get models(): readonly string[] {
-    return this.servedModels;
+    return this.served.models;
+  }
+
+  /** The batch endpoints of the last successful probe (empty until one succeeds). */
+  get endpoints(): readonly string[] {
+    return this.served.endpoints;
   }
 
   /** Starts probing until the backend first answers. */
@@ -160,7 +168,7 @@ export class BackendHealth {
 
   private async tryProbe(): Promise<boolean> {
     try {
-      this.servedModels = await this.probe(AbortSignal.any([AbortSignal.timeout(PROBE_TIMEOUT_MS), this.stopping.signal]));
+      this.served = await this.probe(AbortSignal.any([AbortSignal.timeout(PROBE_TIMEOUT_MS), this.stopping.signal]));
       return true;
     } catch {
       return false;

@@ -41,8 +41,8 @@ export async function dispatchDue(deps: DispatchDeps, tenantId: string, queue: s
     const oldest = row.queued > 0 ? await oldestQueued(client, tenantId, queue) : undefined;
     if (!oldest) return held('empty');
     if (row.queued < settings.queue_threshold && oldest.age_seconds < settings.time_threshold) return held('below_thresholds');
-    // Requests wait, rather than become a batch that fails validation with model_not_found.
-    if (!(await listLiveModels(client)).some((m) => m.model === oldest.model)) return held('model_not_served');
+    // Requests wait, rather than become a batch that fails validation with model_not_found or endpoint_not_served.
+    if (!(await listLiveModels(client)).some((m) => m.model === oldest.model && m.endpoints.includes(settings.endpoint))) return held('model_not_served');
 
     const batchId = queueBatchId(row.id, row.dispatch_count + 1);
     const requests = await claimQueuedRequests(client, {

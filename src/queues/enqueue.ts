@@ -1,3 +1,4 @@
+import { bodyFromText } from '../batches/endpoints';
 import { validateRequest } from '../batches/lineValidation';
 import { withTransaction, type Db } from '../db/pool';
 import { newQueueId, newRequestId } from '../ids';
@@ -96,7 +97,8 @@ const isObject = (value: unknown): value is Record<string, unknown> => typeof va
 /**
  * One item as a full request. Partial items (langbatch's), completed with the queue's
  * `request_kwargs`: a message list (chat), a string (a user message for chat, the prompt for
- * completions, the input for embeddings), or a body without `model`. A full item `{custom_id?, body}`
+ * completions, the input for responses and embeddings; score and rerank need two fields, so no
+ * string), or a body without `model`. A full item `{custom_id?, body}`
  * is taken as is. The model falls back to the queue's.
  */
 function completeRequest(item: unknown, settings: QueueSettings, index: number): NewQueuedRequest | { code: string; message: string; param: string | null } {
@@ -110,8 +112,11 @@ function completeRequest(item: unknown, settings: QueueSettings, index: number):
     }
     body = { ...settings.request_kwargs, messages: item };
   } else if (typeof item === 'string') {
-    const field = { '/v1/chat/completions': { messages: [{ role: 'user', content: item }] }, '/v1/completions': { prompt: item }, '/v1/embeddings': { input: item } };
-    body = { ...settings.request_kwargs, ...field[settings.endpoint] };
+    const fields = bodyFromText(settings.endpoint, item);
+    if (!fields) {
+      return { code: 'invalid_item', message: `${subject}: a string is no request for ${settings.endpoint}; send an object with its fields.`, param: subject };
+    }
+    body = { ...settings.request_kwargs, ...fields };
   } else if (isObject(item) && 'body' in item) {
     const { custom_id: given, body: full, ...rest } = item;
     const extra = Object.keys(rest)[0];

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { envInt, envList, parseEnv } from '../config/env';
+import { BATCH_ENDPOINTS, parseEndpointList, type BatchEndpoint } from '../batches/endpoints';
 
 export type FaultRates = {
   rate429: number;
@@ -11,6 +12,8 @@ export type FaultRates = {
 
 export type SimulatorOptions = {
   models: string[];
+  /** The inference routes it serves (and lists in /openapi.json): a vLLM server serves its model kind's only. */
+  endpoints: BatchEndpoint[];
   capacity: number;
   baseLatencyMs: number;
   msPerOutputToken: number;
@@ -28,6 +31,14 @@ const milliseconds = (fallback: number) => z.coerce.number().min(0).default(fall
 const schema = z
   .object({
     SIMULATOR_MODELS: envList.transform((models) => (models.length > 0 ? models : [DEFAULT_MODEL])),
+    // Endpoint paths, or generation / pooling; empty: every batch endpoint.
+    SIMULATOR_ENDPOINTS: envList.transform((entries, ctx) => {
+      if (entries.length === 0) return [...BATCH_ENDPOINTS];
+      const parsed = parseEndpointList(entries);
+      if ('endpoints' in parsed) return parsed.endpoints;
+      ctx.addIssue({ code: 'custom', message: `unknown endpoint "${parsed.unknown}"` });
+      return z.NEVER;
+    }),
     SIMULATOR_CAPACITY: envInt(64, 1),
     SIMULATOR_BASE_LATENCY_MS: milliseconds(15),
     SIMULATOR_MS_PER_OUTPUT_TOKEN: milliseconds(0.2),
@@ -49,6 +60,7 @@ export function loadSimulatorOptions(env: NodeJS.ProcessEnv): SimulatorOptions {
   const e = parseEnv(schema, env);
   return {
     models: e.SIMULATOR_MODELS,
+    endpoints: e.SIMULATOR_ENDPOINTS,
     capacity: e.SIMULATOR_CAPACITY,
     baseLatencyMs: e.SIMULATOR_BASE_LATENCY_MS,
     msPerOutputToken: e.SIMULATOR_MS_PER_OUTPUT_TOKEN,

@@ -39,3 +39,8 @@ export function embed(key: string, dimensions: number): number[] {
   const norm = Math.hypot(...raw) || 1;
   return raw.map((x) => x / norm);
 }
+
+/** A relevance score in (0, 1), seeded by `key`: the same pair always scores the same. */
+export function relevance(key: string): number {
+  return keyedRandom(key).random();
+}

@@ -7,7 +7,8 @@ import type { SimulatorOptions } from './config';
 import { ApiError, errorBody } from '../api/errors';
 import { FaultInjector, type FaultKind } from './faults';
 import { parseJson, readBody, requestId, sendBody, sendJson } from './http';
-import { chatCompletion, completion, embeddings, type Inference } from './openai';
+import { chatCompletion, completion, embeddings, rerank, responses, score, type Inference } from './openai';
+import { isBatchEndpoint, type BatchEndpoint } from '../batches/endpoints';
 
 export type SimulatorStats = {
   requests: number;
@@ -28,11 +29,14 @@ export type RunningSimulator = {
   close: () => Promise<void>;
 };
 
-const INFERENCE_ROUTES = new Map<string, (body: unknown) => Inference>([
-  ['/v1/chat/completions', chatCompletion],
-  ['/v1/completions', completion],
-  ['/v1/embeddings', embeddings],
-]);
+const INFERENCE_ROUTES: Record<BatchEndpoint, (body: unknown) => Inference> = {
+  '/v1/chat/completions': chatCompletion,
+  '/v1/completions': completion,
+  '/v1/responses': responses,
+  '/v1/embeddings': embeddings,
+  '/v1/score': score,
+  '/v1/rerank': rerank,
+};
 
 export async function startSimulator(options: SimulatorOptions, port = 0, host = '127.0.0.1'): Promise<RunningSimulator> {
   const log = logger.child({ component: 'simulator' });
@@ -46,6 +50,12 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
   const modelList = {
     object: 'list',
     data: options.models.map((id) => ({ id, object: 'model', created: startedAt, owned_by: 'vllm-simulator' })),
+  };
+
+  const openApi = {
+    openapi: '3.1.0',
+    info: { title: 'vLLM simulator', version: '0' },
+    paths: Object.fromEntries(options.endpoints.map((path) => [path, { post: { responses: { '200': { description: 'Successful Response' } } } }])),
   };
 
   const stats = (): SimulatorStats => ({
@@ -67,7 +77,9 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     // vLLM's scheduler gauges, which the dispatcher reads to find a backend's depth.
     if (endpoint === 'GET /metrics') return sendBody(res, 200, schedulerGauges(), { 'content-type': 'text/plain; version=0.0.4' });
     if (endpoint === 'GET /v1/models') return sendJson(res, 200, modelList);
-    const handler = req.method === 'POST' ? INFERENCE_ROUTES.get(path) : undefined;
+    // As vLLM (FastAPI) publishes its routes: only those of the kind of model it runs.
+    if (endpoint === 'GET /openapi.json') return sendJson(res, 200, openApi);
+    const handler = req.method === 'POST' && isBatchEndpoint(path) && options.endpoints.includes(path) ? INFERENCE_ROUTES[path] : undefined;
     if (!handler) throw new ApiError(404, 'invalid_request_error', null, `Invalid URL (${endpoint})`);
     await serveInference(req, res, handler);
   }

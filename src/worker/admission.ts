@@ -26,6 +26,8 @@ export class ChunkAdmission implements CustomSlotSupplier<ActivitySlotInfo> {
     private readonly pool: BackendPool,
     private readonly model: string,
     private readonly limits: { min: number; max: number },
+    /** The endpoints of the task queue's kind: only backends serving the model at one of them count. */
+    private readonly endpoints?: readonly string[],
   ) {}
 
   async reserveSlot(_ctx: SlotReserveContext, abortSignal: AbortSignal): Promise<SlotPermit> {
@@ -74,7 +76,7 @@ export class ChunkAdmission implements CustomSlotSupplier<ActivitySlotInfo> {
     if (this.reserved >= this.limits.max) return false;
     const polling = this.reserved - this.used;
     if (polling > 0 || this.starting > 0) return false;
-    const { waiting, depth } = this.pool.queueState(this.model);
+    const { waiting, depth } = this.pool.queueState(this.model, this.endpoints);
     return waiting < depth;
   }
 }

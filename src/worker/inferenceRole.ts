@@ -8,7 +8,8 @@ import { BackendPool } from '../inference/backends';
 import { InferenceClient } from '../inference/client';
 import { DEFAULT_RETRY_POLICY } from '../inference/retry';
 import { logger } from '../logger';
-import { heartbeatInferenceWorker, removeInferenceWorker } from '../store/workers';
+import { heartbeatInferenceWorker, removeInferenceWorker, type ServedModel } from '../store/workers';
+import { BATCH_ENDPOINTS, ENDPOINT_KINDS, ENDPOINTS_OF_KIND } from '../batches/endpoints';
 import { inferenceTaskQueue } from '../temporal/definitions';
 import { ChunkAdmission } from './admission';
 
@@ -19,7 +20,7 @@ const REGISTRATION_HEARTBEAT_MS = 15_000;
  */
 const CHUNKS_PER_INFERENCE_WORKER = { min: 1, max: 64 };
 
-export type BackendStatus = { url: string; state: 'starting' | 'up' | 'down'; depth: number; in_flight: number; models: string[] };
+export type BackendStatus = { url: string; state: 'starting' | 'up' | 'down'; depth: number; in_flight: number; models: string[]; endpoints: string[] };
 
 export type InferenceRole = {
   /** Each backend as this worker sees it: for /readyz and operators. */
@@ -33,12 +34,15 @@ type WorkerOptions = { connection: NativeConnection; namespace: string; shutdown
  * The GPU worker role. It starts whether or not its vLLM servers answer yet (loading weights takes
  * minutes): with VLLM_MODELS it serves those models at once, and their chunks wait for a backend;
  * otherwise it serves each model as soon as a backend lists it, and announces it then, so
- * validation accepts batches only for models some worker can run.
+ * validation accepts batches only for models some worker can run. Each model is announced with the
+ * batch endpoints its backends serve it at (VLLM_ENDPOINTS, else each backend's own, discovered),
+ * and its chunks are leased from one task queue per endpoint kind it serves: a generation server's
+ * worker never takes an embeddings chunk of a model of the same name served for pooling elsewhere.
  */
 export async function startInferenceRole(config: Config, db: Db, options: WorkerOptions): Promise<InferenceRole> {
   const { vllm } = config;
   if (vllm.baseUrls.length === 0) throw new Error('the inference role needs VLLM_BASE_URL');
-  const pool = new BackendPool(vllm.baseUrls, { apiKey: vllm.apiKey, maxDepth: vllm.maxInflightPerBackend, health: vllm.health });
+  const pool = new BackendPool(vllm.baseUrls, { apiKey: vllm.apiKey, maxDepth: vllm.maxInflightPerBackend, health: vllm.health, endpoints: vllm.endpoints });
   const inference = new InferenceClient({
     pool,
     apiKey: vllm.apiKey,
@@ -46,7 +50,7 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
     retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: vllm.requestMaxAttempts },
   });
   // GPU workers run no workflows; their only real slots are chunks, leased by admission. Each
-  // model's worker has its own: one lease in the air per task queue, or a model with no work would
+  // task queue's worker has its own: one lease in the air per task queue, or a model with no work would
   // hold the only lease in a long poll while another model's chunks wait.
   const fixed = (numSlots: number) => ({ type: 'fixed-size' as const, numSlots });
   const tunerFor = (admission: ChunkAdmission) => ({
@@ -56,36 +60,59 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
     nexusTaskSlotSupplier: fixed(2),
   });
   const registration = new Registration(db);
+  /** A Temporal worker per task queue, i.e. per model and endpoint kind. */
   const workers = new Map<string, { worker: Worker; running: Promise<void> }>();
+  let announced = '';
   let stopping = false;
+
+  /** Each model this worker serves now, with the batch endpoints its backends serve it at. */
+  const servedNow = (): ServedModel[] => {
+    const models = vllm.models.length > 0 ? vllm.models : pool.models;
+    return models.map((model) => {
+      const discovered = pool.endpointsOf(model);
+      // A configured model no backend has listed yet: what VLLM_ENDPOINTS says, else every endpoint
+      // (as before endpoints were told apart) until a backend lists it and says which.
+      const endpoints = BATCH_ENDPOINTS.filter((e) => (discovered ? discovered.has(e) : (vllm.endpoints ?? BATCH_ENDPOINTS).includes(e)));
+      return { model, endpoints };
+    });
+  };
 
   // One change at a time: Worker.create is async and a flapping backend reports often.
   let serving = Promise.resolve();
-  const serve = (models: readonly string[]) => {
+  const serve = () => {
     serving = serving
       .then(async () => {
-        const added = models.filter((model) => !workers.has(model));
-        if (stopping || added.length === 0) return;
-        for (const model of added) {
-          const admission = new ChunkAdmission(pool, model, CHUNKS_PER_INFERENCE_WORKER);
-          const worker = await Worker.create({
-            ...options,
-            taskQueue: inferenceTaskQueue(model),
-            activities: createInferenceActivities({ db, inference, stallTimeoutMs: vllm.chunkStallTimeoutMs, resultWriteRetryMs: vllm.resultWriteRetryMs, admission }),
-            tuner: tunerFor(admission),
-            // Cancellation reaches a chunk in a heartbeat's answer: beat often enough to stop within a second.
-            maxHeartbeatThrottleInterval: '1 second',
-          });
-          workers.set(model, { worker, running: worker.run() });
+        if (stopping) return;
+        const served = servedNow();
+        for (const { model, endpoints } of served) {
+          for (const kind of ENDPOINT_KINDS) {
+            const taskQueue = inferenceTaskQueue(model, kind);
+            if (workers.has(taskQueue) || !ENDPOINTS_OF_KIND[kind].some((e) => endpoints.includes(e))) continue;
+            const admission = new ChunkAdmission(pool, model, CHUNKS_PER_INFERENCE_WORKER, ENDPOINTS_OF_KIND[kind]);
+            const worker = await Worker.create({
+              ...options,
+              taskQueue,
+              activities: createInferenceActivities({ db, inference, stallTimeoutMs: vllm.chunkStallTimeoutMs, resultWriteRetryMs: vllm.resultWriteRetryMs, admission }),
+              tuner: tunerFor(admission),
+              // Cancellation reaches a chunk in a heartbeat's answer: beat often enough to stop within a second.
+              maxHeartbeatThrottleInterval: '1 second',
+            });
+            workers.set(taskQueue, { worker, running: worker.run() });
+          }
         }
-        await registration.announce([...workers.keys()]);
-        logger.info({ models: [...workers.keys()], backends: vllm.baseUrls }, 'GPU worker serving models');
+        // Announced when it changes (a backend listed a model, or told its endpoints), refreshed by the heartbeat.
+        const announcement = JSON.stringify(served);
+        if (served.length === 0 || announcement === announced) return;
+        await registration.announce(served);
+        announced = announcement;
+        logger.info({ served, taskQueues: [...workers.keys()], backends: vllm.baseUrls }, 'GPU worker serving models');
       })
       .catch((err: unknown) => logger.error({ err }, 'could not start serving models'));
   };
 
-  if (vllm.models.length > 0) serve(vllm.models);
-  else pool.onChange(() => serve(pool.models));
+  // Configured models are served at once; discovered ones (and discovered endpoints) as backends answer.
+  serve();
+  pool.onChange(serve);
   pool.start();
   // Backends that answer at once are served before start-up completes, as before; the others later.
   await Promise.all(pool.backends.map((b) => b.health.firstProbe));
@@ -100,6 +127,7 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
         depth: b.depth.depth,
         in_flight: b.slots.active,
         models: [...b.health.models],
+        endpoints: [...b.health.endpoints],
       })),
     async shutdown() {
       stopping = true;
@@ -116,19 +144,19 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
   };
 }
 
-/** Announces the served models (validation and GET /v1/models read them) and keeps the announcement fresh. */
+/** Announces the served models and their endpoints (validation and GET /v1/models read them) and keeps the announcement fresh. */
 class Registration {
   private readonly workerId = `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
-  private models: string[] = [];
+  private served: ServedModel[] = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly db: Db) {}
 
-  async announce(models: string[]): Promise<void> {
-    this.models = models;
-    await heartbeatInferenceWorker(this.db, this.workerId, this.models);
+  async announce(served: ServedModel[]): Promise<void> {
+    this.served = served;
+    await heartbeatInferenceWorker(this.db, this.workerId, this.served);
     this.timer ??= setInterval(() => {
-      heartbeatInferenceWorker(this.db, this.workerId, this.models).catch((err: Error) => logger.warn({ err: err.message }, 'model registration heartbeat failed'));
+      heartbeatInferenceWorker(this.db, this.workerId, this.served).catch((err: Error) => logger.warn({ err: err.message }, 'model registration heartbeat failed'));
     }, REGISTRATION_HEARTBEAT_MS).unref();
   }
 

@@ -120,7 +120,7 @@ async function runBatch(run: Run): Promise<BatchWorkflowResult> {
   progress.chunkCount = plan.chunkCount;
 
   const inference = proxyActivities<InferenceActivities>({
-    taskQueue: inferenceTaskQueue(plan.model),
+    taskQueue: plan.taskQueue ?? inferenceTaskQueue(plan.model),
     startToCloseTimeout: '2 hours',
     // A GPU worker silent this long is presumed dead and its chunk is retried elsewhere.
     heartbeatTimeout: plan.run.chunkHeartbeatTimeoutMs,

@@ -46,6 +46,35 @@ describe('BackendPool', () => {
     expect(backends.backends.map((x) => x.slots.active)).toEqual([2, 2]);
   });
 
+  test("a request goes only to backends serving its endpoint, learnt from each one's /openapi.json, or as VLLM_ENDPOINTS says", async () => {
+    // The same model name served for generation by one vLLM and for pooling by another.
+    const generate = await startSimulator(defaultSimulatorOptions({ baseLatencyMs: 1, endpoints: ['/v1/chat/completions', '/v1/completions', '/v1/responses'] }));
+    const pooling = await startSimulator(defaultSimulatorOptions({ baseLatencyMs: 1, endpoints: ['/v1/embeddings', '/v1/score', '/v1/rerank'] }));
+    running.push(generate, pooling);
+    const backends = pool([generate.baseUrl, pooling.baseUrl], 4);
+    await waitFor(() => inRotation(backends).length === 2, { timeoutMs: 5_000 });
+    expect(backends.backends.map((b) => b.health.endpoints)).toEqual([
+      ['/v1/chat/completions', '/v1/completions', '/v1/responses'],
+      ['/v1/embeddings', '/v1/score', '/v1/rerank'],
+    ]);
+    expect(backends.endpointsOf('no-such-model')).toBeUndefined();
+    expect([...backends.endpointsOf(MODEL)!].sort()).toEqual(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/rerank', '/v1/responses', '/v1/score']);
+    const rerank = await Promise.all(Array.from({ length: 4 }, () => backends.acquire(undefined, undefined, MODEL, '/v1/rerank')));
+    expect(rerank.map((l) => l.backend.baseUrl)).toEqual(Array(4).fill(pooling.baseUrl));
+    const responses = await backends.acquire(undefined, undefined, MODEL, '/v1/responses');
+    expect(responses.backend.baseUrl).toBe(generate.baseUrl);
+    expect(backends.queueState(MODEL, ['/v1/embeddings'])).toEqual({ waiting: 0, depth: backends.backends[1]!.slots.capacity });
+
+    // Configured, the endpoints are what VLLM_ENDPOINTS says, whatever the servers publish.
+    const configured = new BackendPool([pooling.baseUrl], { apiKey: undefined, maxDepth: 4, health: HEALTH, endpoints: ['/v1/embeddings'] });
+    running.push(configured);
+    configured.start();
+    await waitFor(() => inRotation(configured).length === 1, { timeoutMs: 5_000 });
+    expect(configured.backends[0]!.health.endpoints).toEqual(['/v1/embeddings']);
+    expect(configured.serving(MODEL, ['/v1/rerank'])).toBe(false);
+    await expect(configured.acquire(AbortSignal.timeout(300), undefined, MODEL, '/v1/rerank')).rejects.toThrow();
+  });
+
   test('a request goes only to backends that list its model; with none in rotation it waits', async () => {
     const [chat, embed] = [await simulator(0, ['chat-model']), await simulator(0, ['embed-model'])];
     const backends = pool([chat.baseUrl, embed.baseUrl], 4);

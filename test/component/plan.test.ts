@@ -3,6 +3,7 @@ import { MAX_REPORTED_ERRORS, validateAndPlan, type BatchPlan } from '../../src/
 import type { Db } from '../../src/db/pool';
 import { findBatchById, type BatchError } from '../../src/store/batches';
 import { insertPlannedRequests } from '../../src/store/requests';
+import { ENDPOINTS_OF_KIND } from '../../src/batches/endpoints';
 import {
   announceModels,
   batchOfLines,
@@ -25,6 +26,7 @@ const TENANT = uniqueTenant('plan');
 const MODEL = `component-plan-model-${crypto.randomUUID()}`;
 const OTHER_MODEL = `component-plan-other-${crypto.randomUUID()}`;
 const UNSERVED_MODEL = `component-plan-unserved-${crypto.randomUUID()}`;
+const POOLING_MODEL = `component-plan-pooling-${crypto.randomUUID()}`;
 
 /** The line's parts as validation looks at them; anything can be overridden or removed (undefined). */
 function line(customId: string | undefined, overrides: Record<string, unknown> = {}, body: Record<string, unknown> = {}): string {
@@ -69,7 +71,14 @@ describe('validateAndPlan', () => {
     const progress: number[] = [];
     const plan = await validateAndPlan(db, batch.id, planLimits({ chunkSize: 2 }), (n) => progress.push(n));
 
-    expect(plan).toEqual<BatchPlan>({ outcome: 'in_progress', model: MODEL, endpoint: '/v1/chat/completions', chunkCount: 3, totalRequests: 5 });
+    expect(plan).toEqual<BatchPlan>({
+      outcome: 'in_progress',
+      model: MODEL,
+      endpoint: '/v1/chat/completions',
+      taskQueue: `inference.${MODEL}`,
+      chunkCount: 3,
+      totalRequests: 5,
+    });
     expect(progress).toEqual([1, 2, 4, 5, 6]);
     const row = (await findBatchById(db, batch.id))!;
     expect(row).toMatchObject({ status: 'in_progress', model: MODEL, chunk_count: 3, total_requests: 5, errors: null });
@@ -146,6 +155,55 @@ describe('validateAndPlan', () => {
     expect(await requestsWithResults(db, batch.id)).toEqual([]);
   });
 
+  describe('the endpoint a model is served for', () => {
+    let withdrawPooling: () => Promise<void>;
+    beforeAll(async () => {
+      // A worker whose backend runs the model as a pooling model: no generation routes.
+      withdrawPooling = await announceModels(db, [POOLING_MODEL], ENDPOINTS_OF_KIND.pooling);
+    });
+    afterAll(async () => withdrawPooling?.());
+
+    const rerankLine = (id: string) =>
+      JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/rerank', body: { model: POOLING_MODEL, query: 'q', documents: ['a', 'b'] } });
+    const responsesLine = (id: string) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/responses', body: { model: POOLING_MODEL, input: 'hi' } });
+
+    test("a pooling endpoint's batch runs on the pooling queue of its model", async () => {
+      const batch = await batchOfLines(db, TENANT, [rerankLine('a'), rerankLine('b')], { endpoint: '/v1/rerank' });
+      await expect(validateAndPlan(db, batch.id, planLimits())).resolves.toEqual<BatchPlan>({
+        outcome: 'in_progress',
+        model: POOLING_MODEL,
+        endpoint: '/v1/rerank',
+        taskQueue: `inference-pooling.${POOLING_MODEL}`,
+        chunkCount: 1,
+        totalRequests: 2,
+      });
+    });
+
+    test('a batch for an endpoint no live worker serves the model at fails with endpoint_not_served, naming both', async () => {
+      const batch = await batchOfLines(db, TENANT, ['', responsesLine('a'), responsesLine('b')], { endpoint: '/v1/responses' });
+      await expect(validateAndPlan(db, batch.id, planLimits())).resolves.toEqual({ outcome: 'failed' });
+      const row = (await findBatchById(db, batch.id))!;
+      expect(row.errors).toEqual([
+        {
+          code: 'endpoint_not_served',
+          line: 2,
+          param: 'url',
+          message: `The endpoint /v1/responses is not served for the model "${POOLING_MODEL}" by any live GPU worker (it is served for /v1/embeddings, /v1/rerank, /v1/score).`,
+        },
+      ]);
+    });
+
+    test('a worker serving the model for generation too makes it servable', async () => {
+      const withdrawGeneration = await announceModels(db, [POOLING_MODEL], ENDPOINTS_OF_KIND.generation);
+      try {
+        const batch = await batchOfLines(db, TENANT, [responsesLine('a')], { endpoint: '/v1/responses' });
+        await expect(validateAndPlan(db, batch.id, planLimits())).resolves.toMatchObject({ outcome: 'in_progress', taskQueue: `inference.${POOLING_MODEL}` });
+      } finally {
+        await withdrawGeneration();
+      }
+    });
+  });
+
   test('duplicate custom_ids are reported at each repeat, across chunks and insert groups, and fail the batch', async () => {
     const lines = Array.from({ length: 1_200 }, (_, i) => line(`r-${i + 1}`));
     lines[1_149] = line('r-1'); // line 1,150 repeats line 1, three insert groups later
@@ -200,7 +258,7 @@ describe('validateAndPlan', () => {
       const startedAt = (await findBatchById(db, batch.id))!.in_progress_at;
       const second = await validateAndPlan(db, batch.id, planLimits({ chunkSize: 3 }));
 
-      expect(first).toEqual({ outcome: 'in_progress', model: MODEL, endpoint: '/v1/chat/completions', chunkCount: 3, totalRequests: 7 });
+      expect(first).toEqual({ outcome: 'in_progress', model: MODEL, endpoint: '/v1/chat/completions', taskQueue: `inference.${MODEL}`, chunkCount: 3, totalRequests: 7 });
       expect(second).toEqual(first);
       expect((await findBatchById(db, batch.id))!.in_progress_at).toEqual(startedAt);
       expect((await requestsWithResults(db, batch.id)).map((r) => r.custom_id)).toEqual(lines.map((_, i) => `id-${i + 1}`));
@@ -232,7 +290,7 @@ describe('validateAndPlan', () => {
     test('two overlapping attempts agree on one plan and one index', async () => {
       const batch = await batchOfLines(db, TENANT, lines);
       const [a, b] = await Promise.all([validateAndPlan(db, batch.id, planLimits({ chunkSize: 3 })), validateAndPlan(db, batch.id, planLimits({ chunkSize: 3 }))]);
-      expect(a).toEqual({ outcome: 'in_progress', model: MODEL, endpoint: '/v1/chat/completions', chunkCount: 3, totalRequests: 7 });
+      expect(a).toEqual({ outcome: 'in_progress', model: MODEL, endpoint: '/v1/chat/completions', taskQueue: `inference.${MODEL}`, chunkCount: 3, totalRequests: 7 });
       expect(b).toEqual(a);
       expect(await requestsWithResults(db, batch.id)).toHaveLength(7);
     });

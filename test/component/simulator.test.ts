@@ -46,6 +46,7 @@ describe('simulator configuration', () => {
   it('uses the documented defaults when nothing is set', () => {
     const expected: SimulatorOptions = {
       models: [MODEL],
+      endpoints: ['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/embeddings', '/v1/score', '/v1/rerank'],
       capacity: 64,
       baseLatencyMs: 15,
       msPerOutputToken: 0.2,
@@ -69,6 +70,17 @@ describe('simulator configuration', () => {
     });
     expect(options).toMatchObject({ models: ['a', 'b'], capacity: 8, baseLatencyMs: 2.5, retryAfterSeconds: 3, seed: 7 });
     expect(options.faults).toMatchObject({ rate429: 0.25, rateHang: 0.1, rate500: 0 });
+  });
+
+  it('serves a kind of endpoints, as a vLLM server of a generation or a pooling model does', () => {
+    expect(loadSimulatorOptions({ SIMULATOR_ENDPOINTS: 'pooling' }).endpoints).toEqual(['/v1/embeddings', '/v1/score', '/v1/rerank']);
+    expect(loadSimulatorOptions({ SIMULATOR_ENDPOINTS: '/v1/rerank, generation' }).endpoints).toEqual([
+      '/v1/chat/completions',
+      '/v1/completions',
+      '/v1/responses',
+      '/v1/rerank',
+    ]);
+    expect(() => loadSimulatorOptions({ SIMULATOR_ENDPOINTS: '/v1/classify' })).toThrow(ConfigError);
   });
 
   it('rejects rates outside 0..1 or summing past 1', () => {
@@ -162,6 +174,84 @@ describe('simulator protocol', () => {
     expect(Math.hypot(...decoded)).toBeCloseTo(1, 5);
   });
 
+  it('answers the Responses API: one output_text message, usage as input_tokens and output_tokens', async () => {
+    const sim = await start();
+    const response = await post(sim, '/responses', { model: MODEL, instructions: 'Be brief.', input: 'Tell me about GPUs', max_output_tokens: 6 });
+    expect(response.status).toBe(200);
+    const body = await json(response);
+    const inputTokens = Math.ceil('Be brief.\nTell me about GPUs'.length / 4);
+    expect(body).toMatchObject({
+      id: expect.stringMatching(/^resp_[0-9a-f]+$/),
+      object: 'response',
+      created_at: expect.any(Number),
+      model: MODEL,
+      status: 'incomplete',
+      incomplete_details: { reason: 'max_output_tokens' },
+      output: [{ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: expect.stringMatching(/^Simulated reply /), annotations: [] }] }],
+      usage: {
+        input_tokens: inputTokens,
+        output_tokens: 6,
+        total_tokens: inputTokens + 6,
+        input_tokens_details: { cached_tokens: 0 },
+        output_tokens_details: { reasoning_tokens: 0 },
+      },
+    });
+    // A list of input items (message content as text or input_text parts) reads the same text.
+    const items = await json(
+      await post(sim, '/responses', { model: MODEL, input: [{ role: 'user', content: [{ type: 'input_text', text: 'Tell me about GPUs' }] }], max_output_tokens: 6 }),
+    );
+    expect(items.usage.input_tokens).toBe(Math.ceil('Tell me about GPUs'.length / 4));
+  });
+
+  it("answers vLLM's score: one score per pair, 1:N and N:N, every side named as vLLM accepts", async () => {
+    const sim = await start();
+    const oneToMany = await json(await post(sim, '/score', { model: MODEL, text_1: 'what is a GPU', text_2: ['a graphics processor', 'a river'] }));
+    const tokens = (a: string, b: string) => Math.ceil(a.length / 4) + Math.ceil(b.length / 4);
+    const prompt = tokens('what is a GPU', 'a graphics processor') + tokens('what is a GPU', 'a river');
+    expect(oneToMany).toMatchObject({
+      id: expect.stringMatching(/^score-/),
+      object: 'list',
+      model: MODEL,
+      data: [
+        { index: 0, object: 'score', score: expect.any(Number) },
+        { index: 1, object: 'score', score: expect.any(Number) },
+      ],
+      usage: { prompt_tokens: prompt, total_tokens: prompt, completion_tokens: 0 },
+    });
+    for (const { score } of oneToMany.data) expect(score > 0 && score < 1).toBe(true);
+    const pairwise = await json(await post(sim, '/score', { model: MODEL, queries: ['what is a GPU', 'what is a GPU'], documents: ['a graphics processor', 'a river'] }));
+    expect(pairwise.data.map((d: { score: number }) => d.score)).toEqual(oneToMany.data.map((d: { score: number }) => d.score));
+    const mismatched = await post(sim, '/score', { model: MODEL, text_1: ['a', 'b'], text_2: ['c', 'd', 'e'] });
+    expect(mismatched.status).toBe(400);
+    expect((await post(sim, '/score', { model: MODEL, text_1: 'a' })).status).toBe(400);
+  });
+
+  it("answers vLLM's rerank: documents best first, top_n of them, usage in prompt tokens", async () => {
+    const sim = await start();
+    const documents = ['a graphics processor', 'a river', 'a cloud', 'a tensor'];
+    const all = await json(await post(sim, '/rerank', { model: MODEL, query: 'GPU', documents }));
+    const prompt = documents.reduce((n, d) => n + Math.ceil('GPU'.length / 4) + Math.ceil(d.length / 4), 0);
+    expect(all).toMatchObject({ id: expect.stringMatching(/^rerank-/), model: MODEL, usage: { prompt_tokens: prompt, total_tokens: prompt } });
+    expect(all.results).toHaveLength(4);
+    const scores = all.results.map((r: { relevance_score: number }) => r.relevance_score);
+    expect(scores).toEqual([...scores].sort((a, b) => b - a));
+    for (const result of all.results)
+      expect(result).toEqual({ index: expect.any(Number), document: { text: documents[result.index] }, relevance_score: expect.any(Number) });
+    const top = await json(await post(sim, '/rerank', { model: MODEL, query: 'GPU', documents, top_n: 2 }));
+    expect(top.results).toEqual(all.results.slice(0, 2));
+  });
+
+  it('serves only its configured endpoints, and lists them in /openapi.json as vLLM does', async () => {
+    const sim = await start({ endpoints: ['/v1/embeddings', '/v1/score', '/v1/rerank'] });
+    const root = sim.baseUrl.replace(/\/v1$/, '');
+    const document = await json(await fetch(`${root}/openapi.json`));
+    expect(Object.keys(document.paths)).toEqual(['/v1/embeddings', '/v1/score', '/v1/rerank']);
+    expect(document.paths['/v1/score'].post).toBeDefined();
+    expect((await post(sim, '/chat/completions', chat('hi'))).status).toBe(404);
+    expect((await post(sim, '/responses', { model: MODEL, input: 'hi' })).status).toBe(404);
+    expect((await post(sim, '/rerank', { model: MODEL, query: 'q', documents: ['d'] })).status).toBe(200);
+  });
+
   it('returns OpenAI-shaped errors for bad requests, unknown models and routes', async () => {
     const sim = await start();
     const cases: Array<[string, unknown, number, string | null]> = [
@@ -170,6 +260,9 @@ describe('simulator protocol', () => {
       ['/completions', { model: MODEL }, 400, 'prompt'],
       ['/embeddings', { model: MODEL }, 400, 'input'],
       ['/chat/completions', chat('hi', { stream: true }), 400, 'stream'],
+      ['/responses', { model: MODEL }, 400, 'input'],
+      ['/responses', { model: MODEL, input: 'hi', background: true }, 400, 'background'],
+      ['/rerank', { model: MODEL, query: 'q' }, 400, 'documents'],
     ];
     for (const [path, body, status, param] of cases) {
       const response = await post(sim, path, body);
@@ -237,6 +330,16 @@ describe('simulator faults', () => {
     expect((await json(badRequest)).error.type).toBe('invalid_request_error');
     expect(sim.stats().faults).toMatchObject({ '500': 1, '400': 1 });
     expect(sim.stats().completed).toBe(0);
+  });
+
+  it('looks for markers in the texts of responses, score and rerank bodies', async () => {
+    const sim = await start();
+    expect((await post(sim, '/responses', { model: MODEL, input: [{ role: 'user', content: 'x [[sim:400]]' }] })).status).toBe(400);
+    expect((await post(sim, '/score', { model: MODEL, text_1: 'q', text_2: ['fine', 'y [[sim:400]]'] })).status).toBe(400);
+    expect((await post(sim, '/score', { model: MODEL, queries: 'q [[sim:500]]', items: ['fine'] })).status).toBe(500);
+    expect((await post(sim, '/rerank', { model: MODEL, query: 'q', documents: ['fine', 'z [[sim:400]]'] })).status).toBe(400);
+    expect((await post(sim, '/rerank', { model: MODEL, query: 'q [[sim:400]]', documents: ['fine'] })).status).toBe(400);
+    expect(sim.stats().faults).toMatchObject({ '400': 4, '500': 1 });
   });
 
   it('resets the connection on [[sim:reset]]', async () => {

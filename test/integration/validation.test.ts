@@ -136,7 +136,7 @@ describe('validation and HTTP errors', () => {
     ['a batch body that is not JSON', post('/v1/batches', { headers: { 'content-type': 'text/plain' }, body: () => 'input_file_id=x' }), 415, 'invalid_request_error', 'unsupported_content_type', null],
     ['a missing input_file_id', post('/v1/batches', json({ endpoint: '/v1/chat/completions' })), 400, 'invalid_request_error', 'missing_required_parameter', 'input_file_id'],
     ['an unknown input file', post('/v1/batches', json({ input_file_id: 'file-nope' })), 400, 'invalid_request_error', 'invalid_input_file', 'input_file_id'],
-    ['an unsupported endpoint', post('/v1/batches', json({ input_file_id: 'file-x', endpoint: '/v1/responses' })), 400, 'invalid_request_error', 'invalid_value', 'endpoint'],
+    ['an unsupported endpoint', post('/v1/batches', json({ input_file_id: 'file-x', endpoint: '/v1/classify' })), 400, 'invalid_request_error', 'invalid_value', 'endpoint'],
     ['an invalid completion_window', post('/v1/batches', json({ input_file_id: 'file-x', completion_window: '2 weeks' })), 400, 'invalid_request_error', 'invalid_value', 'completion_window'],
     ['metadata with more than 16 keys', post('/v1/batches', json({ input_file_id: 'file-x', metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) })), 400, 'invalid_request_error', 'invalid_value', 'metadata'],
     ['an upload that is neither multipart nor JSONL', post('/v1/files', json({ purpose: 'batch' })), 415, 'invalid_request_error', 'unsupported_content_type', 'file'],

@@ -17,6 +17,7 @@ import { INITIAL_STATUS, type BatchStatus } from '../../src/states/batch';
 import { insertBatch, transitionBatch, type BatchRow } from '../../src/store/batches';
 import { findPendingRequests, readChunkWithResults, storeResults, type PendingRequest, type RequestResult, type RequestWithResult } from '../../src/store/requests';
 import { heartbeatInferenceWorker, removeInferenceWorker } from '../../src/store/workers';
+import { BATCH_ENDPOINTS } from '../../src/batches/endpoints';
 import { setBatchWebhook } from '../../src/store/webhooks';
 import type { WebhookConfig } from '../../src/states/webhook';
 import type { ResultLine } from './batches';
@@ -128,11 +129,15 @@ export async function plannedBatch(
 
 /**
  * Announces `models` as served by a live GPU worker of its own, as the inference role does, so
- * validation accepts them. Returns the withdrawal.
+ * validation accepts them: for `endpoints` (default every batch endpoint). Returns the withdrawal.
  */
-export async function announceModels(db: Db, models: string[]): Promise<() => Promise<void>> {
+export async function announceModels(db: Db, models: string[], endpoints: readonly string[] = BATCH_ENDPOINTS): Promise<() => Promise<void>> {
   const workerId = `component-${crypto.randomUUID()}`;
-  await heartbeatInferenceWorker(db, workerId, models);
+  await heartbeatInferenceWorker(
+    db,
+    workerId,
+    models.map((model) => ({ model, endpoints: [...endpoints] })),
+  );
   return () => removeInferenceWorker(db, workerId);
 }
 

@@ -25,7 +25,7 @@ describe('parseRequest', () => {
 
   test.each([
     ['a missing input_file_id', CreateBatchBody, {}, 'missing_required_parameter', 'input_file_id'],
-    ['an unsupported endpoint', CreateBatchBody, { input_file_id: 'f', endpoint: '/v1/responses' }, 'invalid_value', 'endpoint'],
+    ['an unsupported endpoint', CreateBatchBody, { input_file_id: 'f', endpoint: '/v1/classify' }, 'invalid_value', 'endpoint'],
     ['a week-long window', CreateBatchBody, { input_file_id: 'f', completion_window: '1w' }, 'invalid_value', 'completion_window'],
     ['an over-long metadata value', CreateBatchBody, { input_file_id: 'f', metadata: { k: 'v'.repeat(513) } }, 'invalid_value', 'metadata.k'],
     ['a body that is not an object', CreateBatchBody, 'a string', 'invalid_value', null],

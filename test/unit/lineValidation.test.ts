@@ -45,8 +45,8 @@ describe('validateLine', () => {
   test(`accepts a body nested exactly ${MAX_BODY_DEPTH} deep`, () => {
     let nested: unknown = 'leaf';
     for (let depth = 2; depth <= MAX_BODY_DEPTH; depth++) nested = [nested];
-    expect(check({ ...good, body: { model: 'm', x: nested } })).toMatchObject({ ok: true });
-    expect(check({ ...good, body: { model: 'm', x: [nested] } })).toMatchObject({ ok: false, error: { code: 'invalid_body', param: 'body' } });
+    expect(check({ ...good, body: { model: 'm', messages: [], x: nested } })).toMatchObject({ ok: true });
+    expect(check({ ...good, body: { model: 'm', messages: [], x: [nested] } })).toMatchObject({ ok: false, error: { code: 'invalid_body', param: 'body' } });
   });
 
   test('accepts NUL and unpaired surrogates inside the body, unaltered', () => {
@@ -64,5 +64,46 @@ describe('validateLine', () => {
 
   test('rejects a line without a model when the batch names none', () => {
     expect(check(good, { ...ctx, defaultModel: undefined })).toMatchObject({ ok: false, error: { code: 'missing_model', param: 'body.model' } });
+  });
+});
+
+describe("each endpoint's body", () => {
+  const line = (url: string, body: Record<string, unknown>) => ({ custom_id: 'c1', method: 'POST', url, body: { model: 'm', ...body } });
+  const checkAt = (url: string, body: Record<string, unknown>) => check(line(url, body), { endpoint: url, defaultModel: undefined });
+
+  test.each([
+    ['/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] }],
+    ['/v1/completions', { prompt: 'hi' }],
+    ['/v1/completions', { prompt: [[1, 2, 3]] }],
+    ['/v1/responses', { input: 'hi' }],
+    ['/v1/responses', { input: [{ role: 'user', content: [{ type: 'input_text', text: 'hi' }] }], background: false }],
+    ['/v1/embeddings', { input: ['a', 'b'] }],
+    ['/v1/score', { text_1: 'q', text_2: ['a', 'b'] }],
+    ['/v1/score', { queries: ['q'], documents: ['a'] }],
+    ['/v1/score', { queries: 'q', items: ['a'] }],
+    ['/v1/score', { data_1: 'q', data_2: 'a' }],
+    ['/v1/rerank', { query: 'q', documents: ['a', 'b'] }],
+  ])('%s accepts %j', (url, body) => {
+    expect(checkAt(url, body)).toMatchObject({ ok: true, line: { model: 'm' } });
+  });
+
+  test.each([
+    ['/v1/chat/completions', {}, 'body.messages', 'an array of messages'],
+    ['/v1/chat/completions', { messages: 'hi' }, 'body.messages', 'an array of messages'],
+    ['/v1/completions', {}, 'body.prompt', 'the prompt'],
+    ['/v1/completions', { prompt: 5 }, 'body.prompt', 'the prompt'],
+    ['/v1/responses', {}, 'body.input', 'input items'],
+    ['/v1/responses', { input: { role: 'user' } }, 'body.input', 'input items'],
+    ['/v1/responses', { input: 'hi', background: true }, 'body.background', 'not a background one'],
+    ['/v1/embeddings', { messages: [] }, 'body.input', 'the input to embed'],
+    ['/v1/score', { text_1: 'q' }, 'body.text_1', 'text_1 and text_2 (or queries and documents, or queries and items, or data_1 and data_2)'],
+    ['/v1/score', { text_1: 'q', text_2: 7 }, 'body.text_2', 'a string or an array'],
+    ['/v1/rerank', { documents: ['a'] }, 'body.query', 'the query'],
+    ['/v1/rerank', { query: 'q' }, 'body.documents', 'documents'],
+    ['/v1/rerank', { query: 'q', documents: 3 }, 'body.documents', 'documents'],
+  ])('%s refuses %j: %s', (url, body, param, words) => {
+    const verdict = checkAt(url, body);
+    expect(verdict).toEqual({ ok: false, error: { code: 'invalid_body', param, line: 7, message: expect.stringContaining(words) } });
+    expect(!verdict.ok && verdict.error.message).toContain(`for ${url}`);
   });
 });

@@ -77,6 +77,58 @@ describe('a real vLLM server', () => {
     );
   });
 
+  test("each model is announced at the endpoints its server's /openapi.json lists: a generation model's, a pooling model's", async () => {
+    const models = (await client.models.list()).data as unknown as Array<{ id: string; endpoints: string[] }>;
+    expect(models.find((m) => m.id === MODEL)?.endpoints).toEqual(['/v1/chat/completions', '/v1/completions', '/v1/responses']);
+    // vLLM serves score and rerank for an embedding model too (cosine similarity of the embeddings).
+    expect(models.find((m) => m.id === EMBED_MODEL)?.endpoints).toEqual(['/v1/embeddings', '/v1/score', '/v1/rerank']);
+  });
+
+  test("responses: vLLM's Responses API bodies, usage counted from input_tokens and output_tokens exactly", async () => {
+    const ids = Array.from({ length: 10 }, (_, i) => `resp-${i}`);
+    const body = (i: number) => ({ model: MODEL, input: `the answer ${i}`, max_output_tokens: 6, ignore_eos: true });
+    const input = await uploadJsonl(
+      client,
+      ids.map((id, i) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/responses', body: body(i) })),
+    );
+    const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/responses', completion_window: '24h' });
+    const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status), 180_000);
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 10, completed: 10, failed: 0 } });
+    const output = await readJsonl(client, batch.output_file_id);
+    expect(output.map((l) => l.custom_id)).toEqual(ids);
+    type ResponseBody = { object: string; model: string; output: Array<{ type: string }>; usage: { input_tokens: number; output_tokens: number; total_tokens: number } };
+    const bodies = output.map((l) => l.response!.body as ResponseBody);
+    const response = await fetch(`${vllm!.baseUrl}/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body(2)) });
+    expect(response.status).toBe(200);
+    const expected = (await response.json()) as ResponseBody;
+    expect(bodies[2]).toMatchObject({ object: 'response', model: MODEL, usage: { input_tokens: expected.usage.input_tokens, output_tokens: 6 } });
+    expect(bodies[2]!.output.some((item) => item.type === 'message')).toBe(true);
+    const inputTokens = bodies.reduce((n, b) => n + b.usage.input_tokens, 0);
+    expect(inputTokens).toBeGreaterThan(0);
+    expect(batch.usage).toEqual({ input_tokens: inputTokens, output_tokens: 10 * 6, total_tokens: inputTokens + 60 });
+  });
+
+  test("rerank: a pooling vLLM's ranking, usage counted from prompt_tokens with no output", async () => {
+    const body = (i: number) => ({ model: EMBED_MODEL, query: `the query ${i}`, documents: ['a river', 'a cloud of tensors', `the document ${i}`] });
+    const ids = Array.from({ length: 5 }, (_, i) => `rerank-${i}`);
+    const input = await uploadJsonl(
+      client,
+      ids.map((id, i) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/rerank', body: body(i) })),
+    );
+    const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/rerank' as '/v1/responses', completion_window: '24h' });
+    const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status), 180_000);
+    expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 5, completed: 5, failed: 0 } });
+    const output = await readJsonl(client, batch.output_file_id);
+    type RerankBody = { results: Array<{ index: number; relevance_score: number }>; usage: { prompt_tokens: number } };
+    const bodies = output.map((l) => l.response!.body as RerankBody);
+    const response = await fetch(`${embedder!.baseUrl}/rerank`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body(1)) });
+    const expected = (await response.json()) as RerankBody;
+    expect(bodies[1]!.usage.prompt_tokens).toBe(expected.usage.prompt_tokens);
+    expect(bodies[1]!.results).toHaveLength(3);
+    const prompt = bodies.reduce((n, b) => n + b.usage.prompt_tokens, 0);
+    expect(batch.usage).toEqual({ input_tokens: prompt, output_tokens: 0, total_tokens: prompt });
+  });
+
   test("embeddings: a pooling vLLM's vectors with exact usage", async () => {
     const ids = Array.from({ length: 10 }, (_, i) => `embed-${i}`);
     const body = (i: number) => ({ model: EMBED_MODEL, input: `the result ${i}` });
