@@ -8,6 +8,7 @@ import { createPool, type Db } from '../db/pool';
 import { deleteAbandonedUploads } from '../store/files';
 import { logger } from '../logger';
 import { observeBackends, observeDatabase, observeTaskQueues } from '../metrics/observers';
+import { endpointKind } from '../batches/endpoints';
 import { listTargetableModels } from '../batches/models';
 import { serviceBacklogs } from '../temporal/backlog';
 import { reserveTemporalCoreMetricsAddress } from '../metrics/registry';
@@ -61,13 +62,10 @@ export async function startService(config: Config, parts: { api: boolean; worker
     }
     stopSweeping = sweepAbandonedUploads(apiDb, config.http.requestTimeoutMs);
     observeDatabase(apiDb);
-    observeTaskQueues(async () =>
-      serviceBacklogs(
-        temporal,
-        config.temporal.namespace,
-        (await listTargetableModels(apiDb)).map((m) => m.id),
-      ),
-    );
+    observeTaskQueues(async () => {
+      const served = (await listTargetableModels(apiDb)).map((m) => ({ model: m.id, kinds: [...new Set(m.endpoints.map(endpointKind))] }));
+      return serviceBacklogs(temporal, config.temporal.namespace, served);
+    });
     server = createHttpServer(createApp({ config, db: apiDb, temporal, backends: workers?.inference?.backends }), config.http);
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);

@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import type { EndpointKind } from '../batches/endpoints';
 import { inferenceTaskQueue, ORCHESTRATOR_TASK_QUEUE } from './definitions';
 
 export type TaskQueueBacklog = { count: number; ageSeconds: number };
@@ -26,16 +27,19 @@ async function taskQueueBacklog(client: Client, namespace: string, taskQueue: st
 
 export type TaskQueueKind = 'workflow' | 'activity';
 
-/** The backlogs worth watching: the orchestrator's workflow and activity tasks, and each served model's chunks. */
+/**
+ * The backlogs worth watching: the orchestrator's workflow and activity tasks, and the chunk queue
+ * of each served model and endpoint kind.
+ */
 export async function serviceBacklogs(
   client: Client,
   namespace: string,
-  models: string[],
+  served: Array<{ model: string; kinds: EndpointKind[] }>,
 ): Promise<Array<TaskQueueBacklog & { taskQueue: string; kind: TaskQueueKind }>> {
   const queues: Array<{ taskQueue: string; kind: TaskQueueKind }> = [
     { taskQueue: ORCHESTRATOR_TASK_QUEUE, kind: 'workflow' },
     { taskQueue: ORCHESTRATOR_TASK_QUEUE, kind: 'activity' },
-    ...models.map((model) => ({ taskQueue: inferenceTaskQueue(model), kind: 'activity' as const })),
+    ...served.flatMap(({ model, kinds }) => kinds.map((kind) => ({ taskQueue: inferenceTaskQueue(model, kind), kind: 'activity' as const }))),
   ];
   return Promise.all(queues.map(async (q) => ({ ...q, ...(await taskQueueBacklog(client, namespace, q.taskQueue, q.kind)) })));
 }
