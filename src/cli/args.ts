@@ -8,6 +8,12 @@ export function positiveInt(text: string): number {
   return n;
 }
 
+export function nonNegativeInt(text: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number, got '${text}'`);
+  return n;
+}
+
 export function seconds(text: string): number {
   const n = Number(text);
   if (text.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected a number of seconds, got '${text}'`);
@@ -30,4 +36,11 @@ export function keyValue(pair: string, collected: Record<string, string>): Recor
   const at = pair.indexOf('=');
   if (at <= 0) throw new InvalidArgumentError(`expected key=value, got '${pair}'`);
   return { ...collected, [pair.slice(0, at)]: pair.slice(at + 1) };
+}
+
+/** `--codes a,b`: a comma-separated list of non-empty words. */
+export function commaList(text: string): string[] {
+  const items = text.split(',').map((item) => item.trim());
+  if (items.some((item) => item === '')) throw new InvalidArgumentError(`expected a comma-separated list, got '${text}'`);
+  return items;
 }

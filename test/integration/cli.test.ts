@@ -214,11 +214,37 @@ describe('the vbs command line', () => {
       ['list', '--status', 'done'],
       ['submit', path.join(workDir, 'missing.jsonl')],
       ['submit', 'x', '--metadata', 'novalue'],
+      ['retry', 'x', '--codes', 'a,,b'],
+      ['results', 'x', '--after', '-1'],
     ]) {
       const usage = await vbs(...args);
       expect({ args, code: usage.code, lines: usage.stderr.trimEnd().split('\n').length }).toEqual({ args, code: 2, lines: 1 });
       expect(usage.stderr).toMatch(/^vbs: /);
     }
+  });
+
+  test('results prints every finished line in input order; retry --codes --wait runs the failed lines again', async () => {
+    const content = (i: number) => chatLine(`retried-${i}`, MODEL, `Question ${i}?${i % 3 === 0 ? ' [[sim:400]]' : ''}`);
+    const parent = await vbs('submit', inputFile('retried', 6, content), '--wait', '--json');
+    expect(parent.code).toBe(0);
+    const parentBatch = JSON.parse(parent.stdout) as { id: string; request_counts: unknown };
+    expect(parentBatch.request_counts).toEqual({ total: 6, completed: 4, failed: 2 });
+
+    const results = await vbs('results', parentBatch.id);
+    expect(results.code).toBe(0);
+    const lines = results.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { custom_id: string; response: { status_code: number } });
+    expect(lines.map((line) => line.custom_id)).toEqual(Array.from({ length: 6 }, (_, i) => `retried-${i}`));
+    expect(lines.filter((line) => line.response.status_code === 400).map((line) => line.custom_id)).toEqual(['retried-0', 'retried-3']);
+
+    const retried = await vbs('retry', parentBatch.id, '--codes', 'http_400', '--wait', '--json');
+    expect(retried.code).toBe(0);
+    expect(JSON.parse(retried.stdout)).toMatchObject({ retry_of: parentBatch.id, status: 'completed', request_counts: { total: 2, completed: 0, failed: 2 } });
+    const nothing = await vbs('retry', parentBatch.id, '--codes', 'timeout');
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toMatch(/^vbs: 409 .*nothing_to_retry/);
   });
 
   test('queue create, enqueue, request, get, list and delete: --json matches the API', async () => {

@@ -7,7 +7,7 @@ import { Option, type Command } from 'commander';
 import type OpenAI from 'openai';
 import type { Batch, BatchCreateParams, BatchError } from 'openai/resources/batches';
 import { BATCH_STATUSES } from '../../states/batch';
-import { keyValue, positiveInt } from '../args';
+import { commaList, keyValue, nonNegativeInt, positiveInt } from '../args';
 import { apiClient, type GlobalOptions } from '../client';
 import { countsText, EXIT, exitCodeOf, isoTime, printFields, printJson, printTable } from '../output';
 import { watchBatch } from '../progress';
@@ -17,6 +17,10 @@ import { uploadFile } from './files';
 type CreateBody = BatchCreateParams & { model?: string; webhook?: { url: string } };
 
 type WaitOptions = { download?: string };
+
+/** A page of GET /v1/batches/{id}/results (README: Extensions). */
+type ResultsPage = { data: { line: number; result: unknown }[]; last_line: number; has_more: boolean };
+const RESULTS_POLL_MS = 1000;
 
 export function registerBatchCommands(program: Command, globals: () => GlobalOptions): void {
   program
@@ -109,6 +113,49 @@ export function registerBatchCommands(program: Command, globals: () => GlobalOpt
       const batch = await apiClient(g).batches.cancel(id);
       if (g.json) printJson(batch);
       else console.log(`${batch.id} ${batch.status}`);
+    });
+
+  program
+    .command('retry')
+    .description("create a batch of an ended batch's failed lines: same custom_ids, bodies, endpoint and metadata, linked by retry_of")
+    .argument('<id>', 'the ended batch')
+    .option(
+      '--codes <codes>',
+      'only the failed lines with one of these codes, comma-separated: an error code (rate_limited, server_error, timeout, ...) or http_<status>',
+      commaList,
+    )
+    .option('--wait', 'show the progress of the new batch until it ends; exit with its outcome')
+    .option('--download <dir>', 'with --wait (implied): write its output and error files into this directory')
+    .action(async (id: string, options: WaitOptions & { codes?: string[]; wait?: boolean }) => {
+      const g = globals();
+      const client = apiClient(g);
+      const batch = await client.post<Batch>(`/batches/${encodeURIComponent(id)}/retry`, { body: options.codes ? { codes: options.codes } : {} });
+      if (!options.wait && options.download === undefined) {
+        if (g.json) printJson(batch);
+        else console.log(`${batch.id} ${batch.status} retries the failed lines of ${id}; follow it with: vbs watch ${batch.id}`);
+        return;
+      }
+      if (!g.json) console.log(`${batch.id} retries the failed lines of ${id}`);
+      await watchToTheEnd(client, g, batch.id, options);
+    });
+
+  program
+    .command('results')
+    .description('the lines a batch has finished so far, in input order, one JSON line each ({id, custom_id, response, error}, as in its output or error file)')
+    .option('--after <line>', 'start after this input line (0: from the start)', nonNegativeInt, 0)
+    .option('--follow', 'keep reading as lines finish, until the batch has ended and every line is out')
+    .argument('<id>', 'batch ID')
+    .action(async (id: string, options: { after: number; follow?: boolean }) => {
+      const client = apiClient(globals());
+      let after = options.after;
+      for (;;) {
+        const page = await client.get<ResultsPage>(`/batches/${encodeURIComponent(id)}/results`, { query: { after, limit: 1000 } });
+        for (const item of page.data) process.stdout.write(`${JSON.stringify(item.result)}\n`);
+        after = page.last_line;
+        if (!page.has_more || (!options.follow && page.data.length === 0)) break;
+        if (page.data.length === 0) await new Promise((resolve) => setTimeout(resolve, RESULTS_POLL_MS));
+      }
+      console.error(`read to line ${after}`);
     });
 
   program
