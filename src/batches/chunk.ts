@@ -7,6 +7,7 @@ import { requestsCompleted, requestsFailed, resultFlushDuration, tokens } from '
 import { retryFor } from '../retryFor';
 import { findPendingRequests, storeResults, type RequestResult } from '../store/requests';
 import { usageOf } from './endpoints';
+import { isSuccessStatus } from './outputLines';
 import { writeFinishedChunk, type ChunkFilesOutcome } from './resultFiles';
 
 export type ChunkProgress = { pending: number; done: number };
@@ -136,7 +137,7 @@ function countOutcome(endpoint: string, model: string): (result: RequestResult) 
   const outputTokens = tokens.labels({ model, direction: 'output' });
   return (result) => {
     const { statusCode } = result;
-    if (statusCode !== null && statusCode >= 200 && statusCode < 300) completed.inc();
+    if (isSuccessStatus(statusCode)) completed.inc();
     else requestsFailed.inc({ endpoint, model, code: statusCode === null ? result.errorCode! : `http_${statusCode}` });
     if (result.inputTokens > 0) inputTokens.inc(result.inputTokens);
     if (result.outputTokens > 0) outputTokens.inc(result.outputTokens);

@@ -1,6 +1,9 @@
 import { batchRequestId } from '../ids';
 import type { RequestWithResult } from '../store/requests';
 
+/** A 2xx response: its line goes to the output file and counts as completed; anything else failed. */
+export const isSuccessStatus = (statusCode: number | null): boolean => statusCode !== null && statusCode >= 200 && statusCode < 300;
+
 export type NeverExecutedCode = 'batch_expired' | 'batch_cancelled' | 'batch_failed';
 
 /** The error of a request a batch ended without running, by how the batch ended (a completed batch ran every request). */
@@ -21,8 +24,7 @@ export function outputLine(batchId: string, row: RequestWithResult, neverExecute
       `{"id":${JSON.stringify(id)},"custom_id":${JSON.stringify(row.custom_id)},` +
       `"response":{"status_code":${row.status_code},"request_id":${JSON.stringify(row.request_id)},` +
       `"body":${row.response_body ?? 'null'}},"error":null}\n`;
-    const ok = row.status_code >= 200 && row.status_code < 300;
-    return { file: ok ? 'output' : 'error', line };
+    return { file: isSuccessStatus(row.status_code) ? 'output' : 'error', line };
   }
   const error =
     row.error_code !== null ? { code: row.error_code, message: row.error_message ?? '' } : { code: neverExecuted, message: NEVER_EXECUTED_MESSAGES[neverExecuted] };

@@ -86,9 +86,8 @@ export class InferenceClient {
       let result: Attempt;
       try {
         result = await backend.health.run(async () => {
-          const stopTimer = backendRequestDuration.startTimer({ backend: backend.baseUrl });
           const attempt = await this.attempt(backend.baseUrl, url, payload, signal);
-          stopTimer({ outcome: attemptOutcome(attempt) });
+          backendRequestDuration.observe({ backend: backend.baseUrl, outcome: attemptOutcome(attempt) }, (performance.now() - sentAt) / 1000);
           if (!attempt.final && attempt.serverFault) throw new BackendFailure(attempt);
           return attempt;
         });

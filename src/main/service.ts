@@ -41,8 +41,10 @@ export async function startService(config: Config, parts: { api: boolean; worker
 
   // Without the API, the workers' metrics get a listener of their own; bound first, so a port in
   // use stops the start before any worker polls.
+  // Where a local client reaches what listens on HOST: a wildcard address is not one to connect to.
+  const reachableHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const metrics = apiDb ? undefined : await startMetricsServer(config.metricsPort, config.host);
-  if (metrics) logger.info({ metrics: metrics.url }, 'serving metrics');
+  if (metrics) logger.info({ metrics: `http://${reachableHost}:${metrics.port}/metrics` }, 'serving metrics');
 
   let workers: RunningWorkers | undefined;
   let workerConnection: NativeConnection | undefined;
@@ -71,8 +73,7 @@ export async function startService(config: Config, parts: { api: boolean; worker
       server!.once('error', reject);
       server!.listen(config.port, config.host, resolve);
     });
-    const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-    apiUrl = `http://${host}:${(server.address() as { port: number }).port}/v1`;
+    apiUrl = `http://${reachableHost}:${(server.address() as { port: number }).port}/v1`;
   }
 
   return {

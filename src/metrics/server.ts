@@ -5,7 +5,7 @@ import { METRICS_CONTENT_TYPE, renderMetrics } from './registry';
  * The metrics listener of a process without the API (a worker): GET /metrics, nothing else. A
  * process serving the API has /metrics on the API's port instead.
  */
-export async function startMetricsServer(port: number, host: string): Promise<{ url: string; close: () => Promise<void> }> {
+export async function startMetricsServer(port: number, host: string): Promise<{ port: number; close: () => Promise<void> }> {
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
@@ -20,9 +20,8 @@ export async function startMetricsServer(port: number, host: string): Promise<{ 
     server.once('error', reject);
     server.listen(port, host, resolve);
   });
-  const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
   return {
-    url: `http://${shownHost}:${(server.address() as { port: number }).port}/metrics`,
+    port: (server.address() as { port: number }).port,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
