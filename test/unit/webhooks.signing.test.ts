@@ -59,12 +59,14 @@ describe('webhook signatures', () => {
   test('a tampered body, event ID or timestamp fails verification', () => {
     const secret = 'whsec_' + crypto.randomBytes(24).toString('base64');
     const body = JSON.stringify({ batch_id: 'batch_1', output_file_id: 'file-abc' });
-    const headers = webhookHeaders({ body, secret, eventId: 'evt_2', timestamp: now() });
+    // Tampered relative to the signed timestamp: `now() - 1` equals it once the clock ticks past a second.
+    const signedAt = now();
+    const headers = webhookHeaders({ body, secret, eventId: 'evt_2', timestamp: signedAt });
     const tampered = body.replace('file-abc', 'file-evil');
     expect(verifyHex(Buffer.from(tampered), secret, headers['X-Webhook-Signature'])).toBe(false);
     expect(verifyStandard(Buffer.from(tampered), secret, headers)).toBe(false);
     expect(verifyStandard(Buffer.from(body), secret, { ...headers, 'webhook-id': 'evt_other' })).toBe(false);
-    expect(verifyStandard(Buffer.from(body), secret, { ...headers, 'webhook-timestamp': String(now() - 1) })).toBe(false);
+    expect(verifyStandard(Buffer.from(body), secret, { ...headers, 'webhook-timestamp': String(signedAt - 1) })).toBe(false);
     expect(() => new Webhook(secret).verify(tampered, headers)).toThrow();
     expect(verifyHex(Buffer.from(body), 'another-secret', headers['X-Webhook-Signature'])).toBe(false);
   });
