@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import express from 'express';
 import type { Config } from '../config';
 import type { Db } from '../db/pool';
-import { authenticate } from './auth';
+import { authenticate, callerResolver, isOperator, requireOperator } from './auth';
 import { errorHandler, refuseUnstorablePath, unknownRoute } from './errors';
 import { openApiRouter } from './openapi';
 import { batchesRouter } from './routes/batches';
@@ -14,21 +14,25 @@ import { queuesRouter } from './routes/queues';
 import { requestsRouter } from './routes/requests';
 import { webhookDeliveriesRouter } from './routes/webhookDeliveries';
 import { TenantSlots } from './tenantSlots';
-import type { BackendStatus } from '../worker/inferenceRole';
+import type { ReadinessProbe } from '../readiness';
 import { workflowGateway } from '../temporal/gateway';
 
-/** The HTTP API: OpenAI Files and Batches (and the stream-to-batch queues) under /v1, health probes at the root. */
-export function createApp(deps: { config: Config; db: Db; temporal: Client; backends?: () => BackendStatus[] }): express.Express {
+/**
+ * The HTTP API: OpenAI Files and Batches (and the stream-to-batch queues) under /v1, health probes
+ * at the root, and /metrics there too unless METRICS_PORT gives it a listener of its own.
+ */
+export function createApp(deps: { config: Config; db: Db; temporal: Client; readiness: ReadinessProbe }): express.Express {
   const { config, db, temporal } = deps;
+  const callers = callerResolver({ staticKeys: config.apiKeys, db });
   const app = express();
   app.disable('x-powered-by');
   app.use(timeRequests());
-  app.use(metricsRouter());
-  app.use(healthRouter({ db, temporal, backends: deps.backends }));
+  if (config.metrics.port === undefined) app.use(metricsRouter(requireOperator(callers, config.metrics.bearerToken)));
+  app.use(healthRouter({ readiness: deps.readiness, isOperator: (req) => isOperator(callers, req) }));
   app.use(openApiRouter());
 
   const v1 = express.Router();
-  v1.use(authenticate({ staticKeys: config.apiKeys, db }));
+  v1.use(authenticate(callers));
   v1.use(refuseUnstorablePath);
   // Enqueue calls carry many requests: their own, larger limit (the parser below skips a parsed body).
   v1.use('/requests', express.json({ limit: config.queues.maxCallBytes, strict: false }));

@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { logger } from '../logger';
 import { isStorableText } from '../text';
 
-export const ERROR_TYPES = ['invalid_request_error', 'authentication_error', 'not_found_error', 'rate_limit_error', 'server_error'] as const;
+export const ERROR_TYPES = ['invalid_request_error', 'authentication_error', 'permission_error', 'not_found_error', 'rate_limit_error', 'server_error'] as const;
 export type ErrorType = (typeof ERROR_TYPES)[number];
 
 /** An error a client should see, rendered in OpenAI's shape: {"error":{"message","type","param","code"}}. */

@@ -7,6 +7,7 @@ import { registerFileCommands } from './commands/files';
 import { registerKeyCommands } from './commands/keys';
 import { registerQueueCommands } from './commands/queues';
 import { EXIT, EXIT_CODES_HELP, UsageError } from './output';
+import { redactUrl } from '../secrets';
 
 const DEFAULT_BASE_URL = 'http://localhost:4080/v1';
 
@@ -52,7 +53,7 @@ function report(err: unknown, baseUrl: string): number {
 }
 
 function describe(err: unknown, baseUrl: string): string {
-  if (err instanceof APIConnectionError) return `cannot reach the API at ${baseUrl}: ${rootCause(err)}`;
+  if (err instanceof APIConnectionError) return `cannot reach the API at ${redactUrl(baseUrl)}: ${rootCause(err)}`;
   if (err instanceof APIError) return `${err.message} (${[err.type, err.code].filter(Boolean).join(': ')})`;
   return err instanceof Error ? err.message : String(err);
 }

@@ -6,6 +6,9 @@ import type { WorkerDeployment } from '../temporal/deployments';
 import { completionWindowSeconds } from '../batches/window';
 import type { QueueDefaults } from '../queues/settings';
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from '../inference/health';
+import { backendTarget, type BackendTarget } from '../inference/target';
+import { credentialsIn, registerSecrets } from '../secrets';
+import { OPERATOR_DEFAULT_TENANT, type KeyHolder, type KeyScope } from '../states/apiKey';
 import { WebhookSecret } from '../webhooks/config';
 import { envBool, envInt, envList, envLogLevel, optionalString, parseEnv } from './env';
 import { logger } from '../logger';
@@ -67,9 +70,11 @@ const schema = z
     CHUNK_HEARTBEAT_TIMEOUT_MS: envInt(20_000, 1000),
 
     API_KEYS: envList,
+    OPERATOR_API_KEYS: envList,
     WORKER_ROLES: envList.pipe(z.array(z.enum(WORKER_ROLES))),
     SIMULATOR_PORT: envInt(0),
-    METRICS_PORT: envInt(9464),
+    METRICS_PORT: z.coerce.number().int().min(0).optional(),
+    METRICS_BEARER_TOKEN: optionalString,
     SHUTDOWN_GRACE_MS: envInt(30_000, 0),
     RECONCILE_INTERVAL_SECONDS: envInt(300, 1),
     RETENTION_INTERVAL_SECONDS: envInt(600, 1),
@@ -125,8 +130,8 @@ export type Config = Readonly<{
     deployment: (WorkerDeployment & { promoteOnStart: boolean }) | undefined;
   };
   vllm: {
-    baseUrls: string[];
-    apiKey: string | undefined;
+    /** VLLM_BASE_URL's servers, their credentials (or VLLM_API_KEY) moved into a header and their labels redacted. */
+    backends: BackendTarget[];
     models: string[];
     /** VLLM_ENDPOINTS: what every backend serves; undefined: each backend's own, discovered. */
     endpoints: BatchEndpoint[] | undefined;
@@ -146,11 +151,19 @@ export type Config = Readonly<{
   chunksInFlightPerBatch: number;
   chunkHeartbeatTimeoutMs: number;
   workerRoles: WorkerRole[];
-  /** API key → tenant. Empty means open single-tenant mode. */
-  apiKeys: ReadonlyMap<string, string>;
+  /** API key (API_KEYS, OPERATOR_API_KEYS) → its tenant and scope. Empty, with no key stored either, means open single-tenant mode. */
+  apiKeys: ReadonlyMap<string, KeyHolder>;
   simulatorPort: number;
-  /** Where a process without the API serves GET /metrics (0: any free port, logged); one with the API serves it on the API's port. */
-  metricsPort: number;
+  metrics: {
+    /**
+     * METRICS_PORT: a listener of its own for GET /metrics and the detailed /readyz (0: any free
+     * port, logged). Unset: 9464 in a process without the API; with the API, /metrics stays on the
+     * API's port, for operator keys and the bearer token only.
+     */
+    port: number | undefined;
+    /** METRICS_BEARER_TOKEN: when set, every scrape must send it as `Authorization: Bearer`. */
+    bearerToken: string | undefined;
+  };
   shutdownGraceMs: number;
   /** How often the reconciler Schedule runs (orchestrator role). */
   reconcileIntervalSeconds: number;
@@ -168,6 +181,17 @@ export type Config = Readonly<{
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parseEnv(schema, env);
   logger.level = e.LOG_LEVEL;
+  const backends = e.VLLM_BASE_URL.map((url) => backendTarget(url, e.VLLM_API_KEY));
+  const apiKeys = new Map([...parseApiKeys(e.API_KEYS, 'tenant'), ...parseApiKeys(e.OPERATOR_API_KEYS, 'operator')]);
+  // From here on no log line can carry a secret of the configuration, whoever writes it.
+  registerSecrets([
+    ...[...e.VLLM_BASE_URL, e.DATABASE_URL ?? '', e.TEMPORAL_ADDRESS ?? ''].flatMap(credentialsIn),
+    ...backends.map((b) => b.authorization),
+    e.VLLM_API_KEY,
+    ...apiKeys.keys(),
+    e.WEBHOOK_SECRET,
+    e.METRICS_BEARER_TOKEN,
+  ]);
   return {
     port: e.PORT,
     host: e.HOST,
@@ -189,8 +213,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           : undefined,
     },
     vllm: {
-      baseUrls: e.VLLM_BASE_URL.map((url) => url.replace(/\/+$/, '')),
-      apiKey: e.VLLM_API_KEY,
+      backends,
       models: e.VLLM_MODELS,
       endpoints: e.VLLM_ENDPOINTS.length > 0 ? e.VLLM_ENDPOINTS : undefined,
       defaultModel: e.DEFAULT_MODEL,
@@ -214,9 +237,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     chunksInFlightPerBatch: e.CHUNKS_IN_FLIGHT_PER_BATCH,
     chunkHeartbeatTimeoutMs: e.CHUNK_HEARTBEAT_TIMEOUT_MS,
     workerRoles: e.WORKER_ROLES.length > 0 ? e.WORKER_ROLES : [...WORKER_ROLES],
-    apiKeys: parseApiKeys(e.API_KEYS),
+    apiKeys,
     simulatorPort: e.SIMULATOR_PORT,
-    metricsPort: e.METRICS_PORT,
+    metrics: { port: e.METRICS_PORT, bearerToken: e.METRICS_BEARER_TOKEN },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     reconcileIntervalSeconds: e.RECONCILE_INTERVAL_SECONDS,
     retentionIntervalSeconds: e.RETENTION_INTERVAL_SECONDS,
@@ -237,13 +260,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
-/** `key` or `key:tenant`; a bare key is its own tenant's only key, named after the key's position. */
-function parseApiKeys(entries: string[]): Map<string, string> {
-  const keys = new Map<string, string>();
+/**
+ * `key` or `key:tenant`. A bare tenant key is its own tenant's only key, named after the key's
+ * position; a bare operator key acts for the tenant `operator`.
+ */
+function parseApiKeys(entries: string[], scope: KeyScope): Map<string, KeyHolder> {
+  const keys = new Map<string, KeyHolder>();
   entries.forEach((entry, index) => {
+    const fallback = scope === 'operator' ? OPERATOR_DEFAULT_TENANT : `tenant-${index + 1}`;
     const separator = entry.lastIndexOf(':');
-    const [key, tenant] = separator > 0 ? [entry.slice(0, separator), entry.slice(separator + 1)] : [entry, `tenant-${index + 1}`];
-    keys.set(key, tenant || `tenant-${index + 1}`);
+    const [key, tenant] = separator > 0 ? [entry.slice(0, separator), entry.slice(separator + 1)] : [entry, fallback];
+    keys.set(key, { tenantId: tenant || fallback, scope });
   });
   return keys;
 }

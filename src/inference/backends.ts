@@ -5,11 +5,11 @@ import { BATCH_ENDPOINTS } from '../batches/endpoints';
 import { discoverEndpoints, discoverModels, readSchedulerGauges } from './discovery';
 import { BackendHealth, type HealthPolicy, type Served } from './health';
 import { Semaphore, type Claim } from './semaphore';
+import type { BackendTarget } from './target';
 
-export type Backend = { baseUrl: string; health: BackendHealth; slots: Semaphore; depth: DepthController };
+export type Backend = BackendTarget & { health: BackendHealth; slots: Semaphore; depth: DepthController };
 
 export type BackendPoolOptions = {
-  apiKey: string | undefined;
   /** MAX_INFLIGHT_PER_BACKEND: the ceiling the depth controller may reach. */
   maxDepth: number;
   health: HealthPolicy;
@@ -37,25 +37,25 @@ export class BackendPool {
   private gaugeLoops: Promise<void>[] = [];
 
   constructor(
-    baseUrls: string[],
-    private readonly options: BackendPoolOptions,
+    targets: BackendTarget[],
+    options: BackendPoolOptions,
   ) {
-    if (baseUrls.length === 0) throw new Error('BackendPool needs at least one base URL');
-    this.backends = baseUrls.map((baseUrl) => {
+    if (targets.length === 0) throw new Error('BackendPool needs at least one base URL');
+    this.backends = targets.map((target) => {
       const slots = new Semaphore(Math.min(INITIAL_DEPTH, options.maxDepth));
       let warned = false;
       const probe = async (signal: AbortSignal): Promise<Served> => {
         const [models, endpoints] = await Promise.all([
-          discoverModels(baseUrl, options.apiKey, signal),
-          options.endpoints ?? discoverEndpoints(baseUrl, options.apiKey, signal),
+          discoverModels(target, signal),
+          options.endpoints ?? discoverEndpoints(target, signal),
         ]);
         if (endpoints !== null) return { models, endpoints };
-        if (!warned) logger.warn({ backend: baseUrl }, 'backend publishes no /openapi.json: assuming it serves every batch endpoint (set VLLM_ENDPOINTS to say which)');
+        if (!warned) logger.warn({ backend: target.label }, 'backend publishes no /openapi.json: assuming it serves every batch endpoint (set VLLM_ENDPOINTS to say which)');
         warned = true;
         return { models, endpoints: BATCH_ENDPOINTS };
       };
-      const health = new BackendHealth(baseUrl, probe, options.health, () => this.changed());
-      return { baseUrl, slots, health, depth: new DepthController(slots, options.maxDepth) };
+      const health = new BackendHealth(target.label, probe, options.health, () => this.changed());
+      return { ...target, slots, health, depth: new DepthController(slots, options.maxDepth) };
     });
   }
 
@@ -169,9 +169,9 @@ export class BackendPool {
     while (!stopped.aborted) {
       await sleep(GAUGE_INTERVAL_MS, undefined, { signal: stopped }).catch(() => undefined);
       if (stopped.aborted || !backend.health.healthy) continue;
-      const gauges = await readSchedulerGauges(backend.baseUrl, this.options.apiKey, AbortSignal.timeout(GAUGE_INTERVAL_MS)).catch(() => undefined);
+      const gauges = await readSchedulerGauges(backend, AbortSignal.timeout(GAUGE_INTERVAL_MS)).catch(() => undefined);
       if (gauges === null) {
-        logger.info({ backend: backend.baseUrl }, 'backend exports no vLLM scheduler gauges: depth follows 429/503/timeouts only');
+        logger.info({ backend: backend.label }, 'backend exports no vLLM scheduler gauges: depth follows 429/503/timeouts only');
         return;
       }
       if (gauges) backend.depth.onGauges(gauges);

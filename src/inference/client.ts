@@ -6,6 +6,7 @@ import { BackendFailure } from './health';
 import { backendRequestDuration, backendRetries } from '../metrics/instruments';
 import type { Claim } from './semaphore';
 import { abortableSleep, parseRetryAfter, retryDelayMs, type RetryPolicy } from './retry';
+import { authorizationHeader, type BackendTarget } from './target';
 
 /** What one request finally came to: an HTTP response (any status), or no usable response at all. */
 export type InferenceOutcome =
@@ -34,7 +35,6 @@ type Attempt =
 
 export type InferenceClientOptions = {
   pool: BackendPool;
-  apiKey: string | undefined;
   timeoutMs: number;
   retry: RetryPolicy;
 };
@@ -86,8 +86,8 @@ export class InferenceClient {
       let result: Attempt;
       try {
         result = await backend.health.run(async () => {
-          const attempt = await this.attempt(backend.baseUrl, url, payload, signal);
-          backendRequestDuration.observe({ backend: backend.baseUrl, outcome: attemptOutcome(attempt) }, (performance.now() - sentAt) / 1000);
+          const attempt = await this.attempt(backend, url, payload, signal);
+          backendRequestDuration.observe({ backend: backend.label, outcome: attemptOutcome(attempt) }, (performance.now() - sentAt) / 1000);
           if (!attempt.final && attempt.serverFault) throw new BackendFailure(attempt);
           return attempt;
         });
@@ -122,14 +122,14 @@ export class InferenceClient {
     }
   }
 
-  private async attempt(baseUrl: string, url: string, payload: string, signal: AbortSignal): Promise<Attempt> {
-    const { timeoutMs, apiKey } = this.options;
+  private async attempt(target: BackendTarget, url: string, payload: string, signal: AbortSignal): Promise<Attempt> {
+    const { timeoutMs } = this.options;
     const abort = this.aborts.child(signal);
     try {
       const response = await this.agent.request({
-        ...this.target(baseUrl, url),
+        ...this.target(target.baseUrl, url),
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+        headers: { 'content-type': 'application/json', ...authorizationHeader(target) },
         body: payload,
         signal: abort.signal,
         // A non-streamed completion's headers come when it is done: the wait for them is the request's time.

@@ -1,12 +1,11 @@
 import { BATCH_ENDPOINTS, type BatchEndpoint } from '../batches/endpoints';
 import { parseSchedulerGauges, type SchedulerGauges } from './depth';
-
-const authorization = (apiKey: string | undefined): Record<string, string> => (apiKey ? { authorization: `Bearer ${apiKey}` } : {});
+import { authorizationHeader, type BackendTarget } from './target';
 
 /** Asks an OpenAI-compatible server which models it serves (`GET /v1/models`); it is also the health probe. */
-export async function discoverModels(baseUrl: string, apiKey: string | undefined, signal: AbortSignal): Promise<string[]> {
-  const response = await fetch(`${baseUrl}/models`, { headers: authorization(apiKey), signal });
-  if (!response.ok) throw new Error(`GET ${baseUrl}/models answered ${response.status}`);
+export async function discoverModels(target: BackendTarget, signal: AbortSignal): Promise<string[]> {
+  const response = await fetch(`${target.baseUrl}/models`, { headers: authorizationHeader(target), signal });
+  if (!response.ok) throw new Error(`GET ${target.label}/models answered ${response.status}`);
   const list = (await response.json()) as { data?: Array<{ id?: unknown }> };
   return (list.data ?? []).map((m) => m.id).filter((id): id is string => typeof id === 'string');
 }
@@ -19,8 +18,8 @@ export async function discoverModels(baseUrl: string, apiKey: string | undefined
  * say which kind it runs, so the route list is the one place a server tells. `null` when the server
  * publishes no such document (any refusal, or not an OpenAPI document): the caller decides what to assume.
  */
-export async function discoverEndpoints(baseUrl: string, apiKey: string | undefined, signal: AbortSignal): Promise<BatchEndpoint[] | null> {
-  const response = await fetch(new URL('/openapi.json', baseUrl), { headers: authorization(apiKey), signal });
+export async function discoverEndpoints(target: BackendTarget, signal: AbortSignal): Promise<BatchEndpoint[] | null> {
+  const response = await fetch(new URL('/openapi.json', target.baseUrl), { headers: authorizationHeader(target), signal });
   // Any refusal (404, or a proxy's 401 on paths outside /v1) is "no document", never a failed probe:
   // a server that lists its models is in rotation whatever its root answers.
   if (!response.ok) {
@@ -37,8 +36,8 @@ export async function discoverEndpoints(baseUrl: string, apiKey: string | undefi
  * vLLM's scheduler gauges from its Prometheus endpoint, served at the server root (`/metrics`, not
  * under `/v1`). `null` when the server has no such endpoint or exports no vLLM gauges (a proxy, another server).
  */
-export async function readSchedulerGauges(baseUrl: string, apiKey: string | undefined, signal: AbortSignal): Promise<SchedulerGauges | null> {
-  const response = await fetch(new URL('/metrics', baseUrl), { headers: authorization(apiKey), signal });
+export async function readSchedulerGauges(target: BackendTarget, signal: AbortSignal): Promise<SchedulerGauges | null> {
+  const response = await fetch(new URL('/metrics', target.baseUrl), { headers: authorizationHeader(target), signal });
   if (response.status === 404) return null;
   if (!response.ok) throw new Error(`GET /metrics answered ${response.status}`);
   return parseSchedulerGauges(await response.text()) ?? null;

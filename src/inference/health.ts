@@ -51,12 +51,13 @@ export class BackendHealth {
   private readonly log;
 
   constructor(
-    readonly baseUrl: string,
+    /** The backend's label (src/secrets.ts): what its log lines name it by. */
+    label: string,
     private readonly probe: (signal: AbortSignal) => Promise<Served>,
     private readonly policy: HealthPolicy,
     private readonly onChange: () => void,
   ) {
-    this.log = logger.child({ backend: baseUrl });
+    this.log = logger.child({ backend: label });
     this.breaker = circuitBreaker(handleType(BackendFailure), {
       halfOpenAfter: new ExponentialBackoff({ initialDelay: policy.probeIntervalMs, maxDelay: policy.maxProbeIntervalMs }),
       breaker: new ConsecutiveBreaker(policy.failureThreshold),

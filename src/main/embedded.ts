@@ -3,6 +3,8 @@ import { startEmbeddedPostgres } from '../infra/embeddedPostgres';
 import { logger } from '../logger';
 import { loadSimulatorOptions } from '../simulator/config';
 import { startSimulator } from '../simulator/server';
+import { backendTarget } from '../inference/target';
+import { credentialsIn, registerSecrets } from '../secrets';
 import { findTemporalCli, startDevServer } from '../temporal/devServer';
 
 export type EmbeddedDependencies = {
@@ -29,6 +31,7 @@ export async function startEmbeddedDependencies(config: Config): Promise<Embedde
       const postgres = await startEmbeddedPostgres(config.dataDir, config.embeddedPostgresPort);
       stops.push(postgres.stop);
       databaseUrl = postgres.url;
+      registerSecrets(credentialsIn(postgres.url));
       logger.info({ port: config.embeddedPostgresPort }, 'embedded PostgreSQL running (DATABASE_URL unset)');
     }
     if (!temporal.address) {
@@ -44,10 +47,10 @@ export async function startEmbeddedDependencies(config: Config): Promise<Embedde
       temporalUiUrl = server.uiUrl;
       logger.info({ address: server.address }, 'Temporal dev server running (TEMPORAL_ADDRESS unset)');
     }
-    if (vllm.baseUrls.length === 0) {
+    if (vllm.backends.length === 0) {
       const simulator = await startSimulator(loadSimulatorOptions(process.env), config.simulatorPort);
       stops.push(simulator.close);
-      vllm = { ...vllm, baseUrls: [simulator.baseUrl] };
+      vllm = { ...vllm, backends: [backendTarget(simulator.baseUrl, undefined)] };
       logger.warn(
         { baseUrl: simulator.baseUrl },
         'VLLM_BASE_URL is unset: requests go to the built-in vLLM SIMULATOR, not a real model. Set VLLM_BASE_URL=http://<host>:8000/v1 for real inference.',

@@ -13,6 +13,7 @@ import { listTargetableModels } from '../batches/models';
 import { serviceBacklogs } from '../temporal/backlog';
 import { reserveTemporalCoreMetricsAddress } from '../metrics/registry';
 import { startMetricsServer } from '../metrics/server';
+import { readinessProbe } from '../readiness';
 import { resolveApiKey } from '../store/apiKeys';
 import { connectClient } from '../temporal/gateway';
 import { ensureSearchAttributes } from '../temporal/registerSearchAttributes';
@@ -20,6 +21,9 @@ import { sdkLogger } from '../temporal/sdkLogger';
 import { startWorkers, type RunningWorkers } from '../worker';
 
 export type RunningService = { apiUrl: string | undefined; stop: () => Promise<void> };
+
+/** Where a worker without the API serves its metrics when METRICS_PORT is unset. */
+const DEFAULT_WORKER_METRICS_PORT = 9464;
 
 /**
  * Starts this process's parts against a Postgres and a Temporal that already run: migrations,
@@ -39,14 +43,19 @@ export async function startService(config: Config, parts: { api: boolean; worker
   const temporal = await connectClient(config.temporal.address, config.temporal.namespace);
   await ensureSearchAttributes(temporal.connection, config.temporal.namespace);
 
-  // Without the API, the workers' metrics get a listener of their own; bound first, so a port in
-  // use stops the start before any worker polls.
+  let workers: RunningWorkers | undefined;
+  const readiness = readinessProbe({ db: pools[0]!, temporal, backends: () => workers?.inference?.backends() });
+
+  // Metrics get a listener of their own without the API, or when METRICS_PORT asks for one; bound
+  // first, so a port in use stops the start before any worker polls.
   // Where a local client reaches what listens on HOST: a wildcard address is not one to connect to.
   const reachableHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  const metrics = apiDb ? undefined : await startMetricsServer(config.metricsPort, config.host);
+  const metrics =
+    apiDb && config.metrics.port === undefined
+      ? undefined
+      : await startMetricsServer(config.metrics.port ?? DEFAULT_WORKER_METRICS_PORT, config.host, { bearerToken: config.metrics.bearerToken, readiness });
   if (metrics) logger.info({ metrics: `http://${reachableHost}:${metrics.port}/metrics` }, 'serving metrics');
 
-  let workers: RunningWorkers | undefined;
   let workerConnection: NativeConnection | undefined;
   if (parts.workers) {
     await installTemporalRuntime();
@@ -68,7 +77,7 @@ export async function startService(config: Config, parts: { api: boolean; worker
       const served = (await listTargetableModels(apiDb)).map((m) => ({ model: m.id, kinds: [...new Set(m.endpoints.map(endpointKind))] }));
       return serviceBacklogs(temporal, config.temporal.namespace, served);
     });
-    server = createHttpServer(createApp({ config, db: apiDb, temporal, backends: workers?.inference?.backends }), config.http);
+    server = createHttpServer(createApp({ config, db: apiDb, temporal, readiness }), config.http);
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);
       server!.listen(config.port, config.host, resolve);

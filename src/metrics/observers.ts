@@ -126,8 +126,8 @@ export function observeTaskQueues(backlogs: () => Promise<TaskQueueBacklogView[]
   gauge('vbs_task_queue_backlog_age_seconds', 'How long the oldest task of the backlog has waited.', (b) => b.ageSeconds);
 }
 
-/** A backend as a GPU worker sees it. */
-export type BackendView = { url: string; state: 'starting' | 'up' | 'down'; depth: number; in_flight: number };
+/** A backend as a GPU worker sees it, by its redacted label (src/secrets.ts). */
+export type BackendView = { label: string; state: 'starting' | 'up' | 'down'; depth: number; in_flight: number };
 
 /** Gauges of this GPU worker's backends, read from its pool at scrape time. */
 export function observeBackends(backends: () => BackendView[]): void {
@@ -139,7 +139,7 @@ export function observeBackends(backends: () => BackendView[]): void {
       registers: [registry],
       collect() {
         this.reset();
-        for (const backend of backends()) this.set({ backend: backend.url }, value(backend));
+        for (const backend of backends()) this.set({ backend: backend.label }, value(backend));
       },
     });
   gauge('vbs_backend_requests_in_flight', "This worker's requests in flight at the backend.", (b) => b.in_flight);

@@ -20,7 +20,8 @@ const REGISTRATION_HEARTBEAT_MS = 15_000;
  */
 const CHUNKS_PER_INFERENCE_WORKER = { min: 1, max: 64 };
 
-export type BackendStatus = { url: string; state: 'starting' | 'up' | 'down'; depth: number; in_flight: number; models: string[]; endpoints: string[] };
+/** A backend as /readyz shows operators: by its redacted label, never its configured URL. */
+export type BackendStatus = { label: string; state: 'starting' | 'up' | 'down'; depth: number; in_flight: number; models: string[]; endpoints: string[] };
 
 export type InferenceRole = {
   /** Each backend as this worker sees it: for /readyz and operators. */
@@ -41,11 +42,11 @@ type WorkerOptions = { connection: NativeConnection; namespace: string; shutdown
  */
 export async function startInferenceRole(config: Config, db: Db, options: WorkerOptions): Promise<InferenceRole> {
   const { vllm } = config;
-  if (vllm.baseUrls.length === 0) throw new Error('the inference role needs VLLM_BASE_URL');
-  const pool = new BackendPool(vllm.baseUrls, { apiKey: vllm.apiKey, maxDepth: vllm.maxInflightPerBackend, health: vllm.health, endpoints: vllm.endpoints });
+  if (vllm.backends.length === 0) throw new Error('the inference role needs VLLM_BASE_URL');
+  const labels = vllm.backends.map((b) => b.label);
+  const pool = new BackendPool(vllm.backends, { maxDepth: vllm.maxInflightPerBackend, health: vllm.health, endpoints: vllm.endpoints });
   const inference = new InferenceClient({
     pool,
-    apiKey: vllm.apiKey,
     timeoutMs: vllm.requestTimeoutMs,
     retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: vllm.requestMaxAttempts },
   });
@@ -105,7 +106,7 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
         if (served.length === 0 || announcement === announced) return;
         await registration.announce(served);
         announced = announcement;
-        logger.info({ served, taskQueues: [...workers.keys()], backends: vllm.baseUrls }, 'GPU worker serving models');
+        logger.info({ served, taskQueues: [...workers.keys()], backends: labels }, 'GPU worker serving models');
       })
       .catch((err: unknown) => logger.error({ err }, 'could not start serving models'));
   };
@@ -117,12 +118,12 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
   // Backends that answer at once are served before start-up completes, as before; the others later.
   await Promise.all(pool.backends.map((b) => b.health.firstProbe));
   await serving;
-  if (workers.size === 0) logger.warn({ backends: vllm.baseUrls }, 'no backend answers yet: serving each model once a backend lists it');
+  if (workers.size === 0) logger.warn({ backends: labels }, 'no backend answers yet: serving each model once a backend lists it');
 
   return {
     backends: () =>
       pool.backends.map((b) => ({
-        url: b.baseUrl,
+        label: b.label,
         state: b.health.state,
         depth: b.depth.depth,
         in_flight: b.slots.active,

@@ -1,4 +1,5 @@
 import { BackendPool } from '../../src/inference/backends';
+import { backendTarget } from '../../src/inference/target';
 import { InferenceClient } from '../../src/inference/client';
 import { defaultSimulatorOptions } from '../../src/simulator/config';
 import { startSimulator, type RunningSimulator } from '../../src/simulator/server';
@@ -15,7 +16,7 @@ async function simulator(port = 0, models = [MODEL]): Promise<RunningSimulator> 
   return sim;
 }
 function pool(urls: string[], maxDepth = 2): BackendPool {
-  const backends = new BackendPool(urls, { apiKey: undefined, maxDepth, health: HEALTH });
+  const backends = new BackendPool(urls.map((url) => backendTarget(url, undefined)), { maxDepth, health: HEALTH });
   running.push(backends);
   backends.start();
   return backends;
@@ -66,7 +67,7 @@ describe('BackendPool', () => {
     expect(backends.queueState(MODEL, ['/v1/embeddings'])).toEqual({ waiting: 0, depth: backends.backends[1]!.slots.capacity });
 
     // Configured, the endpoints are what VLLM_ENDPOINTS says, whatever the servers publish.
-    const configured = new BackendPool([pooling.baseUrl], { apiKey: undefined, maxDepth: 4, health: HEALTH, endpoints: ['/v1/embeddings'] });
+    const configured = new BackendPool([backendTarget(pooling.baseUrl, undefined)], { maxDepth: 4, health: HEALTH, endpoints: ['/v1/embeddings'] });
     running.push(configured);
     configured.start();
     await waitFor(() => inRotation(configured).length === 1, { timeoutMs: 5_000 });
@@ -110,7 +111,7 @@ describe('InferenceClient during an outage', () => {
     const sim = await simulator();
     const backends = pool([sim.baseUrl], 8);
     await waitFor(() => inRotation(backends).length === 1, { timeoutMs: 5_000 });
-    const client = new InferenceClient({ pool: backends, apiKey: undefined, timeoutMs: 2_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
+    const client = new InferenceClient({ pool: backends, timeoutMs: 2_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
     const body = (i: number) => ({ model: MODEL, messages: [{ role: 'user', content: `hi ${i}` }], max_tokens: 4 });
 
     sim.setAvailable(false);
@@ -127,11 +128,11 @@ describe('InferenceClient during an outage', () => {
     // those successes prove nothing about the server, the breaker's opening does.
     const sim = await startSimulator(defaultSimulatorOptions({ baseLatencyMs: 40, models: [MODEL] }));
     running.push(sim);
-    const backends = new BackendPool([sim.baseUrl], { apiKey: undefined, maxDepth: 16, health: { ...HEALTH, failureThreshold: 5 } });
+    const backends = new BackendPool([backendTarget(sim.baseUrl, undefined)], { maxDepth: 16, health: { ...HEALTH, failureThreshold: 5 } });
     running.push(backends);
     backends.start();
     await waitFor(() => inRotation(backends).length === 1, { timeoutMs: 5_000 });
-    const client = new InferenceClient({ pool: backends, apiKey: undefined, timeoutMs: 2_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
+    const client = new InferenceClient({ pool: backends, timeoutMs: 2_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
     const body = (i: number) => ({ model: MODEL, messages: [{ role: 'user', content: `hi ${i}` }], max_tokens: 4 });
 
     let flaps = 0;
@@ -149,7 +150,7 @@ describe('InferenceClient during an outage', () => {
     const sim = await simulator();
     const backends = pool([sim.baseUrl], 8);
     await waitFor(() => inRotation(backends).length === 1, { timeoutMs: 5_000 });
-    const client = new InferenceClient({ pool: backends, apiKey: undefined, timeoutMs: 2_000, retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 20 } });
+    const client = new InferenceClient({ pool: backends, timeoutMs: 2_000, retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 20 } });
     const chat = (content: string) => ({ model: MODEL, messages: [{ role: 'user', content }], max_tokens: 4 });
     const poison = client.execute('/v1/chat/completions', chat('always [[sim:500]]'), AbortSignal.timeout(30_000));
     const others = Array.from({ length: 100 }, (_, i) => client.execute('/v1/chat/completions', chat(`fine ${i}`), AbortSignal.timeout(30_000)));
@@ -161,14 +162,14 @@ describe('InferenceClient during an outage', () => {
     const sim = await simulator();
     const backends = pool([sim.baseUrl], 8);
     await waitFor(() => inRotation(backends).length === 1, { timeoutMs: 5_000 });
-    const client = new InferenceClient({ pool: backends, apiKey: undefined, timeoutMs: 2_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
+    const client = new InferenceClient({ pool: backends, timeoutMs: 2_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
     const outcome = await client.execute('/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'x [[sim:500]]' }] }, AbortSignal.timeout(30_000));
     expect(outcome).toMatchObject({ kind: 'error', code: 'server_error' });
   });
 
   test('an abort reaches a request waiting for a backend', async () => {
     const backends = pool([`http://127.0.0.1:${await freePort()}/v1`]);
-    const client = new InferenceClient({ pool: backends, apiKey: undefined, timeoutMs: 1_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
+    const client = new InferenceClient({ pool: backends, timeoutMs: 1_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
     await expect(client.execute('/v1/chat/completions', {}, AbortSignal.timeout(200))).rejects.toThrow();
   });
 });

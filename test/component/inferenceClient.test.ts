@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BackendPool } from '../../src/inference/backends';
+import { backendTarget } from '../../src/inference/target';
 import { InferenceClient, type InferenceOutcome } from '../../src/inference/client';
 import { waitFor } from '../support/wait';
 
@@ -41,9 +42,9 @@ describe('InferenceClient response bodies', () => {
       pretty: { status: 200, text: pretty },
       refused: { status: 400, text: 'max_tokens is too large' },
     });
-    const pool = new BackendPool([server.baseUrl], { apiKey: undefined, maxDepth: 4, health: { failureThreshold: 2, probeIntervalMs: 50, maxProbeIntervalMs: 200 } });
+    const pool = new BackendPool([backendTarget(server.baseUrl, undefined)], { maxDepth: 4, health: { failureThreshold: 2, probeIntervalMs: 50, maxProbeIntervalMs: 200 } });
     pool.start();
-    const client = new InferenceClient({ pool, apiKey: undefined, timeoutMs: 2_000, retry: { maxAttempts: 1, initialDelayMs: 10, maxDelayMs: 20 } });
+    const client = new InferenceClient({ pool, timeoutMs: 2_000, retry: { maxAttempts: 1, initialDelayMs: 10, maxDelayMs: 20 } });
     try {
       await waitFor(() => pool.serving(MODEL), { timeoutMs: 5_000 });
       const send = async (prompt: string) => {

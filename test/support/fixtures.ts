@@ -9,6 +9,7 @@ import type { FileObject } from '../../src/files/object';
 import { storeUpload } from '../../src/files/upload';
 import { batchRequestId, newBatchId } from '../../src/ids';
 import { BackendPool } from '../../src/inference/backends';
+import { backendTarget } from '../../src/inference/target';
 import { InferenceClient } from '../../src/inference/client';
 import { DEFAULT_HEALTH_POLICY } from '../../src/inference/health';
 import { DEFAULT_RETRY_POLICY } from '../../src/inference/retry';
@@ -184,8 +185,8 @@ export type TestInference = { pool: BackendPool; inference: InferenceClient; sto
  * builds them (src/worker/inferenceRole.ts), and in rotation before it is returned.
  */
 export async function startInference(options: { timeoutMs?: number } = {}): Promise<TestInference> {
-  const pool = new BackendPool([testStack().simulatorUrl], { apiKey: undefined, maxDepth: 1024, health: DEFAULT_HEALTH_POLICY });
-  const inference = new InferenceClient({ pool, apiKey: undefined, timeoutMs: options.timeoutMs ?? 30_000, retry: DEFAULT_RETRY_POLICY });
+  const pool = new BackendPool([backendTarget(testStack().simulatorUrl, undefined)], { maxDepth: 1024, health: DEFAULT_HEALTH_POLICY });
+  const inference = new InferenceClient({ pool, timeoutMs: options.timeoutMs ?? 30_000, retry: DEFAULT_RETRY_POLICY });
   pool.start();
   await Promise.all(pool.backends.map((b) => b.health.firstProbe));
   await waitFor(() => pool.serving(SIMULATOR_MODEL), { timeoutMs: 10_000, intervalMs: 50, what: 'the simulator in rotation' });

@@ -9,7 +9,10 @@ export type Entry = 'start' | 'api' | 'worker';
 export type ServiceProcess = {
   apiUrl: string;
   port: number;
-  /** GET /metrics: on the API's port, or for a worker on the listener it logged (a free port unless env sets METRICS_PORT). */
+  /**
+   * GET /metrics on the metrics listener the process logged (every process here gets one: METRICS_PORT
+   * is 0, a free port, unless env sets it), else on the API's port; the detailed GET /readyz is beside it.
+   */
   metricsUrl: string;
   child: ChildProcess;
   output(): string;
@@ -57,7 +60,7 @@ export async function startServiceProcess(env: Record<string, string>, options: 
   return {
     apiUrl: `http://127.0.0.1:${port}/v1`,
     port,
-    metricsUrl: entry === 'worker' ? loggedMetricsUrl! : `http://127.0.0.1:${port}/metrics`,
+    metricsUrl: loggedMetricsUrl ?? `http://127.0.0.1:${port}/metrics`,
     child,
     output: () => output,
     async kill() {

@@ -32,13 +32,22 @@ describe('slow clients and pools', () => {
   });
 });
 
-describe('API_KEYS', () => {
-  test('maps `key` and `key:tenant` entries to tenants', () => {
-    expect([...loadConfig({ API_KEYS: 'k1:acme, k2 ,k3:globex' }).apiKeys]).toEqual([
-      ['k1', 'acme'],
-      ['k2', 'tenant-2'],
-      ['k3', 'globex'],
+describe('API_KEYS and OPERATOR_API_KEYS', () => {
+  test('map `key` and `key:tenant` entries to tenants, with their scope', () => {
+    expect([...loadConfig({ API_KEYS: 'k1:acme, k2 ,k3:globex', OPERATOR_API_KEYS: 'op1,op2:ops' }).apiKeys]).toEqual([
+      ['k1', { tenantId: 'acme', scope: 'tenant' }],
+      ['k2', { tenantId: 'tenant-2', scope: 'tenant' }],
+      ['k3', { tenantId: 'globex', scope: 'tenant' }],
+      ['op1', { tenantId: 'operator', scope: 'operator' }],
+      ['op2', { tenantId: 'ops', scope: 'operator' }],
     ]);
+  });
+});
+
+describe('METRICS_PORT', () => {
+  test('is unset unless given (a worker then takes 9464, an API process keeps /metrics on its port); the bearer token is optional', () => {
+    expect(loadConfig({}).metrics).toEqual({ port: undefined, bearerToken: undefined });
+    expect(loadConfig({ METRICS_PORT: '0', METRICS_BEARER_TOKEN: 'scrape-token' }).metrics).toEqual({ port: 0, bearerToken: 'scrape-token' });
   });
 });
 

@@ -4,6 +4,7 @@ import { pendingMigrations } from '../../src/db/migrate';
 import { BATCH_STATUSES, BATCH_TRANSITIONS, FINALIZE_OUTCOMES, INITIAL_STATUS, TERMINAL_STATUSES, isTerminal } from '../../src/states/batch';
 import { FILE_STATUSES } from '../../src/states/file';
 import { IDEMPOTENT_OPERATIONS } from '../../src/states/idempotency';
+import { KEY_SCOPES } from '../../src/states/apiKey';
 import { STORED_REQUEST_STATUSES } from '../../src/states/request';
 import { DELIVERY_STATUSES, EVENT_STATUS, terminalEvent, WEBHOOK_EVENT_TYPES } from '../../src/states/webhook';
 
@@ -34,6 +35,7 @@ describe('states defined once', () => {
     expect(lists.get('webhook_deliveries_event_type_check')).toEqual([...WEBHOOK_EVENT_TYPES]);
     expect(lists.get('queued_requests_status_check')).toEqual([...STORED_REQUEST_STATUSES]);
     expect(lists.get('idempotency_keys_operation_check')).toEqual([...IDEMPOTENT_OPERATIONS]);
+    expect(lists.get('api_keys_scope_check')).toEqual([...KEY_SCOPES]);
   });
 
   test('every status but the initial one is reached by a transition, and nothing leaves a terminal status', () => {

@@ -3,12 +3,13 @@ import { httpRequestDuration } from '../../metrics/instruments';
 import { METRICS_CONTENT_TYPE, renderMetrics } from '../../metrics/registry';
 
 /**
- * GET /metrics: this process's metrics in Prometheus text format, without authentication, like the
- * health probes (no label carries a tenant's data). In `npm start` that includes the workers'.
+ * GET /metrics on the API's port, when no METRICS_PORT gives metrics a listener of their own: this
+ * process's metrics in Prometheus text format (in `npm start` that includes the workers'). Behind
+ * `guard` (operator keys, or METRICS_BEARER_TOKEN): its labels name the fleet's backends and models.
  */
-export function metricsRouter(): Router {
+export function metricsRouter(guard: RequestHandler): Router {
   const router = Router();
-  router.get('/metrics', async (_req, res) => {
+  router.get('/metrics', guard, async (_req, res) => {
     res.type(METRICS_CONTENT_TYPE).send(await renderMetrics());
   });
   return router;

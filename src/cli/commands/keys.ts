@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../../config';
 import { migrate } from '../../db/migrate';
 import { createPool, type Db } from '../../db/pool';
 import { logger } from '../../logger';
+import { OPERATOR_DEFAULT_TENANT, type KeyScope } from '../../states/apiKey';
 import { insertApiKey, listApiKeys, revokeApiKey } from '../../store/apiKeys';
 import type { GlobalOptions } from '../client';
 import { printJson, printTable, UsageError } from '../output';
@@ -24,31 +25,35 @@ export function registerKeyCommands(program: Command, globals: () => GlobalOptio
 
   keys
     .command('create')
-    .description('create a key for a tenant; prints the key, once')
-    .requiredOption('--tenant <tenant>', 'tenant the key acts for: 1-64 letters, digits, dots, dashes or underscores')
+    .description('create a key for a tenant (or, with --operator, an operator key); prints the key, once')
+    .option('--tenant <tenant>', 'tenant the key acts for: 1-64 letters, digits, dots, dashes or underscores (required for a tenant key)')
+    .option('--operator', `an operator key: also let into the service's details (/readyz backends, /metrics) and cross-tenant reports; acts for --tenant, else "${OPERATOR_DEFAULT_TENANT}"`, false)
     .option('--name <label>', 'a label to recognise the key by')
-    .action(async (options: { tenant: string; name?: string }) => {
-      if (!TENANT.test(options.tenant)) throw new UsageError('--tenant must be 1-64 letters, digits, dots, dashes or underscores');
+    .action(async (options: { tenant?: string; operator: boolean; name?: string }) => {
+      const scope: KeyScope = options.operator ? 'operator' : 'tenant';
+      const tenant = options.tenant ?? (options.operator ? OPERATOR_DEFAULT_TENANT : undefined);
+      if (tenant === undefined) throw new UsageError("required option '--tenant <tenant>' not specified");
+      if (!TENANT.test(tenant)) throw new UsageError('--tenant must be 1-64 letters, digits, dots, dashes or underscores');
       await withDb(async (db) => {
         const { id, key, prefix } = generateApiKey();
-        const row = await insertApiKey(db, { id, tenantId: options.tenant, keyHash: hashApiKey(key), keyPrefix: prefix, name: options.name ?? null });
+        const row = await insertApiKey(db, { id, tenantId: tenant, scope, keyHash: hashApiKey(key), keyPrefix: prefix, name: options.name ?? null });
         // The key alone on stdout, so `KEY=$(vbs keys create ...)` captures it.
         if (globals().json) printJson({ ...row, key });
         else console.log(key);
-        console.error(`created ${id} for tenant ${options.tenant}; the key is shown only now, store it safely`);
+        console.error(`created ${scope} key ${id} for tenant ${tenant}; the key is shown only now, store it safely`);
       });
     });
 
   keys
     .command('list')
-    .description('every key: ID, tenant, key prefix, name, creation and revocation (never the key)')
+    .description('every key: ID, tenant, scope, key prefix, name, creation and revocation (never the key)')
     .action(async () => {
       await withDb(async (db) => {
         const rows = await listApiKeys(db);
         if (globals().json) return printJson(rows);
         printTable(
-          ['ID', 'TENANT', 'KEY', 'NAME', 'CREATED', 'REVOKED'],
-          rows.map((k) => [k.id, k.tenant_id, `${k.key_prefix}…`, k.name ?? '', k.created_at.toISOString(), k.revoked_at?.toISOString() ?? 'active']),
+          ['ID', 'TENANT', 'SCOPE', 'KEY', 'NAME', 'CREATED', 'REVOKED'],
+          rows.map((k) => [k.id, k.tenant_id, k.scope, `${k.key_prefix}…`, k.name ?? '', k.created_at.toISOString(), k.revoked_at?.toISOString() ?? 'active']),
         );
       });
     });
