@@ -1,4 +1,6 @@
 import OpenAI from 'openai';
+import { credentialsIn, redactUrl } from '../secrets';
+import { UsageError } from './output';
 
 /** The options every command takes, from the program (`vbs --json status ...` or `vbs status ... --json`). */
 export type GlobalOptions = {
@@ -16,5 +18,9 @@ export type GlobalOptions = {
  * a clear 401 instead of the SDK refusing to start.
  */
 export function apiClient(options: GlobalOptions): OpenAI {
+  // fetch refuses such a URL and its error echoes it whole; the API takes its key as a bearer token anyway.
+  if (credentialsIn(options.baseUrl).length > 0) {
+    throw new UsageError(`--base-url ${redactUrl(options.baseUrl)} carries credentials: pass the API key with --api-key (OPENAI_API_KEY) instead`);
+  }
   return new OpenAI({ baseURL: options.baseUrl, apiKey: options.apiKey ?? 'none' });
 }

@@ -73,7 +73,8 @@ const schema = z
     OPERATOR_API_KEYS: envList,
     WORKER_ROLES: envList.pipe(z.array(z.enum(WORKER_ROLES))),
     SIMULATOR_PORT: envInt(0),
-    METRICS_PORT: z.coerce.number().int().min(0).optional(),
+    // Empty is unset, as compose files pass `${METRICS_PORT:-}`: unset keeps a process with the API serving /metrics on its port.
+    METRICS_PORT: optionalString.pipe(z.coerce.number<string | undefined>().int().min(0).optional()),
     METRICS_BEARER_TOKEN: optionalString,
     SHUTDOWN_GRACE_MS: envInt(30_000, 0),
     RECONCILE_INTERVAL_SECONDS: envInt(300, 1),
