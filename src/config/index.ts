@@ -187,7 +187,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // From here on no log line can carry a secret of the configuration, whoever writes it.
   registerSecrets([
     ...[...e.VLLM_BASE_URL, e.DATABASE_URL ?? '', e.TEMPORAL_ADDRESS ?? ''].flatMap(credentialsIn),
-    ...backends.map((b) => b.authorization),
+    // The credentials of each backend's Authorization header (`Basic <base64>`), as a header dump would show them.
+    ...backends.map((b) => b.authorization?.split(' ')[1]),
     e.VLLM_API_KEY,
     ...apiKeys.keys(),
     e.WEBHOOK_SECRET,

@@ -249,7 +249,8 @@ describe('docker-compose.yml (production layout), validated by docker-compose co
     expect(targets.sort()).toEqual(['api', 'gpu-worker', 'orchestrator', 'temporal', 'vllm']);
     for (const host of targets) expect(Object.keys(gpu.services)).toContain(host);
     expect(gpu.services.temporal!.environment).toMatchObject({ PROMETHEUS_ENDPOINT: '0.0.0.0:8000' });
-    for (const worker of ['orchestrator', 'gpu-worker']) expect(gpu.services[worker]!.environment).toMatchObject({ METRICS_PORT: '9464' });
+    // Every process, the API's included, serves its metrics on a port of the compose network only.
+    for (const process of ['api', 'orchestrator', 'gpu-worker']) expect(gpu.services[process]!.environment).toMatchObject({ METRICS_PORT: '9464' });
     const grafana = services.grafana!;
     expect(fs.existsSync(path.join(hostPath(grafana, '/etc/grafana/provisioning')!, 'dashboards', 'vbs.yml'))).toBe(true);
     expect(fs.existsSync(hostPath(grafana, '/etc/grafana/dashboards')!)).toBe(true);
