@@ -36,21 +36,16 @@ export class BackendPool {
   private readonly stopping = new AbortController();
   private gaugeLoops: Promise<void>[] = [];
 
-  constructor(
-    targets: BackendTarget[],
-    options: BackendPoolOptions,
-  ) {
+  constructor(targets: BackendTarget[], options: BackendPoolOptions) {
     if (targets.length === 0) throw new Error('BackendPool needs at least one base URL');
     this.backends = targets.map((target) => {
       const slots = new Semaphore(Math.min(INITIAL_DEPTH, options.maxDepth));
       let warned = false;
       const probe = async (signal: AbortSignal): Promise<Served> => {
-        const [models, endpoints] = await Promise.all([
-          discoverModels(target, signal),
-          options.endpoints ?? discoverEndpoints(target, signal),
-        ]);
+        const [models, endpoints] = await Promise.all([discoverModels(target, signal), options.endpoints ?? discoverEndpoints(target, signal)]);
         if (endpoints !== null) return { models, endpoints };
-        if (!warned) logger.warn({ backend: target.label }, 'backend publishes no /openapi.json: assuming it serves every batch endpoint (set VLLM_ENDPOINTS to say which)');
+        if (!warned)
+          logger.warn({ backend: target.label }, 'backend publishes no /openapi.json: assuming it serves every batch endpoint (set VLLM_ENDPOINTS to say which)');
         warned = true;
         return { models, endpoints: BATCH_ENDPOINTS };
       };

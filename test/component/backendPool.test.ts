@@ -16,7 +16,10 @@ async function simulator(port = 0, models = [MODEL]): Promise<RunningSimulator> 
   return sim;
 }
 function pool(urls: string[], maxDepth = 2): BackendPool {
-  const backends = new BackendPool(urls.map((url) => backendTarget(url, undefined)), { maxDepth, health: HEALTH });
+  const backends = new BackendPool(
+    urls.map((url) => backendTarget(url, undefined)),
+    { maxDepth, health: HEALTH },
+  );
   running.push(backends);
   backends.start();
   return backends;

@@ -42,7 +42,10 @@ describe('InferenceClient response bodies', () => {
       pretty: { status: 200, text: pretty },
       refused: { status: 400, text: 'max_tokens is too large' },
     });
-    const pool = new BackendPool([backendTarget(server.baseUrl, undefined)], { maxDepth: 4, health: { failureThreshold: 2, probeIntervalMs: 50, maxProbeIntervalMs: 200 } });
+    const pool = new BackendPool([backendTarget(server.baseUrl, undefined)], {
+      maxDepth: 4,
+      health: { failureThreshold: 2, probeIntervalMs: 50, maxProbeIntervalMs: 200 },
+    });
     pool.start();
     const client = new InferenceClient({ pool, timeoutMs: 2_000, retry: { maxAttempts: 1, initialDelayMs: 10, maxDelayMs: 20 } });
     try {

@@ -181,7 +181,8 @@ describe('nothing secret leaves the process', () => {
     for (const name of ['no key', 'tenant key', 'stored tenant key', 'metrics token', 'unknown key']) {
       expect(await answers[`/readyz ${name}`]!.json()).toEqual({ status: 'ok' });
     }
-    for (const name of ['operator key', 'stored operator key']) expect(await answers[`/readyz ${name}`]!.json()).toEqual({ status: 'ok', postgres: true, temporal: true });
+    for (const name of ['operator key', 'stored operator key'])
+      expect(await answers[`/readyz ${name}`]!.json()).toEqual({ status: 'ok', postgres: true, temporal: true });
     expect(workerReadiness).toMatchObject({ status: 'ok', postgres: true, temporal: true });
     expect(workerReadiness.backends.map((b) => [b.label, b.state])).toEqual([
       [labels.basic, 'up'],
@@ -221,7 +222,10 @@ describe('nothing secret leaves the process', () => {
     ids.batch = await create('/ok/batch', S.batchWebhookSecret);
     ids.failingWebhookBatch = await create('/dead/batch');
 
-    const queue = await fetch(`${api.apiUrl}/queues`, json(S.tenantKey, 'POST', { name: 'leaky', time_threshold: 0, webhook: { url: receiver.url('/ok/queue'), secret: S.queueWebhookSecret } }));
+    const queue = await fetch(
+      `${api.apiUrl}/queues`,
+      json(S.tenantKey, 'POST', { name: 'leaky', time_threshold: 0, webhook: { url: receiver.url('/ok/queue'), secret: S.queueWebhookSecret } }),
+    );
     await scanResponse('POST /v1/queues', queue);
     const enqueued = await fetch(`${api.apiUrl}/requests?queue=leaky`, json(S.tenantKey, 'POST', { data: [[{ role: 'user', content: 'queued' }]] }));
     ids.request = (JSON.parse(await scanResponse('POST /v1/requests', enqueued)) as { request_ids: string[] }).request_ids[0]!;
@@ -230,7 +234,8 @@ describe('nothing secret leaves the process', () => {
       const batch = await waitForBatch(client, batchId, (b) => TERMINAL.includes(b.status), 60_000);
       expect(batch).toMatchObject({ status: 'completed', request_counts: { total: 3, completed: 2, failed: 1 } });
       scan(`batch ${batchId}`, JSON.stringify(batch));
-      for (const line of [...(await readJsonl(client, batch.output_file_id)), ...(await readJsonl(client, batch.error_file_id))]) scan(`result files of ${batchId}`, JSON.stringify(line));
+      for (const line of [...(await readJsonl(client, batch.output_file_id)), ...(await readJsonl(client, batch.error_file_id))])
+        scan(`result files of ${batchId}`, JSON.stringify(line));
     }
     const queued = await waitFor(
       async () => {
@@ -263,7 +268,14 @@ describe('nothing secret leaves the process', () => {
         ({ stdout, stderr }) => `${stdout}${stderr}`,
         (err: { stdout: string; stderr: string }) => `${err.stdout}${err.stderr}`,
       );
-    for (const args of [['keys', 'list'], ['keys', 'list', '--json'], ['list', '--json'], ['status', ids.batch!], ['queue', 'get', 'leaky'], ['queue', 'request', ids.request]]) {
+    for (const args of [
+      ['keys', 'list'],
+      ['keys', 'list', '--json'],
+      ['list', '--json'],
+      ['status', ids.batch],
+      ['queue', 'get', 'leaky'],
+      ['queue', 'request', ids.request],
+    ]) {
       scan(`vbs ${args.join(' ')}`, await vbs(args));
     }
     const credentialed = await vbs(['list'], { VBS_BASE_URL: `http://vbs:${S.invalidConfigPassword}@127.0.0.1:${await freePort()}/v1` });
@@ -297,7 +309,10 @@ describe('nothing secret leaves the process', () => {
     for (const { method, route } of operations) {
       const url = `${root()}${route.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(params[name]!))}`;
       for (const [name, key] of keys) {
-        const init: RequestInit = { method, headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(method === 'GET' ? {} : { 'content-type': 'application/json' }) } };
+        const init: RequestInit = {
+          method,
+          headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(method === 'GET' ? {} : { 'content-type': 'application/json' }) },
+        };
         if (method !== 'GET' && method !== 'DELETE') init.body = '{}';
         await scanResponse(`${method} ${route} (${name})`, await fetch(url, init));
       }
@@ -435,7 +450,7 @@ function textOf(value: unknown): string {
         parts.push(key);
         visit(child);
       }
-    } else parts.push(String(item as number | boolean | bigint));
+    } else if (typeof item === 'number' || typeof item === 'boolean' || typeof item === 'bigint') parts.push(String(item));
   };
   visit(value);
   return parts.join('\n');

@@ -55,7 +55,12 @@ describe('the configuration registers its secrets, which no log line can then ca
 
   test('an invalid secret-bearing setting is named, never echoed', () => {
     const attempt = () =>
-      loadConfig({ VLLM_BASE_URL: 'ftp://user:echoed-password@gpu/v1', WEBHOOK_SECRET: 'whsec_echoed-secret!', METRICS_PORT: 'echoed-port', OPERATOR_API_KEYS: 'fine-key' });
+      loadConfig({
+        VLLM_BASE_URL: 'ftp://user:echoed-password@gpu/v1',
+        WEBHOOK_SECRET: 'whsec_echoed-secret!',
+        METRICS_PORT: 'echoed-port',
+        OPERATOR_API_KEYS: 'fine-key',
+      });
     expect(attempt).toThrow(/^invalid configuration: VLLM_BASE_URL\.0: Invalid URL; METRICS_PORT: .*; WEBHOOK_SECRET: .*$/);
     expect(attempt).not.toThrow(/echoed/);
   });

@@ -27,7 +27,11 @@ export function registerKeyCommands(program: Command, globals: () => GlobalOptio
     .command('create')
     .description('create a key for a tenant (or, with --operator, an operator key); prints the key, once')
     .option('--tenant <tenant>', 'tenant the key acts for: 1-64 letters, digits, dots, dashes or underscores (required for a tenant key)')
-    .option('--operator', `an operator key: also let into the service's details (/readyz backends, /metrics) and cross-tenant reports; acts for --tenant, else "${OPERATOR_DEFAULT_TENANT}"`, false)
+    .option(
+      '--operator',
+      `an operator key: also let into the service's details (/readyz backends, /metrics) and cross-tenant reports; acts for --tenant, else "${OPERATOR_DEFAULT_TENANT}"`,
+      false,
+    )
     .option('--name <label>', 'a label to recognise the key by')
     .action(async (options: { tenant?: string; operator: boolean; name?: string }) => {
       const scope: KeyScope = options.operator ? 'operator' : 'tenant';
