@@ -80,7 +80,7 @@ describe('tenant isolation with static and CLI-managed keys', () => {
     expect((await as(initechKey).files.list()).data).toEqual([]);
 
     const listing = (await keysCli(scratch.url, 'list')).stdout;
-    expect(listing).toMatch(/key_[0-9a-f]{16}\s+initech\s+sk-vbs-/);
+    expect(listing).toMatch(/key_[0-9a-f]{16}\s+initech\s+tenant\s+sk-vbs-/);
     expect(listing).not.toContain(initechKey);
 
     const db = new pg.Client({ connectionString: scratch.url });
