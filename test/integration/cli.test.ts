@@ -296,11 +296,25 @@ describe('the vbs command line', () => {
       const created = await keys('create', '--tenant', 'acme', '--name', 'ci', '--json');
       expect(created).toMatchObject({ code: 0, stderr: expect.stringContaining('shown only now') });
       const row = JSON.parse(created.stdout);
-      expect(row).toMatchObject({ id: expect.stringMatching(/^key_/), tenant_id: 'acme', name: 'ci', revoked_at: null, key: expect.stringMatching(/^sk-vbs-/) });
+      expect(row).toMatchObject({
+        id: expect.stringMatching(/^key_/),
+        tenant_id: 'acme',
+        scope: 'tenant',
+        name: 'ci',
+        revoked_at: null,
+        key: expect.stringMatching(/^sk-vbs-/),
+      });
+      // An operator key needs no tenant (it acts for `operator`); a tenant key does.
+      const operator = JSON.parse((await keys('create', '--operator', '--json')).stdout);
+      expect(operator).toMatchObject({ tenant_id: 'operator', scope: 'operator', key: expect.stringMatching(/^sk-vbs-/) });
 
       const listed = JSON.parse((await keys('list', '--json')).stdout);
-      expect(listed).toEqual([{ id: row.id, tenant_id: 'acme', key_prefix: row.key_prefix, name: 'ci', created_at: row.created_at, revoked_at: null }]);
+      expect(listed).toEqual([
+        { id: row.id, tenant_id: 'acme', scope: 'tenant', key_prefix: row.key_prefix, name: 'ci', created_at: row.created_at, revoked_at: null },
+        { id: operator.id, tenant_id: 'operator', scope: 'operator', key_prefix: operator.key_prefix, name: null, created_at: operator.created_at, revoked_at: null },
+      ]);
       expect(JSON.stringify(listed)).not.toContain(row.key);
+      expect(JSON.stringify(listed)).not.toContain(operator.key);
 
       expect((await keys('revoke', row.id)).stdout).toBe(`revoked ${row.id} of tenant acme\n`);
       expect(JSON.parse((await keys('list', '--json')).stdout)[0].revoked_at).toEqual(expect.any(String));
