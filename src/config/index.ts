@@ -14,6 +14,15 @@ import { envBool, envInt, envList, envLogLevel, optionalString, parseEnv } from 
 import { logger } from '../logger';
 
 const WORKER_ROLES = ['orchestrator', 'inference'] as const;
+
+/** A VLLM_BASE_URL entry, `[name=]url`: a name (letters, digits, dots, dashes, underscores) labels the backend instead of its URL. */
+const BackendEntry = z
+  .string()
+  .transform((entry) => {
+    const named = /^([A-Za-z0-9._-]+)=(.*)$/.exec(entry);
+    return named ? { name: named[1], url: named[2]! } : { name: undefined, url: entry };
+  })
+  .pipe(z.object({ name: z.string().or(z.undefined()), url: z.url({ protocol: /^https?$/ }) }));
 export type WorkerRole = (typeof WORKER_ROLES)[number];
 
 const schema = z
@@ -42,7 +51,7 @@ const schema = z
     WORKER_BUILD_ID: optionalString,
     WORKER_DEPLOYMENT_PROMOTE: envBool(true),
 
-    VLLM_BASE_URL: envList.pipe(z.array(z.url({ protocol: /^https?$/ }))),
+    VLLM_BASE_URL: envList.pipe(z.array(BackendEntry)),
     VLLM_API_KEY: optionalString,
     VLLM_MODELS: envList,
     // Endpoint paths, or `generation` / `pooling` for all of a kind's; empty: discovered per backend.
@@ -182,11 +191,11 @@ export type Config = Readonly<{
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parseEnv(schema, env);
   logger.level = e.LOG_LEVEL;
-  const backends = e.VLLM_BASE_URL.map((url) => backendTarget(url, e.VLLM_API_KEY));
+  const backends = e.VLLM_BASE_URL.map(({ url, name }) => backendTarget(url, e.VLLM_API_KEY, name));
   const apiKeys = new Map([...parseApiKeys(e.API_KEYS, 'tenant'), ...parseApiKeys(e.OPERATOR_API_KEYS, 'operator')]);
   // From here on no log line can carry a secret of the configuration, whoever writes it.
   registerSecrets([
-    ...[...e.VLLM_BASE_URL, e.DATABASE_URL ?? '', e.TEMPORAL_ADDRESS ?? ''].flatMap(credentialsIn),
+    ...[...e.VLLM_BASE_URL.map((b) => b.url), e.DATABASE_URL ?? '', e.TEMPORAL_ADDRESS ?? ''].flatMap(credentialsIn),
     // The credentials of each backend's Authorization header (`Basic <base64>`), as a header dump would show them.
     ...backends.map((b) => b.authorization?.split(' ')[1]),
     e.VLLM_API_KEY,

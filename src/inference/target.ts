@@ -4,7 +4,7 @@ import { backendLabel } from '../secrets';
 export type BackendTarget = {
   /** The OpenAI-style base URL including `/v1`, without credentials: what requests are built on. */
   baseUrl: string;
-  /** How logs, metrics labels and /readyz name it: scheme://host:port/path. */
+  /** How logs, metrics labels and /readyz name it: its configured name, else scheme://host:port/path. */
   label: string;
   /** The Authorization header it is sent, if any. */
   authorization: string | undefined;
@@ -16,14 +16,14 @@ export type BackendTarget = {
  * carry them, and undici would drop them — and the server's own credentials take precedence over
  * VLLM_API_KEY, which the others get as a Bearer token.
  */
-export function backendTarget(configuredUrl: string, apiKey: string | undefined): BackendTarget {
+export function backendTarget(configuredUrl: string, apiKey: string | undefined, name?: string): BackendTarget {
   const url = new URL(configuredUrl);
   const credentials = url.username || url.password ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` : undefined;
   url.username = '';
   url.password = '';
   return {
     baseUrl: url.toString().replace(/\/+$/, ''),
-    label: backendLabel(url),
+    label: name ?? backendLabel(url),
     authorization: credentials !== undefined ? `Basic ${Buffer.from(credentials).toString('base64')}` : apiKey ? `Bearer ${apiKey}` : undefined,
   };
 }

@@ -13,6 +13,15 @@ describe('backend targets', () => {
     expect(backendTarget('http://gpu-3:8000/v1', undefined).authorization).toBeUndefined();
   });
 
+  test('take a configured name as their label: VLLM_BASE_URL entries `[name=]url`', () => {
+    const { vllm } = loadConfig({ VLLM_BASE_URL: 'gpu-1=http://user:pw@gpu-1:8000/v1,http://gpu-2:8000/v1?a=b' });
+    expect(vllm.backends.map((b) => [b.label, b.baseUrl])).toEqual([
+      ['gpu-1', 'http://gpu-1:8000/v1'],
+      ['http://gpu-2:8000/v1', 'http://gpu-2:8000/v1?a=b'],
+    ]);
+    expect(() => loadConfig({ VLLM_BASE_URL: 'gpu 1=http://gpu-1:8000/v1' })).toThrow(/^invalid configuration: VLLM_BASE_URL\.0\.url: Invalid URL$/);
+  });
+
   test('are labelled scheme://host:port/path, without user, password, query or fragment', () => {
     expect(backendLabel('http://token@proxy:9000/vllm/v1?key=abc#x')).toBe('http://proxy:9000/vllm/v1');
     expect(redactUrl('http://user:pw@api:4080/v1')).toBe('http://[redacted]@api:4080/v1');
@@ -61,7 +70,7 @@ describe('the configuration registers its secrets, which no log line can then ca
         METRICS_PORT: 'echoed-port',
         OPERATOR_API_KEYS: 'fine-key',
       });
-    expect(attempt).toThrow(/^invalid configuration: VLLM_BASE_URL\.0: Invalid URL; METRICS_PORT: .*; WEBHOOK_SECRET: .*$/);
+    expect(attempt).toThrow(/^invalid configuration: VLLM_BASE_URL\.0\.url: Invalid URL; METRICS_PORT: .*; WEBHOOK_SECRET: .*$/);
     expect(attempt).not.toThrow(/echoed/);
   });
 });
