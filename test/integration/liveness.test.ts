@@ -31,15 +31,15 @@ describe('liveness: models that come late, and cancels', () => {
     lateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-late-worker-'));
     sut = await startServiceUnderTest({
       simulator: { models: [MODEL], capacity: IN_FLIGHT, baseLatencyMs: 200 },
-      env: { MODEL_GRACE_SECONDS: String(GRACE_SECONDS), MAX_INFLIGHT_PER_BACKEND: String(IN_FLIGHT), CHUNK_SIZE: '50' },
+      env: { MODEL_GRACE_SECONDS: String(GRACE_SECONDS), MAX_INFLIGHT_PER_BACKEND: String(IN_FLIGHT), CHUNK_SIZE: '500' },
     });
   });
 
   afterAll(async () => {
-    expect(await lateWorker?.stop()).toBe(0);
+    const exitCodes = { lateWorker: await lateWorker?.stop(), service: await sut?.stop() };
     await lateSimulator?.close();
-    expect(await sut?.stop()).toBe(0);
     if (lateDir) fs.rmSync(lateDir, { recursive: true, force: true });
+    expect(exitCodes).toEqual({ lateWorker: lateWorker ? 0 : undefined, service: 0 });
   });
 
   test('a batch for a model no worker serves yet waits, validating, and completes once a worker serving it starts', async () => {
@@ -77,15 +77,18 @@ describe('liveness: models that come late, and cancels', () => {
     expect(batch.failed_at! - batch.created_at).toBeGreaterThanOrEqual(GRACE_SECONDS - 1);
   });
 
-  test("a cancel stops the batch's requests from reaching the backend within a second of its answer", async () => {
+  // Temporal's cancellation reaches a chunk at a heartbeat, at any moment of a 5 s beat, and a chunk
+  // (500 requests here) runs for 12 s: three cancels, each landing at its own moment, would each
+  // have to be lucky for that to be enough.
+  test.each([1, 2, 3])("a cancel stops the batch's requests from reaching the backend within a second of its answer (%i)", async (round) => {
     const { client, simulator } = sut;
-    const customIds = Array.from({ length: 2_000 }, (_, i) => `cancel-${i}`);
+    const customIds = Array.from({ length: 1_000 }, (_, i) => `cancel-${round}-${i}`);
     const input = await uploadJsonl(
       client,
       customIds.map((id) => chatLine(id, MODEL, id)),
     );
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
-    await waitForBatch(client, created.id, (b) => b.request_counts!.completed >= 100, 60_000);
+    await waitForBatch(client, created.id, (b) => b.request_counts!.completed >= 50, 60_000);
     await client.batches.cancel(created.id);
     const answeredAt = Date.now();
 
@@ -101,7 +104,7 @@ describe('liveness: models that come late, and cancels', () => {
       },
       { timeoutMs: 30_000, what: 'the backend to see no new request' },
     );
-    console.log(`cancel: last request reached the backend ${last - answeredAt} ms after the cancel's answer`);
+    console.log(`cancel ${round}: last request reached the backend ${last - answeredAt} ms after the cancel's answer`);
     expect(last - answeredAt).toBeLessThanOrEqual(1_000);
   });
 });
