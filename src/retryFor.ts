@@ -1,4 +1,5 @@
 import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
+import { logger } from './logger';
 
 /**
  * Runs `work`, retrying any failure with exponential backoff (from `initialDelayMs` to `maxDelayMs`)
@@ -12,4 +13,25 @@ export async function retryFor<T>(budgetMs: number, work: () => Promise<T>, back
     { backoff: new ExponentialBackoff({ initialDelay: backoff.initialDelayMs, maxDelay: backoff.maxDelayMs }) },
   );
   return policy.execute(work);
+}
+
+/**
+ * Runs `work` until it gets past `dependency` being away (`isUnavailable` says which failures mean
+ * that; any other is rethrown), backing off to every 5 s, for as long as it takes or until `signal`
+ * aborts. For start-up steps: a process started during an outage comes up once it ends instead of
+ * exiting. Says once what it waits for, and once that it is back.
+ */
+export async function untilAvailable<T>(dependency: string, work: () => Promise<T>, isUnavailable: (err: unknown) => boolean, signal?: AbortSignal): Promise<T> {
+  const policy = retry(handleWhen(isUnavailable), { backoff: new ExponentialBackoff({ initialDelay: 250, maxDelay: 5_000 }) });
+  const startedAt = Date.now();
+  let waiting = false;
+  policy.onRetry((event) => {
+    if (waiting) return;
+    waiting = true;
+    const reason = 'error' in event ? event.error.message : 'unknown';
+    logger.warn({ dependency, reason }, `waiting for ${dependency}: it is unavailable`);
+  });
+  const result = await policy.execute(work, signal);
+  if (waiting) logger.info({ dependency, waited_s: Math.round((Date.now() - startedAt) / 1000) }, `${dependency} is available again`);
+  return result;
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import type { Db } from '../db/pool';
 import { ChunkStalledError, runChunk, type ChunkProgress, type ChunkReport } from '../batches/chunk';
@@ -9,6 +10,16 @@ import { whileHeartbeating } from './heartbeat';
 
 export type ChunkArgs = { batchId: string; chunkNo: number; endpoint: string };
 
+/** What tells a chunk at once that its batch stopped running (a cancel), before Temporal's cancellation reaches it. */
+export type BatchStopWatch = { watch(batchId: string): { signal: AbortSignal; release: () => void } };
+
+/**
+ * A chunk whose batch stopped waits this long, heartbeating, for Temporal's cancellation (which
+ * follows the cancel signal to the workflow within a heartbeat or two), so the attempt ends as
+ * cancelled, as the workflow waits for, rather than as a failure Temporal would retry.
+ */
+const CANCELLATION_WAIT_MS = 60_000;
+
 /** The GPU worker's activity: one chunk of one batch against this worker's backends. */
 export function createInferenceActivities(deps: {
   db: Db;
@@ -16,6 +27,7 @@ export function createInferenceActivities(deps: {
   stallTimeoutMs: number;
   resultWriteRetryMs: number;
   admission?: { chunkQueued(): void };
+  stops?: BatchStopWatch;
 }) {
   return {
     async processChunk(args: ChunkArgs): Promise<ChunkReport> {
@@ -29,12 +41,13 @@ export function createInferenceActivities(deps: {
         if (!queued) deps.admission?.chunkQueued();
         queued = true;
       };
+      const stop = deps.stops?.watch(args.batchId);
       try {
         const report = await whileHeartbeating(
           context,
           () =>
             runChunk(deps, args, {
-              signal: context.cancellationSignal,
+              signal: stop ? AbortSignal.any([context.cancellationSignal, stop.signal]) : context.cancellationSignal,
               stallTimeoutMs: deps.stallTimeoutMs,
               resultWriteRetryMs: deps.resultWriteRetryMs,
               // The batch workflow's priority, inherited: its metadata.priority and its tenant as fairness key.
@@ -46,6 +59,9 @@ export function createInferenceActivities(deps: {
                 markQueued();
                 latest = progress;
               },
+            }).catch(async (err: unknown) => {
+              if (stop?.signal.aborted) return endAsCancelled(context, err);
+              throw err;
             }),
           () => latest,
         );
@@ -60,10 +76,26 @@ export function createInferenceActivities(deps: {
         chunkAttempts.inc({ outcome, retry: String(retry) });
         throw err;
       } finally {
+        stop?.release();
         markQueued();
       }
     },
   };
+}
+
+/**
+ * Ends a chunk stopped by its batch's cancel the way Temporal's cancellation would: with the
+ * CancelledFailure of that cancellation once it arrives (the SDK reports any other error as a
+ * failure, to retry), or with `err` if it has not arrived within CANCELLATION_WAIT_MS.
+ */
+async function endAsCancelled(context: Context, err: unknown): Promise<never> {
+  const waited = new AbortController();
+  try {
+    await Promise.race([context.cancelled, sleep(CANCELLATION_WAIT_MS, undefined, { signal: waited.signal })]);
+  } finally {
+    waited.abort();
+  }
+  throw err;
 }
 
 export type InferenceActivities = ReturnType<typeof createInferenceActivities>;

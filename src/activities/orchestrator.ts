@@ -30,10 +30,13 @@ export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits;
         const plan = await whileHeartbeating(
           context,
           () =>
-            validateAndPlan(deps.db, batchId, deps.limits, (linesRead) => {
-              progress = { linesRead };
-              // Heartbeats deliver cancellation: a cancelled batch stops validating at the next line.
-              context.cancellationSignal.throwIfAborted();
+            validateAndPlan(deps.db, batchId, deps.limits, {
+              // Heartbeats deliver cancellation: a cancelled batch stops validating at the next line, or waiting for its model.
+              signal: context.cancellationSignal,
+              onProgress: (linesRead) => {
+                progress = { linesRead };
+                context.cancellationSignal.throwIfAborted();
+              },
             }),
           () => progress,
         );

@@ -1,5 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { isDatabaseUnavailable } from '../db/pool';
 import { logger } from '../logger';
+import { isTemporalUnavailable } from '../temporal/availability';
 import { isStorableText } from '../text';
 
 export const ERROR_TYPES = ['invalid_request_error', 'authentication_error', 'permission_error', 'not_found_error', 'rate_limit_error', 'server_error'] as const;
@@ -65,14 +67,28 @@ export const requireJsonObjectBody: RequestHandler = (req, _res, next) => {
   next();
 };
 
+/** What a client is told to wait before retrying a 503: about how long a dependency's restart takes to notice. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** A dependency that is away is said once per this interval, not once per request that finds it away. */
+const UNAVAILABLE_LOG_INTERVAL_MS = 30_000;
+const unavailableLoggedAt = new Map<string, number>();
+
 /** Last middleware: every failure leaves as an OpenAI-shaped error; unexpected ones are logged, not leaked. */
 export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, _next) => {
   const apiError = toApiError(err);
-  if (apiError.status >= 500) logger.error({ err, method: req.method, path: req.path }, 'request failed');
+  if (apiError.code === 'database_unavailable' || apiError.code === 'temporal_unavailable') {
+    const last = unavailableLoggedAt.get(apiError.code) ?? 0;
+    if (Date.now() - last >= UNAVAILABLE_LOG_INTERVAL_MS) {
+      unavailableLoggedAt.set(apiError.code, Date.now());
+      logger.warn({ code: apiError.code, reason: (err as Error).message, method: req.method, path: req.path }, 'a dependency is unavailable: answering 503');
+    }
+  } else if (apiError.status >= 500) logger.error({ err, method: req.method, path: req.path }, 'request failed');
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  if (apiError.status === 503) res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
   res.status(apiError.status).json(errorBody(apiError));
 };
 
@@ -92,5 +108,8 @@ function toApiError(err: unknown): ApiError {
   if (message === 'timeout exceeded when trying to connect') {
     return new ApiError(503, 'server_error', 'server_overloaded', 'The server is busy; retry shortly.');
   }
+  // A dependency is away (a restart, a failover): nothing was done, and the same call will work once it is back.
+  if (isDatabaseUnavailable(err)) return new ApiError(503, 'server_error', 'database_unavailable', 'The database is unavailable; retry shortly.');
+  if (isTemporalUnavailable(err)) return new ApiError(503, 'server_error', 'temporal_unavailable', 'The workflow service (Temporal) is unavailable; retry shortly.');
   return new ApiError(500, 'server_error', 'internal_error', 'The server had an error processing your request.');
 }

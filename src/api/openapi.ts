@@ -259,7 +259,11 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   413: 'Upload larger than MAX_FILE_BYTES, or a JSON body over its limit',
   429: 'Too many at once: retry after the Retry-After header’s seconds',
   415: 'Unsupported Content-Type',
+  503: 'A dependency is unavailable (database_unavailable, temporal_unavailable) or the server is saturated (server_overloaded): nothing was done; retry after the Retry-After header’s seconds',
 };
+
+/** Any operation may meet a dependency that is away (README: Outages). */
+const ALWAYS_POSSIBLE_ERRORS = [503];
 
 const ref = (schema: z.ZodType): JsonSchema => {
   const name = COMPONENTS.get(schema);
@@ -311,7 +315,10 @@ function operationObject(op: Operation): JsonSchema {
     responses: {
       200: { description: 'OK', content: success },
       ...Object.fromEntries(
-        op.errors.map((status) => [status, { description: ERROR_DESCRIPTIONS[status], content: { 'application/json': { schema: ref(ErrorResponse) } } }]),
+        [...op.errors, ...ALWAYS_POSSIBLE_ERRORS].map((status) => [
+          status,
+          { description: ERROR_DESCRIPTIONS[status], content: { 'application/json': { schema: ref(ErrorResponse) } } },
+        ]),
       ),
     },
   };

@@ -1,4 +1,6 @@
-import { isDataRefusal, type Db } from '../db/pool';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isDataRefusal, isDatabaseUnavailable, type Db } from '../db/pool';
+import { logger } from '../logger';
 import { readFileContent } from '../files/content';
 import { splitLines } from '../files/lines';
 import { INITIAL_STATUS, type BatchStatus } from '../states/batch';
@@ -24,7 +26,27 @@ export type BatchPlan =
   | { outcome: 'failed' }
   | { outcome: 'not_runnable'; status: BatchStatus };
 
-export type PlanLimits = { maxRequests: number; maxLineBytes: number; chunkSize: number; defaultModel: string | undefined };
+export type PlanLimits = {
+  maxRequests: number;
+  maxLineBytes: number;
+  chunkSize: number;
+  defaultModel: string | undefined;
+  /**
+   * How long after its creation a batch whose model no live GPU worker serves (at its endpoint) waits,
+   * still validating, for one that does before it fails: workers restarting, loading a model, or
+   * unable to announce themselves while PostgreSQL was away are not a verdict on the batch.
+   */
+  modelGraceSeconds: number;
+};
+
+export type PlanControl = {
+  /** Aborts the wait for a model (the batch was cancelled); validation itself stops at the next line. */
+  signal?: AbortSignal;
+  onProgress?: (linesRead: number) => void;
+};
+
+/** How often a batch waiting for its model looks again at what live workers serve. */
+const MODEL_CHECK_INTERVAL_MS = 2_000;
 
 /** More errors than this add nothing for the user and would bloat the batch object. */
 export const MAX_REPORTED_ERRORS = 100;
@@ -38,12 +60,12 @@ export class BatchNotFoundError extends Error {}
  * and moves the batch to in_progress, or to failed with up to MAX_REPORTED_ERRORS line errors.
  * Idempotent: a retry after a crash re-reads the file and re-inserts harmlessly.
  */
-export async function validateAndPlan(db: Db, batchId: string, limits: PlanLimits, onProgress: (linesRead: number) => void = () => undefined): Promise<BatchPlan> {
+export async function validateAndPlan(db: Db, batchId: string, limits: PlanLimits, control: PlanControl = {}): Promise<BatchPlan> {
   const batch = await findBatchById(db, batchId);
   if (!batch) throw new BatchNotFoundError(`batch ${batchId} does not exist`);
   if (batch.status !== INITIAL_STATUS) return planOf(batch);
   try {
-    return await planBatch(db, batch, limits, onProgress);
+    return await planBatch(db, batch, limits, control);
   } catch (err) {
     // Retrying would fail the same way forever, the batch stuck in validating: fail it, saying why.
     if (!isDataRefusal(err)) throw err;
@@ -59,8 +81,9 @@ async function failBatch(db: Db, batchId: string, errors: BatchError[]): Promise
   return failed ? { outcome: 'failed' } : planOf((await findBatchById(db, batchId))!);
 }
 
-async function planBatch(db: Db, batch: BatchRow, limits: PlanLimits, onProgress: (linesRead: number) => void): Promise<BatchPlan> {
+async function planBatch(db: Db, batch: BatchRow, limits: PlanLimits, control: PlanControl): Promise<BatchPlan> {
   const batchId = batch.id;
+  const onProgress = control.onProgress ?? (() => undefined);
 
   const errors: BatchError[] = [];
   const report = (error: BatchError) => {
@@ -146,16 +169,10 @@ async function planBatch(db: Db, batch: BatchRow, limits: PlanLimits, onProgress
     });
   }
   if (batchModel !== undefined) {
-    const served = (await listLiveModels(db)).find((m) => m.model === batchModel);
-    if (!served) {
-      const message = `The model "${batchModel}" is not served by any live GPU worker (GET /v1/models lists those that are).`;
-      errors.push({ code: 'model_not_found', message, param: 'body.model', line: batchModelLine! });
-    } else if (!served.endpoints.includes(batch.endpoint)) {
-      // A generation server has no pooling routes and the reverse: a worker that took these chunks could only fail them.
-      const others = served.endpoints.length > 0 ? `it is served for ${served.endpoints.join(', ')}` : 'it is served for no batch endpoint';
-      const message = `The endpoint ${batch.endpoint} is not served for the model "${batchModel}" by any live GPU worker (${others}).`;
-      errors.push({ code: 'endpoint_not_served', message, param: 'url', line: batchModelLine! });
-    }
+    // Only a batch that is otherwise fine is worth waiting for: one with line errors fails at once.
+    const deadline = errors.length === 0 ? modelDeadline(batch, limits.modelGraceSeconds) : 0;
+    const modelError = await untilModelServed(db, batch, batchModel, batchModelLine!, deadline, control.signal);
+    if (modelError) errors.push(modelError);
   }
   // Every kind of error in line order, whichever check found it; the first ones are reported.
   errors.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
@@ -174,6 +191,59 @@ async function planBatch(db: Db, batch: BatchRow, limits: PlanLimits, onProgress
   // Cancelled while validating: nothing of this batch will run, so its request index goes.
   await deletePlannedRequests(db, batchId);
   return planOf((await findBatchById(db, batchId))!);
+}
+
+/** When a batch stops waiting for its model: its grace period after creation, within its completion window. */
+function modelDeadline(batch: BatchRow, graceSeconds: number): number {
+  return Math.min(batch.created_at.getTime() + graceSeconds * 1000, batch.expires_at.getTime());
+}
+
+/**
+ * Whether the model is served at the batch's endpoint by a live GPU worker, looking again until
+ * `deadline` (epoch ms) while it is not, or PostgreSQL cannot say: undefined once it is, else the
+ * error the batch fails with.
+ */
+async function untilModelServed(
+  db: Db,
+  batch: BatchRow,
+  model: string,
+  line: number,
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<BatchError | undefined> {
+  let waiting = false;
+  for (;;) {
+    const checked = await modelServedError(db, batch.endpoint, model, line).catch((err: unknown) => {
+      // PostgreSQL cannot say just now: look again while there is time to wait.
+      if (Date.now() < deadline && isDatabaseUnavailable(err)) return 'unknown' as const;
+      throw err;
+    });
+    if (checked === undefined || (checked !== 'unknown' && Date.now() >= deadline)) {
+      if (waiting)
+        logger.info(
+          { batch_id: batch.id, model, served: checked === undefined },
+          checked === undefined ? 'a GPU worker serves the model now' : 'no GPU worker served the model in time',
+        );
+      return checked;
+    }
+    if (!waiting) logger.info({ batch_id: batch.id, model, until: new Date(deadline).toISOString() }, 'waiting for a live GPU worker serving the model');
+    waiting = true;
+    await sleep(Math.min(MODEL_CHECK_INTERVAL_MS, Math.max(0, deadline - Date.now())), undefined, { signal });
+  }
+}
+
+/** Why no live GPU worker can run the model's requests at `endpoint`, or undefined if one can. */
+async function modelServedError(db: Db, endpoint: string, model: string, line: number): Promise<BatchError | undefined> {
+  const served = (await listLiveModels(db)).find((m) => m.model === model);
+  if (!served) {
+    const message = `The model "${model}" is not served by any live GPU worker (GET /v1/models lists those that are).`;
+    return { code: 'model_not_found', message, param: 'body.model', line };
+  }
+  if (served.endpoints.includes(endpoint)) return undefined;
+  // A generation server has no pooling routes and the reverse: a worker that took these chunks could only fail them.
+  const others = served.endpoints.length > 0 ? `it is served for ${served.endpoints.join(', ')}` : 'it is served for no batch endpoint';
+  const message = `The endpoint ${endpoint} is not served for the model "${model}" by any live GPU worker (${others}).`;
+  return { code: 'endpoint_not_served', message, param: 'url', line };
 }
 
 /** The plan recorded on the batch row, for a retried activity whose first attempt already decided. */

@@ -62,12 +62,13 @@ const schema = z
       return z.NEVER;
     }),
     DEFAULT_MODEL: optionalString,
+    MODEL_GRACE_SECONDS: envInt(600, 0),
     MAX_INFLIGHT_PER_BACKEND: envInt(1024, 1),
     BACKEND_FAILURE_THRESHOLD: envInt(5, 1),
     BACKEND_PROBE_INTERVAL_MS: envInt(500, 50),
     CHUNK_STALL_TIMEOUT_MS: envInt(60_000, 1000),
-    // Long enough for a PostgreSQL restart or failover (30–60 s) to cost no GPU work.
-    RESULT_WRITE_RETRY_MS: envInt(120_000, 0),
+    // Longer than the outages the service waits out (README: Outages), so a PostgreSQL restart or failover costs no GPU work.
+    RESULT_WRITE_RETRY_MS: envInt(360_000, 0),
     REQUEST_TIMEOUT_MS: envInt(600_000, 1),
     REQUEST_MAX_ATTEMPTS: envInt(6, 1),
 
@@ -160,6 +161,8 @@ export type Config = Readonly<{
   chunkSize: number;
   chunksInFlightPerBatch: number;
   chunkHeartbeatTimeoutMs: number;
+  /** How long after creation a batch whose model no live GPU worker serves waits for one before it fails (orchestrator role). */
+  modelGraceSeconds: number;
   workerRoles: WorkerRole[];
   /** API key (API_KEYS, OPERATOR_API_KEYS) → its tenant and scope. Empty, with no key stored either, means open single-tenant mode. */
   apiKeys: ReadonlyMap<string, KeyHolder>;
@@ -247,6 +250,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     chunkSize: e.CHUNK_SIZE,
     chunksInFlightPerBatch: e.CHUNKS_IN_FLIGHT_PER_BATCH,
     chunkHeartbeatTimeoutMs: e.CHUNK_HEARTBEAT_TIMEOUT_MS,
+    modelGraceSeconds: e.MODEL_GRACE_SECONDS,
     workerRoles: e.WORKER_ROLES.length > 0 ? e.WORKER_ROLES : [...WORKER_ROLES],
     apiKeys,
     simulatorPort: e.SIMULATOR_PORT,

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { logger } from '../logger';
+import { untilAvailable } from '../retryFor';
 
 // int8 (counts, sums) fits comfortably in a JS number for everything this service stores.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
@@ -59,3 +60,26 @@ export async function withTransaction<T>(db: Db, fn: (client: DbClient) => Promi
 export function isDataRefusal(err: unknown): err is pg.DatabaseError {
   return err instanceof pg.DatabaseError && typeof err.code === 'string' && (err.code.startsWith('22') || err.code.startsWith('54'));
 }
+
+/** Socket errors of a server that is down, restarting or out of reach. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+
+/**
+ * PostgreSQL is away rather than refusing what was asked: no connection (refused, reset, not
+ * resolvable, timed out), a connection cut under a statement, or the server shutting down or
+ * starting up (SQLSTATE class 08, connection exception; 57P01–57P03, shutdown and cannot connect
+ * now; 53300, too many connections). Waited out and retried, never turned into a verdict.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (err instanceof pg.DatabaseError) return code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code);
+    if (UNREACHABLE_CODES.has(code)) return true;
+  }
+  // node-postgres says these in words only: a dropped connection, a connect or read that timed out.
+  return /^Connection terminated|^timeout exceeded when trying to connect|^Query read timeout|^Client has encountered a connection error/.test(err.message);
+}
+
+/** Runs `work` until PostgreSQL is there for it: a start-up step waits out an outage instead of failing. */
+export const untilDatabaseAvailable = <T>(work: () => Promise<T>, signal?: AbortSignal) => untilAvailable('PostgreSQL', work, isDatabaseUnavailable, signal);

@@ -4,7 +4,7 @@ import { createApp } from '../api/app';
 import { createHttpServer } from '../api/server';
 import type { Config } from '../config';
 import { migrate } from '../db/migrate';
-import { createPool, type Db } from '../db/pool';
+import { createPool, untilDatabaseAvailable, type Db } from '../db/pool';
 import { deleteAbandonedUploads } from '../store/files';
 import { logger } from '../logger';
 import { observeBackends, observeDatabase, observeTaskQueues } from '../metrics/observers';
@@ -16,6 +16,7 @@ import { startMetricsServer } from '../metrics/server';
 import { readinessProbe } from '../readiness';
 import { resolveApiKey } from '../store/apiKeys';
 import { connectClient } from '../temporal/gateway';
+import { untilTemporalAvailable } from '../temporal/availability';
 import { ensureSearchAttributes } from '../temporal/registerSearchAttributes';
 import { sdkLogger } from '../temporal/sdkLogger';
 import { startWorkers, type RunningWorkers } from '../worker';
@@ -26,8 +27,9 @@ export type RunningService = { apiUrl: string | undefined; stop: () => Promise<v
 const DEFAULT_WORKER_METRICS_PORT = 9464;
 
 /**
- * Starts this process's parts against a Postgres and a Temporal that already run: migrations,
- * then the worker roles, then the API (last, so it never accepts work nothing can run).
+ * Starts this process's parts against a Postgres and a Temporal: migrations, then the worker roles,
+ * then the API (last, so it never accepts work nothing can run). Either may be away, now or later:
+ * start-up waits for it, and nothing exits because of it.
  */
 export async function startService(config: Config, parts: { api: boolean; workers: boolean }): Promise<RunningService> {
   if (!config.databaseUrl) throw new Error('DATABASE_URL is required (npm start embeds PostgreSQL when it is unset)');
@@ -37,11 +39,11 @@ export async function startService(config: Config, parts: { api: boolean; worker
   const apiDb = parts.api ? createPool(config.databaseUrl, config.dbPoolSize.api, config.dbTimeouts) : undefined;
   const workerDb = parts.workers ? createPool(config.databaseUrl, config.dbPoolSize.worker, config.dbTimeouts) : undefined;
   const pools = [apiDb, workerDb].filter((pool) => pool !== undefined);
-  await migrate(pools[0]!);
+  await untilDatabaseAvailable(() => migrate(pools[0]!));
 
   // Registered before any worker runs a workflow that upserts them, whichever process starts first.
-  const temporal = await connectClient(config.temporal.address, config.temporal.namespace);
-  await ensureSearchAttributes(temporal.connection, config.temporal.namespace);
+  const temporal = await untilTemporalAvailable(() => connectClient(config.temporal.address!, config.temporal.namespace));
+  await untilTemporalAvailable(() => ensureSearchAttributes(temporal.connection, config.temporal.namespace));
 
   let workers: RunningWorkers | undefined;
   const readiness = readinessProbe({ db: pools[0]!, temporal, backends: () => workers?.inference?.backends() });
@@ -59,7 +61,7 @@ export async function startService(config: Config, parts: { api: boolean; worker
   let workerConnection: NativeConnection | undefined;
   if (parts.workers) {
     await installTemporalRuntime();
-    workerConnection = await NativeConnection.connect({ address: config.temporal.address });
+    workerConnection = await untilTemporalAvailable(() => NativeConnection.connect({ address: config.temporal.address! }));
     workers = await startWorkers(config, workerDb!, workerConnection, temporal);
     if (workers.inference) observeBackends(workers.inference.backends);
   }
@@ -68,7 +70,7 @@ export async function startService(config: Config, parts: { api: boolean; worker
   let apiUrl: string | undefined;
   let stopSweeping: (() => void) | undefined;
   if (apiDb) {
-    if (config.apiKeys.size === 0 && !(await resolveApiKey(apiDb, null)).anyKeys) {
+    if (config.apiKeys.size === 0 && !(await untilDatabaseAvailable(() => resolveApiKey(apiDb, null))).anyKeys) {
       logger.warn('no API keys (API_KEYS or created with `vbs keys create`): the API is open, single-tenant, without authentication');
     }
     stopSweeping = sweepAbandonedUploads(apiDb, config.http.requestTimeoutMs);

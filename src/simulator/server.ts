@@ -12,6 +12,8 @@ import { isBatchEndpoint, type BatchEndpoint } from '../batches/endpoints';
 
 export type SimulatorStats = {
   requests: number;
+  /** When the latest inference request arrived (epoch ms), null before the first. */
+  lastArrivalAt: number | null;
   completed: number;
   inService: number;
   queued: number;
@@ -45,7 +47,7 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
   const slots = new Semaphore(options.capacity);
   let peakInService = 0;
   const faults = new FaultInjector(options.faults, options.seed);
-  const counters = { requests: 0, completed: 0 };
+  const counters = { requests: 0, completed: 0, lastArrivalAt: null as number | null };
   const startedAt = Math.floor(Date.now() / 1000);
   const modelList = {
     object: 'list',
@@ -86,6 +88,7 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
 
   async function serveInference(req: IncomingMessage, res: ServerResponse, handler: (body: unknown) => Inference): Promise<void> {
     counters.requests += 1;
+    counters.lastArrivalAt = Date.now();
     const raw = await readBody(req);
     const inference = handler(parseJson(raw));
     if (!options.models.includes(inference.model)) {

@@ -13,6 +13,7 @@ import { ORCHESTRATOR_TASK_QUEUE } from '../temporal/definitions';
 import { promoteToCurrent, workerDeploymentOptions } from '../temporal/deployments';
 import { ensureReconcileSchedule, ensureRetentionSchedule } from '../temporal/schedules';
 import { logger } from '../logger';
+import { untilTemporalAvailable } from '../temporal/availability';
 import { MAX_LINE_BYTES } from '../batches/lineValidation';
 import { WORKFLOW_BUNDLE_PATH } from './bundleWorkflows';
 import { startInferenceRole, type InferenceRole } from './inferenceRole';
@@ -33,39 +34,42 @@ export async function startWorkers(config: Config, db: Db, connection: NativeCon
   if (config.workerRoles.includes('orchestrator')) {
     const workflows = workflowGateway(client);
     workers.push(
-      await Worker.create({
-        ...common,
-        taskQueue: ORCHESTRATOR_TASK_QUEUE,
-        workflowBundle: { codePath: workflowBundlePath() },
-        ...(config.temporal.deployment ? { workerDeploymentOptions: workerDeploymentOptions(config.temporal.deployment) } : {}),
-        activities: {
-          ...createWebhookActivities({
-            db,
-            config: { allowPrivate: config.webhooks.allowPrivate, defaultSecret: config.webhooks.secret, attemptTimeoutMs: config.webhooks.attemptTimeoutMs },
-          }),
-          ...createOrchestratorActivities({
-            db,
-            limits: {
-              maxRequests: config.limits.maxRequestsPerBatch,
-              maxLineBytes: MAX_LINE_BYTES,
-              chunkSize: config.chunkSize,
-              defaultModel: config.vllm.defaultModel,
-            },
-            run: { chunksInFlight: config.chunksInFlightPerBatch, chunkHeartbeatTimeoutMs: config.chunkHeartbeatTimeoutMs },
-          }),
-          ...createQueueActivities({
-            db,
-            workflows,
-            defaults: config.queues.defaults,
-            maxRequestsPerBatch: config.limits.maxRequestsPerBatch,
-          }),
-          ...createReconcileActivities({ db, workflows, silentQueueSeconds: SILENT_QUEUE_SECONDS }),
-          ...createRetentionActivities({ db }),
-        },
-      }),
+      await untilTemporalAvailable(() =>
+        Worker.create({
+          ...common,
+          taskQueue: ORCHESTRATOR_TASK_QUEUE,
+          workflowBundle: { codePath: workflowBundlePath() },
+          ...(config.temporal.deployment ? { workerDeploymentOptions: workerDeploymentOptions(config.temporal.deployment) } : {}),
+          activities: {
+            ...createWebhookActivities({
+              db,
+              config: { allowPrivate: config.webhooks.allowPrivate, defaultSecret: config.webhooks.secret, attemptTimeoutMs: config.webhooks.attemptTimeoutMs },
+            }),
+            ...createOrchestratorActivities({
+              db,
+              limits: {
+                maxRequests: config.limits.maxRequestsPerBatch,
+                maxLineBytes: MAX_LINE_BYTES,
+                chunkSize: config.chunkSize,
+                defaultModel: config.vllm.defaultModel,
+                modelGraceSeconds: config.modelGraceSeconds,
+              },
+              run: { chunksInFlight: config.chunksInFlightPerBatch, chunkHeartbeatTimeoutMs: config.chunkHeartbeatTimeoutMs },
+            }),
+            ...createQueueActivities({
+              db,
+              workflows,
+              defaults: config.queues.defaults,
+              maxRequestsPerBatch: config.limits.maxRequestsPerBatch,
+            }),
+            ...createReconcileActivities({ db, workflows, silentQueueSeconds: SILENT_QUEUE_SECONDS }),
+            ...createRetentionActivities({ db }),
+          },
+        }),
+      ),
     );
-    await ensureReconcileSchedule(client, config.reconcileIntervalSeconds);
-    await ensureRetentionSchedule(client, config.retentionIntervalSeconds);
+    await untilTemporalAvailable(() => ensureReconcileSchedule(client, config.reconcileIntervalSeconds));
+    await untilTemporalAvailable(() => ensureRetentionSchedule(client, config.retentionIntervalSeconds));
   }
 
   let inferenceRole: InferenceRole | undefined;
@@ -75,7 +79,7 @@ export async function startWorkers(config: Config, db: Db, connection: NativeCon
   const deployment = config.temporal.deployment;
   if (deployment?.promoteOnStart && config.workerRoles.includes('orchestrator')) {
     // Once polling: the server knows a version only from its pollers.
-    await promoteToCurrent(client, config.temporal.namespace, deployment);
+    await untilTemporalAvailable(() => promoteToCurrent(client, config.temporal.namespace, deployment));
     logger.info({ deployment: deployment.name, build_id: deployment.buildId }, 'this build is now the current version of its worker deployment');
   }
   return {

@@ -12,8 +12,11 @@ import { heartbeatInferenceWorker, removeInferenceWorker, type ServedModel } fro
 import { BATCH_ENDPOINTS, ENDPOINT_KINDS, ENDPOINTS_OF_KIND } from '../batches/endpoints';
 import { inferenceTaskQueue } from '../temporal/definitions';
 import { ChunkAdmission } from './admission';
+import { CancelWatch } from './cancelWatch';
+import { untilTemporalAvailable } from '../temporal/availability';
 
 const REGISTRATION_HEARTBEAT_MS = 15_000;
+const REGISTRATION_RETRY_MS = 1_000;
 /**
  * Chunks a GPU worker holds: at least one (the next is leased while it drains), at most
  * what any depth of backends could want; in between, admission follows the backends' queue.
@@ -61,6 +64,7 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
     nexusTaskSlotSupplier: fixed(2),
   });
   const registration = new Registration(db);
+  const stops = new CancelWatch(db);
   /** A Temporal worker per task queue, i.e. per model and endpoint kind. */
   const workers = new Map<string, { worker: Worker; running: Promise<void> }>();
   let announced = '';
@@ -90,14 +94,23 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
             const taskQueue = inferenceTaskQueue(model, kind);
             if (workers.has(taskQueue) || !ENDPOINTS_OF_KIND[kind].some((e) => endpoints.includes(e))) continue;
             const admission = new ChunkAdmission(pool, model, CHUNKS_PER_INFERENCE_WORKER, ENDPOINTS_OF_KIND[kind]);
-            const worker = await Worker.create({
-              ...options,
-              taskQueue,
-              activities: createInferenceActivities({ db, inference, stallTimeoutMs: vllm.chunkStallTimeoutMs, resultWriteRetryMs: vllm.resultWriteRetryMs, admission }),
-              tuner: tunerFor(admission),
-              // Cancellation reaches a chunk in a heartbeat's answer: beat often enough to stop within a second.
-              maxHeartbeatThrottleInterval: '1 second',
-            });
+            const worker = await untilTemporalAvailable(() =>
+              Worker.create({
+                ...options,
+                taskQueue,
+                activities: createInferenceActivities({
+                  db,
+                  inference,
+                  stallTimeoutMs: vllm.chunkStallTimeoutMs,
+                  resultWriteRetryMs: vllm.resultWriteRetryMs,
+                  admission,
+                  stops,
+                }),
+                tuner: tunerFor(admission),
+                // Cancellation reaches a chunk in a heartbeat's answer: beat often enough to stop within a second.
+                maxHeartbeatThrottleInterval: '1 second',
+              }),
+            );
             workers.set(taskQueue, { worker, running: worker.run() });
           }
         }
@@ -139,30 +152,57 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
       }
       // Draining chunks still send their in-flight requests: the pool stops last.
       await Promise.allSettled([...workers.values()].map((w) => w.running));
+      stops.stop();
       await pool.stop();
       await inference.close();
     },
   };
 }
 
-/** Announces the served models and their endpoints (validation and GET /v1/models read them) and keeps the announcement fresh. */
+/**
+ * Announces the served models and their endpoints (validation and GET /v1/models read them) and keeps
+ * the announcement fresh: every REGISTRATION_HEARTBEAT_MS, and after a failed write (PostgreSQL away)
+ * every second until one lands, so a worker counts as live again as soon as the database is back
+ * rather than up to a heartbeat later. Writes never block the caller: chunks run meanwhile.
+ */
 class Registration {
   private readonly workerId = `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
   private served: ServedModel[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private failingSince: number | undefined;
+  private withdrawn = false;
 
   constructor(private readonly db: Db) {}
 
-  async announce(served: ServedModel[]): Promise<void> {
+  /** Resolves once this announcement was written, or could not be (it is then retried in the background). */
+  announce(served: ServedModel[]): Promise<void> {
     this.served = served;
-    await heartbeatInferenceWorker(this.db, this.workerId, this.served);
-    this.timer ??= setInterval(() => {
-      heartbeatInferenceWorker(this.db, this.workerId, this.served).catch((err: Error) => logger.warn({ err: err.message }, 'model registration heartbeat failed'));
-    }, REGISTRATION_HEARTBEAT_MS).unref();
+    return this.write();
   }
 
   async withdraw(): Promise<void> {
-    clearInterval(this.timer);
+    this.withdrawn = true;
+    clearTimeout(this.timer);
+    await this.writing;
     await removeInferenceWorker(this.db, this.workerId).catch(() => undefined);
+  }
+
+  private write(): Promise<void> {
+    clearTimeout(this.timer);
+    this.writing = this.writing.then(async () => {
+      if (this.withdrawn) return;
+      try {
+        await heartbeatInferenceWorker(this.db, this.workerId, this.served);
+        if (this.failingSince !== undefined) logger.info({ after_s: Math.round((Date.now() - this.failingSince) / 1000) }, 'model registration written again');
+        this.failingSince = undefined;
+      } catch (err) {
+        if (this.failingSince === undefined) logger.warn({ err: (err as Error).message }, 'model registration failed: retrying every second');
+        this.failingSince ??= Date.now();
+      }
+      if (this.withdrawn) return;
+      this.timer = setTimeout(() => void this.write(), this.failingSince === undefined ? REGISTRATION_HEARTBEAT_MS : REGISTRATION_RETRY_MS).unref();
+    });
+    return this.writing;
   }
 }

@@ -69,7 +69,7 @@ describe('validateAndPlan', () => {
     ];
     const batch = await batchOfLines(db, TENANT, lines, { model: MODEL });
     const progress: number[] = [];
-    const plan = await validateAndPlan(db, batch.id, planLimits({ chunkSize: 2 }), (n) => progress.push(n));
+    const plan = await validateAndPlan(db, batch.id, planLimits({ chunkSize: 2 }), { onProgress: (n) => progress.push(n) });
 
     expect(plan).toEqual<BatchPlan>({
       outcome: 'in_progress',
@@ -249,6 +249,56 @@ describe('validateAndPlan', () => {
     expect(errors[0]).toMatchObject({ code: 'model_not_found', line: 1 });
     expect(errors.at(-1)).toMatchObject({ code: 'invalid_json_line', line: MAX_REPORTED_ERRORS });
   });
+  describe('a model no live worker serves yet (its grace period, MODEL_GRACE_SECONDS)', () => {
+    const lateLine = (model: string, customId: string) => line(customId, {}, { model });
+
+    test('the batch waits, still validating, and is planned once a worker announces the model', async () => {
+      const lateModel = `component-plan-late-${crypto.randomUUID()}`;
+      const batch = await batchOfLines(db, TENANT, [lateLine(lateModel, 'a'), lateLine(lateModel, 'b')]);
+      let plan: BatchPlan | undefined;
+      const planning = validateAndPlan(db, batch.id, planLimits({ modelGraceSeconds: 60 })).then((p) => (plan = p));
+      // Past a check or two with nothing served: still waiting, not failed.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      expect({ plan, status: (await findBatchById(db, batch.id))!.status }).toEqual({ plan: undefined, status: 'validating' });
+
+      const withdrawLate = await announceModels(db, [lateModel]);
+      try {
+        await planning;
+        expect(plan).toMatchObject({ outcome: 'in_progress', model: lateModel, totalRequests: 2 });
+      } finally {
+        await withdrawLate();
+      }
+    });
+
+    test('it fails with model_not_found once the grace period after its creation has passed', async () => {
+      const batch = await batchOfLines(db, TENANT, [lateLine(UNSERVED_MODEL, 'a')]);
+      await expect(validateAndPlan(db, batch.id, planLimits({ modelGraceSeconds: 3 }))).resolves.toEqual({ outcome: 'failed' });
+      const row = (await findBatchById(db, batch.id))!;
+      expect(shape(row.errors)).toEqual([{ code: 'model_not_found', line: 1, param: 'body.model' }]);
+      expect(row.failed_at!.getTime() - row.created_at.getTime()).toBeGreaterThanOrEqual(3_000);
+    });
+
+    test('a batch with line errors fails at once: nothing to wait for', async () => {
+      const batch = await batchOfLines(db, TENANT, [lateLine(UNSERVED_MODEL, 'a'), 'not json']);
+      const started = Date.now();
+      await expect(validateAndPlan(db, batch.id, planLimits({ modelGraceSeconds: 60 }))).resolves.toEqual({ outcome: 'failed' });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(shape((await findBatchById(db, batch.id))!.errors)).toEqual([
+        { code: 'model_not_found', line: 1, param: 'body.model' },
+        { code: 'invalid_json_line', line: 2, param: null },
+      ]);
+    });
+
+    test('a cancelled validation stops waiting', async () => {
+      const batch = await batchOfLines(db, TENANT, [lateLine(UNSERVED_MODEL, 'a')]);
+      const abort = new AbortController();
+      const planning = validateAndPlan(db, batch.id, planLimits({ modelGraceSeconds: 600 }), { signal: abort.signal });
+      setTimeout(() => abort.abort(new Error('cancelled (test)')), 500);
+      // An AbortError, which the activity reports to Temporal as the cancellation it is.
+      await expect(planning).rejects.toMatchObject({ name: 'AbortError' });
+    });
+  });
+
   describe('a retried activity', () => {
     const lines = Array.from({ length: 7 }, (_, i) => line(`id-${i + 1}`));
 

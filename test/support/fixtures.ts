@@ -112,6 +112,8 @@ export const planLimits = (overrides: Partial<PlanLimits> = {}): PlanLimits => (
   maxLineBytes: 8 * 1024 * 1024,
   chunkSize: 500,
   defaultModel: undefined,
+  // A model no live worker serves fails at once unless a test waits for it.
+  modelGraceSeconds: 0,
   ...overrides,
 });
 
