@@ -71,7 +71,7 @@ export async function startService(config: Config, parts: { api: boolean; worker
   let stopSweeping: (() => void) | undefined;
   if (apiDb) {
     if (config.apiKeys.size === 0 && !(await untilDatabaseAvailable(() => resolveApiKey(apiDb, null))).anyKeys) {
-      logger.warn('no API keys (API_KEYS or created with `vbs keys create`): the API is open, single-tenant, without authentication');
+      logger.warn('no API keys (API_KEYS, OPERATOR_API_KEYS or created with `vbs keys create`): the API is open, single-tenant, without authentication');
     }
     stopSweeping = sweepAbandonedUploads(apiDb, config.http.requestTimeoutMs);
     observeDatabase(apiDb);
