@@ -26,7 +26,7 @@ const fail = (lineNo: number, code: string, message: string, param: string | nul
 export const MAX_BODY_DEPTH = 512;
 
 /** Whether `value` nests deeper than `limit` (objects and arrays), walked without recursion. */
-function nestsDeeperThan(value: unknown, limit: number): boolean {
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
   const pending: Array<[unknown, number]> = [[value, 1]];
   for (let next = pending.pop(); next; next = pending.pop()) {
     const [current, depth] = next;
