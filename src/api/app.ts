@@ -9,7 +9,7 @@ import { openApiRouter } from './openapi';
 import { batchesRouter } from './routes/batches';
 import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
-import { metricsRouter, timeRequests } from './routes/metrics';
+import { metricsRouter, rememberRouteBase, timeRequests } from './routes/metrics';
 import { modelsRouter } from './routes/models';
 import { queuesRouter } from './routes/queues';
 import { requestsRouter } from './routes/requests';
@@ -29,6 +29,7 @@ export function createApp(deps: { config: Config; db: Db; temporal: Client; back
   app.use(openApiRouter());
 
   const v1 = express.Router();
+  v1.use(rememberRouteBase);
   v1.use(authenticate({ staticKeys: config.apiKeys, db }));
   v1.use(refuseUnstorablePath);
   // Enqueue calls carry many requests: their own, larger limit (the parser below skips a parsed body).
