@@ -41,7 +41,13 @@ export function createApp(deps: { config: Config; db: Db; temporal: Client; back
   v1.use(webhookDeliveriesRouter({ db, workflows }));
   const queueDefaults = config.queues.defaults;
   v1.use(
-    queuesRouter({ db, workflows, defaults: queueDefaults, webhookPolicy: { allowPrivate: config.webhooks.allowPrivate }, maxRequestsPerBatch: config.limits.maxRequestsPerBatch }),
+    queuesRouter({
+      db,
+      workflows,
+      defaults: queueDefaults,
+      webhookPolicy: { allowPrivate: config.webhooks.allowPrivate },
+      maxRequestsPerBatch: config.limits.maxRequestsPerBatch,
+    }),
   );
   v1.use(
     requestsRouter({

@@ -150,7 +150,11 @@ function completeRequest(item: EnqueueItem, settings: QueueSettings, index: numb
   if (settings.model !== null && isObject(body) && !Object.hasOwn(body, 'model')) bodyText = appendMember(bodyText, member('model', settings.model));
   const line = queuedLine(customId, settings.endpoint, bodyText);
   if (Buffer.byteLength(line) > MAX_LINE_BYTES) {
-    return { code: 'line_too_long', message: `${subject}: as a batch line (with custom_id, method, url and the queue's request_kwargs) it exceeds the ${MAX_LINE_BYTES}-byte line limit.`, param: subject };
+    return {
+      code: 'line_too_long',
+      message: `${subject}: as a batch line (with custom_id, method, url and the queue's request_kwargs) it exceeds the ${MAX_LINE_BYTES}-byte line limit.`,
+      param: subject,
+    };
   }
   // As the batch will: the line's own text, parsed, with no default model (the line names its own).
   const verdict = validateRequest(JSON.parse(line), index + 1, { endpoint: settings.endpoint, defaultModel: undefined }, subject);

@@ -102,7 +102,9 @@ export async function addQueued(db: Queryable, tenantId: string, name: string, a
     [tenantId, name, added],
   );
   const row = rows[0];
-  return row && { before: row.before, tenantQueued: row.tenant_queued, secondsSinceChecked: row.since_checked, settings: row.settings, request_kwargs: row.request_kwargs };
+  return (
+    row && { before: row.before, tenantQueued: row.tenant_queued, secondsSinceChecked: row.since_checked, settings: row.settings, request_kwargs: row.request_kwargs }
+  );
 }
 
 /** Stamps the dispatcher's check: the proof of life an enqueue reads (`addQueued`). */

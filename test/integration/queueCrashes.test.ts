@@ -129,7 +129,10 @@ describe('stream-to-batch through repeated kill -9 of the worker', () => {
       while (next < total) {
         const n = next++;
         if (n % 50 === 7) {
-          const posted = await call('POST', `/requests?queue=${queue}`, { custom_id: `typo-${n}`, body: { model: 'no-such-model', prompt: 'x', messages: [{ role: 'user', content: 'x' }] } });
+          const posted = await call('POST', `/requests?queue=${queue}`, {
+            custom_id: `typo-${n}`,
+            body: { model: 'no-such-model', prompt: 'x', messages: [{ role: 'user', content: 'x' }] },
+          });
           expect(posted.status).toBe(200);
           unserved.push((posted.body.request_ids as string[])[0]!);
           continue;
@@ -174,7 +177,10 @@ describe('stream-to-batch through repeated kill -9 of the worker', () => {
     for (const batchId of new Set(ended.map((r) => r.batch_id as string))) {
       const batch = await client.batches.retrieve(batchId);
       expect(batch.status).toBe('completed');
-      const lines = (await (await client.files.content(batch.input_file_id)).text()).trim().split('\n').map((line) => JSON.parse(line) as { custom_id: string; url: string });
+      const lines = (await (await client.files.content(batch.input_file_id)).text())
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { custom_id: string; url: string });
       expect(new Set(lines.map((line) => line.url))).toEqual(new Set([batch.endpoint]));
       for (const line of lines) seen.set(line.custom_id, (seen.get(line.custom_id) ?? 0) + 1);
     }

@@ -17,7 +17,13 @@ describe('stream-to-batch: one request never fails or stalls the requests queued
 
   beforeAll(async () => {
     sut = await startServiceUnderTest({
-      env: { API_KEYS: `${key}:${unique('iso')}`, QUEUE_MODEL: MODEL, QUEUE_TIME_THRESHOLD_SECONDS: '1', QUEUE_TIME_INTERVAL_SECONDS: '0.3', MAX_QUEUED_REQUESTS_PER_TENANT: '50' },
+      env: {
+        API_KEYS: `${key}:${unique('iso')}`,
+        QUEUE_MODEL: MODEL,
+        QUEUE_TIME_THRESHOLD_SECONDS: '1',
+        QUEUE_TIME_INTERVAL_SECONDS: '0.3',
+        MAX_QUEUED_REQUESTS_PER_TENANT: '50',
+      },
     });
   });
   afterAll(async () => {
@@ -27,7 +33,11 @@ describe('stream-to-batch: one request never fails or stalls the requests queued
   const call = (method: string, route: string, body?: unknown) => jsonApi(sut.service.apiUrl, key)(method, route, body);
   /** A call whose JSON body is sent exactly as written (big integers, duplicate keys, spacing). */
   const raw = async (method: string, route: string, text: string) => {
-    const response = await fetch(`${sut.service.apiUrl}${route}`, { method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: text });
+    const response = await fetch(`${sut.service.apiUrl}${route}`, {
+      method,
+      headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      body: text,
+    });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
   const request = async (id: string) => (await call('GET', `/requests/${id}`)).body as unknown as RequestObject;
@@ -64,7 +74,9 @@ describe('stream-to-batch: one request never fails or stalls the requests queued
   });
 
   test("changing a queue's endpoint and request_kwargs fails none of the requests already queued", async () => {
-    expect((await call('POST', '/queues', { name: 'reshaped', queue_threshold: 1000, time_threshold: 2, time_interval: 0.3, request_kwargs: { max_tokens: 3 } })).status).toBe(200);
+    expect(
+      (await call('POST', '/queues', { name: 'reshaped', queue_threshold: 1000, time_threshold: 2, time_interval: 0.3, request_kwargs: { max_tokens: 3 } })).status,
+    ).toBe(200);
     const chat = (await call('POST', '/requests', { queue: 'reshaped', data: ['chat one', 'chat two'] })).body.request_ids as string[];
     expect((await call('POST', '/queues/reshaped', { endpoint: '/v1/completions', request_kwargs: { max_tokens: 5, echo: false } })).status).toBe(200);
     const completions = (await call('POST', '/requests', { queue: 'reshaped', data: ['prompt one'] })).body.request_ids as string[];
@@ -94,7 +106,8 @@ describe('stream-to-batch: one request never fails or stalls the requests queued
   });
 
   test('bodies and request_kwargs are kept exactly as sent: big integers, nested nulls, spacing', async () => {
-    const kwargs = '{"max_tokens": 4, "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": {"default": null, "big": 123456789012345678901234567890}}}}';
+    const kwargs =
+      '{"max_tokens": 4, "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": {"default": null, "big": 123456789012345678901234567890}}}}';
     expect((await raw('POST', '/queues', `{"name": "exact", "queue_threshold": 2, "time_threshold": 3600, "request_kwargs": ${kwargs}}`)).status).toBe(200);
     const queue = (await call('GET', '/queues/exact')).body as { request_kwargs: { response_format: { json_schema: { schema: Record<string, unknown> } } } };
     expect(queue.request_kwargs.response_format.json_schema.schema).toHaveProperty('default', null);

@@ -36,7 +36,10 @@ const kwargsArb: fc.Arbitrary<Kwargs> = fc.record(
 );
 
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('enqueue' as const), shape: fc.constantFrom<Shape>('messages', 'string', 'partial', 'full'), served: fc.boolean() }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({ kind: fc.constant('enqueue' as const), shape: fc.constantFrom<Shape>('messages', 'string', 'partial', 'full'), served: fc.boolean() }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('invalid' as const), why: fc.constantFrom('stream' as const, 'no_fields' as const, 'not_an_item' as const) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('settings' as const), endpoint: fc.constantFrom(CHAT, COMPLETIONS), kwargs: kwargsArb }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('model' as const), served: fc.boolean() }) },
@@ -76,7 +79,9 @@ describe('stream-to-batch property: what happens to one queued request never tou
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/v1`;
-    sut = await startServiceUnderTest({ env: { API_KEYS: `${key}:${unique('prop')}`, VLLM_BASE_URL: base, VLLM_MODELS: SERVED, MAX_QUEUED_REQUESTS_PER_TENANT: '1000' } });
+    sut = await startServiceUnderTest({
+      env: { API_KEYS: `${key}:${unique('prop')}`, VLLM_BASE_URL: base, VLLM_MODELS: SERVED, MAX_QUEUED_REQUESTS_PER_TENANT: '1000' },
+    });
   });
   afterAll(async () => {
     expect(await sut?.stop()).toBe(0);
@@ -121,7 +126,11 @@ describe('stream-to-batch property: what happens to one queued request never tou
             expect([200, 409]).toContain(cancelled.status);
             if (cancelled.status === 200) target.cancelled = true;
           } else if (command.kind === 'invalid') {
-            const item = { stream: { body: { messages: [{ role: 'user', content: marker }], prompt: marker, stream: true } }, no_fields: { temperature: 1 }, not_an_item: 42 }[command.why];
+            const item = {
+              stream: { body: { messages: [{ role: 'user', content: marker }], prompt: marker, stream: true } },
+              no_fields: { temperature: 1 },
+              not_an_item: 42,
+            }[command.why];
             const refused = await call('POST', `/requests?queue=${queue}`, { data: [item] });
             expect(refused.status).toBe(400);
           } else {
@@ -153,7 +162,8 @@ describe('stream-to-batch property: what happens to one queued request never tou
           { timeoutMs: 60_000, intervalMs: 300, what: 'every valid request to complete' },
         );
         // The unserved ones held only themselves; they end when cancelled.
-        for (const { r, now } of ended) if (now.status === 'queued') expect((await call('POST', `/requests/${r.id}/cancel`, {})).body).toMatchObject({ status: 'cancelled' });
+        for (const { r, now } of ended)
+          if (now.status === 'queued') expect((await call('POST', `/requests/${r.id}/cancel`, {})).body).toMatchObject({ status: 'cancelled' });
 
         // Each batch of the queue completed, and holds each of its requests once.
         const batches = new Set(ended.flatMap(({ now }) => (now.batch_id ? [now.batch_id] : [])));
@@ -202,7 +212,9 @@ function itemOf(shape: Shape, endpoint: string, marker: string, ownModel: string
   switch (shape) {
     case 'messages':
       // A message list needs a chat queue; on another one the shape is a body with messages and prompt.
-      return chat ? { item: [{ role: 'user', content: marker }], fields: { messages: [{ role: 'user', content: marker }] } } : itemOf('partial', endpoint, marker, ownModel);
+      return chat
+        ? { item: [{ role: 'user', content: marker }], fields: { messages: [{ role: 'user', content: marker }] } }
+        : itemOf('partial', endpoint, marker, ownModel);
     case 'string':
       return { item: marker, fields: content };
     case 'partial':

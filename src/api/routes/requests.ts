@@ -82,7 +82,7 @@ function itemsOf(body: { data?: unknown; custom_id?: string; body?: unknown }, t
     const isMessageList = body.data.length > 0 && body.data.every((m) => typeof m === 'object' && m !== null && !Array.isArray(m) && 'role' in m);
     if (isMessageList) return [{ value: body.data, text: dataText }];
     const texts = arrayElements(dataText);
-    return body.data.map((value, i) => ({ value, text: texts[i]! }));
+    return body.data.map((value: unknown, i) => ({ value, text: texts[i]! }));
   }
   if (body.body !== undefined) {
     const members = [{ key: 'body', keyText: '"body"', valueText: memberText(text, 'body')! }];
