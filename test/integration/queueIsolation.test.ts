@@ -71,6 +71,8 @@ describe('stream-to-batch: one request never fails or stalls the requests queued
     expect(expired).toMatchObject({ batch_id: null, error: { code: 'model_not_found' } });
     expect(expired.finished_at).toEqual(expect.any(Number));
     expect((await call('GET', '/queues/typo')).body).toMatchObject({ pending_requests: 0 });
+    const cancel = await call('POST', `/requests/${typoId}/cancel`, {});
+    expect(cancel).toMatchObject({ status: 409, body: { error: { code: 'request_not_cancellable', message: expect.stringContaining('has ended expired') } } });
   });
 
   test("changing a queue's endpoint and request_kwargs fails none of the requests already queued", async () => {

@@ -59,7 +59,9 @@ export function requestsRouter(deps: EnqueueDeps & { maxRequestsPerCall: number 
         409,
         'invalid_request_error',
         'request_not_cancellable',
-        `Request '${req.params.id}' is ${outcome.request.status} (batch ${outcome.request.batch_id}); cancel its batch instead.`,
+        outcome.request.batch_id === null
+          ? `Request '${req.params.id}' has ended ${outcome.request.status}; there is nothing to cancel.`
+          : `Request '${req.params.id}' is ${outcome.request.status} (batch ${outcome.request.batch_id}); cancel its batch instead.`,
       );
     }
     res.json(outcome.request);
