@@ -11,12 +11,14 @@ const CHAT = '/v1/chat/completions';
 const COMPLETIONS = '/v1/completions';
 
 type Kwargs = Record<string, unknown>;
+/** request_kwargs as the test writes them: members of (key, value text), some values in forms JSON.stringify never writes. */
+type KwargsText = Array<[string, string]>;
 /** What a producer may send as one item, each shape the README lists. */
 type Shape = 'messages' | 'string' | 'partial' | 'full';
 type Command =
   | { kind: 'enqueue'; shape: Shape; served: boolean }
   | { kind: 'invalid'; why: 'stream' | 'no_fields' | 'not_an_item' }
-  | { kind: 'settings'; endpoint: typeof CHAT | typeof COMPLETIONS; kwargs: Kwargs }
+  | { kind: 'settings'; endpoint: typeof CHAT | typeof COMPLETIONS; kwargs: KwargsText }
   | { kind: 'model'; served: boolean }
   | { kind: 'cancel'; pick: number };
 
@@ -24,16 +26,25 @@ type Command =
 type Accepted = { id: string; customId: string; marker: string; valid: boolean; expectedBody: string; cancelled: boolean };
 
 // Keys are words, never integer-like: an object's keys then keep their order through any JSON.parse/stringify.
-const kwargsArb: fc.Arbitrary<Kwargs> = fc.record(
-  {
-    max_tokens: fc.integer({ min: 1, max: 4 }),
-    temperature: fc.constantFrom(0, 0.5, 1),
-    seed: fc.integer({ min: 0, max: 2 ** 40 }),
-    response_format: fc.constant({ type: 'json_object', schema: { default: null, nested: { keep: null } } }),
-    user: fc.constantFrom('a', 'é', 'line\nbreak'),
-  },
-  { requiredKeys: [] },
-);
+const kwargsArb: fc.Arbitrary<KwargsText> = fc
+  .tuple(
+    fc.record(
+      {
+        max_tokens: fc.integer({ min: 1, max: 4 }),
+        temperature: fc.constantFrom(0, 0.5, 1),
+        seed: fc.integer({ min: 0, max: 2 ** 40 }),
+        response_format: fc.constant({ type: 'json_object', schema: { default: null, nested: { keep: null } } }),
+        user: fc.constantFrom('a', 'é', 'line\nbreak'),
+      },
+      { requiredKeys: [] },
+    ),
+    fc.subarray<[string, string]>([
+      ['big', '123456789012345678901234567890'],
+      ['ratio', '1.0'],
+      ['spaced', '{ "a" : [ 1 , null ] }'],
+    ]),
+  )
+  .map(([plain, written]) => [...Object.entries(plain).map(([k, v]): [string, string] => [k, JSON.stringify(v)]), ...written]);
 
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
   {
@@ -51,8 +62,8 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
  * changes, changes of which model a queue's partial requests name (served or not) and cancels on one
  * queue. No 5xx; every accepted request ends exactly once; no valid one fails because of another; no
  * batch cut from the queue fails validation; the body the backend receives is, byte for byte, the
- * body accepted plus the kwargs of its moment. Generated bodies are canonical JSON, so the batch
- * pipeline's own parse and re-serialisation on the way to the backend is the identity on them.
+ * body accepted plus the kwargs of its moment — kwargs and full bodies are sent as text with big
+ * integers, `1.0` and spacing, which any parse and re-serialisation on the way would change.
  */
 describe('stream-to-batch property: what happens to one queued request never touches another', () => {
   const key = unique('sk-prop');
@@ -103,17 +114,28 @@ describe('stream-to-batch property: what happens to one queued request never tou
           statuses.push(response.status);
           return response;
         };
+        /** A call whose body is sent as the given JSON text. */
+        const raw = async (route: string, text: string) => {
+          const response = await fetch(`${sut.service.apiUrl}${route}`, {
+            method: 'POST',
+            headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+            body: text,
+          });
+          statuses.push(response.status);
+          return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+        };
         expect((await call('POST', '/queues', { name: queue, model: SERVED, queue_threshold: threshold, time_threshold: 0.5, time_interval: 0.2 })).status).toBe(200);
         // The queue's settings as the test knows them, to predict each accepted line.
         let endpoint: typeof CHAT | typeof COMPLETIONS = CHAT;
-        let kwargs: Kwargs = {};
+        let kwargs: KwargsText = [];
         let model = SERVED;
         const accepted: Accepted[] = [];
 
         for (const [i, command] of commands.entries()) {
           const marker = `mk-${run}-${i}-${unique('m')}`;
           if (command.kind === 'settings') {
-            expect((await call('POST', `/queues/${queue}`, { endpoint: command.endpoint, request_kwargs: command.kwargs })).status).toBe(200);
+            const written = command.kwargs.map(([k, v]) => `${JSON.stringify(k)}: ${v}`).join(', ');
+            expect((await raw(`/queues/${queue}`, `{"endpoint": ${JSON.stringify(command.endpoint)}, "request_kwargs": {${written}}}`)).status).toBe(200);
             endpoint = command.endpoint;
             kwargs = command.kwargs;
           } else if (command.kind === 'model') {
@@ -134,20 +156,32 @@ describe('stream-to-batch property: what happens to one queued request never tou
             const refused = await call('POST', `/requests?queue=${queue}`, { data: [item] });
             expect(refused.status).toBe(400);
           } else {
-            const { item, fields } = itemOf(command.shape, endpoint, marker, command.served ? undefined : `unserved-${marker}`);
-            const posted = await call('POST', `/requests?queue=${queue}`, { data: [item] });
+            // The model the item names itself, if its shape can name one: else the queue's applies.
+            const wanted = command.served ? undefined : `unserved-${marker}`;
+            const partial = command.shape === 'full' ? undefined : itemOf(command.shape, endpoint, marker, wanted);
+            const ownModel = partial ? (partial.fields.model as string | undefined) : wanted;
+            const modelMember = ownModel === undefined ? `,"model":${JSON.stringify(model)}` : '';
+            let expectedBody: string;
+            let posted;
+            if (!partial) {
+              // Sent as text: the body must reach the backend as written, the model appended.
+              const content = endpoint === CHAT ? `"messages": [ {"role": "user", "content": ${JSON.stringify(marker)}} ]` : `"prompt": ${JSON.stringify(marker)}`;
+              const body = `{ ${content}, "max_tokens": 2, "big": 98765432109876543210987654321${ownModel === undefined ? '' : `, "model": ${JSON.stringify(ownModel)}`} }`;
+              posted = await raw(`/requests?queue=${queue}`, `{"data": [{"custom_id": ${JSON.stringify(marker)}, "body": ${body}}]}`);
+              expectedBody = ownModel === undefined ? `${body.slice(0, -1)}${modelMember}}` : body;
+            } else {
+              posted = await call('POST', `/requests?queue=${queue}`, { data: [partial.item] });
+              // The documented composition: the kwargs the item does not set, as written, then the item's fields, then the model.
+              const members = [
+                ...kwargs.filter(([k]) => !(k in partial.fields)),
+                ...Object.entries(partial.fields).map(([k, v]): [string, string] => [k, JSON.stringify(v)]),
+              ];
+              expectedBody = `{${members.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}${modelMember}}`;
+            }
+            const named = ownModel ?? model;
             expect(posted.status).toBe(200);
-            const own = command.shape === 'full' ? fields : { ...withoutKeys(kwargs, fields), ...fields };
-            const named = own.model ?? model;
             const id = (posted.body.request_ids as string[])[0]!;
-            accepted.push({
-              id,
-              customId: command.shape === 'full' ? marker : id,
-              marker,
-              valid: named === SERVED,
-              expectedBody: JSON.stringify(own.model === undefined ? { ...own, model } : own),
-              cancelled: false,
-            });
+            accepted.push({ id, customId: command.shape === 'full' ? marker : id, marker, valid: named === SERVED, expectedBody, cancelled: false });
           }
         }
 
@@ -204,8 +238,8 @@ describe('stream-to-batch property: what happens to one queued request never tou
   }, 300_000);
 });
 
-/** One item of `shape` for a queue of `endpoint`, and the body fields it sets itself (a full item: all of them). */
-function itemOf(shape: Shape, endpoint: string, marker: string, ownModel: string | undefined): { item: unknown; fields: Kwargs } {
+/** One partial item of `shape` for a queue of `endpoint`, and the body fields it sets itself. */
+function itemOf(shape: Exclude<Shape, 'full'>, endpoint: string, marker: string, ownModel: string | undefined): { item: unknown; fields: Kwargs } {
   const model = ownModel === undefined ? {} : { model: ownModel };
   const chat = endpoint === CHAT;
   const content = chat ? { messages: [{ role: 'user', content: marker }] } : { prompt: marker };
@@ -219,11 +253,5 @@ function itemOf(shape: Shape, endpoint: string, marker: string, ownModel: string
       return { item: marker, fields: content };
     case 'partial':
       return { item: { ...content, ...model }, fields: { ...content, ...model } };
-    case 'full':
-      return { item: { custom_id: marker, body: { ...content, ...model, max_tokens: 2 } }, fields: { ...content, ...model, max_tokens: 2 } };
   }
-}
-
-function withoutKeys(kwargs: Kwargs, fields: Kwargs): Kwargs {
-  return Object.fromEntries(Object.entries(kwargs).filter(([k]) => !(k in fields)));
 }
