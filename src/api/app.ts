@@ -4,11 +4,12 @@ import type { Config } from '../config';
 import type { Db } from '../db/pool';
 import { authenticate, callerResolver, isOperator, requireOperator } from './auth';
 import { errorHandler, refuseUnstorablePath, unknownRoute } from './errors';
+import { jsonBody } from './jsonBody';
 import { openApiRouter } from './openapi';
 import { batchesRouter } from './routes/batches';
 import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
-import { metricsRouter, timeRequests } from './routes/metrics';
+import { metricsRouter, rememberRouteBase, timeRequests } from './routes/metrics';
 import { modelsRouter } from './routes/models';
 import { queuesRouter } from './routes/queues';
 import { requestsRouter } from './routes/requests';
@@ -32,18 +33,25 @@ export function createApp(deps: { config: Config; db: Db; temporal: Client; read
   app.use(openApiRouter());
 
   const v1 = express.Router();
+  v1.use(rememberRouteBase);
   v1.use(authenticate(callers));
   v1.use(refuseUnstorablePath);
   // Enqueue calls carry many requests: their own, larger limit (the parser below skips a parsed body).
-  v1.use('/requests', express.json({ limit: config.queues.maxCallBytes, strict: false }));
-  v1.use(express.json({ limit: '1mb', strict: false }));
+  v1.use('/requests', jsonBody(config.queues.maxCallBytes));
+  v1.use(jsonBody('1mb'));
   v1.use(filesRouter({ db, maxFileBytes: config.limits.maxFileBytes, uploadSlots: new TenantSlots(config.limits.maxConcurrentUploadsPerTenant) }));
   const workflows = workflowGateway(temporal);
   v1.use(batchesRouter({ db, workflows, webhookPolicy: { allowPrivate: config.webhooks.allowPrivate } }));
   v1.use(webhookDeliveriesRouter({ db, workflows }));
   const queueDefaults = config.queues.defaults;
   v1.use(
-    queuesRouter({ db, defaults: queueDefaults, webhookPolicy: { allowPrivate: config.webhooks.allowPrivate }, maxRequestsPerBatch: config.limits.maxRequestsPerBatch }),
+    queuesRouter({
+      db,
+      workflows,
+      defaults: queueDefaults,
+      webhookPolicy: { allowPrivate: config.webhooks.allowPrivate },
+      maxRequestsPerBatch: config.limits.maxRequestsPerBatch,
+    }),
   );
   v1.use(
     requestsRouter({

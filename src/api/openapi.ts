@@ -174,9 +174,9 @@ const OPERATIONS: Operation[] = [
     method: 'post',
     path: '/v1/batches/{batch_id}/webhook_deliveries/{delivery_id}/replay',
     operationId: 'replayWebhookDelivery',
-    summary: 'Deliver a failed webhook event again (extension)',
+    summary: 'Deliver a failed webhook event again (extension); one pending or delivered is a 409',
     response: WebhookDeliveryObject,
-    errors: [400, 401, 404],
+    errors: [401, 404, 409],
   },
   { method: 'get', path: '/v1/models', operationId: 'listModels', summary: 'Models the live GPU workers serve', response: ModelList, errors: [401] },
   {

@@ -65,7 +65,8 @@ export const RetryBatchBody = z.strictObject({
 });
 
 export const BatchResultsQuery = z.object({
-  after: z.coerce.number().int().min(0).default(0).describe('Line number after which to start: 0, then the previous page’s `last_line`'),
+  // Line numbers are PostgreSQL integers: a larger cursor names no line, and must not reach a query.
+  after: z.coerce.number().int().min(0).max(2_147_483_647).default(0).describe('Line number after which to start: 0, then the previous page’s `last_line`'),
   limit: pageLimit(1000, 100),
 });
 
@@ -103,7 +104,7 @@ export const UploadFileQuery = z
   .refine(bothOrNeither, expiryPair);
 
 /** Stream-to-batch: what `POST /v1/requests` takes (items are checked one by one after this). */
-export const EnqueueRequestsBody = z.object({
+export const EnqueueRequestsBody = z.strictObject({
   queue: QueueName.optional().describe('Queue name (or `?queue=`), default `default`'),
   data: z
     .union([z.array(z.unknown()), z.record(z.string(), z.unknown()), z.string()])

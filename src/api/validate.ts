@@ -18,8 +18,10 @@ export function parseRequest<S extends z.ZodType>(schema: S, value: unknown, opt
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
-  const param = issue.path.length > 0 ? issue.path.join('.') : null;
-  if (param !== null && valueAt(value, issue.path) === undefined) {
+  // An unknown field is named as the param, as the field missing or wrong would be.
+  const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]!] : issue.path;
+  const param = path.length > 0 ? path.join('.') : null;
+  if (param !== null && issue.code !== 'unrecognized_keys' && valueAt(value, issue.path) === undefined) {
     throw invalidRequest(`Missing required parameter: '${param}'.`, param, 'missing_required_parameter');
   }
   throw invalidRequest(param ? `Invalid '${param}': ${issue.message}` : issue.message, param, 'invalid_value');

@@ -79,7 +79,7 @@ export async function runChunk(
   control.onProgress({ pending: pending.length, done: 0 });
 
   // One model per batch (validation sees to it): the chunk waits for a backend that lists it.
-  const model = (pending[0]?.body as { model?: string } | undefined)?.model;
+  const model = pending.length > 0 ? (JSON.parse(pending[0]!.body) as { model: string }).model : undefined;
   const count = countOutcome(args.endpoint, model ?? '');
   let lastProgressAt = Date.now();
   const watchdog = setInterval(
@@ -93,7 +93,7 @@ export async function runChunk(
     Math.min(1_000, control.stallTimeoutMs / 4),
   );
   const executions = pending.map(async (request) => {
-    const outcome = await inference.execute(args.endpoint, request.body, signal, control.claim);
+    const outcome = await inference.execute(args.endpoint, { text: request.body, model }, signal, control.claim);
     lastProgressAt = Date.now();
     const result = toResult(args.batchId, args.endpoint, request.line_no, outcome);
     count(result);

@@ -1,8 +1,18 @@
 import type { BatchError } from '../store/batches';
+import { appendMember, member, memberText } from '../jsonText';
 import { isStorableText } from '../text';
 import { checkBody, isBatchEndpoint } from './endpoints';
 
-export type ValidatedLine = { customId: string; model: string; body: Record<string, unknown> };
+/** A request that passed validation: its custom_id, and the model it runs with (its own, or the default). */
+export type ValidatedRequest = { customId: string; model: string; namesModel: boolean };
+export type RequestVerdict = { ok: true; line: ValidatedRequest } | { ok: false; error: BatchError };
+
+/**
+ * A line that passed validation, with its body as written in the line, the model appended when it
+ * named none: the text vLLM is sent, byte for byte (a parse and re-serialisation would lose digits of
+ * big integers and turn `1.0` into `1`).
+ */
+export type ValidatedLine = ValidatedRequest & { bodyText: string };
 export type LineVerdict = { ok: true; line: ValidatedLine } | { ok: false; error: BatchError };
 
 export type LineContext = {
@@ -13,7 +23,7 @@ export type LineContext = {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-const fail = (lineNo: number, code: string, message: string, param: string | null = null): LineVerdict => ({
+const fail = (lineNo: number, code: string, message: string, param: string | null = null): { ok: false; error: BatchError } => ({
   ok: false,
   error: { code, message, param, line: lineNo },
 });
@@ -26,7 +36,7 @@ const fail = (lineNo: number, code: string, message: string, param: string | nul
 export const MAX_BODY_DEPTH = 512;
 
 /** Whether `value` nests deeper than `limit` (objects and arrays), walked without recursion. */
-function nestsDeeperThan(value: unknown, limit: number): boolean {
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
   const pending: Array<[unknown, number]> = [[value, 1]];
   for (let next = pending.pop(); next; next = pending.pop()) {
     const [current, depth] = next;
@@ -57,14 +67,18 @@ export function validateLine(bytes: Buffer, lineNo: number, ctx: LineContext): L
   } catch {
     return fail(lineNo, 'invalid_json_line', `${subject} is not valid JSON.`);
   }
-  return validateRequest(parsed, lineNo, ctx, subject);
+  const verdict = validateRequest(parsed, lineNo, ctx, subject);
+  if (!verdict.ok) return verdict;
+  const written = memberText(text, 'body')!;
+  const bodyText = verdict.line.namesModel ? written : appendMember(written, member('model', verdict.line.model));
+  return { ok: true, line: { ...verdict.line, bodyText } };
 }
 
 /**
  * The rules of `validateLine` for a request already parsed: a line of a file, or an item enqueued
  * (stream-to-batch), which `subject` names in messages.
  */
-export function validateRequest(parsed: unknown, lineNo: number, ctx: LineContext, subject: string): LineVerdict {
+export function validateRequest(parsed: unknown, lineNo: number, ctx: LineContext, subject: string): RequestVerdict {
   if (!isObject(parsed)) return fail(lineNo, 'invalid_request', `${subject} must be a JSON object.`);
   const { custom_id: customId, method, url, body } = parsed;
   if (typeof customId !== 'string' || customId.length === 0) {
@@ -98,7 +112,7 @@ export function validateRequest(parsed: unknown, lineNo: number, ctx: LineContex
   if (model === undefined) {
     return fail(lineNo, 'missing_model', `${subject}: body.model is missing and no default model applies.`, 'body.model');
   }
-  return { ok: true, line: { customId, model, body: { ...body, model } } };
+  return { ok: true, line: { customId, model, namesModel: ownModel !== undefined } };
 }
 
 /** Lines over this are refused during validation; far above any real prompt, far below memory trouble. */

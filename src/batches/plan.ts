@@ -119,7 +119,7 @@ async function planBatch(db: Db, batch: BatchRow, limits: PlanLimits, control: P
           report(verdict.error);
           continue;
         }
-        const { customId, model, body } = verdict.line;
+        const { customId, model, bodyText } = verdict.line;
         if (batchModel === undefined) {
           batchModel = model;
           batchModelLine = line.lineNo;
@@ -144,7 +144,7 @@ async function planBatch(db: Db, batch: BatchRow, limits: PlanLimits, control: P
           break reading;
         }
         // Stored even once the batch is bound to fail: duplicates are found among the stored lines.
-        pending.push({ lineNo: line.lineNo, chunkNo: Math.floor((requestCount - 1) / limits.chunkSize), customId, body });
+        pending.push({ lineNo: line.lineNo, chunkNo: Math.floor((requestCount - 1) / limits.chunkSize), customId, body: bodyText });
         if (pending.length >= INSERT_GROUP) {
           await write(pending);
           pending = [];

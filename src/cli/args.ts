@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { completionWindowSeconds } from '../batches/window';
 
 /** Parsers of option values: commander reports what they throw as a usage error (exit code 2), naming the option. */
 
@@ -18,6 +19,12 @@ export function seconds(text: string): number {
   const n = Number(text);
   if (text.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected a number of seconds, got '${text}'`);
   return n;
+}
+
+/** `--window`: checked here, as the API would, so a bad one is refused before the file is uploaded. */
+export function completionWindow(text: string): string {
+  if (completionWindowSeconds(text) === undefined) throw new InvalidArgumentError(`expected 24h or a duration such as 90s, 30m, 12h, 7d (at most 30d), got '${text}'`);
+  return text;
 }
 
 export function jsonObject(text: string): Record<string, unknown> {

@@ -76,12 +76,15 @@ export class InferenceClient {
     return target;
   }
 
-  /** `url` is the batch endpoint as in the input file, e.g. `/v1/chat/completions`. */
-  async execute(url: string, body: unknown, signal: AbortSignal, claim?: Claim): Promise<InferenceOutcome> {
+  /**
+   * `url` is the batch endpoint as in the input file, e.g. `/v1/chat/completions`; `request.text` the
+   * body's JSON text, sent as it is; `request.model` the model it names, which picks the backends.
+   */
+  async execute(url: string, request: { text: string; model: string | undefined }, signal: AbortSignal, claim?: Claim): Promise<InferenceOutcome> {
     const { retry } = this.options;
-    const payload = JSON.stringify(body);
+    const payload = request.text;
     for (let charged = 0; ;) {
-      const { backend, release } = await this.options.pool.acquire(signal, claim, modelOf(body), url);
+      const { backend, release } = await this.options.pool.acquire(signal, claim, request.model, url);
       const sentAt = performance.now();
       let result: Attempt;
       try {
@@ -188,11 +191,6 @@ function attemptOutcome(attempt: Attempt): string {
 }
 
 const header = (value: string | string[] | undefined): string | null => (Array.isArray(value) ? value[0] : value) ?? null;
-
-const modelOf = (body: unknown) => {
-  const model = (body as { model?: unknown } | null)?.model;
-  return typeof model === 'string' ? model : undefined;
-};
 
 function parseJson(text: string): unknown {
   try {

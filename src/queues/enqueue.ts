@@ -1,19 +1,25 @@
 import { bodyFromText } from '../batches/endpoints';
-import { validateRequest } from '../batches/lineValidation';
+import { completionWindowSeconds } from '../batches/window';
+import { MAX_LINE_BYTES, validateRequest } from '../batches/lineValidation';
 import { withTransaction, type Db } from '../db/pool';
 import { newQueueId, newRequestId } from '../ids';
+import { appendMember, member, memberText, mergeMembers, objectMembers, objectText, type Member } from '../jsonText';
 import { insertQueuedRequests, type NewQueuedRequest } from '../store/queuedRequests';
 import { addQueued, insertQueue } from '../store/queues';
 import type { WorkflowGateway } from '../temporal/gateway';
+import { queuedLine } from './line';
 import { DEFAULT_QUEUE, effectiveSettings, type QueueDefaults, type QueueSettings } from './settings';
 
 export type EnqueueDeps = { db: Db; workflows: WorkflowGateway; defaults: QueueDefaults; maxQueuedPerTenant: number };
+
+/** An item of an enqueue call: its parsed value, and its JSON text as the client wrote it. */
+export type EnqueueItem = { value: unknown; text: string };
 
 export type EnqueueOutcome =
   | { kind: 'queued'; queue: string; ids: string[] }
   | { kind: 'queue_not_found' }
   | { kind: 'invalid_item'; index: number; code: string; message: string; param: string | null }
-  | { kind: 'queue_full'; limit: number; retryAfterSeconds: number };
+  | { kind: 'queue_full'; limit: number; queued: number; adding: number; retryAfterSeconds: number };
 
 /**
  * Queues `items` (each a message list, a prompt string, a partial body, or a full `{custom_id?, body}`
@@ -21,26 +27,34 @@ export type EnqueueOutcome =
  * or none is. The dispatcher is woken (started if none runs) before the commit, and its check waits
  * on the queue row this transaction locks, so it cannot look before these requests are visible.
  */
-export async function enqueueRequests(deps: EnqueueDeps, tenantId: string, queueName: string, items: unknown[]): Promise<EnqueueOutcome> {
+export async function enqueueRequests(deps: EnqueueDeps, tenantId: string, queueName: string, items: EnqueueItem[]): Promise<EnqueueOutcome> {
   const outcome = await enqueueInTransaction(deps, tenantId, queueName, items);
   if (outcome.kind !== 'queue_not_found' || queueName !== DEFAULT_QUEUE) return outcome;
   // `default` exists without being created: its row is made on first use.
-  await insertQueue(deps.db, { tenantId, name: DEFAULT_QUEUE, id: newQueueId(), settings: {} });
+  await insertQueue(deps.db, { tenantId, name: DEFAULT_QUEUE, id: newQueueId(), settings: {}, requestKwargs: null });
   return enqueueInTransaction(deps, tenantId, queueName, items);
 }
 
 /** The queue's row is counted (and locked) first: its settings complete the items. */
-async function enqueueInTransaction(deps: EnqueueDeps, tenantId: string, queueName: string, items: unknown[]): Promise<EnqueueOutcome> {
+async function enqueueInTransaction(deps: EnqueueDeps, tenantId: string, queueName: string, items: EnqueueItem[]): Promise<EnqueueOutcome> {
   return withTransaction(deps.db, async (client) => {
     const counted = await addQueued(client, tenantId, queueName, items.length);
     if (!counted) throw new Rollback({ kind: 'queue_not_found' });
-    const settings = effectiveSettings(counted.settings, deps.defaults);
+    const settings = effectiveSettings(counted, deps.defaults);
     const requests = completeRequests(items, settings);
     if (!Array.isArray(requests)) throw new Rollback(requests);
     if (counted.tenantQueued > deps.maxQueuedPerTenant) {
-      throw new Rollback({ kind: 'queue_full', limit: deps.maxQueuedPerTenant, retryAfterSeconds: Math.max(1, Math.ceil(settings.time_interval)) });
+      throw new Rollback({
+        kind: 'queue_full',
+        limit: deps.maxQueuedPerTenant,
+        queued: counted.tenantQueued - items.length,
+        adding: items.length,
+        retryAfterSeconds: Math.max(1, Math.ceil(settings.time_interval)),
+      });
     }
-    const inserted = await insertQueuedRequests(client, tenantId, queueName, requests);
+    // A window is checked where it is set: by the queue's schema, or the configuration's at start-up.
+    const windowSeconds = completionWindowSeconds(settings.completion_window)!;
+    const inserted = await insertQueuedRequests(client, { tenantId, queue: queueName, windowSeconds, requests });
     const skipped = requests.findIndex((r) => !inserted.has(r.id));
     if (skipped >= 0) throw new Rollback(duplicate(skipped, requests[skipped]!.customId, 'a request already queued'));
     if (needsDispatcher(counted, requests.length, settings)) await deps.workflows.notifyQueue(tenantId, queueName);
@@ -52,7 +66,7 @@ async function enqueueInTransaction(deps: EnqueueDeps, tenantId: string, queueNa
 }
 
 /** Every item as a full request, or the first bad one; custom_ids must differ within the call. */
-function completeRequests(items: unknown[], settings: QueueSettings): NewQueuedRequest[] | EnqueueOutcome {
+function completeRequests(items: EnqueueItem[], settings: QueueSettings): NewQueuedRequest[] | EnqueueOutcome {
   const requests: NewQueuedRequest[] = [];
   const customIds = new Map<string, number>();
   for (const [index, item] of items.entries()) {
@@ -95,49 +109,58 @@ function needsDispatcher(counted: { before: number; secondsSinceChecked: number 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
- * One item as a full request. Partial items (langbatch's), completed with the queue's
- * `request_kwargs`: a message list (chat), a string (a user message for chat, the prompt for
- * completions, the input for responses and embeddings; score and rerank need two fields, so no
- * string), or a body without `model`. A full item `{custom_id?, body}`
- * is taken as is. The model falls back to the queue's.
+ * One item as the batch line it will be, validated as that line will be, or why not. Partial items
+ * (langbatch's), completed with the queue's `request_kwargs`: a message list (chat), a string (a user
+ * message for chat, the prompt for completions, the input for responses and embeddings; score and
+ * rerank need two fields, so no string), or a body. A full item `{custom_id?, body}` is taken as is.
+ * A body naming no model gets the queue's. Bodies are composed as text, from the item's and the
+ * kwargs' texts as written, so nothing the client wrote is lost to a parse and re-serialisation.
  */
-function completeRequest(item: unknown, settings: QueueSettings, index: number): NewQueuedRequest | { code: string; message: string; param: string | null } {
+function completeRequest(item: EnqueueItem, settings: QueueSettings, index: number): NewQueuedRequest | { code: string; message: string; param: string | null } {
   const subject = `data[${index}]`;
+  const { value } = item;
   const id = newRequestId();
   let customId: unknown = id;
-  let body: unknown;
-  if (Array.isArray(item)) {
+  let bodyText: string;
+  const completed = (members: Member[]) => objectText(mergeMembers(objectMembers(settings.request_kwargs), members));
+  if (Array.isArray(value)) {
     if (settings.endpoint !== '/v1/chat/completions') {
       return { code: 'invalid_item', message: `${subject}: a message list needs a chat queue; this queue's endpoint is ${settings.endpoint}.`, param: subject };
     }
-    body = { ...settings.request_kwargs, messages: item };
-  } else if (typeof item === 'string') {
-    const fields = bodyFromText(settings.endpoint, item);
+    bodyText = completed([{ key: 'messages', keyText: '"messages"', valueText: item.text }]);
+  } else if (typeof value === 'string') {
+    const fields = bodyFromText(settings.endpoint, value);
     if (!fields) {
       return { code: 'invalid_item', message: `${subject}: a string is no request for ${settings.endpoint}; send an object with its fields.`, param: subject };
     }
-    body = { ...settings.request_kwargs, ...fields };
-  } else if (isObject(item) && 'body' in item) {
-    const { custom_id: given, body: full, ...rest } = item;
+    bodyText = completed(Object.entries(fields).map(([key, field]) => member(key, field)));
+  } else if (isObject(value) && 'body' in value) {
+    const { custom_id: given, body: _body, ...rest } = value;
     const extra = Object.keys(rest)[0];
     if (extra !== undefined)
       return { code: 'invalid_item', message: `${subject}: unknown field '${extra}' (a full item has custom_id and body).`, param: `${subject}.${extra}` };
     if (given !== undefined) customId = given;
-    body = full;
-  } else if (isObject(item)) {
-    body = { ...settings.request_kwargs, ...item };
+    bodyText = memberText(item.text, 'body')!;
+  } else if (isObject(value)) {
+    bodyText = completed(objectMembers(item.text));
   } else {
     return { code: 'invalid_item', message: `${subject} must be a message list, a string, or an object.`, param: subject };
   }
-  const verdict = validateRequest(
-    { custom_id: customId, method: 'POST', url: settings.endpoint, body },
-    index + 1,
-    { endpoint: settings.endpoint, defaultModel: settings.model ?? undefined },
-    subject,
-  );
+  const body: unknown = JSON.parse(bodyText);
+  if (settings.model !== null && isObject(body) && !Object.hasOwn(body, 'model')) bodyText = appendMember(bodyText, member('model', settings.model));
+  const line = queuedLine(customId, settings.endpoint, bodyText);
+  if (Buffer.byteLength(line) > MAX_LINE_BYTES) {
+    return {
+      code: 'line_too_long',
+      message: `${subject}: as a batch line (with custom_id, method, url and the queue's request_kwargs) it exceeds the ${MAX_LINE_BYTES}-byte line limit.`,
+      param: subject,
+    };
+  }
+  // As the batch will: the line's own text, parsed, with no default model (the line names its own).
+  const verdict = validateRequest(JSON.parse(line), index + 1, { endpoint: settings.endpoint, defaultModel: undefined }, subject);
   if (!verdict.ok) {
     const { code, message, param } = verdict.error;
     return { code, message, param: param === null ? subject : `${subject}.${param}` };
   }
-  return { id, customId: verdict.line.customId, model: verdict.line.model, body: JSON.stringify(verdict.line.body) };
+  return { id, customId: verdict.line.customId, model: verdict.line.model, endpoint: settings.endpoint, body: bodyText };
 }

@@ -2,32 +2,54 @@ import type { z } from 'zod';
 import type { Db } from '../db/pool';
 import { newQueueId } from '../ids';
 import { deleteQueue, findQueue, insertQueue, listQueues, updateQueueSettings, type QueueDeletion } from '../store/queues';
+import type { WorkflowGateway } from '../temporal/gateway';
 import { vetNewBatchWebhook } from '../webhooks/config';
 import type { DestinationPolicy } from '../webhooks/destination';
 import { toQueueObject, type QueueObject } from './object';
 import { DEFAULT_QUEUE, effectiveSettings, type CreateQueueBody, type QueueDefaults, type QueueSettingsPatch, type UpdateQueueBody } from './settings';
 
-export type QueueDeps = { db: Db; defaults: QueueDefaults; webhookPolicy: DestinationPolicy; maxRequestsPerBatch: number };
+export type QueueDeps = { db: Db; workflows: WorkflowGateway; defaults: QueueDefaults; webhookPolicy: DestinationPolicy; maxRequestsPerBatch: number };
 
 export type QueueOutcome =
   { kind: 'ok'; queue: QueueObject } | { kind: 'not_found' } | { kind: 'exists' } | { kind: 'invalid'; param: string; code: string; message: string };
 
-/** Creates a queue; unset settings follow the QUEUE_* defaults. */
-export async function createQueue(deps: QueueDeps, tenantId: string, request: z.output<typeof CreateQueueBody>): Promise<QueueOutcome> {
-  const { name, ...settings } = request;
+/**
+ * Creates a queue; unset settings follow the QUEUE_* defaults. `requestKwargs` is the text of
+ * `request.request_kwargs` as written (`requestKwargsText`), which is what the queue keeps.
+ */
+export async function createQueue(
+  deps: QueueDeps,
+  tenantId: string,
+  request: z.output<typeof CreateQueueBody>,
+  requestKwargs: string | null | undefined,
+): Promise<QueueOutcome> {
+  const { name, request_kwargs: _parsed, ...settings } = request;
   const refused = await refusal(deps, settings);
   if (refused) return refused;
-  const created = await insertQueue(deps.db, { tenantId, name, id: newQueueId(), settings });
+  const created = await insertQueue(deps.db, { tenantId, name, id: newQueueId(), settings, requestKwargs: requestKwargs ?? null });
   if (!created) return { kind: 'exists' };
   return retrieveQueue(deps, tenantId, name);
 }
 
-/** Changes the given settings; `null` returns one to its default. */
-export async function updateQueue(deps: QueueDeps, tenantId: string, name: string, patch: z.output<typeof UpdateQueueBody>): Promise<QueueOutcome> {
+/**
+ * Changes the given settings; `null` returns one to its default. Requests already queued keep the
+ * lines they were accepted as: the change concerns only later ones. It wakes the dispatcher, since
+ * new thresholds may make the queue due now.
+ */
+export async function updateQueue(
+  deps: QueueDeps,
+  tenantId: string,
+  name: string,
+  request: z.output<typeof UpdateQueueBody>,
+  requestKwargs: string | null | undefined,
+): Promise<QueueOutcome> {
+  const { request_kwargs: _parsed, ...patch } = request;
   const refused = await refusal(deps, patch);
   if (refused) return refused;
-  if (name === DEFAULT_QUEUE) await insertQueue(deps.db, { tenantId, name, id: newQueueId(), settings: {} });
-  if (!(await updateQueueSettings(deps.db, tenantId, name, patch))) return { kind: 'not_found' };
+  if (name === DEFAULT_QUEUE) await insertQueue(deps.db, { tenantId, name, id: newQueueId(), settings: {}, requestKwargs: null });
+  const updated = await updateQueueSettings(deps.db, { tenantId, name, patch, requestKwargs });
+  if (!updated) return { kind: 'not_found' };
+  if (updated.queued > 0) await deps.workflows.notifyQueue(tenantId, name);
   return retrieveQueue(deps, tenantId, name);
 }
 
@@ -59,6 +81,7 @@ function implicitDefault(defaults: QueueDefaults): QueueObject {
       name: DEFAULT_QUEUE,
       id: '',
       settings: {},
+      request_kwargs: null,
       queued: 0,
       dispatch_count: 0,
       last_dispatch_at: null,
@@ -73,7 +96,7 @@ function implicitDefault(defaults: QueueDefaults): QueueObject {
 
 /** What the schema cannot check: a batch size within the server's limit, and a webhook destination allowed now. */
 async function refusal(deps: QueueDeps, settings: QueueSettingsPatch): Promise<QueueOutcome | undefined> {
-  const size = effectiveSettings(settings, deps.defaults).max_batch_size;
+  const size = effectiveSettings({ settings, request_kwargs: null }, deps.defaults).max_batch_size;
   if (settings.max_batch_size !== undefined && settings.max_batch_size !== null && size > deps.maxRequestsPerBatch) {
     return {
       kind: 'invalid',

@@ -33,12 +33,13 @@ export const QueueObject = z.strictObject({
 export type QueueObject = z.infer<typeof QueueObject>;
 
 export function toQueueObject(row: QueueWithStats, defaults: QueueDefaults): QueueObject {
-  const settings = effectiveSettings(row.settings, defaults);
+  const settings = effectiveSettings(row, defaults);
   return {
     id: row.name,
     object: 'queue',
     name: row.name,
     ...settings,
+    request_kwargs: JSON.parse(settings.request_kwargs) as Record<string, unknown>,
     webhook: settings.webhook && publicWebhookConfig(settings.webhook),
     created_at: toUnixSeconds(row.created_at),
     pending_requests: row.queued,
@@ -66,7 +67,7 @@ export const QueuedRequestObject = z.strictObject({
   batch_id: z.string().nullable(),
   created_at: UnixSeconds,
   dispatched_at: UnixSeconds.nullable(),
-  finished_at: UnixSeconds.nullable().describe('When its result was recorded (or it was cancelled while queued)'),
+  finished_at: UnixSeconds.nullable().describe('When its result was recorded, or it ended without one (cancelled, expired, or its batch ended first)'),
   response: ResultResponse.nullable(),
   error: ResultError.nullable(),
 });
@@ -83,10 +84,11 @@ export function toQueuedRequestObject(row: QueuedRequestRow): QueuedRequestObjec
     batch_id: row.batch_id,
     created_at: toUnixSeconds(row.created_at),
     dispatched_at: toUnixSecondsOrNull(row.dispatched_at),
-    finished_at: toUnixSecondsOrNull(row.finished_at ?? (row.status === 'cancelled' ? row.cancelled_at : null)),
+    finished_at: toUnixSecondsOrNull(row.finished_at),
     response: null,
     error: null,
   };
+  if (row.status === 'expired') return { ...base, error: { code: 'model_not_found', message: neverServedMessage(row) } };
   const finished = row.batch_id !== null && row.effective_status !== 'dispatched';
   if (!finished) return base;
   // The same function writes the batch's files: the request answers exactly what its line says.
@@ -94,3 +96,7 @@ export function toQueuedRequestObject(row: QueuedRequestRow): QueuedRequestObjec
   const { response, error } = JSON.parse(line) as Pick<QueuedRequestObject, 'response' | 'error'>;
   return { ...base, response, error };
 }
+
+/** Why a request expired in its queue: its model was never served at its endpoint while its window lasted. */
+const neverServedMessage = (row: Pick<QueuedRequestRow, 'model' | 'endpoint'>) =>
+  `No live GPU worker served model '${row.model}' at ${row.endpoint} within this request's completion window; it was never dispatched, and no other request waited for it.`;

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { BATCH_ENDPOINTS, DEFAULT_COMPLETION_WINDOW, DEFAULT_ENDPOINT } from '../batches/endpoints';
+import { MAX_BODY_DEPTH, nestsDeeperThan } from '../batches/lineValidation';
 import { completionWindowSeconds } from '../batches/window';
+import { memberText } from '../jsonText';
 import type { WebhookConfig } from '../states/webhook';
 import { WebhookConfigSchema } from '../webhooks/config';
 
@@ -15,6 +17,8 @@ const settingFields = {
   endpoint: z.enum(BATCH_ENDPOINTS).describe('Endpoint of the batches (default /v1/chat/completions)'),
   request_kwargs: z
     .record(z.string(), z.unknown())
+    // Their members become members of each body, which may nest no deeper than this.
+    .refine((kwargs) => !nestsDeeperThan(kwargs, MAX_BODY_DEPTH), `must nest at most ${MAX_BODY_DEPTH} levels deep, as a request body`)
     .describe('Merged into every partial request\'s body, e.g. {"max_tokens": 1000, "temperature": 0.2} (langbatch\'s request_kwargs)'),
   queue_threshold: z.number().int().min(1).describe('Dispatch as soon as this many requests are queued'),
   time_threshold: z
@@ -47,14 +51,32 @@ function nullableFields() {
   };
 }
 
-/** Settings as stored: only those set explicitly. */
-export type QueueSettingsPatch = Partial<{ [K in keyof typeof settingFields]: z.output<(typeof settingFields)[K]> | null }>;
+/**
+ * Settings as stored in the queue row's jsonb: only those set explicitly, but `request_kwargs`,
+ * which is stored as text (migration 014) so its values reach each body exactly as written.
+ */
+export type QueueSettingsPatch = Partial<{ [K in Exclude<keyof typeof settingFields, 'request_kwargs'>]: z.output<(typeof settingFields)[K]> | null }>;
+
+/** A queue's stored settings: the jsonb ones, and `request_kwargs` as the client wrote it (null: unset). */
+export type StoredSettings = { settings: Record<string, unknown>; request_kwargs: string | null };
+
+/**
+ * The `request_kwargs` of a create or update body as its text in that body (`bodyText`), so that big
+ * integers and nested nulls survive; `given` is the parsed value: undefined when absent, null to unset.
+ */
+export function requestKwargsText(given: Record<string, unknown> | null | undefined, bodyText: string): string | null | undefined {
+  if (given === undefined || given === null) return given;
+  const text = memberText(bodyText, 'request_kwargs');
+  if (text === undefined) throw new Error('request_kwargs parsed from a body whose text lacks it');
+  return text;
+}
 
 /** The settings a queue runs with. */
 export type QueueSettings = {
   model: string | null;
   endpoint: (typeof BATCH_ENDPOINTS)[number];
-  request_kwargs: Record<string, unknown>;
+  /** An object's JSON text, as written when set. */
+  request_kwargs: string;
   queue_threshold: number;
   time_threshold: number;
   time_interval: number;
@@ -69,13 +91,13 @@ export type QueueDefaults = Pick<QueueSettings, 'model' | 'queue_threshold' | 't
 };
 
 /** The settings a queue runs with: those set explicitly (as stored, written only from `QueueSettingsPatch`), else the defaults. */
-export function effectiveSettings(stored: Record<string, unknown>, defaults: QueueDefaults): QueueSettings {
-  const explicit = stored as QueueSettingsPatch;
+export function effectiveSettings(stored: StoredSettings, defaults: QueueDefaults): QueueSettings {
+  const explicit = stored.settings as QueueSettingsPatch;
   const threshold = explicit.queue_threshold ?? defaults.queue_threshold;
   return {
     model: explicit.model ?? defaults.model,
     endpoint: explicit.endpoint ?? DEFAULT_ENDPOINT,
-    request_kwargs: explicit.request_kwargs ?? {},
+    request_kwargs: stored.request_kwargs ?? '{}',
     queue_threshold: threshold,
     time_threshold: explicit.time_threshold ?? defaults.time_threshold,
     time_interval: explicit.time_interval ?? defaults.time_interval,

@@ -1,6 +1,6 @@
 /**
  * What an API key may do, defined once (PostgreSQL checks the same list, `api_keys_scope_check`,
- * migration 014; test/unit/states.test.ts keeps them equal). A leaf: it imports nothing.
+ * migration 015; test/unit/states.test.ts keeps them equal). A leaf: it imports nothing.
  *
  * A `tenant` key acts for its tenant on the OpenAI API. An `operator` key does that too, and is also
  * let into what concerns the service rather than one tenant: the details of /readyz (backends,

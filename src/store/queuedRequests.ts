@@ -9,6 +9,7 @@ export type QueuedRequestRow = RequestWithResult & {
   tenant_id: string;
   queue: string;
   model: string;
+  endpoint: string;
   status: StoredRequestStatus;
   effective_status: RequestStatus;
   batch_id: string | null;
@@ -16,57 +17,98 @@ export type QueuedRequestRow = RequestWithResult & {
   created_at: Date;
   dispatched_at: Date | null;
   cancelled_at: Date | null;
+  expired_at: Date | null;
   finished_at: Date | null;
 };
 
-export type NewQueuedRequest = { id: string; customId: string; model: string; body: string };
+/** A request as its line will be: `body` is the line's body as JSON text, exactly as it will be sent. */
+export type NewQueuedRequest = { id: string; customId: string; model: string; endpoint: string; body: string };
 
-const COLUMNS = `id, seq, tenant_id, queue, custom_id, model, status, effective_status, batch_id, batch_status, line_no,
-  request_id, status_code, response_body::text AS response_body, error_code, error_message, created_at, dispatched_at, cancelled_at, finished_at`;
+const COLUMNS = `id, seq, tenant_id, queue, custom_id, model, endpoint, status, effective_status, batch_id, batch_status, line_no,
+  request_id, status_code, response_body::text AS response_body, error_code, error_message, created_at, dispatched_at, cancelled_at, expired_at, finished_at`;
 
 /**
- * Inserts the requests as `queued`, in order; a custom_id already queued in this queue is skipped.
- * Returns the IDs inserted: fewer than given means a duplicate, and the caller rolls back.
+ * Inserts the requests as `queued`, in order, each expiring `windowSeconds` from now unless
+ * dispatched before; a custom_id already queued in this queue is skipped. Returns the IDs inserted:
+ * fewer than given means a duplicate, and the caller rolls back. Bodies go to a `json` column, which
+ * keeps their text byte for byte.
  */
-export async function insertQueuedRequests(db: Queryable, tenantId: string, queue: string, requests: NewQueuedRequest[]): Promise<Set<string>> {
+export async function insertQueuedRequests(
+  db: Queryable,
+  queued: { tenantId: string; queue: string; windowSeconds: number; requests: NewQueuedRequest[] },
+): Promise<Set<string>> {
+  const { requests } = queued;
   const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO queued_requests (id, tenant_id, queue, custom_id, model, body)
-     SELECT r.id, $1, $2, r.custom_id, r.model, r.body
-     FROM unnest($3::text[], $4::text[], $5::text[], $6::json[]) WITH ORDINALITY AS r (id, custom_id, model, body, n)
+    `INSERT INTO queued_requests (id, tenant_id, queue, custom_id, model, endpoint, body, expires_at)
+     SELECT r.id, $1, $2, r.custom_id, r.model, r.endpoint, r.body, statement_timestamp() + make_interval(secs => $3)
+     FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::json[]) WITH ORDINALITY AS r (id, custom_id, model, endpoint, body, n)
      ORDER BY r.n
      ON CONFLICT (tenant_id, queue, custom_id) WHERE status = 'queued' DO NOTHING
      RETURNING id`,
-    [tenantId, queue, requests.map((r) => r.id), requests.map((r) => r.customId), requests.map((r) => r.model), requests.map((r) => r.body)],
+    [
+      queued.tenantId,
+      queued.queue,
+      queued.windowSeconds,
+      requests.map((r) => r.id),
+      requests.map((r) => r.customId),
+      requests.map((r) => r.model),
+      requests.map((r) => r.endpoint),
+      requests.map((r) => r.body),
+    ],
   );
   return new Set(rows.map((r) => r.id));
 }
 
-/** The queue's oldest queued request: how long it has waited, and the model the next batch is for. */
-export async function oldestQueued(db: Queryable, tenantId: string, queue: string): Promise<{ age_seconds: number; model: string } | undefined> {
-  const { rows } = await db.query<{ age_seconds: number; model: string }>(
-    `SELECT extract(epoch FROM statement_timestamp() - created_at)::float8 AS age_seconds, model
-     FROM queued_requests WHERE tenant_id = $1 AND queue = $2 AND status = 'queued' ORDER BY seq LIMIT 1`,
+/** The requests of one queue that one batch may take: same model, same endpoint. */
+export type QueuedGroup = { model: string; endpoint: string; queued: number; oldest_age_seconds: number };
+
+/** The queue's queued requests by (model, endpoint), the group holding the oldest request first. */
+export async function queuedGroups(db: Queryable, tenantId: string, queue: string): Promise<QueuedGroup[]> {
+  const { rows } = await db.query<QueuedGroup>(
+    `SELECT model, endpoint, count(*)::int AS queued, extract(epoch FROM statement_timestamp() - min(created_at))::float8 AS oldest_age_seconds
+     FROM queued_requests WHERE tenant_id = $1 AND queue = $2 AND status = 'queued'
+     GROUP BY model, endpoint ORDER BY min(seq)`,
     [tenantId, queue],
   );
-  return rows[0];
+  return rows;
 }
 
+type GroupOf = { tenantId: string; queue: string; model: string; endpoint: string };
+
 /**
- * Claims up to `limit` of the queue's oldest queued requests for `model` into `batchId`, numbering
- * them 1, 2, … as the lines of its input file. Returns how many; run under the queue's row lock.
+ * Claims up to `limit` of the group's oldest queued requests into `batchId`, numbering them 1, 2, …
+ * as the lines of its input file. Returns how many; run under the queue's row lock.
  */
-export async function claimQueuedRequests(db: Queryable, claim: { tenantId: string; queue: string; model: string; limit: number; batchId: string }): Promise<number> {
+export async function claimQueuedRequests(db: Queryable, claim: GroupOf & { limit: number; batchId: string }): Promise<number> {
   const { rowCount } = await db.query(
     `WITH picked AS (
        SELECT id, row_number() OVER (ORDER BY seq) AS line_no FROM (
          SELECT id, seq FROM queued_requests
-         WHERE tenant_id = $1 AND queue = $2 AND status = 'queued' AND model = $3
-         ORDER BY seq LIMIT $4) oldest)
-     UPDATE queued_requests r SET status = 'dispatched', batch_id = $5, line_no = picked.line_no, dispatched_at = statement_timestamp()
+         WHERE tenant_id = $1 AND queue = $2 AND status = 'queued' AND model = $3 AND endpoint = $4
+         ORDER BY seq LIMIT $5) oldest)
+     UPDATE queued_requests r SET status = 'dispatched', batch_id = $6, line_no = picked.line_no, dispatched_at = statement_timestamp()
      FROM picked WHERE r.id = picked.id`,
-    [claim.tenantId, claim.queue, claim.model, claim.limit, claim.batchId],
+    [claim.tenantId, claim.queue, claim.model, claim.endpoint, claim.limit, claim.batchId],
   );
   return rowCount ?? 0;
+}
+
+/**
+ * Ends as `expired` the group's queued requests whose completion window has passed, and uncounts
+ * them from the queue, in one statement. Returns how many; run under the queue's row lock.
+ */
+export async function expireQueuedRequests(db: Queryable, group: GroupOf): Promise<number> {
+  const { rows } = await db.query<{ expired: number }>(
+    `WITH expired AS (
+       UPDATE queued_requests SET status = 'expired', expired_at = statement_timestamp()
+       WHERE tenant_id = $1 AND queue = $2 AND model = $3 AND endpoint = $4 AND status = 'queued' AND expires_at <= statement_timestamp()
+       RETURNING 1),
+     counted AS (SELECT count(*)::int AS expired FROM expired)
+     UPDATE queues q SET queued = q.queued - counted.expired FROM counted
+     WHERE q.tenant_id = $1 AND q.name = $2 AND counted.expired > 0 RETURNING counted.expired`,
+    [group.tenantId, group.queue, group.model, group.endpoint],
+  );
+  return rows[0]?.expired ?? 0;
 }
 
 /** A page of the lines claimed into `batchId`, in line order, bodies as stored JSON text. */

@@ -8,6 +8,8 @@ export type QueueRow = {
   id: string;
   /** Only the settings set explicitly (src/queues/settings.ts reads them); the rest follow the QUEUE_* defaults. */
   settings: Record<string, unknown>;
+  /** The explicit `request_kwargs`, JSON text as the client wrote it (null: unset). */
+  request_kwargs: string | null;
   queued: number;
   dispatch_count: number;
   last_dispatch_at: Date | null;
@@ -26,14 +28,12 @@ const WITH_STATS = `
 /** Creates the queue unless it exists; returns undefined when it did (nothing changed). */
 export async function insertQueue(
   db: Queryable,
-  queue: { tenantId: string; name: string; id: string; settings: Record<string, unknown> },
+  queue: { tenantId: string; name: string; id: string; settings: Record<string, unknown>; requestKwargs: string | null },
 ): Promise<QueueRow | undefined> {
-  const { rows } = await db.query<QueueRow>(`INSERT INTO queues (tenant_id, name, id, settings) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING *`, [
-    queue.tenantId,
-    queue.name,
-    queue.id,
-    JSON.stringify(queue.settings),
-  ]);
+  const { rows } = await db.query<QueueRow>(
+    `INSERT INTO queues (tenant_id, name, id, settings, request_kwargs) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING *`,
+    [queue.tenantId, queue.name, queue.id, JSON.stringify(queue.settings), queue.requestKwargs],
+  );
   return rows[0];
 }
 
@@ -47,14 +47,21 @@ export async function listQueues(db: Queryable, tenantId: string): Promise<Queue
   return rows;
 }
 
-/** Merges `patch` into the explicit settings; a null in the patch removes the setting (back to its default). */
-export async function updateQueueSettings(db: Queryable, tenantId: string, name: string, patch: Record<string, unknown>): Promise<boolean> {
-  const { rowCount } = await db.query(`UPDATE queues SET settings = jsonb_strip_nulls(settings || $3::jsonb) WHERE tenant_id = $1 AND name = $2`, [
-    tenantId,
-    name,
-    JSON.stringify(patch),
-  ]);
-  return rowCount === 1;
+/**
+ * Merges `patch` into the explicit settings; a null in the patch removes the setting (back to its
+ * default). `requestKwargs`, text kept as written, replaces the stored one unless undefined (null unsets it).
+ * Returns the queue's queued count, undefined when there is no such queue.
+ */
+export async function updateQueueSettings(
+  db: Queryable,
+  change: { tenantId: string; name: string; patch: Record<string, unknown>; requestKwargs: string | null | undefined },
+): Promise<{ queued: number } | undefined> {
+  const { rows } = await db.query<{ queued: number }>(
+    `UPDATE queues SET settings = jsonb_strip_nulls(settings || $3::jsonb), request_kwargs = CASE WHEN $4 THEN $5 ELSE request_kwargs END
+     WHERE tenant_id = $1 AND name = $2 RETURNING queued`,
+    [change.tenantId, change.name, JSON.stringify(change.patch), change.requestKwargs !== undefined, change.requestKwargs ?? null],
+  );
+  return rows[0];
 }
 
 export type QueueDeletion = 'deleted' | 'not_found' | 'not_empty';
@@ -77,7 +84,7 @@ export async function lockQueue(db: Queryable, tenantId: string, name: string): 
   return rows[0];
 }
 
-export type QueuedCount = { before: number; tenantQueued: number; secondsSinceChecked: number | null; settings: Record<string, unknown> };
+export type QueuedCount = { before: number; tenantQueued: number; secondsSinceChecked: number | null } & Pick<QueueRow, 'settings' | 'request_kwargs'>;
 
 /**
  * Counts `added` more queued requests, locking the queue row until the transaction ends (a
@@ -86,16 +93,18 @@ export type QueuedCount = { before: number; tenantQueued: number; secondsSinceCh
  * ago the dispatcher last looked, with the queue's settings; undefined when the queue does not exist.
  */
 export async function addQueued(db: Queryable, tenantId: string, name: string, added: number): Promise<QueuedCount | undefined> {
-  const { rows } = await db.query<{ before: number; tenant_queued: number; since_checked: number | null; settings: Record<string, unknown> }>(
-    `WITH updated AS (UPDATE queues SET queued = queued + $3 WHERE tenant_id = $1 AND name = $2 RETURNING queued, checked_at, settings)
-     SELECT queued - $3 AS before, settings,
+  const { rows } = await db.query<{ before: number; tenant_queued: number; since_checked: number | null } & Pick<QueueRow, 'settings' | 'request_kwargs'>>(
+    `WITH updated AS (UPDATE queues SET queued = queued + $3 WHERE tenant_id = $1 AND name = $2 RETURNING queued, checked_at, settings, request_kwargs)
+     SELECT queued - $3 AS before, settings, request_kwargs,
             queued + (SELECT coalesce(sum(queued), 0)::int FROM queues WHERE tenant_id = $1 AND name <> $2) AS tenant_queued,
             extract(epoch FROM statement_timestamp() - checked_at)::float8 AS since_checked
      FROM updated`,
     [tenantId, name, added],
   );
   const row = rows[0];
-  return row && { before: row.before, tenantQueued: row.tenant_queued, secondsSinceChecked: row.since_checked, settings: row.settings };
+  return (
+    row && { before: row.before, tenantQueued: row.tenant_queued, secondsSinceChecked: row.since_checked, settings: row.settings, request_kwargs: row.request_kwargs }
+  );
 }
 
 /** Stamps the dispatcher's check: the proof of life an enqueue reads (`addQueued`). */

@@ -1,8 +1,9 @@
 import type { Queryable } from '../db/pool';
 import { ACCEPTS_RESULTS, ENDED_UNFINISHED } from '../states/batch';
 
-export type PlannedRequest = { lineNo: number; chunkNo: number; customId: string; body: unknown };
-export type PendingRequest = { line_no: number; custom_id: string; body: Record<string, unknown> };
+/** `body` is JSON text, stored (in a `json` column) and sent to vLLM exactly as it is. */
+export type PlannedRequest = { lineNo: number; chunkNo: number; customId: string; body: string };
+export type PendingRequest = { line_no: number; custom_id: string; body: string };
 
 /** Final outcome of one request: a response (any status) or, when none was obtained, an error. */
 export type RequestResult = {
@@ -35,14 +36,14 @@ export async function insertPlannedRequests(db: Queryable, batchId: string, requ
     `INSERT INTO batch_requests (batch_id, line_no, chunk_no, custom_id, body)
      SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], $5::json[])
      ON CONFLICT DO NOTHING`,
-    [batchId, requests.map((r) => r.lineNo), requests.map((r) => r.chunkNo), requests.map((r) => r.customId), requests.map((r) => JSON.stringify(r.body))],
+    [batchId, requests.map((r) => r.lineNo), requests.map((r) => r.chunkNo), requests.map((r) => r.customId), requests.map((r) => r.body)],
   );
 }
 
-/** The chunk's requests that have no checkpointed result yet: what a (re)started chunk must still do. */
+/** The chunk's requests that have no checkpointed result yet: what a (re)started chunk must still do; bodies as stored text. */
 export async function findPendingRequests(db: Queryable, batchId: string, chunkNo: number): Promise<PendingRequest[]> {
   const { rows } = await db.query<PendingRequest>(
-    `SELECT r.line_no, r.custom_id, r.body FROM batch_requests r
+    `SELECT r.line_no, r.custom_id, r.body::text AS body FROM batch_requests r
      WHERE r.batch_id = $1 AND r.chunk_no = $2
        AND NOT EXISTS (SELECT 1 FROM batch_results x WHERE x.batch_id = r.batch_id AND x.line_no = r.line_no)
      ORDER BY r.line_no`,

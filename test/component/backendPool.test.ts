@@ -3,6 +3,7 @@ import { backendTarget } from '../../src/inference/target';
 import { InferenceClient } from '../../src/inference/client';
 import { defaultSimulatorOptions } from '../../src/simulator/config';
 import { startSimulator, type RunningSimulator } from '../../src/simulator/server';
+import { inferenceRequest } from '../support/fixtures';
 import { freePort, stablePort } from '../support/ports';
 import { waitFor } from '../support/wait';
 
@@ -118,7 +119,7 @@ describe('InferenceClient during an outage', () => {
     const body = (i: number) => ({ model: MODEL, messages: [{ role: 'user', content: `hi ${i}` }], max_tokens: 4 });
 
     sim.setAvailable(false);
-    const outcomes = Promise.all(Array.from({ length: 8 }, (_, i) => client.execute('/v1/chat/completions', body(i), AbortSignal.timeout(30_000))));
+    const outcomes = Promise.all(Array.from({ length: 8 }, (_, i) => client.execute('/v1/chat/completions', inferenceRequest(body(i)), AbortSignal.timeout(30_000))));
     await waitFor(() => backends.backends[0]!.health.state === 'down', { timeoutMs: 5_000 });
     // Far longer than 2 attempts 20 ms apart: only waiting gets a request through this.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -141,7 +142,9 @@ describe('InferenceClient during an outage', () => {
     let flaps = 0;
     const flapping = setInterval(() => sim.setAvailable(++flaps % 2 === 0), 150);
     try {
-      const outcomes = await Promise.all(Array.from({ length: 300 }, (_, i) => client.execute('/v1/chat/completions', body(i), AbortSignal.timeout(60_000))));
+      const outcomes = await Promise.all(
+        Array.from({ length: 300 }, (_, i) => client.execute('/v1/chat/completions', inferenceRequest(body(i)), AbortSignal.timeout(60_000))),
+      );
       expect(flaps).toBeGreaterThanOrEqual(4);
       expect(outcomes.filter((o) => o.kind !== 'response' || o.statusCode !== 200)).toEqual([]);
     } finally {
@@ -155,8 +158,8 @@ describe('InferenceClient during an outage', () => {
     await waitFor(() => inRotation(backends).length === 1, { timeoutMs: 5_000 });
     const client = new InferenceClient({ pool: backends, timeoutMs: 2_000, retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 20 } });
     const chat = (content: string) => ({ model: MODEL, messages: [{ role: 'user', content }], max_tokens: 4 });
-    const poison = client.execute('/v1/chat/completions', chat('always [[sim:500]]'), AbortSignal.timeout(30_000));
-    const others = Array.from({ length: 100 }, (_, i) => client.execute('/v1/chat/completions', chat(`fine ${i}`), AbortSignal.timeout(30_000)));
+    const poison = client.execute('/v1/chat/completions', inferenceRequest(chat('always [[sim:500]]')), AbortSignal.timeout(30_000));
+    const others = Array.from({ length: 100 }, (_, i) => client.execute('/v1/chat/completions', inferenceRequest(chat(`fine ${i}`)), AbortSignal.timeout(30_000)));
     expect(await poison).toMatchObject({ kind: 'error', code: 'server_error', message: expect.stringContaining('gave up after 3 attempts') });
     for (const outcome of await Promise.all(others)) expect(outcome).toMatchObject({ kind: 'response', statusCode: 200 });
   });
@@ -166,13 +169,17 @@ describe('InferenceClient during an outage', () => {
     const backends = pool([sim.baseUrl], 8);
     await waitFor(() => inRotation(backends).length === 1, { timeoutMs: 5_000 });
     const client = new InferenceClient({ pool: backends, timeoutMs: 2_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
-    const outcome = await client.execute('/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'x [[sim:500]]' }] }, AbortSignal.timeout(30_000));
+    const outcome = await client.execute(
+      '/v1/chat/completions',
+      inferenceRequest({ model: MODEL, messages: [{ role: 'user', content: 'x [[sim:500]]' }] }),
+      AbortSignal.timeout(30_000),
+    );
     expect(outcome).toMatchObject({ kind: 'error', code: 'server_error' });
   });
 
   test('an abort reaches a request waiting for a backend', async () => {
     const backends = pool([`http://127.0.0.1:${await freePort()}/v1`]);
     const client = new InferenceClient({ pool: backends, timeoutMs: 1_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
-    await expect(client.execute('/v1/chat/completions', {}, AbortSignal.timeout(200))).rejects.toThrow();
+    await expect(client.execute('/v1/chat/completions', inferenceRequest({}), AbortSignal.timeout(200))).rejects.toThrow();
   });
 });

@@ -287,7 +287,7 @@ describe('finalizeBatch', () => {
   test('a batch stopped while still validating ends without files, and its partial request index is dropped', async () => {
     const batch = await batchOfLines(db, TENANT, linesOf(ids(2, 'early')));
     // What validation had written when the window ran out.
-    await insertPlannedRequests(db, batch.id, [{ lineNo: 1, chunkNo: 0, customId: 'early-1', body: { model: MODEL } }]);
+    await insertPlannedRequests(db, batch.id, [{ lineNo: 1, chunkNo: 0, customId: 'early-1', body: JSON.stringify({ model: MODEL }) }]);
     const done = await finalizeBatch(db, batch.id, 'expired');
     expect(done).toMatchObject({ status: 'expired', output_file_id: null, error_file_id: null, total_requests: 0, failed_requests: 0 });
     expect(await requestsWithResults(db, batch.id)).toEqual([]);

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { BackendPool } from '../../src/inference/backends';
 import { backendTarget } from '../../src/inference/target';
 import { InferenceClient, type InferenceOutcome } from '../../src/inference/client';
+import { inferenceRequest } from '../support/fixtures';
 import { waitFor } from '../support/wait';
 
 const MODEL = 'bytes-model';
@@ -51,7 +52,7 @@ describe('InferenceClient response bodies', () => {
     try {
       await waitFor(() => pool.serving(MODEL), { timeoutMs: 5_000 });
       const send = async (prompt: string) => {
-        const outcome: InferenceOutcome = await client.execute('/v1/completions', { model: MODEL, prompt }, new AbortController().signal);
+        const outcome: InferenceOutcome = await client.execute('/v1/completions', inferenceRequest({ model: MODEL, prompt }), new AbortController().signal);
         if (outcome.kind !== 'response') throw new Error(`no response: ${outcome.message}`);
         return outcome;
       };

@@ -92,7 +92,7 @@ describe('validateAndPlan', () => {
       [1, 5, 'd'],
       [2, 6, 'e'],
     ]);
-    const bodies = new Map(index.map((r) => [r.custom_id, r.body]));
+    const bodies = new Map(index.map((r) => [r.custom_id, JSON.parse(r.body) as unknown]));
     expect(bodies.get('b')).toEqual({ model: MODEL, messages: [{ role: 'user', content: 'hello b' }] });
     expect(bodies.get('c')).toEqual({ model: MODEL, ...bodyWithHostileText });
     expect(bodies.get('e')).toEqual({ model: MODEL, messages: [{ role: 'user', content: 'hello e' }], temperature: 0.5 });
@@ -320,7 +320,7 @@ describe('validateAndPlan', () => {
       await insertPlannedRequests(
         db,
         batch.id,
-        [1, 2, 3, 4].map((n) => ({ lineNo: n, chunkNo: Math.floor((n - 1) / 3), customId: `id-${n}`, body: JSON.parse(lines[n - 1]!).body })),
+        [1, 2, 3, 4].map((n) => ({ lineNo: n, chunkNo: Math.floor((n - 1) / 3), customId: `id-${n}`, body: JSON.stringify(JSON.parse(lines[n - 1]!).body) })),
       );
       const plan = await validateAndPlan(db, batch.id, planLimits({ chunkSize: 3 }));
       expect(plan).toMatchObject({ outcome: 'in_progress', chunkCount: 3, totalRequests: 7 });

@@ -124,10 +124,11 @@ describe('applyRetention', () => {
       id: `qr-${crypto.randomUUID()}`,
       customId: `q-${i}`,
       model: MODEL,
+      endpoint: '/v1/completions',
       body: JSON.stringify({ prompt: `${prompt} queued ${i}` }),
     }));
-    await insertQueuedRequests(db, TENANT, queue, queued);
-    expect(await claimQueuedRequests(db, { tenantId: TENANT, queue, model: MODEL, limit: 3, batchId: done.id })).toBe(3);
+    await insertQueuedRequests(db, { tenantId: TENANT, queue, windowSeconds: 86_400, requests: queued });
+    expect(await claimQueuedRequests(db, { tenantId: TENANT, queue, model: MODEL, endpoint: '/v1/completions', limit: 3, batchId: done.id })).toBe(3);
     expect(await tablesHolding(prompt)).toEqual(['batch_requests (1000)', 'file_parts (1)', 'queued_requests (3)']);
 
     await pass();

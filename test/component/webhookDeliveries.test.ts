@@ -215,7 +215,7 @@ describe('webhook deliveries on the real stack', () => {
       expect(replay.status).toBe(200);
       expect(replay.body).toMatchObject({ id: delivery.id, status: 'pending', attempt_count: 1 });
       const again = await apiCall('POST', `/batches/${batchId}/webhook_deliveries/${delivery.id}/replay`);
-      expect(again.status).toBe(400);
+      expect(again.status).toBe(409);
       expect(again.body.error.code).toBe('webhook_delivery_not_failed');
       const result = await client.workflow.getHandle(webhookWorkflowId(batchId, 'batch.completed', 1)).result();
       expect(result).toEqual({ deliveryId: delivery.id, status: 'delivered' });

@@ -223,6 +223,23 @@ describe('the vbs command line', () => {
     }
   });
 
+  test('submit refuses a bad --window before uploading (exit 2); download into an unwritable --dir fails fast (exit 1)', async () => {
+    const uploadsBefore = (await client.files.list()).data.length;
+    const window = await vbs('submit', inputFile('window', 1), '--window', '99y');
+    expect({ code: window.code, stdout: window.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(window.stderr).toMatch(/^vbs: .*--window/);
+    expect((await client.files.list()).data.length).toBe(uploadsBefore);
+
+    const done = await vbs('submit', inputFile('download', 1), '--wait', '--json');
+    expect(done.code).toBe(0);
+    // /proc exists, so the directory is there, but no file can be created in it, not even by root.
+    const startedAt = Date.now();
+    const download = await vbs('download', (JSON.parse(done.stdout) as { id: string }).id, '--dir', '/proc');
+    expect({ code: download.code, stdout: download.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(download.stderr).toMatch(/^vbs: .*\/proc/);
+    expect(Date.now() - startedAt).toBeLessThan(10_000);
+  });
+
   test('results prints every finished line in input order; retry --codes --wait runs the failed lines again', async () => {
     const content = (i: number) => chatLine(`retried-${i}`, MODEL, `Question ${i}?${i % 3 === 0 ? ' [[sim:400]]' : ''}`);
     const parent = await vbs('submit', inputFile('retried', 6, content), '--wait', '--json');

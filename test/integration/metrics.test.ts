@@ -163,6 +163,13 @@ describe('Prometheus metrics', () => {
     expect(after.text).not.toContain('no-such-thing');
   });
 
+  test('an error answered by a route is labelled by its full pattern, /v1 included', async () => {
+    const before = await scrape(api.metricsUrl);
+    expect((await fetch(`${api.apiUrl}/batches/batch_no_such_batch`)).status).toBe(404);
+    const after = await scrape(api.metricsUrl);
+    expect(delta(before, after)('vbs_http_request_duration_seconds_count', { method: 'GET', route: '/v1/batches/:id', status_code: '404' })).toBe(1);
+  });
+
   test('npm start serves the API, the workers and the Temporal SDK metrics on the API port', async () => {
     const sut = await startServiceUnderTest();
     try {

@@ -118,6 +118,78 @@ describe('stream-to-batch through repeated kill -9 of the worker', () => {
     expect([...seen.values()].every((count) => count === 1)).toBe(true);
   }, 600_000);
 
+  test('producers, endpoint changes and requests for an unserved model on one queue while the worker is killed: each valid request runs once, none waits for the unserved', async () => {
+    const queue = 'mixed';
+    expect((await call('POST', '/queues', { name: queue, queue_threshold: 50, time_threshold: 1, time_interval: 0.3 })).status).toBe(200);
+    const valid = new Set<string>();
+    const unserved: string[] = [];
+    let next = 0;
+    const total = 600;
+    const producer = async () => {
+      while (next < total) {
+        const n = next++;
+        if (n % 50 === 7) {
+          const posted = await call('POST', `/requests?queue=${queue}`, {
+            custom_id: `typo-${n}`,
+            body: { model: 'no-such-model', prompt: 'x', messages: [{ role: 'user', content: 'x' }] },
+          });
+          expect(posted.status).toBe(200);
+          unserved.push((posted.body.request_ids as string[])[0]!);
+          continue;
+        }
+        // A string is a user message on a chat queue and a prompt on a completions queue: valid either way.
+        // (The unserved ones carry both fields for the same reason.)
+        const posted = await call('POST', `/requests?queue=${queue}`, { data: [`request ${n}`] });
+        expect(posted.status).toBe(200);
+        valid.add((posted.body.request_ids as string[])[0]!);
+      }
+    };
+    const endpoints = ['/v1/completions', '/v1/chat/completions'];
+    const flipping = (async () => {
+      for (let flip = 0; next < total; flip++) {
+        expect((await call('POST', `/queues/${queue}`, { endpoint: endpoints[flip % 2], request_kwargs: { max_tokens: 2 + (flip % 3) } })).status).toBe(200);
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      }
+    })();
+    const producing = Promise.all([producer(), producer(), producer(), flipping]);
+    for (let kills = 0; kills < 2; kills++) {
+      const dispatched = (await call('GET', `/queues/${queue}`)).body.batches_dispatched as number;
+      await waitFor(async () => ((await call('GET', `/queues/${queue}`)).body.batches_dispatched as number) > dispatched, {
+        timeoutMs: 60_000,
+        intervalMs: 20,
+        what: 'the next dispatch',
+      });
+      await worker!.kill();
+      worker = await startWorker();
+    }
+    await producing;
+
+    const ended = await waitFor(
+      async () => {
+        const all = await Promise.all([...valid].map(async (id) => (await call('GET', `/requests/${id}`)).body));
+        return all.every((r) => r.status === 'completed') && all;
+      },
+      { timeoutMs: 240_000, intervalMs: 1000, what: 'every valid request to complete' },
+    );
+    // Each batch holds one endpoint, and every valid request is in exactly one batch input, once.
+    const client = new OpenAI({ baseURL: api.apiUrl, apiKey: key, maxRetries: 0 });
+    const seen = new Map<string, number>();
+    for (const batchId of new Set(ended.map((r) => r.batch_id as string))) {
+      const batch = await client.batches.retrieve(batchId);
+      expect(batch.status).toBe('completed');
+      const lines = (await (await client.files.content(batch.input_file_id)).text())
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { custom_id: string; url: string });
+      expect(new Set(lines.map((line) => line.url))).toEqual(new Set([batch.endpoint]));
+      for (const line of lines) seen.set(line.custom_id, (seen.get(line.custom_id) ?? 0) + 1);
+    }
+    expect([...seen.keys()].sort()).toEqual([...valid].sort());
+    expect([...seen.values()].every((count) => count === 1)).toBe(true);
+    // The unserved requests held only themselves: still queued, then cancelled.
+    for (const id of unserved) expect((await call('POST', `/requests/${id}/cancel`, {})).body).toMatchObject({ status: 'cancelled' });
+  }, 600_000);
+
   test('a worker killed in the middle of a dispatch: the dispatch is retried within its heartbeat timeout, and its request runs once', async () => {
     // Hold batch inserts so the next dispatch is caught half done, inside its transaction.
     const admin = new pg.Client({ connectionString: stack.databaseUrl });

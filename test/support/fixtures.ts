@@ -144,6 +144,9 @@ export async function announceModels(db: Db, models: string[], endpoints: readon
   return () => removeInferenceWorker(db, workerId);
 }
 
+/** A request body as `InferenceClient.execute` sends it: JSON text, and the model that picks its backends. */
+export const inferenceRequest = (body: { model?: string } & Record<string, unknown>) => ({ text: JSON.stringify(body), model: body.model });
+
 /** Every planned request of the batch, chunk by chunk, before any ran: the request index as chunks read it. */
 export async function requestIndex(db: Db, batchId: string, chunkCount: number): Promise<Array<PendingRequest & { chunk_no: number }>> {
   const rows: Array<PendingRequest & { chunk_no: number }> = [];

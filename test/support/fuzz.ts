@@ -618,11 +618,101 @@ const anyBatchBody = (ctx: BatchBodyContext): fc.Arbitrary<Record<string, unknow
     .map(({ extra, ...fields }) => objectOf([...Object.entries(fields), ...(extra ? [extra] : [])]));
 
 // ---------------------------------------------------------------------------------------------
+// Stream-to-batch bodies
+
+/** One enqueued item, of every shape the README lists, valid or not. */
+const enqueueItem = (model: string): fc.Arbitrary<unknown> =>
+  fc.oneof(
+    { weight: 3, arbitrary: fc.array(fc.record({ role: mostly(fc.constantFrom('user', 'system')), content: mostly(hostileString) }), { maxLength: 3 }) },
+    { weight: 3, arbitrary: hostileString },
+    {
+      weight: 2,
+      arbitrary: fc.record(
+        { messages: mostly(fc.constant([{ role: 'user', content: 'hi' }])), model: mostly(fc.constantFrom(model, 'no-such-model')), stream: rarely(anyJson) },
+        { requiredKeys: [] },
+      ),
+    },
+    {
+      weight: 3,
+      arbitrary: fc
+        .record(
+          {
+            custom_id: mostly(storableString(64)),
+            body: mostly(
+              fc.record({
+                messages: fc.constant([{ role: 'user', content: 'hi' }]),
+                model: mostly(fc.constantFrom(model, 'no-such-model')),
+                max_tokens: mostly(fc.nat(8)),
+              }),
+            ),
+            extra: rarely(anyJson),
+          },
+          { requiredKeys: ['body'] },
+        )
+        .map(({ extra, ...item }) => (extra === null ? item : { ...item, extra })),
+    },
+    { weight: 1, arbitrary: anyJson },
+  );
+
+/** POST /v1/requests bodies: `data` as a list, one item, or one full item as the body; unknown fields sometimes. */
+const enqueueBody = (model: string): fc.Arbitrary<unknown> =>
+  fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc
+        .record(
+          {
+            data: fc.oneof(fc.array(enqueueItem(model), { maxLength: 5 }), enqueueItem(model)),
+            queue: rarely(fc.constantFrom('default', 'fuzz', 'no-such', '../x')),
+            extra: rarely(hostileString),
+          },
+          { requiredKeys: ['data'] },
+        )
+        .map(({ extra, ...body }) =>
+          objectOf([...Object.entries(body).filter(([, v]) => v !== null), ...(extra === null || extra === undefined ? [] : [[extra, 1] as [string, unknown]])]),
+        ),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record(
+        { custom_id: mostly(storableString(64)), body: mostly(fc.record({ messages: fc.constant([]), model: fc.constant(model) })) },
+        { requiredKeys: [] },
+      ),
+    },
+    { weight: 1, arbitrary: anyJson },
+  );
+
+/** POST /v1/queues (with `name`) and /v1/queues/{queue} bodies: each setting valid, null, hostile or mistyped. */
+const queueSettingsBody = (model: string, create: boolean): fc.Arbitrary<unknown> =>
+  fc
+    .record(
+      {
+        name: create
+          ? mostly(fc.constantFrom('fuzz', 'fuzz-2', 'default', 'a'.repeat(64), 'a'.repeat(65), '-x'))
+          : fc.option(fc.constant('renamed'), { nil: undefined, freq: 5 }),
+        model: fc.oneof(mostly(fc.constantFrom(model, 'no-such-model')), fc.constant(null)),
+        endpoint: mostly(fc.constantFrom('/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/rerank', '/v1/nope')),
+        request_kwargs: fc.oneof(mostly(fc.dictionary(fc.string({ maxLength: 8 }), anyJson, { maxKeys: 4 })), fc.constant(null)),
+        queue_threshold: mostly(fc.oneof(fc.integer({ min: 1, max: 5 }), fc.constantFrom(0, 1.5, 2 ** 31, 1e12))),
+        time_threshold: mostly(fc.constantFrom(0, 0.5, 3600, 30 * 86_400 + 1, -1)),
+        time_interval: mostly(fc.constantFrom(0.1, 1, 3600, 0, 3601)),
+        completion_window: mostly(fc.constantFrom('24h', '90s', '31d', '99y', '')),
+        max_batch_size: mostly(fc.constantFrom(1, 10, 10_000_000)),
+        webhook: fc.option(fc.constantFrom({ url: 'http://127.0.0.1:1/x' }, { url: 'ftp://x' }, null, 'x'), { nil: undefined, freq: 5 }),
+        extra: rarely(hostileString),
+      },
+      { requiredKeys: [] },
+    )
+    .map(({ extra, ...body }) =>
+      objectOf([...Object.entries(body).filter(([, v]) => v !== undefined), ...(extra === null || extra === undefined ? [] : [[extra, 1] as [string, unknown]])]),
+    );
+
+// ---------------------------------------------------------------------------------------------
 // API requests
 
 /** What a path segment or query value names: a live object of the test (by index into its pool) or literal text. */
 export type Ref = { pool: Pool; index: number } | { literal: string };
-export type Pool = 'file' | 'batch' | 'delivery';
+export type Pool = 'file' | 'batch' | 'delivery' | 'queue' | 'request';
 
 /** The API's routes, with `{pool}` where an id goes, and the methods they serve. */
 export const ROUTES: Array<{ path: string; methods: string[]; weight?: number }> = [
@@ -636,6 +726,14 @@ export const ROUTES: Array<{ path: string; methods: string[]; weight?: number }>
   { path: '/v1/batches/{batch}/webhook_deliveries', methods: ['GET'] },
   { path: '/v1/batches/{batch}/webhook_deliveries/{delivery}/replay', methods: ['POST'] },
   { path: '/v1/models', methods: ['GET'] },
+  { path: '/v1/batches/{batch}/results', methods: ['GET'] },
+  { path: '/v1/batches/{batch}/retry', methods: ['POST'] },
+  // Stream-to-batch: enqueue and queue settings have the most fields to fuzz.
+  { path: '/v1/queues', methods: ['GET', 'POST'], weight: 2 },
+  { path: '/v1/queues/{queue}', methods: ['GET', 'POST', 'DELETE'], weight: 2 },
+  { path: '/v1/requests', methods: ['GET', 'POST'], weight: 3 },
+  { path: '/v1/requests/{request}', methods: ['GET'] },
+  { path: '/v1/requests/{request}/cancel', methods: ['POST'] },
 ];
 
 /** Methods `fetch` can send (it refuses CONNECT, TRACE and TRACK). */
@@ -649,14 +747,14 @@ const idRef = (pool: Pool): fc.Arbitrary<Ref> =>
     { weight: 4, arbitrary: fc.nat().map((index) => ({ pool, index })) },
     {
       weight: 1,
-      arbitrary: fc.constantFrom('file-', 'batch_', 'whd_').chain((prefix) => fc.stringMatching(/^[A-Za-z0-9]{0,40}$/).map((rest) => literal(prefix + rest))),
+      arbitrary: fc.constantFrom('file-', 'batch_', 'whd_', 'req_', '').chain((prefix) => fc.stringMatching(/^[A-Za-z0-9]{0,40}$/).map((rest) => literal(prefix + rest))),
     },
     { weight: 3, arbitrary: hostileString.map((s) => literal(percentEncode(s))) },
     { weight: 2, arbitrary: hostileString.map(literal) },
     { weight: 1, arbitrary: fc.constantFrom('%', '%zz', '%E0%A4%A', '%ED%A0%80', '%C0%80', '%FF', '..', '.', '', '%2F', '%2e%2e', '%00', 'a%00b').map(literal) },
   );
 
-const QUERY_NAMES = ['limit', 'after', 'order', 'purpose', 'filename'];
+const QUERY_NAMES = ['limit', 'after', 'order', 'purpose', 'filename', 'queue', 'status'];
 
 const queryValue = (name: string): fc.Arbitrary<Ref> =>
   fc.oneof(
@@ -669,11 +767,14 @@ const queryValue = (name: string): fc.Arbitrary<Ref> =>
             order: ['asc', 'desc', 'ASC', 'random', ''],
             purpose: ['batch', 'batch_output', 'fine-tune', ''],
             filename: ['input.jsonl', '../../etc/passwd', 'a/b\\c.jsonl', '.', '..', ''],
+            queue: ['default', 'fuzz', 'no-such-queue', '.', '-x', 'a'.repeat(65), ''],
+            status: ['queued', 'dispatched', 'completed', 'failed', 'cancelled', 'expired', 'done', ''],
+            after: ['2147483647', '2147483648', '99999999999999999999', '-1', '0', '1e3'],
           }[name] ?? ['x']),
         )
         .map(literal),
     },
-    { weight: name === 'after' ? 3 : 0, arbitrary: fc.constantFrom<Pool>('file', 'batch').chain((pool) => idRef(pool)) },
+    { weight: name === 'after' ? 3 : 0, arbitrary: fc.constantFrom<Pool>('file', 'batch', 'request').chain((pool) => idRef(pool)) },
     { weight: 2, arbitrary: hostileString.map((s) => literal(percentEncode(s))) },
     { weight: 1, arbitrary: hostileString.map(literal) },
   );
@@ -706,8 +807,18 @@ export type ApiRequest = {
   ids: Ref[];
   query: Array<[string, Ref]>;
   auth: Auth;
+  /** An `Idempotency-Key` header (creates honour it): none, one of a few reused keys, or hostile text. */
+  idempotencyKey: string | null;
   body: EncodedBody | undefined;
 };
+
+const idempotencyKey: fc.Arbitrary<string | null> = fc.oneof(
+  { weight: 6, arbitrary: fc.constant(null) },
+  // Reused across requests, so a key meets a different body, route or tenant.
+  { weight: 2, arbitrary: fc.constantFrom('fuzz-key-1', 'fuzz-key-2') },
+  { weight: 1, arbitrary: hostileString.map(headerSafe) },
+  { weight: 1, arbitrary: fc.integer({ min: 200, max: 2000 }).map((n) => 'k'.repeat(n)) },
+);
 
 /** The body of a request to `route`: what the route expects, mangled, or something else entirely. */
 function bodyFor(route: string, method: string, ctx: BatchBodyContext): fc.Arbitrary<EncodedBody | undefined> {
@@ -731,6 +842,47 @@ function bodyFor(route: string, method: string, ctx: BatchBodyContext): fc.Arbit
       { weight: 1, arbitrary: deepJsonText.map((deep) => encodeJson(`{"input_file_id":${JSON.stringify(ctx.inputFileId)},"metadata":${deep}}`, 'utf-8')) },
       { weight: 2, arbitrary: anyBody },
       { weight: 1, arbitrary: fc.constant(undefined) },
+    );
+  }
+  const jsonBodies = (bodies: fc.Arbitrary<unknown>) =>
+    fc.oneof(
+      {
+        weight: 8,
+        arbitrary: withOddType(
+          fc
+            .tuple(
+              bodies.map((body) => JSON.stringify(body) ?? 'null'),
+              jsonEncoding,
+            )
+            .map(([text, how]) => encodeJson(text, how)),
+        ),
+      },
+      { weight: 2, arbitrary: anyBody },
+      { weight: 1, arbitrary: fc.constant(undefined) },
+    );
+  if (route === '/v1/requests' && method === 'POST') {
+    return fc.oneof(
+      { weight: 6, arbitrary: jsonBodies(enqueueBody(ctx.model)) },
+      // Text no JSON.stringify writes: integers beyond a double, nesting thousands deep.
+      {
+        weight: 1,
+        arbitrary: fc.bigInt({ min: 2n ** 53n, max: 2n ** 200n }).map((n) => encodeJson(`{"data":[{"model":"${ctx.model}","messages":[],"seed":${n}}]}`, 'utf-8')),
+      },
+      { weight: 1, arbitrary: deepJsonText.map((deep) => encodeJson(`{"data":[{"messages":[],"x":${deep}}]}`, 'utf-8')) },
+    );
+  }
+  if (route.startsWith('/v1/queues') && method === 'POST') {
+    return fc.oneof(
+      { weight: 6, arbitrary: jsonBodies(queueSettingsBody(ctx.model, route === '/v1/queues')) },
+      { weight: 1, arbitrary: deepJsonText.map((deep) => encodeJson(`{"name":"deep","request_kwargs":{"x":${deep}}}`, 'utf-8')) },
+    );
+  }
+  if (route === '/v1/batches/{batch}/retry' && method === 'POST') {
+    return jsonBodies(
+      fc.record(
+        { codes: mostly(fc.array(fc.oneof(fc.constantFrom('http_400', 'server_error', 'batch_expired'), hostileString), { maxLength: 60 })), extra: rarely(anyJson) },
+        { requiredKeys: [] },
+      ),
     );
   }
   if (route === '/v1/files' && method === 'POST') {
@@ -773,6 +925,7 @@ export const apiRequest = (ctx: BatchBodyContext): fc.Arbitrary<ApiRequest> =>
           ids: fc.tuple(...pools.map(idRef)),
           query: queryParams,
           auth,
+          idempotencyKey,
           body: bodyFor(route.path, m, ctx),
         }),
       );

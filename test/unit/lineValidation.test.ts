@@ -7,7 +7,15 @@ const good = { custom_id: 'c1', method: 'POST', url: '/v1/chat/completions', bod
 
 describe('validateLine', () => {
   test('accepts a valid line and fills in the default model', () => {
-    expect(check(good)).toEqual({ ok: true, line: { customId: 'c1', model: 'default-model', body: { messages: [], model: 'default-model' } } });
+    expect(check(good)).toEqual({ ok: true, line: { customId: 'c1', model: 'default-model', namesModel: false, bodyText: '{"messages":[],"model":"default-model"}' } });
+  });
+
+  test("keeps the body's text exactly as written: big integers, number forms, spacing, escapes", () => {
+    const body = '{ "messages": [ ],\t"seed": 123456789012345678901234567890, "temperature": 1.0, "stop": "\\u0000" }';
+    const verdict = check(`{"custom_id":"c1","method":"POST","url":"/v1/chat/completions","body":${body}}`);
+    expect(verdict).toEqual({ ok: true, line: { customId: 'c1', model: 'default-model', namesModel: false, bodyText: `${body.slice(0, -1)},"model":"default-model"}` } });
+    const named = check(`{"custom_id":"c1","method":"POST","url":"/v1/chat/completions","body":{"model":"own","messages":[],"n":1.50}}`);
+    expect(named).toMatchObject({ ok: true, line: { model: 'own', namesModel: true, bodyText: '{"model":"own","messages":[],"n":1.50}' } });
   });
 
   test('keeps the model a line names', () => {
@@ -51,7 +59,7 @@ describe('validateLine', () => {
 
   test('accepts NUL and unpaired surrogates inside the body, unaltered', () => {
     const body = { model: 'm', messages: [{ role: 'user', content: 'a\u0000b\ud800' }], 'k\u0000': '\udfff' };
-    expect(check({ ...good, body })).toEqual({ ok: true, line: { customId: 'c1', model: 'm', body } });
+    expect(check({ ...good, body })).toEqual({ ok: true, line: { customId: 'c1', model: 'm', namesModel: true, bodyText: JSON.stringify(body) } });
   });
 
   test('accepts stream: false, which asks for what a batch does anyway', () => {

@@ -1,7 +1,8 @@
 import { Router } from 'express';
 import { createQueue, listQueueObjects, removeQueue, retrieveQueue, updateQueue, type QueueDeps, type QueueOutcome } from '../../queues/manage';
-import { CreateQueueBody, UpdateQueueBody } from '../../queues/settings';
+import { CreateQueueBody, requestKwargsText, UpdateQueueBody } from '../../queues/settings';
 import { ApiError, invalidRequest, notFound, requireJsonObjectBody } from '../errors';
+import { bodyTextOf } from '../jsonBody';
 import { listObject } from '../pagination';
 import { tenantOf } from '../tenant';
 import { parseRequest } from '../validate';
@@ -21,7 +22,8 @@ export function queuesRouter(deps: QueueDeps): Router {
 
   router.post('/queues', requireJsonObjectBody, async (req, res) => {
     const request = parseRequest(CreateQueueBody, req.body ?? {});
-    res.json(answer(await createQueue(deps, tenantOf(res), request), request.name));
+    const kwargs = requestKwargsText(request.request_kwargs, bodyTextOf(req));
+    res.json(answer(await createQueue(deps, tenantOf(res), request, kwargs), request.name));
   });
 
   router.get('/queues', async (_req, res) => {
@@ -37,7 +39,8 @@ export function queuesRouter(deps: QueueDeps): Router {
     // The JSON-body check before this handler hides the route's parameter types.
     const { queue } = req.params as { queue: string };
     const patch = parseRequest(UpdateQueueBody, req.body ?? {});
-    res.json(answer(await updateQueue(deps, tenantOf(res), queue, patch), queue));
+    const kwargs = requestKwargsText(patch.request_kwargs, bodyTextOf(req));
+    res.json(answer(await updateQueue(deps, tenantOf(res), queue, patch, kwargs), queue));
   });
 
   router.delete('/queues/:queue', async (req, res) => {

@@ -3,7 +3,7 @@ import type { Db } from '../../db/pool';
 import type { WorkflowGateway } from '../../temporal/gateway';
 import { listBatchDeliveries, replayDelivery } from '../../webhooks/deliveries';
 import { toDeliveryObject } from '../../webhooks/object';
-import { invalidRequest, notFound } from '../errors';
+import { ApiError, notFound } from '../errors';
 import { tenantOf } from '../tenant';
 
 /** `/v1/batches/{id}/webhook_deliveries`: a batch's deliveries with every attempt, and replay of a failed one. */
@@ -22,11 +22,13 @@ export function webhookDeliveriesRouter(deps: { db: Db; workflows: WorkflowGatew
     const outcome = await replayDelivery(deps, tenantOf(res), req.params.id, deliveryId);
     if (outcome.kind === 'batch_not_found') throw notFound('batch', req.params.id);
     if (outcome.kind === 'delivery_not_found') throw notFound('webhook delivery', deliveryId);
+    // A conflict with the delivery's state, as every other state conflict: 409, not a bad parameter.
     if (outcome.kind === 'not_failed') {
-      throw invalidRequest(
-        `Webhook delivery '${deliveryId}' is ${outcome.delivery.status}; only failed deliveries can be replayed.`,
-        null,
+      throw new ApiError(
+        409,
+        'invalid_request_error',
         'webhook_delivery_not_failed',
+        `Webhook delivery '${deliveryId}' is ${outcome.delivery.status}; only failed deliveries can be replayed.`,
       );
     }
     res.json(toDeliveryObject(outcome.delivery));

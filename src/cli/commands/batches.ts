@@ -7,7 +7,7 @@ import { Option, type Command } from 'commander';
 import type OpenAI from 'openai';
 import type { Batch, BatchCreateParams, BatchError } from 'openai/resources/batches';
 import { BATCH_STATUSES } from '../../states/batch';
-import { commaList, keyValue, nonNegativeInt, positiveInt } from '../args';
+import { commaList, completionWindow, keyValue, nonNegativeInt, positiveInt } from '../args';
 import { apiClient, type GlobalOptions } from '../client';
 import { countsText, EXIT, exitCodeOf, isoTime, printFields, printJson, printTable } from '../output';
 import { watchBatch } from '../progress';
@@ -29,7 +29,7 @@ export function registerBatchCommands(program: Command, globals: () => GlobalOpt
     .argument('<file>', 'the requests, one JSON line each ({custom_id, method, url, body})')
     .option('--model <model>', 'model for lines whose body names none (the API\'s "model" extension)')
     .option('--endpoint <endpoint>', 'the endpoint every line targets', '/v1/chat/completions')
-    .option('--window <window>', 'completion window: 24h, or a duration such as 90s, 30m, 7d', '24h')
+    .option('--window <window>', 'completion window: 24h, or a duration such as 90s, 30m, 7d', completionWindow, '24h')
     .option('--metadata <key=value>', 'a metadata pair; repeat for more (up to 16), e.g. --metadata team=search --metadata priority=1', keyValue, {})
     .option('--webhook <url>', "POST the batch's events (completed, failed, cancelled, expired) to this URL")
     .option('--wait', 'show the progress until the batch ends; exit with its outcome')
@@ -199,9 +199,14 @@ async function downloadFiles(client: OpenAI, batch: Batch, dir: string): Promise
   const write = async (fileId: string | null | undefined, suffix: string) => {
     if (!fileId) return null;
     const target = path.join(dir, `${batch.id}_${suffix}.jsonl`);
-    const response = await client.files.content(fileId);
+    // Opened before the download starts: a place that cannot be written fails at once, with nothing fetched.
+    const file = await fs.promises.open(target, 'w');
+    const response = await client.files.content(fileId).catch(async (err: unknown) => {
+      await file.close();
+      throw err;
+    });
     // Streamed to disk: a result file can be far larger than the CLI's memory.
-    await pipeline(Readable.fromWeb(response.body as ReadableStream<Uint8Array>), fs.createWriteStream(target));
+    await pipeline(Readable.fromWeb(response.body as ReadableStream<Uint8Array>), file.createWriteStream());
     console.error(`wrote ${target}`);
     return target;
   };
