@@ -27,7 +27,7 @@ describe('batch endpoints beyond chat', () => {
     generation = await startSimulator(defaultSimulatorOptions({ models: [GENERATION_MODEL], endpoints: [...ENDPOINTS_OF_KIND.generation], baseLatencyMs: 5 }));
     pooling = await startSimulator(defaultSimulatorOptions({ models: [POOLING_MODEL], endpoints: [...ENDPOINTS_OF_KIND.pooling], baseLatencyMs: 5 }));
     // No VLLM_ENDPOINTS: the worker reads each backend's /openapi.json.
-    sut = await startServiceUnderTest({ env: { VLLM_BASE_URL: `${generation.baseUrl},${pooling.baseUrl}`, REQUEST_MAX_ATTEMPTS: '2' } });
+    sut = await startServiceUnderTest({ env: { VLLM_BASE_URL: `${generation.baseUrl},${pooling.baseUrl}`, REQUEST_MAX_ATTEMPTS: '2', MODEL_GRACE_SECONDS: '0' } });
     client = sut.client;
   }, 120_000);
 
@@ -160,7 +160,7 @@ describe('a GPU worker configured with VLLM_ENDPOINTS', () => {
 
   beforeAll(async () => {
     // The simulator serves (and publishes) every endpoint; the worker is told it serves pooling only.
-    sut = await startServiceUnderTest({ simulator: { models: [MODEL], baseLatencyMs: 5 }, env: { VLLM_ENDPOINTS: 'pooling' } });
+    sut = await startServiceUnderTest({ simulator: { models: [MODEL], baseLatencyMs: 5 }, env: { VLLM_ENDPOINTS: 'pooling', MODEL_GRACE_SECONDS: '0' } });
   }, 120_000);
 
   afterAll(async () => {

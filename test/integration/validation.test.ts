@@ -80,7 +80,13 @@ describe('validation and HTTP errors', () => {
 
   beforeAll(async () => {
     sut = await startServiceUnderTest({
-      env: { API_KEYS: `${key}:${unique('validation')}`, MAX_FILE_BYTES: String(MAX_FILE_BYTES), MAX_REQUESTS_PER_BATCH: String(MAX_REQUESTS) },
+      env: {
+        API_KEYS: `${key}:${unique('validation')}`,
+        MAX_FILE_BYTES: String(MAX_FILE_BYTES),
+        MAX_REQUESTS_PER_BATCH: String(MAX_REQUESTS),
+        // The verdict on an unserved model, at once: its grace period is the liveness suite's.
+        MODEL_GRACE_SECONDS: '0',
+      },
       apiKey: key,
     });
     client = sut.client;
