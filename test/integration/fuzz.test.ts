@@ -77,6 +77,8 @@ describe(`fuzzing the API (FUZZ_SEED=${FUZZ_SEED}, FUZZ_RUNS=${FUZZ_RUNS})`, () 
         HTTP_IDLE_TIMEOUT_MS: '5000',
         // Generated webhook URLs that pass validation all point at `receiver` on 127.0.0.1, which acknowledges everything.
         WEBHOOK_ALLOW_PRIVATE: 'true',
+        // Generated models no worker serves wait this long for one (the grace period's path, kept short) before they fail.
+        MODEL_GRACE_SECONDS: '3',
       },
       apiKey: key,
     });
