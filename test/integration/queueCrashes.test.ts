@@ -4,7 +4,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import pg from 'pg';
 import { jsonApi, unique } from '../support/api';
-import { readJsonl } from '../support/batches';
+import { readJsonl, TERMINAL, waitForBatch } from '../support/batches';
 import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
@@ -175,7 +175,8 @@ describe('stream-to-batch through repeated kill -9 of the worker', () => {
     const client = new OpenAI({ baseURL: api.apiUrl, apiKey: key, maxRetries: 0 });
     const seen = new Map<string, number>();
     for (const batchId of new Set(ended.map((r) => r.batch_id as string))) {
-      const batch = await client.batches.retrieve(batchId);
+      // A request completes with its batch's results, a moment before the batch itself ends.
+      const batch = await waitForBatch(client, batchId, (b) => TERMINAL.includes(b.status), 60_000);
       expect(batch.status).toBe('completed');
       const lines = (await (await client.files.content(batch.input_file_id)).text())
         .trim()
