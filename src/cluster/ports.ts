@@ -7,6 +7,7 @@ export type ClusterPorts = Readonly<{
   postgres: number;
   temporal: Readonly<Record<'frontend' | 'history' | 'matching' | 'worker', { grpc: number; membership: number }> & { frontendHttp: number }>;
   haproxyStats: number;
+  temporalUi: number;
   api: readonly number[];
   apiMetrics: readonly number[];
   orchestratorMetrics: readonly number[];
@@ -29,6 +30,7 @@ export function clusterPorts(base: number): ClusterPorts {
       worker: { grpc: base + 8, membership: base + 9 },
     },
     haproxyStats: base + 10,
+    temporalUi: base + 24,
     api: range(11, REPLICAS.api),
     apiMetrics: range(13, REPLICAS.api),
     orchestratorMetrics: range(15, REPLICAS.orchestrator),

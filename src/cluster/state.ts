@@ -24,6 +24,7 @@ export type ClusterState = {
   supervisor: { pid: number; marker: string };
   /** The load balancer's URL: the API's address for clients. */
   url: string;
+  temporalUiUrl: string;
   /** Every process started and ready (the supervisor restarts them after that, without waiting). */
   ready: boolean;
   processes: ProcessRecord[];
@@ -46,7 +47,7 @@ export function readState(paths: ClusterPaths): ClusterState | undefined {
 }
 
 export type ProcessStatus = Omit<ProcessRecord, 'marker' | 'stopSignal' | 'stopGraceMs'> & { pid: number | undefined; alive: boolean; log: string };
-export type ClusterStatus = { url: string; ready: boolean; supervisor: { pid: number; alive: boolean }; processes: ProcessStatus[] };
+export type ClusterStatus = { url: string; temporalUiUrl: string; ready: boolean; supervisor: { pid: number; alive: boolean }; processes: ProcessStatus[] };
 
 /** The processes of the cluster under these paths, as their pid files and /proc see them now. */
 export async function clusterStatus(paths: ClusterPaths): Promise<ClusterStatus | undefined> {
@@ -59,7 +60,13 @@ export async function clusterStatus(paths: ClusterPaths): Promise<ClusterStatus 
     }),
   );
   const supervisorAlive = await isProcessOf(state.supervisor.pid, state.supervisor.marker);
-  return { url: state.url, ready: state.ready && supervisorAlive, supervisor: { pid: state.supervisor.pid, alive: supervisorAlive }, processes };
+  return {
+    url: state.url,
+    temporalUiUrl: state.temporalUiUrl,
+    ready: state.ready && supervisorAlive,
+    supervisor: { pid: state.supervisor.pid, alive: supervisorAlive },
+    processes,
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { RunAs } from '../infra/embeddedPostgres';
 
-export const ROLES = ['postgres', 'temporal', 'simulator', 'api', 'orchestrator', 'gpu-worker', 'load-balancer'] as const;
+export const ROLES = ['postgres', 'temporal', 'temporal-ui', 'simulator', 'api', 'orchestrator', 'gpu-worker', 'load-balancer'] as const;
 export type Role = (typeof ROLES)[number];
 
 /**
@@ -37,4 +37,4 @@ export type ProcessSpec = Readonly<{
 export type Job = Readonly<{ name: string; command: string; args: readonly string[]; env: Readonly<Record<string, string>> }>;
 
 /** The start order of compose's depends_on, by role; `down` and Ctrl-C stop in the reverse order. */
-export const START_ORDER: readonly Role[][] = [['postgres'], ['temporal'], ['simulator'], ['api', 'orchestrator', 'gpu-worker'], ['load-balancer']];
+export const START_ORDER: readonly Role[][] = [['postgres'], ['temporal'], ['temporal-ui', 'simulator'], ['api', 'orchestrator', 'gpu-worker'], ['load-balancer']];

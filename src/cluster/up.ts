@@ -16,9 +16,10 @@ import { simulatorProcesses } from './simulator';
 import { clusterPaths, clusterStatus, readState, stopCluster, writeState, type ClusterState } from './state';
 import { Supervisor } from './supervisor';
 import { temporalSchemaJobs, temporalServer } from './temporal';
+import { temporalUi } from './temporalUi';
 import { START_ORDER, type ProcessSpec } from './topology';
 
-export type RunningCluster = { url: string; processes: readonly ProcessSpec[]; stop: () => Promise<void> };
+export type RunningCluster = { url: string; temporalUiUrl: string; processes: readonly ProcessSpec[]; stop: () => Promise<void> };
 
 /** How long one process may take to become ready at start-up: Temporal creates its shards on a first start. */
 const READY_TIMEOUT_MS = { temporal: 180_000, other: 120_000 };
@@ -38,9 +39,11 @@ export async function startCluster(config: ClusterConfig): Promise<RunningCluste
   const temporal = temporalServer(config, postgres);
   const endpoints: AppEndpoints = { databaseUrl: databaseUrl(postgres, DATABASES.app), temporalAddress: temporal.address };
   const apis = apiProcesses(config, endpoints);
+  const ui = temporalUi(config, temporal.address);
   const processes = [
     postgres.spec,
     temporal.spec,
+    ui.spec,
     ...simulatorProcesses(config),
     ...apis,
     ...orchestratorProcesses(config, endpoints),
@@ -51,6 +54,7 @@ export async function startCluster(config: ClusterConfig): Promise<RunningCluste
   const state: ClusterState = {
     supervisor: { pid: process.pid, marker: process.argv[1] ?? 'cluster' },
     url,
+    temporalUiUrl: ui.url,
     ready: false,
     processes: processes.map(({ name, role, service, port, marker, stopSignal, stopGraceMs }) => ({ name, role, service, port, marker, stopSignal, stopGraceMs })),
   };
@@ -72,9 +76,10 @@ export async function startCluster(config: ClusterConfig): Promise<RunningCluste
     throw err;
   }
   writeState(paths, { ...state, ready: true });
-  logger.info({ url, processes: processes.length, apis: byRole('api').length, gpu_workers: byRole('gpu-worker').length }, 'cluster ready');
+  logger.info({ url, temporal_ui: ui.url, processes: processes.length, apis: byRole('api').length, gpu_workers: byRole('gpu-worker').length }, 'cluster ready');
   return {
     url,
+    temporalUiUrl: ui.url,
     processes,
     stop: async () => {
       await supervisor.stopAll();
@@ -105,7 +110,7 @@ async function takeOver(paths: ReturnType<typeof clusterPaths>): Promise<void> {
 
 /** The outside binaries, checked before anything starts: one clear line on what to install. */
 function checkTools(config: ClusterConfig): void {
-  for (const tool of ['bin/temporal-server', 'bin/temporal-sql-tool']) {
+  for (const tool of ['bin/temporal-server', 'bin/temporal-sql-tool', 'bin/temporal-ui-server']) {
     if (!fs.existsSync(path.join(config.temporal.serverDir, tool))) {
       throw new ConfigError(`${path.join(config.temporal.serverDir, tool)} not found: run scripts/ensure-temporal-server.sh (or set TEMPORAL_SERVER_DIR)`);
     }

@@ -23,7 +23,9 @@ function buildProgram(): Command {
       logger.level = config.logLevel;
       runUntilSignalled(async () => {
         const cluster = await startCluster(config);
-        process.stdout.write(`\nCluster ready: ${cluster.processes.length} processes, API at ${cluster.url}/v1 (logs under ${config.dataDir}/logs)\n\n`);
+        process.stdout.write(
+          `\nCluster ready: ${cluster.processes.length} processes, API at ${cluster.url}/v1, Temporal UI at ${cluster.temporalUiUrl} (logs under ${config.dataDir}/logs)\n\n`,
+        );
         return cluster.stop;
       });
     });
@@ -58,7 +60,7 @@ function table(status: ClusterStatus): string {
       .join('  ')
       .trimEnd(),
   );
-  const supervisor = `supervisor pid ${status.supervisor.pid} ${status.supervisor.alive ? 'alive' : 'NOT RUNNING'}, ${status.ready ? 'ready' : 'not ready'}, API at ${status.url}/v1`;
+  const supervisor = `supervisor pid ${status.supervisor.pid} ${status.supervisor.alive ? 'alive' : 'NOT RUNNING'}, ${status.ready ? 'ready' : 'not ready'}, API at ${status.url}/v1, Temporal UI at ${status.temporalUiUrl}`;
   return `${supervisor}\n${lines.join('\n')}\n`;
 }
 
