@@ -76,7 +76,7 @@ if ! server_installed || ! ui_installed; then
     mv "$work/out/bin/temporal-ui-server" "$cache/bin/"
     echo "$UI_VERSION" > "$cache/ui-version"
   fi
-  echo "built in $(($(date +%s) - start)) s" >&2
+  echo "built in $(($(date +%s) - start)) s: $("$cache/bin/temporal-server" --version)" >&2
 fi
 
 if [ "$(readlink "$link" 2>/dev/null)" != "$cache" ]; then
@@ -84,4 +84,3 @@ if [ "$(readlink "$link" 2>/dev/null)" != "$cache" ]; then
   rm -rf "$link"
   ln -s "$cache" "$link"
 fi
-"$link/bin/temporal-server" --version >&2

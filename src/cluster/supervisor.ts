@@ -43,7 +43,7 @@ export class Supervisor {
     if (!(await waitUntil(() => !this.stopping && spec.ready(), timeoutMs, 250))) {
       throw new Error(`${spec.name} did not become ready within ${timeoutMs / 1000} s: see ${logFile(this.paths, spec.name)}`);
     }
-    log.info({ process: spec.name, pid: entry.child?.pid, port: spec.port }, 'ready');
+    log.info({ process: spec.name, process_pid: entry.child?.pid, port: spec.port }, 'ready');
   }
 
   /** Runs a one-shot job to completion, its output appended to logs/<job name>.log. */
@@ -83,13 +83,13 @@ export class Supervisor {
       if (this.stopping) return;
       const ranMs = Date.now() - entry.startedAt;
       if (ranMs >= STABLE_AFTER_MS) entry.delayMs = RESTART_DELAY_MS.first;
-      log.warn({ process: spec.name, pid: child.pid, ...how, restart_in_ms: entry.delayMs }, 'process exited: restarting it');
+      log.warn({ process: spec.name, process_pid: child.pid, ...how, restart_in_ms: entry.delayMs }, 'process exited: restarting it');
       entry.restartTimer = setTimeout(() => {
         entry.restartTimer = undefined;
         if (this.stopping) return;
         entry.restarts += 1;
         this.spawn(entry);
-        log.info({ process: spec.name, pid: entry.child?.pid, restarts: entry.restarts }, 'restarted');
+        log.info({ process: spec.name, process_pid: entry.child?.pid, restarts: entry.restarts }, 'restarted');
       }, entry.delayMs);
       entry.delayMs = Math.min(entry.delayMs * 2, RESTART_DELAY_MS.max);
     };
@@ -104,7 +104,7 @@ export class Supervisor {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill(entry.spec.stopSignal);
       const timer = setTimeout(() => {
-        log.warn({ process: entry.spec.name, pid: child.pid }, 'did not stop in time: SIGKILL');
+        log.warn({ process: entry.spec.name, process_pid: child.pid }, 'did not stop in time: SIGKILL');
         child.kill('SIGKILL');
       }, entry.spec.stopGraceMs);
       await exited;
