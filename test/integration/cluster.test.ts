@@ -125,7 +125,8 @@ describe('npm run cluster', () => {
     expect(processesMentioning(dataDir)).toEqual([]);
     const after = await status();
     expect(after.processes.filter((p) => p.alive)).toEqual([]);
-  });
+    // Start-up is most of it (a first start creates Temporal's shards); the whole test takes about STARTUP.
+  }, 300_000);
 });
 
 /** Requests each API replica has served, from haproxy's statistics (CSV: pxname, svname, …, stot). */
