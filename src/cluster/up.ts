@@ -62,10 +62,10 @@ export async function startCluster(config: ClusterConfig): Promise<RunningCluste
   writeState(paths, state);
 
   const supervisor = new Supervisor(paths);
-  const byRole = (role: ProcessSpec['role']) => processes.filter((p) => p.role === role);
   try {
     for (const roles of START_ORDER) {
-      if (roles.includes('temporal')) await prepareTemporal();
+      // Compose's one-shot jobs and temporal-namespace, at the points its depends_on puts them.
+      if (roles.includes('temporal')) await runOneShotJobs();
       await Promise.all(
         processes.filter((p) => roles.includes(p.role)).map((p) => supervisor.start(p, p.role === 'temporal' ? READY_TIMEOUT_MS.temporal : READY_TIMEOUT_MS.other)),
       );
@@ -76,7 +76,7 @@ export async function startCluster(config: ClusterConfig): Promise<RunningCluste
     throw err;
   }
   writeState(paths, { ...state, ready: true });
-  logger.info({ url, temporal_ui: ui.url, processes: processes.length, apis: byRole('api').length, gpu_workers: byRole('gpu-worker').length }, 'cluster ready');
+  logger.info({ url, temporal_ui: ui.url, processes: processes.length }, 'cluster ready');
   return {
     url,
     temporalUiUrl: ui.url,
@@ -88,7 +88,7 @@ export async function startCluster(config: ClusterConfig): Promise<RunningCluste
   };
 
   /** Compose's one-shot jobs that need PostgreSQL only: the databases, Temporal's schema (temporal-schema), ours (migrate). */
-  async function prepareTemporal(): Promise<void> {
+  async function runOneShotJobs(): Promise<void> {
     await createDatabases(postgres, Object.values(DATABASES));
     for (const job of temporalSchemaJobs(config, postgres)) await supervisor.run(job);
     await supervisor.run({
