@@ -9,12 +9,12 @@ import type { Job, ProcessSpec } from './topology';
 /**
  * The task queue priority and fairness the batch service relies on, as docker-compose.yml's
  * deploy/temporal/dynamicconfig/vbs.yaml and the dev server of `npm start` (src/temporal/devServer.ts)
- * set them: opt-in on a self-hosted server; one partition, since chunks are few per second.
+ * set them: opt-in on a self-hosted server; one partition, since chunks are few per second. Without
+ * their `matching.enableMigration`, which server 1.32 no longer has (it warns about the unknown key).
  */
 const DYNAMIC_CONFIG: Record<string, boolean | number> = {
   'matching.useNewMatcher': true,
   'matching.enableFairness': true,
-  'matching.enableMigration': true,
   'matching.numTaskqueueReadPartitions': 1,
   'matching.numTaskqueueWritePartitions': 1,
   'system.enableDeploymentVersions': true,

@@ -52,7 +52,8 @@ export async function startCluster(config: ClusterConfig): Promise<RunningCluste
   ];
   const url = `http://127.0.0.1:${config.port}`;
   const state: ClusterState = {
-    supervisor: { pid: process.pid, marker: process.argv[1] ?? 'cluster' },
+    // Its own command line, exactly as /proc shows it (argv[1] is resolved; the command line may not be).
+    supervisor: { pid: process.pid, marker: fs.readFileSync('/proc/self/cmdline', 'utf8').replace(/\0/g, ' ').trim() },
     url,
     temporalUiUrl: ui.url,
     ready: false,
