@@ -8,10 +8,12 @@ import type { ProcessSpec } from './topology';
 /**
  * What compose's published `api` port is to its replicas: a real load balancer (Debian's haproxy,
  * installed by scripts/ensure-test-tools.sh) on PORT, round-robin over the API processes, each taken
- * out of rotation while its /readyz fails (compose's healthcheck of `api`). A request whose
- * connection is refused (a replica just killed) is sent to the other replica (`retry-on
- * conn-failure`, `redispatch`): it never reached the first, so no request is ever sent twice.
- * Statistics (requests per replica, as CSV at /;csv) on the stats port, loopback only.
+ * out of rotation while its /readyz fails (compose's healthcheck of `api`), which takes a second or
+ * two. Meanwhile a request that meets a replica just killed goes to the other one (`redispatch`):
+ * always when the connection was refused (the request never left), and for a GET also when the
+ * connection closed without an answer (a dying process can still accept one). A POST is not sent
+ * twice by the load balancer: it answers 502, and the client retries with its Idempotency-Key (the
+ * openai SDK sends one). Statistics (requests per replica, as CSV at /;csv) on the stats port.
  */
 export function loadBalancer(config: ClusterConfig, apis: readonly ProcessSpec[]): ProcessSpec {
   const ports = clusterPorts(config.portBase);
@@ -31,13 +33,14 @@ export function loadBalancer(config: ClusterConfig, apis: readonly ProcessSpec[]
     '  timeout server 1h',
     '  timeout http-request 30s',
     '  retries 3',
-    '  retry-on conn-failure',
+    '  retry-on conn-failure empty-response',
     '  option redispatch 1',
     'frontend api',
     `  bind 0.0.0.0:${config.port}`,
     '  default_backend api',
     'backend api',
     '  balance roundrobin',
+    '  http-request disable-l7-retry if !METH_GET',
     '  option httpchk GET /readyz',
     ...apis.map((api) => `  server ${api.name} 127.0.0.1:${api.port} check inter 1s fall 2 rise 2`),
     'listen stats',
