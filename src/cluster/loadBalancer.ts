@@ -12,8 +12,8 @@ import type { ProcessSpec } from './topology';
  * two. Meanwhile a request that meets a replica just killed goes to the other one (`redispatch`):
  * always when the connection was refused (the request never left), and for a GET also when the
  * connection closed without an answer (a dying process can still accept one). A POST is not sent
- * twice by the load balancer: it answers 502, and the client retries with its Idempotency-Key (the
- * openai SDK sends one). Statistics (requests per replica, as CSV at /;csv) on the stats port.
+ * twice by the load balancer: it answers 502, and a client that retries it sends an Idempotency-Key
+ * (honoured on creates) to be safe. Statistics (requests per replica, as CSV at /;csv) on the stats port.
  */
 export function loadBalancer(config: ClusterConfig, apis: readonly ProcessSpec[]): ProcessSpec {
   const ports = clusterPorts(config.portBase);
