@@ -61,6 +61,10 @@ describe('npm run cluster', () => {
 
   afterAll(async () => {
     if (supervisor && supervisor.exitCode === null) await cluster('down').catch(() => undefined);
+    // What went wrong inside the cluster, if anything did: the error lines of every process's log.
+    const logs = path.join(dataDir, 'logs');
+    const errors = fs.existsSync(logs) ? fs.readdirSync(logs).flatMap((file) => errorLines(path.join(logs, file)).map((line) => `${file}: ${line}`)) : [];
+    if (errors.length > 0) console.warn(`error lines in the cluster's logs:\n${errors.join('\n')}`);
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -128,6 +132,14 @@ describe('npm run cluster', () => {
     // Start-up is most of it (a first start creates Temporal's shards); the whole test takes about STARTUP.
   }, 300_000);
 });
+
+/** Our processes' pino lines at level error (50) or fatal (60). */
+function errorLines(file: string): string[] {
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => /"level":[56]0/.test(line));
+}
 
 /** Requests each API replica has served, from haproxy's statistics (CSV: pxname, svname, …, stot). */
 async function apiRequestsServed(portBase: number): Promise<Record<string, number>> {
