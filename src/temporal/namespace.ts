@@ -2,6 +2,7 @@ import { Connection, isGrpcServiceError } from '@temporalio/client';
 import { msToTs } from '@temporalio/common';
 import { logger } from '../logger';
 import { waitUntil } from '../infra/processes';
+import { ensureSearchAttributes } from './registerSearchAttributes';
 
 /** gRPC status ALREADY_EXISTS (grpc/status.proto): the namespace was registered by an earlier start. */
 const ALREADY_EXISTS = 6;
@@ -11,7 +12,8 @@ const ALREADY_EXISTS = 6;
  * waits until the frontend serves requests in it: a new namespace reaches the frontend's namespace
  * cache within seconds, and a service started before that would meet "namespace not found". The
  * same steps as docker-compose.yml's `temporal-namespace` job (deploy/temporal/create-namespace.sh).
- * Waits for the server to answer at all first: it is usually still starting.
+ * Waits for the server to answer at all first: it is usually still starting. Registers the app's
+ * search attributes too, and waits until they are usable.
  */
 export async function ensureNamespace(address: string, namespace: string, retentionSeconds: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -45,6 +47,8 @@ export async function ensureNamespace(address: string, namespace: string, retent
         500,
       ));
     if (!served) throw new Error(`Temporal namespace ${namespace} not served at ${address}: ${(lastError as Error | undefined)?.message ?? 'timed out'}`);
+    // Once, before the services start: each would register them itself, all at the same moment.
+    await ensureSearchAttributes(connection, namespace);
   } finally {
     await connection.close();
   }
