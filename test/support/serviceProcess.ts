@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { freePort } from './ports';
+import { stablePort } from './ports';
 import { built, HEAP_FLAGS } from './repo';
 import { waitFor } from './wait';
 
@@ -39,7 +39,8 @@ export async function startServiceProcess(env: Record<string, string>, options: 
   const script = built(`main/${entry}.js`);
   // End-to-end tests run the built service: `npm test` and `npm run test:e2e` build first.
   if (!fs.existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\``);
-  const port = options.port ?? (await freePort());
+  // Below the ephemeral range: the child binds its other listeners (metrics, simulator) on port 0, which could otherwise be handed this one.
+  const port = options.port ?? (await stablePort());
   const child = spawn(process.execPath, [...HEAP_FLAGS, ...(options.nodeArgs ?? []), script], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', METRICS_PORT: '0', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
