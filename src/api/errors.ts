@@ -68,7 +68,7 @@ export const requireJsonObjectBody: RequestHandler = (req, _res, next) => {
 };
 
 /** What a client is told to wait before retrying a 503: about how long a dependency's restart takes to notice. */
-export const RETRY_AFTER_SECONDS = 5;
+const RETRY_AFTER_SECONDS = 5;
 
 /** A dependency that is away is said once per this interval, not once per request that finds it away. */
 const UNAVAILABLE_LOG_INTERVAL_MS = 30_000;

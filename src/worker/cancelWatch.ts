@@ -6,7 +6,7 @@ import { logger } from '../logger';
 const CHECK_INTERVAL_MS = 250;
 
 /** Why a chunk's requests stopped: its batch was cancelled (or ended) under it. */
-export class BatchStoppedError extends Error {
+class BatchStoppedError extends Error {
   override readonly name = 'BatchStoppedError';
 }
 
