@@ -2,15 +2,14 @@ import type { ClusterConfig } from './config';
 import { appEnv, nodeProcess, type AppEndpoints } from './node';
 import { clusterPorts } from './ports';
 import { httpOk } from './probes';
-import { simulatorBackends } from './simulator';
+import type { Backend } from './simulator';
 import type { ProcessSpec } from './topology';
 
 /**
  * Compose's `gpu-worker`, one per GPU host: each in front of its own backend (sim-1, sim-2, sim-3);
  * the last two also serve sim-shared, so one backend is dispatched to by two workers at once.
  */
-export function gpuWorkerProcesses(config: ClusterConfig, endpoints: AppEndpoints): ProcessSpec[] {
-  const backends = simulatorBackends(config);
+export function gpuWorkerProcesses(config: ClusterConfig, endpoints: AppEndpoints, backends: readonly Backend[]): ProcessSpec[] {
   const shared = backends[backends.length - 1]!;
   const metricsPorts = clusterPorts(config.portBase).gpuWorkerMetrics;
   return metricsPorts.map((metricsPort, i) => {

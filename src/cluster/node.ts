@@ -2,8 +2,8 @@ import path from 'node:path';
 import type { ClusterConfig } from './config';
 import type { ProcessSpec } from './topology';
 
-/** Where our processes find PostgreSQL and Temporal: compose's `x-app-env`. */
-export type AppEndpoints = Readonly<{ databaseUrl: string; temporalAddress: string }>;
+/** Where our processes find PostgreSQL and Temporal (compose's `x-app-env`), and what else a soak sets for all of them. */
+export type AppEndpoints = Readonly<{ databaseUrl: string; temporalAddress: string; extraEnv: Readonly<Record<string, string>> }>;
 
 export function appEnv(config: ClusterConfig, endpoints: AppEndpoints): Record<string, string> {
   return {
@@ -11,6 +11,7 @@ export function appEnv(config: ClusterConfig, endpoints: AppEndpoints): Record<s
     TEMPORAL_ADDRESS: endpoints.temporalAddress,
     TEMPORAL_NAMESPACE: config.temporal.namespace,
     LOG_LEVEL: config.logLevel,
+    ...endpoints.extraEnv,
   };
 }
 

@@ -12,7 +12,7 @@ import { loadBalancer } from './loadBalancer';
 import type { AppEndpoints } from './node';
 import { orchestratorProcesses } from './orchestrator';
 import { createDatabases, DATABASES, databaseUrl, postgresServer } from './postgres';
-import { simulatorProcesses } from './simulator';
+import { simulatorBackends, simulatorProcesses, type Backend } from './simulator';
 import { clusterPaths, clusterStatus, readState, stopCluster, writeState, type ClusterState } from './state';
 import { Supervisor } from './supervisor';
 import { temporalSchemaJobs, temporalServer } from './temporal';
@@ -20,6 +20,14 @@ import { temporalUi } from './temporalUi';
 import { START_ORDER, type ProcessSpec } from './topology';
 
 export type RunningCluster = { url: string; temporalUiUrl: string; processes: readonly ProcessSpec[]; stop: () => Promise<void> };
+
+/** What a fault campaign changes in the topology; `npm run cluster` passes none. */
+export type ClusterOptions = {
+  /** Added to the environment of our processes (API, orchestrators, GPU workers): keys, webhook policy, tuning. */
+  appEnv?: Readonly<Record<string, string>>;
+  /** Where the GPU workers reach each backend, by name; a soak puts its fault proxies there. Default: the backend itself. */
+  backendUrl?: (backend: Backend) => string;
+};
 
 /** How long one process may take to become ready at start-up: Temporal creates its shards on a first start. */
 const READY_TIMEOUT_MS = { temporal: 180_000, other: 120_000 };
@@ -29,7 +37,7 @@ const READY_TIMEOUT_MS = { temporal: 180_000, other: 120_000 };
  * order (postgres → temporal-schema and migrate → temporal → temporal-namespace → our processes),
  * each waited for until it serves, then the load balancer in front of the API replicas.
  */
-export async function startCluster(config: ClusterConfig): Promise<RunningCluster> {
+export async function startCluster(config: ClusterConfig, options: ClusterOptions = {}): Promise<RunningCluster> {
   const paths = clusterPaths(config.dataDir);
   await takeOver(paths);
   checkTools(config);
@@ -37,7 +45,8 @@ export async function startCluster(config: ClusterConfig): Promise<RunningCluste
   const postgres = await postgresServer(config);
   registerSecrets([postgres.password]);
   const temporal = temporalServer(config, postgres);
-  const endpoints: AppEndpoints = { databaseUrl: databaseUrl(postgres, DATABASES.app), temporalAddress: temporal.address };
+  const endpoints: AppEndpoints = { databaseUrl: databaseUrl(postgres, DATABASES.app), temporalAddress: temporal.address, extraEnv: options.appEnv ?? {} };
+  const backends = simulatorBackends(config).map((backend) => ({ ...backend, baseUrl: options.backendUrl?.(backend) ?? backend.baseUrl }));
   const apis = apiProcesses(config, endpoints);
   const ui = temporalUi(config, temporal.address);
   const processes = [
@@ -47,7 +56,7 @@ export async function startCluster(config: ClusterConfig): Promise<RunningCluste
     ...simulatorProcesses(config),
     ...apis,
     ...orchestratorProcesses(config, endpoints),
-    ...gpuWorkerProcesses(config, endpoints),
+    ...gpuWorkerProcesses(config, endpoints, backends),
     loadBalancer(config, apis),
   ];
   const url = `http://127.0.0.1:${config.port}`;
