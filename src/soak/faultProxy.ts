@@ -219,11 +219,12 @@ export class FaultProxy {
     this.counts.connections += 1;
     // Every socket error is followed by 'close', where it is handled; unhandled, it would end the soak process.
     client.on('error', () => undefined);
-    const mode = this.current;
-    if (mode.kind === 'down' || this.closed) {
+    // close() may be waiting on a mode change while the listener still accepts.
+    if (this.closed) {
       client.destroy();
       return;
     }
+    const mode = this.current;
     if (mode.kind === 'flap503' && this.random() < mode.share) return this.answer503(client);
 
     const connection: Connection = { client, target: undefined, lanes: [], done: false };
