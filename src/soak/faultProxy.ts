@@ -1,11 +1,12 @@
+/**
+ * A TCP proxy between GPU workers and one inference backend that injects the backend's network
+ * faults for a soak run (as toxiproxy would, but in the soak's own process, with nothing else to
+ * install or supervise). Bytes are relayed chunk by chunk as they arrive, never parsed, so `pass`
+ * costs about what a pipe does.
+ */
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/**
- * A TCP proxy between GPU workers and one inference backend that injects the backend's network
- * faults for a soak run (as toxiproxy would, but in-process and with no other moving part). Bytes
- * are relayed chunk by chunk as they arrive, never parsed, so `pass` costs about what a pipe does.
- */
 export type ProxyMode =
   | { kind: 'pass' }
   /** Not listening (new connections meet ECONNREFUSED); open connections closed, as when the backend process dies. */
@@ -118,6 +119,7 @@ class Lane {
 /** A client's connection and, unless held by a blackhole or answered 503, its connection to the target. */
 type Connection = { client: Socket; target: Socket | undefined; lanes: Lane[]; done: boolean };
 
+/** One proxy per backend: start() it in `pass`, point the backend's clients at its port, and setMode() as the campaign goes. */
 export class FaultProxy {
   private current: ProxyMode = { kind: 'pass' };
   private server: Server | undefined;
@@ -169,15 +171,19 @@ export class FaultProxy {
   private async enter(mode: ProxyMode): Promise<void> {
     if (this.closed) throw new Error('FaultProxy is closed');
     const previous = this.current;
+    if (mode.kind === previous.kind) {
+      this.current = mode;
+      return;
+    }
+    // Listening first: a port that cannot be had again leaves the proxy `down`, where a retry can start from.
+    if (previous.kind === 'down') await this.listen();
     this.current = mode;
-    if (mode.kind === previous.kind) return;
     // Held connections are destroyed on leaving a blackhole: their clients have likely given up,
     // and bytes forwarded now would answer requests nobody waits for.
     if (mode.kind === 'down' || mode.kind === 'flap503' || previous.kind === 'blackhole') {
       for (const connection of this.open) this.destroy(connection, 'close', true);
     }
     if (mode.kind === 'down') await this.stopListening();
-    else if (previous.kind === 'down') await this.listen();
   }
 
   private async listen(): Promise<void> {
@@ -213,11 +219,12 @@ export class FaultProxy {
     this.counts.connections += 1;
     // Every socket error is followed by 'close', where it is handled; unhandled, it would end the soak process.
     client.on('error', () => undefined);
-    const mode = this.current;
-    if (mode.kind === 'down' || this.closed) {
+    // close() may be waiting on a mode change while the listener still accepts.
+    if (this.closed) {
       client.destroy();
       return;
     }
+    const mode = this.current;
     if (mode.kind === 'flap503' && this.random() < mode.share) return this.answer503(client);
 
     const connection: Connection = { client, target: undefined, lanes: [], done: false };

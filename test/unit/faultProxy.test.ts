@@ -130,6 +130,22 @@ test('down refuses connections and closes open ones; pass listens again on the s
   expect((await eventually(() => call(warm, '/ok'))).status).toBe(200);
 });
 
+test('leaving down waits out a port taken meanwhile, and listens on it again', async () => {
+  await startProxy();
+  const port = proxy.port;
+  await proxy.setMode({ kind: 'down' });
+  const squatter = createTcpServer();
+  await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+  const back = proxy.setMode({ kind: 'pass' });
+  // Long enough for a refused attempt or two; were it too short, the test would only prove less.
+  await sleep(250);
+  expect(proxy.mode.kind).toBe('down');
+  await new Promise((resolve) => squatter.close(resolve));
+  await back;
+  expect(proxy.port).toBe(port);
+  expect((await call(newAgent(), '/ok')).status).toBe(200);
+});
+
 test('blackhole holds old and new connections silent; pass closes them without a stale byte, then serves', async () => {
   await startProxy();
   const warm = newAgent();
