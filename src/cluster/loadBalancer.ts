@@ -8,8 +8,10 @@ import type { ProcessSpec } from './topology';
 /**
  * What compose's published `api` port is to its replicas: a real load balancer (Debian's haproxy,
  * installed by scripts/ensure-test-tools.sh) on PORT, round-robin over the API processes, each taken
- * out of rotation while its /readyz fails (compose's healthcheck of `api`), which takes a second or
- * two. Meanwhile a request that meets a replica just killed goes to the other one (`redispatch`):
+ * out of rotation while its /healthz fails (the process is gone or stuck), which takes a second or
+ * two. Not /readyz: it fails on every replica at once while PostgreSQL or Temporal is away, and
+ * haproxy would then answer every call with its own bare 503, reads that need only PostgreSQL
+ * included, where the API answers what it can and a 503 with a code and Retry-After for the rest. Meanwhile a request that meets a replica just killed goes to the other one (`redispatch`):
  * always when the connection was refused (the request never left), and for a GET also when the
  * connection closed without an answer (a dying process can still accept one). A POST is not sent
  * twice by the load balancer: it answers 502, and a client that retries it sends an Idempotency-Key
@@ -41,7 +43,7 @@ export function loadBalancer(config: ClusterConfig, apis: readonly ProcessSpec[]
     'backend api',
     '  balance roundrobin',
     '  http-request disable-l7-retry if !METH_GET',
-    '  option httpchk GET /readyz',
+    '  option httpchk GET /healthz',
     ...apis.map((api) => `  server ${api.name} 127.0.0.1:${api.port} check inter 1s fall 2 rise 2`),
     'listen stats',
     `  bind 127.0.0.1:${ports.haproxyStats}`,

@@ -35,6 +35,14 @@ export type WorkflowGateway = {
   replayWebhookDelivery(batchId: string, eventType: WebhookEventType, replayCount: number): Promise<void>;
 };
 
+/**
+ * How long one call to Temporal may take. A server that is paused, or cut off without the connection
+ * closing, answers nothing and sends no error: without a deadline a call waits for it forever, and
+ * the API request with it. After this the call fails with DEADLINE_EXCEEDED, which is Temporal being
+ * away (isTemporalUnavailable): the API answers 503 temporal_unavailable and an activity retries.
+ */
+export const TEMPORAL_CALL_DEADLINE_MS = 10_000;
+
 export function workflowGateway(client: Client): WorkflowGateway {
   /** One delivery workflow per batch, event and replay; `reusePolicy` decides whether an ended one may run again. */
   const startDelivery = (batchId: string, eventType: WebhookEventType, replay: number, reusePolicy?: 'REJECT_DUPLICATE') =>
@@ -44,7 +52,7 @@ export function workflowGateway(client: Client): WorkflowGateway {
       args: [{ batchId, eventType }],
       workflowIdReusePolicy: reusePolicy,
     });
-  return {
+  return withDeadlines(client, {
     async startBatch({ tenantId, priorityKey, queue }, input) {
       try {
         await client.workflow.start<typeof batchWorkflow>('batchWorkflow', {
@@ -102,5 +110,14 @@ export function workflowGateway(client: Client): WorkflowGateway {
     async replayWebhookDelivery(batchId, eventType, replayCount) {
       await startDelivery(batchId, eventType, replayCount);
     },
-  };
+  });
+}
+
+/** Every method of `gateway`, each call under its own TEMPORAL_CALL_DEADLINE_MS (gRPC retries included). */
+function withDeadlines(client: Client, gateway: WorkflowGateway): WorkflowGateway {
+  const bounded = Object.entries(gateway).map(([name, method]: [string, (...args: never[]) => Promise<unknown>]) => [
+    name,
+    (...args: never[]) => client.withDeadline(Date.now() + TEMPORAL_CALL_DEADLINE_MS, () => method(...args)),
+  ]);
+  return Object.fromEntries(bounded) as WorkflowGateway;
 }

@@ -105,7 +105,30 @@ describe('npm run cluster', () => {
     expect(perBackend.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(LINES);
     expect(perBackend.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
 
-    // 3. kill -9 of an API replica: restarted by the supervisor, and the load balancer answers meanwhile.
+    // 3. Temporal paused: the API replicas stay in rotation (the load balancer checks that they serve,
+    // not that their dependencies do), so reads go on and a create is answered by the API itself
+    // with a 503 that says why. Found by the soak: with /readyz as the check, haproxy took both
+    // replicas out and answered every call with its own 503.
+    const temporalPid = up.processes.find((p) => p.role === 'temporal')!.pid!;
+    process.kill(-temporalPid, 'SIGSTOP');
+    try {
+      const refused = await waitFor(
+        async () => {
+          const err = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }).catch((e: unknown) => e);
+          return err instanceof OpenAI.APIError && err.status === 503 ? err : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 1000, what: 'a create refused while Temporal is paused' },
+      );
+      expect(refused.code).toBe('temporal_unavailable');
+      // Longer than haproxy's check takes to drop a server (2 failed checks, 1 s apart).
+      for (const started = Date.now(); Date.now() - started < 4_000; ) {
+        await expect(client.batches.retrieve(batch.id)).resolves.toMatchObject({ status: 'completed' });
+      }
+    } finally {
+      process.kill(-temporalPid, 'SIGCONT');
+    }
+
+    // 4. kill -9 of an API replica: restarted by the supervisor, and the load balancer answers meanwhile.
     const victim = up.processes.find((p) => p.name === 'api-1')!;
     process.kill(victim.pid!, 'SIGKILL');
     for (let i = 0; i < 10; i++) await expect(client.batches.retrieve(batch.id)).resolves.toMatchObject({ status: 'completed' });
@@ -120,7 +143,7 @@ describe('npm run cluster', () => {
     await waitFor(async () => (await apiRequestsServed(portBase).catch((): Record<string, number> => ({})))['api-1'] !== undefined, { what: 'haproxy stats' });
     await expect(client.batches.list({ limit: 1 })).resolves.toBeDefined();
 
-    // 4. `down` from another process: every process the cluster ever ran is gone, and nothing runs on DATA_DIR.
+    // 5. `down` from another process: every process the cluster ever ran is gone, and nothing runs on DATA_DIR.
     await status();
     await cluster('down');
     await waitFor(() => supervisor.exitCode !== null, { timeoutMs: 10_000, what: 'the supervisor to exit' });
