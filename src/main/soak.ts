@@ -22,7 +22,10 @@ const program = new Command('soak')
   .option('--seed <s>', 'the schedule of faults and the workload draws: the same seed replays the same faults (default: random)', positiveInt)
   .option('--report <file>', 'write the JSON report here')
   .option('--plot <file>', 'write the PNG plot of throughput and faults here (default: next to the report, else under DATA_DIR)')
-  .addHelpText('after', '\nEnvironment: DATA_DIR (./data/soak, wiped at start), PORT (4090), CLUSTER_PORT_BASE (15000), LOG_LEVEL (info: this process and every process of the cluster).');
+  .addHelpText(
+    'after',
+    '\nEnvironment: DATA_DIR (./data/soak, wiped at start), PORT (4090), CLUSTER_PORT_BASE (15000), LOG_LEVEL (info: this process and every process of the cluster).',
+  );
 
 program.parse();
 const options = program.opts<{ minutes: number; seed?: number; report?: string; plot?: string }>();

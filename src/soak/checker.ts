@@ -55,7 +55,13 @@ export async function checkInvariants(ledger: Ledger, tenants: readonly TenantCl
       counts.webhooksMissing += 1;
       ledger.violation('every subscribed webhook is delivered', batch.id, `no acknowledged batch.${batch.final.status}`);
     }
-    if (batch.final.status === 'failed') continue;
+    if (!batch.final.started) {
+      // Failed validation, or cancelled while validating: no line was accepted, so none is accounted
+      // for (as OpenAI does) and the batch has no result file.
+      if (batch.final.outputFileId || batch.final.errorFileId) ledger.violation('a batch that never started has no result file', batch.id, batch.final.status);
+      if (batch.final.status === 'cancelled') counts.expiredOrCancelled += batch.lines;
+      continue;
+    }
     const seen = await readResultLines(clientOf(batch.tenant), batch.final);
     checkLines(batch, seen, counts, ledger);
   }
@@ -156,7 +162,8 @@ async function checkQueuedSample(ledger: Ledger, clientOf: (tenant: string) => T
   for (let i = 0; i < entries.length; i += step) {
     const [customId, { tenant, requestId }] = entries[i]!;
     const request = await clientOf(tenant).json<{ status: string; batch_id: string | null }>('GET', `/requests/${requestId}`, { idempotent: true });
-    if (request.status !== 'completed' || !request.batch_id) ledger.violation('a queued request reads as completed in its batch', customId, `${requestId}: ${request.status}, batch ${request.batch_id}`);
+    if (request.status !== 'completed' || !request.batch_id)
+      ledger.violation('a queued request reads as completed in its batch', customId, `${requestId}: ${request.status}, batch ${request.batch_id}`);
   }
 }
 

@@ -43,7 +43,11 @@ export class TenantClient {
    * Idempotency-Key) are retried through outages for up to `retryForMs`; others are tried once, and
    * a failure that leaves their effect unknown is the caller's to record (isAmbiguous).
    */
-  async json<T>(method: 'GET' | 'POST', path: string, options: { body?: unknown; headers?: Record<string, string>; idempotent: boolean; retryForMs?: number }): Promise<T> {
+  async json<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    options: { body?: unknown; headers?: Record<string, string>; idempotent: boolean; retryForMs?: number },
+  ): Promise<T> {
     const attempt = async () => {
       const response = await this.calls.fetch(`${this.baseUrl}/v1${path}`, {
         method,

@@ -22,7 +22,7 @@ export type TrackedBatch = {
   webhook: boolean;
   retryOf?: string;
   /** Set by the status poller once the batch is final. */
-  final?: { status: string; outputFileId: string | null; errorFileId: string | null; failed: number };
+  final?: { status: string; outputFileId: string | null; errorFileId: string | null; failed: number; started: boolean };
 };
 
 export function customIdsOf(batch: TrackedBatch): string[] {

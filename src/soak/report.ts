@@ -41,7 +41,8 @@ export type SoakReport = {
     /** In an error file as batch_expired or batch_cancelled. */
     expiredOrCancelled: number;
   };
-  batches: { total: number; byStatus: Record<string, number> };
+  /** `idempotentReplays`: creates sent again with their Idempotency-Key, each checked for the same batch. */
+  batches: { total: number; byStatus: Record<string, number>; idempotentReplays: number };
   queuedRequests: { total: number; ambiguous: number };
   faults: { total: number; byKind: Record<FaultKind, number>; list: InjectedFault[] };
   /** The counts the issue asks for by name; each non-zero count also has its records in `violations`. */

@@ -59,7 +59,7 @@ export function markdownReport(report: SoakReport): string {
     ['non-final', int(inv.nonFinal)],
     ['wrong status', int(inv.wrongStatus)],
     ['webhooks missing', `${int(inv.webhooksMissing)} (${int(inv.webhookDuplicates)} delivered more than once, allowed)`],
-    ['idempotency mismatches', int(inv.idempotencyMismatches)],
+    ['idempotency mismatches', `${int(inv.idempotencyMismatches)} of ${int(batches.idempotentReplays)} replays`],
     ['queued lost / doubled', `${int(inv.queuedLost)} / ${int(inv.queuedDoubled)}`],
     ['availability', availabilityCell(report.availability)],
     ['redo per fault', `${fixed(redo.perFault, 2)} (${int(redo.surplus)} surplus / ${int(redo.faultsLosingWork)} faults losing work; bound ${int(redo.boundPerFault)})`],

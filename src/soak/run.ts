@@ -49,7 +49,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const proxies = new Map(
     backends.map((backend, i) => {
       const target = new URL(backend.baseUrl);
-      return [backend.name, new FaultProxy({ listenPort: config.portBase + PROXY_PORT_OFFSET + i, target: { host: target.hostname, port: Number(target.port) }, random })];
+      return [
+        backend.name,
+        new FaultProxy({ listenPort: config.portBase + PROXY_PORT_OFFSET + i, target: { host: target.hostname, port: Number(target.port) }, random }),
+      ];
     }),
   );
   await Promise.all([...proxies.values()].map((proxy) => proxy.start()));
@@ -110,9 +113,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     await sampler.stop();
 
     const checked = await checkInvariants(ledger, tenants, receiver);
-    const losingWork = faults.filter(
-      (f) => f.kind.startsWith('backend-') || ((f.kind === 'kill' || f.kind === 'pause') && /^(gpu-worker|sim)-/.test(f.target)),
-    ).length;
+    const losingWork = faults.filter((f) => f.kind.startsWith('backend-') || ((f.kind === 'kill' || f.kind === 'pause') && /^(gpu-worker|sim)-/.test(f.target))).length;
     const endedEarly = [...ledger.batches.values()].filter((b) => b.final?.status === 'cancelled' || b.final?.status === 'expired').length;
     const surplus = Math.max(0, sampler.backendSuccesses - checked.succeeded);
     const perFault = surplus / Math.max(1, losingWork + endedEarly);
@@ -131,7 +132,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       passed: ledger.violations.length === 0,
       machine: { cores: os.cpus().length, loadAverageAtStart },
       requests: { total, succeeded, failedAsAsked, expiredOrCancelled },
-      batches: { total: ledger.batches.size + queueBatches.length, byStatus },
+      batches: { total: ledger.batches.size + queueBatches.length, byStatus, idempotentReplays: ledger.idempotentReplays },
       queuedRequests: { total: ledger.queued.size + ledger.queuedAmbiguous.size, ambiguous: ledger.queuedAmbiguous.size },
       faults: { total: faults.length, byKind, list: faults },
       invariants,

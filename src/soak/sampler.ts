@@ -13,7 +13,10 @@ const SAMPLE_EVERY_MS = 2_000;
 export class Sampler {
   readonly throughput: Array<{ tMs: number; linesPerSecond: number }> = [];
   readonly peakRssMiB: Record<string, number> = {};
-  /** Successful answers of every backend, summed over its restarts (a restarted simulator counts from 0). */
+  /**
+   * Successful answers of every backend, summed over its restarts (a restarted simulator counts from
+   * 0; what a killed one answered since the last sample, at most 2 s of answers, is not counted).
+   */
   backendSuccesses = 0;
   private readonly lastCompleted = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;

@@ -83,6 +83,7 @@ export class Workload {
         outputFileId: object.output_file_id ?? null,
         errorFileId: object.error_file_id ?? null,
         failed: object.request_counts?.failed ?? 0,
+        started: object.in_progress_at != null,
       };
       if (mayRetry && object.status === 'completed' && batch.final.failed > 0 && this.random() < 0.5) await this.retry(client, batch);
     }
@@ -158,7 +159,11 @@ export class Workload {
   }
 
   private async retry(client: TenantClient, parent: TrackedBatch): Promise<void> {
-    const retried = await client.json<{ id: string }>('POST', `/batches/${parent.id}/retry`, { idempotent: true, headers: { 'Idempotency-Key': `retry-${parent.id}` }, body: {} });
+    const retried = await client.json<{ id: string }>('POST', `/batches/${parent.id}/retry`, {
+      idempotent: true,
+      headers: { 'Idempotency-Key': `retry-${parent.id}` },
+      body: {},
+    });
     const failedIds = customIdsOf(parent).filter((id) => parent.askedToFail.has(id));
     this.ledger.batches.set(retried.id, {
       ...parent,
@@ -184,9 +189,13 @@ export class Workload {
     let after = 0;
     for (let page = 0; page < 5; page++) {
       const results = await this.clientOf(batch)
-        .json<{ data: Array<{ line: number; result: { custom_id: string } }>; last_line: number; has_more: boolean }>('GET', `/batches/${batch.id}/results?after=${after}&limit=200`, {
-          idempotent: true,
-        })
+        .json<{ data: Array<{ line: number; result: { custom_id: string } }>; last_line: number; has_more: boolean }>(
+          'GET',
+          `/batches/${batch.id}/results?after=${after}&limit=200`,
+          {
+            idempotent: true,
+          },
+        )
         .catch((err: unknown) => {
           // Once the batch has ended its lines are read from its files instead (409 results_in_files).
           if (err instanceof ApiCallError && err.code === 'results_in_files') return undefined;

@@ -121,7 +121,7 @@ describe('npm run cluster', () => {
       );
       expect(refused.code).toBe('temporal_unavailable');
       // Longer than haproxy's check takes to drop a server (2 failed checks, 1 s apart).
-      for (const started = Date.now(); Date.now() - started < 4_000; ) {
+      for (const started = Date.now(); Date.now() - started < 4_000;) {
         await expect(client.batches.retrieve(batch.id)).resolves.toMatchObject({ status: 'completed' });
       }
     } finally {

@@ -27,7 +27,7 @@ function fixture(): SoakReport {
     passed: false,
     machine: { cores: 2, loadAverageAtStart: 0.4 },
     requests: { total: 120_000, succeeded: 118_200, failedAsAsked: 1_200, expiredOrCancelled: 599 },
-    batches: { total: 240, byStatus: { completed: 236, expired: 2, cancelled: 2 } },
+    batches: { total: 240, byStatus: { completed: 236, expired: 2, cancelled: 2 }, idempotentReplays: 48 },
     queuedRequests: { total: 3_000, ambiguous: 4 },
     faults: { total: faultList.length, byKind: byKind(faultList), list: faultList },
     invariants: {
@@ -77,6 +77,7 @@ describe('markdownReport', () => {
     expect(md).toContain('18.00 (90 surplus / 5 faults losing work; bound 64)');
     expect(md).toContain('api-1 183, gpu-worker-2 151, gpu-worker-10 140, postgres 96');
     expect(md).toContain('0 (7 delivered more than once, allowed)');
+    expect(md).toContain('| 0 of 48 replays');
   });
 
   test('counts every fault kind, zeros included, and the total', () => {
