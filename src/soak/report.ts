@@ -84,7 +84,7 @@ export type SoakReport = {
   };
   /** Peak resident set size per process name, in MiB. */
   peakRssMiB: Record<string, number>;
-  /** Lines finished per second, per sample. */
+  /** Successful backend answers per second, per sample: the fleet's throughput (redone work included). */
   throughput: Array<{ tMs: number; linesPerSecond: number }>;
   violations: Violation[];
 };

@@ -120,7 +120,7 @@ function plotSpec(report: SoakReport): vl.TopLevelSpec {
     mark: { type: 'line', color: '#222222', strokeWidth: 1.5 },
     encoding: {
       x: { field: 'minutes', ...x },
-      y: { field: 'linesPerSecond', type: 'quantitative', title: 'lines/s' },
+      y: { field: 'linesPerSecond', type: 'quantitative', title: 'answers/s' },
     },
   };
   const rects: Layer = {
@@ -145,7 +145,7 @@ function plotSpec(report: SoakReport): vl.TopLevelSpec {
     padding: 12,
     title: {
       text: `Soak: seed ${report.seed}, ${report.minutes} minutes, ${report.passed ? 'PASSED' : 'FAILED'}`,
-      subtitle: samples.length > 0 ? `lines finished per second; ${report.faults.total} injected faults shaded` : 'no throughput samples',
+      subtitle: samples.length > 0 ? `successful backend answers per second; ${report.faults.total} injected faults shaded` : 'no throughput samples',
       color: report.passed ? '#1a7f37' : '#cf222e',
       anchor: 'start',
     },
