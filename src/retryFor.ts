@@ -2,14 +2,20 @@ import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { logger } from './logger';
 
 /**
- * Runs `work`, retrying any failure with exponential backoff (from `initialDelayMs` to `maxDelayMs`)
- * for up to `budgetMs`; an error after the budget is the work's own. For waits on something that
- * comes back by itself: a database failing over, a server that has not yet seen a poller.
+ * Runs `work`, retrying any failure (or those `isRetryable` accepts) with exponential backoff (from
+ * `initialDelayMs` to `maxDelayMs`) for up to `budgetMs`; an error after the budget is the work's
+ * own. For waits on something that comes back by itself: a database failing over, a server that has
+ * not yet seen a poller.
  */
-export async function retryFor<T>(budgetMs: number, work: () => Promise<T>, backoff: { initialDelayMs: number; maxDelayMs: number }): Promise<T> {
+export async function retryFor<T>(
+  budgetMs: number,
+  work: () => Promise<T>,
+  backoff: { initialDelayMs: number; maxDelayMs: number },
+  isRetryable: (err: unknown) => boolean = () => true,
+): Promise<T> {
   const deadline = Date.now() + budgetMs;
   const policy = retry(
-    handleWhen(() => Date.now() < deadline),
+    handleWhen((err) => Date.now() < deadline && isRetryable(err)),
     { backoff: new ExponentialBackoff({ initialDelay: backoff.initialDelayMs, maxDelay: backoff.maxDelayMs }) },
   );
   return policy.execute(work);

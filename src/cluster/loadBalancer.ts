@@ -11,11 +11,12 @@ import type { ProcessSpec } from './topology';
  * out of rotation while its /healthz fails (the process is gone or stuck), which takes a second or
  * two. Not /readyz: it fails on every replica at once while PostgreSQL or Temporal is away, and
  * haproxy would then answer every call with its own bare 503, reads that need only PostgreSQL
- * included, where the API answers what it can and a 503 with a code and Retry-After for the rest. Meanwhile a request that meets a replica just killed goes to the other one (`redispatch`):
- * always when the connection was refused (the request never left), and for a GET also when the
- * connection closed without an answer (a dying process can still accept one). A POST is not sent
- * twice by the load balancer: it answers 502, and a client that retries it sends an Idempotency-Key
- * (honoured on creates) to be safe. Statistics (requests per replica, as CSV at /;csv) on the stats port.
+ * included, where the API answers what it can and a 503 with a code and Retry-After for the rest.
+ * Meanwhile a request that meets a replica just killed goes to the other one (`redispatch`): always
+ * when the connection was refused (the request never left), and for a GET also when the connection
+ * closed without an answer (a dying process can still accept one). A POST is not sent twice by the
+ * load balancer: it answers 502, and a client that retries it sends an Idempotency-Key (honoured on
+ * creates) to be safe. Statistics (requests per replica, as CSV at /;csv) on the stats port.
  */
 export function loadBalancer(config: ClusterConfig, apis: readonly ProcessSpec[]): ProcessSpec {
   const ports = clusterPorts(config.portBase);

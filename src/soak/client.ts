@@ -1,5 +1,5 @@
-import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import OpenAI from 'openai';
+import { retryFor } from '../retryFor';
 import type { CallLog } from './calls';
 
 /** How long one call may take before the client gives up on it (a paused process holds calls open). */
@@ -68,11 +68,11 @@ export class TenantClient {
       return JSON.parse(text) as T;
     };
     if (!options.idempotent) return attempt();
-    const deadline = Date.now() + (options.retryForMs ?? 120_000);
-    const policy = retry(
-      handleWhen((err) => Date.now() < deadline && (isAmbiguous(err) || (err instanceof ApiCallError && err.status === 429))),
-      { backoff: new ExponentialBackoff({ initialDelay: 250, maxDelay: 5_000 }) },
+    return retryFor(
+      options.retryForMs ?? 120_000,
+      attempt,
+      { initialDelayMs: 250, maxDelayMs: 5_000 },
+      (err) => isAmbiguous(err) || (err instanceof ApiCallError && err.status === 429),
     );
-    return policy.execute(attempt);
   }
 }

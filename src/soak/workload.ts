@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { toFile } from 'openai';
 import type { BatchEndpoint } from '../batches/endpoints';
-import { TERMINAL_STATUSES } from '../states/batch';
+import { isTerminal } from '../states/batch';
 import { logger } from '../logger';
 import { ApiCallError, isAmbiguous, type TenantClient } from './client';
 import { customIdsOf, type Ledger, type TrackedBatch } from './ledger';
@@ -26,7 +26,6 @@ export type WorkloadSettings = Readonly<{
 type Endpoint = Extract<BatchEndpoint, '/v1/chat/completions' | '/v1/completions' | '/v1/embeddings' | '/v1/responses'>;
 const ENDPOINTS: readonly Endpoint[] = ['/v1/chat/completions', '/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/responses'];
 
-const FINAL: ReadonlySet<string> = new Set(TERMINAL_STATUSES);
 const log = logger.child({ component: 'workload' });
 const run = promisify(execFile);
 
@@ -77,7 +76,7 @@ export class Workload {
     for (const batch of this.ledger.nonFinal()) {
       const client = this.clientOf(batch);
       const object = await client.openai.batches.retrieve(batch.id);
-      if (!FINAL.has(object.status)) continue;
+      if (!isTerminal(object.status)) continue;
       batch.final = {
         status: object.status,
         outputFileId: object.output_file_id ?? null,

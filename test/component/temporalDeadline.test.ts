@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { isTemporalUnavailable } from '../../src/temporal/availability';
 import { TEMPORAL_CALL_DEADLINE_MS, workflowGateway } from '../../src/temporal/gateway';
@@ -16,7 +15,7 @@ describe('workflow gateway, Temporal silent', () => {
 
   beforeAll(async () => {
     const [host, port] = testStack().temporalAddress.split(':');
-    proxy = new FaultProxy({ listenPort: await freePort(), target: { host: host!, port: Number(port) } });
+    proxy = new FaultProxy({ listenPort: 0, target: { host: host!, port: Number(port) } });
     await proxy.start();
     connection = await Connection.connect({ address: `127.0.0.1:${proxy.port}` });
   });
@@ -46,13 +45,3 @@ describe('workflow gateway, Temporal silent', () => {
     await expect(workflows.batchWorkflowState('batch_never_started')).resolves.toBe('missing');
   }, 60_000);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}

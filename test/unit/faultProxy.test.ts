@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { FaultProxy, type FaultProxyOptions } from '../../src/soak/faultProxy';
 import { withTimeout } from '../../src/withTimeout';
+import { freePort } from '../support/ports';
 
 // A proxy that holds a connection it should have closed would otherwise hang a test for the global three minutes.
 jest.setTimeout(10_000);
@@ -86,14 +87,6 @@ async function eventually<T>(check: () => Promise<T>, timeoutMs = 3000): Promise
       await sleep(20);
     }
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 afterEach(async () => {
