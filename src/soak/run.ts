@@ -30,6 +30,13 @@ const PROXY_PORT_OFFSET = 40;
 /** What a GPU worker may have in flight at once (two backends of the simulator's 64 slots, each run up to twice deep): the most one fault can make it redo. */
 const IN_FLIGHT_BOUND = 2 * 2 * 64;
 
+/**
+ * How long the last webhooks may take once every batch has ended: a delivery attempt whose
+ * orchestrator was killed is retried only after its activity's 5-minute start-to-close timeout
+ * (src/workflows/webhook.ts), then after the backoff of the attempts before (5 s, 10 s, 20 s, ...).
+ */
+const WEBHOOK_SETTLE_MS = 7 * 60_000;
+
 const log = logger.child({ component: 'soak' });
 
 /**
@@ -62,7 +69,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 
   const cluster = await startCluster(config, {
     appEnv: { API_KEYS: keys.map((k) => `${k.key}:${k.tenant}`).join(','), WEBHOOK_ALLOW_PRIVATE: 'true' },
-    backendUrl: (backend) => `http://127.0.0.1:${config.portBase + PROXY_PORT_OFFSET + backends.findIndex((b) => b.name === backend.name)}/v1`,
+    backendUrl: (backend) => `http://127.0.0.1:${proxies.get(backend.name)!.port}/v1`,
   });
   try {
     const t0 = Date.now();
@@ -108,8 +115,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       2_000,
     );
     if (!settled) log.warn({ non_final: ledger.nonFinal().map((b) => b.id) }, 'not every batch ended within the settle time');
-    // Webhooks retry with backoff (5 s, 10 s, 20 s, ...): a few minutes more for the last deliveries.
-    await waitUntil(() => [...ledger.batches.values()].every((b) => !b.webhook || !b.final || receiver.saw(b.id, `batch.${b.final.status}`)), 180_000, 1_000);
+    await waitUntil(() => [...ledger.batches.values()].every((b) => !b.webhook || !b.final || receiver.saw(b.id, `batch.${b.final.status}`)), WEBHOOK_SETTLE_MS, 1_000);
     await sampler.stop();
 
     const checked = await checkInvariants(ledger, tenants, receiver);
@@ -120,7 +126,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     if (perFault > IN_FLIGHT_BOUND) ledger.violation('redone work per fault within the in-flight bound', 'redo', `${perFault.toFixed(1)} > ${IN_FLIGHT_BOUND}`);
 
     const byStatus: Record<string, number> = {};
-    for (const b of ledger.batches.values()) byStatus[b.final?.status ?? 'not final'] = (byStatus[b.final?.status ?? 'not final'] ?? 0) + 1;
+    for (const b of ledger.batches.values()) {
+      const status = b.final?.status ?? 'not final';
+      byStatus[status] = (byStatus[status] ?? 0) + 1;
+    }
     byStatus['completed (queue)'] = checked.queueBatches.length;
     const byKind = Object.fromEntries(FAULT_KINDS.map((kind) => [kind, faults.filter((f) => f.kind === kind).length])) as SoakReport['faults']['byKind'];
     const { succeeded, failedAsAsked, expiredOrCancelled, total, queueBatches, ...invariants } = checked;
