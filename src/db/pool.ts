@@ -32,8 +32,12 @@ export function createPool(connectionString: string, max = 10, timeouts: DbTimeo
     query_timeout: timeouts.statementMs + 5_000,
     keepAlive: true,
   });
-  // An idle client losing its connection (server restart, pg_terminate_backend) must not crash the process.
+  // A client losing its connection (server restart, pg_terminate_backend) must not crash the process.
+  // The pool hears that of its idle clients only; a client checked out (a transaction between two
+  // statements, waiting on Temporal) emits it on itself, with no listener unless it has this one:
+  // its next statement then fails as PostgreSQL being away, and the pool drops it on release.
   pool.on('error', (err) => logger.warn({ err: err.message }, 'idle postgres client error'));
+  pool.on('connect', (client) => client.on('error', (err) => logger.warn({ err: err.message }, 'postgres client lost its connection')));
   return pool;
 }
 

@@ -1,7 +1,8 @@
 import net from 'node:net';
-import { createPool } from '../../src/db/pool';
+import { createPool, isDatabaseUnavailable, withTransaction } from '../../src/db/pool';
 import { migrate } from '../../src/db/migrate';
 import { testStack } from '../support/stack';
+import { waitFor } from '../support/wait';
 
 /**
  * The service's PostgreSQL pool bounds every wait, so an unreachable or stuck server turns into an
@@ -40,6 +41,30 @@ describe('createPool timeouts', () => {
       await db.end();
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  test('a transaction whose connection is cut between two statements fails as PostgreSQL away, and the process lives on', async () => {
+    // Found by the soak: a PostgreSQL restart while a transaction waited between statements (on
+    // Temporal) made its client emit an error nobody listened to, and the process exited.
+    const db = createPool(stack.databaseUrl, 2);
+    const admin = createPool(stack.databaseUrl, 1);
+    try {
+      const outcome = await withTransaction(db, async (client) => {
+        const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        const pid = rows[0]!.pid;
+        await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+        await waitFor(async () => (await admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 0, {
+          what: 'the backend to be gone',
+        });
+        return client.query('SELECT 1');
+      }).catch((err: unknown) => err);
+      expect(isDatabaseUnavailable(outcome)).toBe(true);
+      // The broken client left the pool; the next statement gets a fresh connection.
+      expect((await db.query<{ one: number }>('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await db.end();
+      await admin.end();
     }
   });
 });
