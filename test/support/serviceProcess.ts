@@ -34,7 +34,10 @@ const READY_LINE: Record<Entry, string> = {
  * ready. For `start`: with TEMPORAL_ADDRESS, DATABASE_URL and VLLM_BASE_URL in `env` it embeds
  * nothing; without them it runs the embedded default.
  */
-export async function startServiceProcess(env: Record<string, string>, options: { port?: number; entry?: Entry; nodeArgs?: string[] } = {}): Promise<ServiceProcess> {
+export async function startServiceProcess(
+  env: Record<string, string>,
+  options: { port?: number; entry?: Entry; nodeArgs?: string[]; readyTimeoutMs?: number } = {},
+): Promise<ServiceProcess> {
   const entry = options.entry ?? 'start';
   const script = built(`main/${entry}.js`);
   // End-to-end tests run the built service: `npm test` and `npm run test:e2e` build first.
@@ -55,7 +58,7 @@ export async function startServiceProcess(env: Record<string, string>, options: 
       if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}:\n${output}`);
       return output.includes(READY_LINE[entry]);
     },
-    { timeoutMs: 120_000, what: `${entry} start-up` },
+    { timeoutMs: options.readyTimeoutMs ?? 120_000, what: `${entry} start-up` },
   );
   const loggedMetricsUrl = /"metrics":"([^"]+)"/.exec(output)?.[1];
   return {
