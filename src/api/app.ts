@@ -4,16 +4,11 @@ import type { Config } from '../config';
 import type { Db } from '../db/pool';
 import { authenticate, callerResolver, isOperator, requireOperator } from './auth';
 import { errorHandler, refuseUnstorablePath, unknownRoute } from './errors';
-import { jsonBody } from './jsonBody';
 import { openApiRouter } from './openapi';
-import { batchesRouter } from './routes/batches';
-import { filesRouter } from './routes/files';
+import { operationsRouter, type ApiDeps } from './operation';
+import { OPERATIONS } from './operations';
 import { healthRouter } from './routes/health';
-import { metricsRouter, rememberRouteBase, timeRequests } from './routes/metrics';
-import { modelsRouter } from './routes/models';
-import { queuesRouter } from './routes/queues';
-import { requestsRouter } from './routes/requests';
-import { webhookDeliveriesRouter } from './routes/webhookDeliveries';
+import { metricsRouter, timeRequests } from './routes/metrics';
 import { TenantSlots } from './tenantSlots';
 import type { ReadinessProbe } from '../readiness';
 import { workflowGateway } from '../temporal/gateway';
@@ -33,39 +28,29 @@ export function createApp(deps: { config: Config; db: Db; temporal: Client; read
   app.use(openApiRouter());
 
   const v1 = express.Router();
-  v1.use(rememberRouteBase);
   v1.use(authenticate(callers));
   v1.use(refuseUnstorablePath);
-  // Enqueue calls carry many requests: their own, larger limit (the parser below skips a parsed body).
-  v1.use('/requests', jsonBody(config.queues.maxCallBytes));
-  v1.use(jsonBody('1mb'));
-  v1.use(filesRouter({ db, maxFileBytes: config.limits.maxFileBytes, uploadSlots: new TenantSlots(config.limits.maxConcurrentUploadsPerTenant) }));
-  const workflows = workflowGateway(temporal);
-  v1.use(batchesRouter({ db, workflows, webhookPolicy: { allowPrivate: config.webhooks.allowPrivate } }));
-  v1.use(webhookDeliveriesRouter({ db, workflows }));
-  const queueDefaults = config.queues.defaults;
-  v1.use(
-    queuesRouter({
-      db,
-      workflows,
-      defaults: queueDefaults,
-      webhookPolicy: { allowPrivate: config.webhooks.allowPrivate },
-      maxRequestsPerBatch: config.limits.maxRequestsPerBatch,
-    }),
-  );
-  v1.use(
-    requestsRouter({
-      db,
-      workflows,
-      defaults: queueDefaults,
-      maxQueuedPerTenant: config.queues.maxQueuedPerTenant,
-      maxRequestsPerCall: config.queues.maxRequestsPerCall,
-    }),
-  );
-  v1.use(modelsRouter({ db }));
+  v1.use(operationsRouter(OPERATIONS, apiDeps(config, db, temporal)));
   app.use('/v1', v1);
 
   app.use(unknownRoute);
   app.use(errorHandler);
   return app;
+}
+
+/** What the operations of the table are given: the use cases' dependencies and the API's limits. */
+export function apiDeps(config: Config, db: Db, temporal: Client): ApiDeps {
+  return {
+    db,
+    workflows: workflowGateway(temporal),
+    webhookPolicy: { allowPrivate: config.webhooks.allowPrivate },
+    uploads: { maxFileBytes: config.limits.maxFileBytes, slots: new TenantSlots(config.limits.maxConcurrentUploadsPerTenant) },
+    queues: {
+      defaults: config.queues.defaults,
+      maxQueuedPerTenant: config.queues.maxQueuedPerTenant,
+      maxRequestsPerCall: config.queues.maxRequestsPerCall,
+      maxCallBytes: config.queues.maxCallBytes,
+    },
+    maxRequestsPerBatch: config.limits.maxRequestsPerBatch,
+  };
 }

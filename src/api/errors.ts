@@ -23,10 +23,7 @@ export class ApiError extends Error {
 export const invalidRequest = (message: string, param: string | null = null, code: string | null = 'invalid_request') =>
   new ApiError(400, 'invalid_request_error', code, message, param);
 
-export const notFound = (what: string, id: string) => new ApiError(404, 'invalid_request_error', 'not_found', `No such ${what}: '${id}'`);
-
-export const unsupportedContentType = (message: string, param: string | null = null) =>
-  new ApiError(415, 'invalid_request_error', 'unsupported_content_type', message, param);
+const unsupportedContentType = (message: string, param: string | null = null) => new ApiError(415, 'invalid_request_error', 'unsupported_content_type', message, param);
 
 export const errorBody = (err: ApiError) => ({
   error: { message: err.message, type: err.type, param: err.param, code: err.code },

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { IDEMPOTENCY_KEY_TTL_SECONDS } from '../states/idempotency';
-import { ApiError, invalidRequest } from './errors';
+import { invalidRequest } from './errors';
+import type { Refusal } from './operation';
 
 const HEADER = 'Idempotency-Key';
 /** Printable ASCII, as the keys clients generate (UUIDs, hashes) are; long enough for any of them. */
@@ -19,6 +20,11 @@ export function markReplayed(res: Response): void {
   res.setHeader('Idempotent-Replayed', 'true');
 }
 
-export const idempotencyKeyReused = (
-  message = `This ${HEADER} was used within the last ${IDEMPOTENCY_KEY_TTL_SECONDS / 3600} hours with a different request; use a new key for a new request.`,
-) => new ApiError(409, 'invalid_request_error', 'idempotency_key_reused', message, HEADER);
+/** A used key sent with another request: refused, with the use case's reason when it has one. */
+export const idempotencyKeyReused: Refusal<{ kind: string; message?: string }, unknown> = {
+  status: 409,
+  code: 'idempotency_key_reused',
+  message: (outcome) =>
+    outcome.message ?? `This ${HEADER} was used within the last ${IDEMPOTENCY_KEY_TTL_SECONDS / 3600} hours with a different request; use a new key for a new request.`,
+  param: () => HEADER,
+};

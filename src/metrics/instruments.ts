@@ -80,7 +80,7 @@ export const webhookAttempts = new Counter({
 
 export const httpRequestDuration = new Histogram({
   name: 'vbs_http_request_duration_seconds',
-  help: "API requests until their response was sent, by method, route pattern (e.g. /v1/batches/:id, 'unmatched' for unknown paths) and status code.",
+  help: "API requests until their response was sent, by method, route pattern (e.g. /v1/batches/{batch_id}, 'unmatched' for unknown paths) and status code.",
   labelNames: ['method', 'route', 'status_code'] as const,
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
   registers,

@@ -17,7 +17,7 @@ export type EnqueueItem = { value: unknown; text: string };
 
 export type EnqueueOutcome =
   | { kind: 'queued'; queue: string; ids: string[] }
-  | { kind: 'queue_not_found' }
+  | { kind: 'queue_not_found'; queue: string }
   | { kind: 'invalid_item'; index: number; code: string; message: string; param: string | null }
   | { kind: 'queue_full'; limit: number; queued: number; adding: number; retryAfterSeconds: number };
 
@@ -39,7 +39,7 @@ export async function enqueueRequests(deps: EnqueueDeps, tenantId: string, queue
 async function enqueueInTransaction(deps: EnqueueDeps, tenantId: string, queueName: string, items: EnqueueItem[]): Promise<EnqueueOutcome> {
   return withTransaction(deps.db, async (client) => {
     const counted = await addQueued(client, tenantId, queueName, items.length);
-    if (!counted) throw new Rollback({ kind: 'queue_not_found' });
+    if (!counted) throw new Rollback({ kind: 'queue_not_found', queue: queueName });
     const settings = effectiveSettings(counted, deps.defaults);
     const requests = completeRequests(items, settings);
     if (!Array.isArray(requests)) throw new Rollback(requests);

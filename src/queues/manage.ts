@@ -10,8 +10,10 @@ import { DEFAULT_QUEUE, effectiveSettings, type CreateQueueBody, type QueueDefau
 
 export type QueueDeps = { db: Db; workflows: WorkflowGateway; defaults: QueueDefaults; webhookPolicy: DestinationPolicy; maxRequestsPerBatch: number };
 
-export type QueueOutcome =
-  { kind: 'ok'; queue: QueueObject } | { kind: 'not_found' } | { kind: 'exists' } | { kind: 'invalid'; param: string; code: string; message: string };
+/** A queue, or none of that name for the tenant. */
+export type QueueLookup = { kind: 'ok'; queue: QueueObject } | { kind: 'not_found' };
+/** Settings the schema cannot refuse and the server does (a batch size above its limit, a webhook destination). */
+export type InvalidSettings = { kind: 'invalid'; param: string; code: 'invalid_value' | 'invalid_webhook_url'; message: string };
 
 /**
  * Creates a queue; unset settings follow the QUEUE_* defaults. `requestKwargs` is the text of
@@ -22,7 +24,7 @@ export async function createQueue(
   tenantId: string,
   request: z.output<typeof CreateQueueBody>,
   requestKwargs: string | null | undefined,
-): Promise<QueueOutcome> {
+): Promise<QueueLookup | InvalidSettings | { kind: 'exists' }> {
   const { name, request_kwargs: _parsed, ...settings } = request;
   const refused = await refusal(deps, settings);
   if (refused) return refused;
@@ -42,7 +44,7 @@ export async function updateQueue(
   name: string,
   request: z.output<typeof UpdateQueueBody>,
   requestKwargs: string | null | undefined,
-): Promise<QueueOutcome> {
+): Promise<QueueLookup | InvalidSettings> {
   const { request_kwargs: _parsed, ...patch } = request;
   const refused = await refusal(deps, patch);
   if (refused) return refused;
@@ -53,7 +55,7 @@ export async function updateQueue(
   return retrieveQueue(deps, tenantId, name);
 }
 
-export async function retrieveQueue(deps: Pick<QueueDeps, 'db' | 'defaults'>, tenantId: string, name: string): Promise<QueueOutcome> {
+export async function retrieveQueue(deps: Pick<QueueDeps, 'db' | 'defaults'>, tenantId: string, name: string): Promise<QueueLookup> {
   const row = await findQueue(deps.db, tenantId, name);
   if (row) return { kind: 'ok', queue: toQueueObject(row, deps.defaults) };
   if (name !== DEFAULT_QUEUE) return { kind: 'not_found' };
@@ -95,7 +97,7 @@ function implicitDefault(defaults: QueueDefaults): QueueObject {
 }
 
 /** What the schema cannot check: a batch size within the server's limit, and a webhook destination allowed now. */
-async function refusal(deps: QueueDeps, settings: QueueSettingsPatch): Promise<QueueOutcome | undefined> {
+async function refusal(deps: QueueDeps, settings: QueueSettingsPatch): Promise<InvalidSettings | undefined> {
   const size = effectiveSettings({ settings, request_kwargs: null }, deps.defaults).max_batch_size;
   if (settings.max_batch_size !== undefined && settings.max_batch_size !== null && size > deps.maxRequestsPerBatch) {
     return {

@@ -13,12 +13,13 @@ export async function listQueuedRequestObjects(db: Db, tenantId: string, query: 
   return rows?.map(toQueuedRequestObject);
 }
 
-export type CancelRequestOutcome = { kind: 'cancelled' | 'not_cancellable'; request: QueuedRequestObject } | { kind: 'not_found' };
+export type CancelRequestOutcome =
+  { kind: 'cancelled'; request: QueuedRequestObject } | { kind: 'not_cancellable'; request: QueuedRequestObject } | { kind: 'not_found' };
 
 /** Removes a request still queued; one already in a batch is cancelled with its batch. */
 export async function cancelRequest(db: Db, tenantId: string, id: string): Promise<CancelRequestOutcome> {
   const cancelled = await cancelQueuedRequest(db, tenantId, id);
   const request = await retrieveQueuedRequest(db, tenantId, id);
   if (!request) return { kind: 'not_found' };
-  return { kind: cancelled || request.status === 'cancelled' ? 'cancelled' : 'not_cancellable', request };
+  return cancelled || request.status === 'cancelled' ? { kind: 'cancelled', request } : { kind: 'not_cancellable', request };
 }

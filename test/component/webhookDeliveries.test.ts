@@ -7,11 +7,13 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, t
 import express from 'express';
 import { createWebhookActivities, type WebhookActivityConfig } from '../../src/activities/webhooks';
 import { errorHandler } from '../../src/api/errors';
-import { webhookDeliveriesRouter } from '../../src/api/routes/webhookDeliveries';
+import { apiDeps } from '../../src/api/app';
+import { operationsRouter } from '../../src/api/operation';
+import { webhookDeliveryOperations } from '../../src/api/resources/webhookDeliveries';
+import { loadConfig } from '../../src/config';
 import type { Db } from '../../src/db/pool';
 import { findDeliveryToSend, listDeliveries } from '../../src/store/webhooks';
 import { ORCHESTRATOR_TASK_QUEUE } from '../../src/temporal/definitions';
-import { workflowGateway } from '../../src/temporal/gateway';
 import type { BatchStatus } from '../../src/states/batch';
 import type { WebhookConfig, WebhookEventType } from '../../src/states/webhook';
 import { vetNewBatchWebhook } from '../../src/webhooks/config';
@@ -57,7 +59,7 @@ describe('webhook deliveries on the real stack', () => {
       res.locals.tenantId = req.header('x-test-tenant') ?? TENANT;
       next();
     });
-    app.use('/v1', webhookDeliveriesRouter({ db, workflows: workflowGateway(client) }));
+    app.use('/v1', operationsRouter(webhookDeliveryOperations, apiDeps(loadConfig({}), db, client)));
     app.use(errorHandler);
     api = http.createServer(app);
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));

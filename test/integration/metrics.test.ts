@@ -145,7 +145,7 @@ describe('Prometheus metrics', () => {
     expect(apiAfter.value('vbs_pending_requests', { model: MODEL })).toBe(0);
     expect(served('vbs_http_request_duration_seconds_count', { method: 'POST', route: '/v1/files', status_code: '200' })).toBe(1);
     expect(served('vbs_http_request_duration_seconds_count', { method: 'POST', route: '/v1/batches', status_code: '200' })).toBe(1);
-    expect(served('vbs_http_request_duration_seconds_count', { method: 'GET', route: '/v1/batches/:id', status_code: '200' })).toBeGreaterThanOrEqual(1);
+    expect(served('vbs_http_request_duration_seconds_count', { method: 'GET', route: '/v1/batches/{batch_id}', status_code: '200' })).toBeGreaterThanOrEqual(1);
     expect(apiAfter.has('vbs_queued_requests')).toBe(true);
 
     // The Grafana dashboard charts only series these endpoints really export.
@@ -167,7 +167,7 @@ describe('Prometheus metrics', () => {
     const before = await scrape(api.metricsUrl);
     expect((await fetch(`${api.apiUrl}/batches/batch_no_such_batch`)).status).toBe(404);
     const after = await scrape(api.metricsUrl);
-    expect(delta(before, after)('vbs_http_request_duration_seconds_count', { method: 'GET', route: '/v1/batches/:id', status_code: '404' })).toBe(1);
+    expect(delta(before, after)('vbs_http_request_duration_seconds_count', { method: 'GET', route: '/v1/batches/{batch_id}', status_code: '404' })).toBe(1);
   });
 
   test('npm start serves the API, the workers and the Temporal SDK metrics on the API port', async () => {

@@ -3,8 +3,12 @@ import type OpenAI from 'openai';
 import pg from 'pg';
 import { createScratchDatabase, expectApiError, keysCli, unique } from '../support/api';
 import { chatLine, TERMINAL, uploadJsonl, waitForBatch } from '../support/batches';
+import { OPERATIONS } from '../../src/api/operations';
+import { checkAnswer, pathParams, pathWith } from '../support/operations';
 import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 import { testStack } from '../support/stack';
+import { waitFor } from '../support/wait';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhookReceiver';
 
 const MODEL = 'sim-llama-3.1-8b-instruct';
 
@@ -20,11 +24,13 @@ describe('tenant isolation with static and CLI-managed keys', () => {
   let sut: ServiceUnderTest;
   let acme: OpenAI;
   let globex: OpenAI;
+  let receiver: WebhookReceiver;
   const as = (key: string) => sut.clientAs(key);
 
   beforeAll(async () => {
     scratch = await createScratchDatabase(stack);
-    sut = await startServiceUnderTest({ env: { DATABASE_URL: scratch.url, API_KEYS: `${acmeKey}:acme,${globexKey}:globex` } });
+    receiver = await startWebhookReceiver(() => 200);
+    sut = await startServiceUnderTest({ env: { DATABASE_URL: scratch.url, API_KEYS: `${acmeKey}:acme,${globexKey}:globex`, WEBHOOK_ALLOW_PRIVATE: 'true' } });
     acme = as(acmeKey);
     globex = as(globexKey);
   });
@@ -32,6 +38,7 @@ describe('tenant isolation with static and CLI-managed keys', () => {
   afterAll(async () => {
     expect(await sut?.stop()).toBe(0);
     await scratch?.drop();
+    await receiver?.close();
   });
 
   test("another tenant's files and batches are 404 everywhere, and absent from its lists", async () => {
@@ -102,6 +109,59 @@ describe('tenant isolation with static and CLI-managed keys', () => {
     // Static keys and the other stored key are unaffected.
     expect((await as(acmeStored).files.list()).data.length).toBeGreaterThan(0);
     expect((await globex.files.list()).data).toHaveLength(1);
+  });
+
+  test("every operation of the table that takes an id answers another tenant's id with 404, changing nothing; every operation needs a key", async () => {
+    const call = (key: string | null, method: string, path: string, json: boolean) =>
+      fetch(`${sut.service.apiUrl.replace(/\/v1$/, '')}${path}`, {
+        method: method.toUpperCase(),
+        headers: { ...(key === null ? {} : { authorization: `Bearer ${key}` }), ...(json ? { 'content-type': 'application/json' } : {}) },
+        body: json ? '{}' : undefined,
+      });
+    const acmeApi = (method: string, path: string, body?: unknown) =>
+      fetch(`${sut.service.apiUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${acmeKey}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+
+    // Acme owns one of everything an operation can name: a finished batch with a failed line, a delivered webhook, a queue holding a request.
+    const input = await uploadJsonl(acme, [chatLine('ok', MODEL, 'hi'), chatLine('bad', MODEL, '[[sim:400]]')]);
+    const created = await acmeApi('POST', '/batches', { input_file_id: input.id, webhook: { url: receiver.url('/acme') } });
+    const batch = await waitForBatch(acme, created.body.id as string, (b) => TERMINAL.includes(b.status), 60_000);
+    const delivery = await waitFor(
+      async () =>
+        ((await acmeApi('GET', `/batches/${batch.id}/webhook_deliveries`)).body.data as Array<{ id: string; status: string }>).find((d) => d.status === 'delivered'),
+      { timeoutMs: 60_000, what: "acme's webhook delivered" },
+    );
+    expect((await acmeApi('POST', '/queues', { name: 'acme-q', model: MODEL, queue_threshold: 1000, time_threshold: 3600 })).status).toBe(200);
+    const [requestId] = (await acmeApi('POST', '/requests?queue=acme-q', { data: ['hello'] })).body.request_ids as string[];
+    const ids: Record<string, string> = { file_id: input.id, batch_id: batch.id, delivery_id: delivery.id, queue: 'acme-q', request_id: requestId! };
+    const batchesBefore = (await acme.batches.list()).data.map((b) => b.id);
+
+    const withIds = OPERATIONS.filter((op) => pathParams(op).length > 0);
+    expect(withIds.length).toBeGreaterThanOrEqual(12);
+    for (const op of withIds) {
+      const response = await call(globexKey, op.method, pathWith(op, ids), op.body?.['application/json'] !== undefined);
+      const body: unknown = await response.json();
+      expect({ operation: op.operationId, status: response.status, body }).toMatchObject({
+        status: 404,
+        body: { error: { type: 'invalid_request_error', code: 'not_found' } },
+      });
+      checkAnswer(op, response.status, body);
+    }
+    for (const op of OPERATIONS) {
+      const response = await call(null, op.method, pathWith(op, ids), false);
+      expect({ operation: op.operationId, status: response.status }).toEqual({ operation: op.operationId, status: 401 });
+    }
+
+    // Nothing of acme's moved: not cancelled, retried, deleted, replayed or emptied.
+    expect((await acme.batches.retrieve(batch.id)).status).toBe(batch.status);
+    expect((await acme.batches.list()).data.map((b) => b.id)).toEqual(batchesBefore);
+    expect((await acme.files.retrieve(input.id)).id).toBe(input.id);
+    expect((await acmeApi('GET', `/batches/${batch.id}/webhook_deliveries`)).body.data).toContainEqual(expect.objectContaining({ id: delivery.id, status: 'delivered' }));
+    expect((await acmeApi('GET', '/queues/acme-q')).body).toMatchObject({ name: 'acme-q', queue_threshold: 1000 });
+    expect((await acmeApi('GET', `/requests/${requestId}`)).body).toMatchObject({ status: 'queued' });
   });
 });
 

@@ -1,5 +1,6 @@
 import zlib from 'node:zlib';
 import fc from 'fast-check';
+import { OPERATIONS } from '../../src/api/operations';
 import { requestHead } from './rawHttp';
 
 /**
@@ -715,26 +716,26 @@ export type Ref = { pool: Pool; index: number } | { literal: string };
 export type Pool = 'file' | 'batch' | 'delivery' | 'queue' | 'request';
 
 /** The API's routes, with `{pool}` where an id goes, and the methods they serve. */
-export const ROUTES: Array<{ path: string; methods: string[]; weight?: number }> = [
-  { path: '/v1/files', methods: ['GET', 'POST'], weight: 2 },
-  { path: '/v1/files/{file}', methods: ['GET', 'DELETE'] },
-  { path: '/v1/files/{file}/content', methods: ['GET'] },
-  // Batch creation has the most fields to fuzz.
-  { path: '/v1/batches', methods: ['GET', 'POST'], weight: 3 },
-  { path: '/v1/batches/{batch}', methods: ['GET'] },
-  { path: '/v1/batches/{batch}/cancel', methods: ['POST'] },
-  { path: '/v1/batches/{batch}/webhook_deliveries', methods: ['GET'] },
-  { path: '/v1/batches/{batch}/webhook_deliveries/{delivery}/replay', methods: ['POST'] },
-  { path: '/v1/models', methods: ['GET'] },
-  { path: '/v1/batches/{batch}/results', methods: ['GET'] },
-  { path: '/v1/batches/{batch}/retry', methods: ['POST'] },
-  // Stream-to-batch: enqueue and queue settings have the most fields to fuzz.
-  { path: '/v1/queues', methods: ['GET', 'POST'], weight: 2 },
-  { path: '/v1/queues/{queue}', methods: ['GET', 'POST', 'DELETE'], weight: 2 },
-  { path: '/v1/requests', methods: ['GET', 'POST'], weight: 3 },
-  { path: '/v1/requests/{request}', methods: ['GET'] },
-  { path: '/v1/requests/{request}/cancel', methods: ['POST'] },
-];
+/** The pool of live objects each path parameter of the operation table names. */
+const POOL_OF_PARAM: Record<string, Pool> = { file_id: 'file', batch_id: 'batch', delivery_id: 'delivery', queue: 'queue', request_id: 'request' };
+
+/** Paths fuzzed more often than others: those with the most fields to get wrong. */
+const WEIGHTS: Record<string, number> = { '/v1/files': 2, '/v1/batches': 3, '/v1/queues': 2, '/v1/queues/{queue}': 2, '/v1/requests': 3 };
+
+/**
+ * Every path of the API's operation table with its methods, a parameter written as the pool it is
+ * drawn from (`/v1/batches/{batch}`): a route added to the table is fuzzed the day it is added, and
+ * one with a new kind of id fails here until the fuzzer has a pool for it.
+ */
+export const ROUTES: Array<{ path: string; methods: string[]; weight: number }> = [...new Set(OPERATIONS.map((op) => op.path))].map((path) => ({
+  path: path.replace(/\{(\w+)\}/g, (_m, name: string) => {
+    const pool = POOL_OF_PARAM[name];
+    if (pool === undefined) throw new Error(`the fuzzer has no pool of ids for {${name}} (${path}): add one to POOL_OF_PARAM and the suite's pools`);
+    return `{${pool}}`;
+  }),
+  methods: OPERATIONS.filter((op) => op.path === path).map((op) => op.method.toUpperCase()),
+  weight: WEIGHTS[path] ?? 1,
+}));
 
 /** Methods `fetch` can send (it refuses CONNECT, TRACE and TRACK). */
 const METHODS = ['GET', 'POST', 'DELETE', 'PUT', 'PATCH', 'HEAD', 'OPTIONS'];
@@ -904,7 +905,7 @@ function bodyFor(route: string, method: string, ctx: BatchBodyContext): fc.Arbit
 export const apiRequest = (ctx: BatchBodyContext): fc.Arbitrary<ApiRequest> =>
   fc
     .record({
-      route: fc.oneof(...ROUTES.map((route) => ({ weight: route.weight ?? 1, arbitrary: fc.constant(route) }))),
+      route: fc.oneof(...ROUTES.map((route) => ({ weight: route.weight, arbitrary: fc.constant(route) }))),
       alter: fc.constantFrom('none', 'none', 'none', 'none', 'none', 'none', 'trailing-slash', 'double-slash', 'upper-case'),
       ownMethod: fc.constantFrom(true, true, true, false),
       anyMethod: fc.constantFrom(...METHODS),

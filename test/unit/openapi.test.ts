@@ -1,4 +1,5 @@
 import { openApiDocument } from '../../src/api/openapi';
+import { OPERATIONS } from '../../src/api/operations';
 
 type Doc = {
   openapi: string;
@@ -34,6 +35,27 @@ describe('the OpenAPI document', () => {
           expect(operation.parameters).toContainEqual(expect.objectContaining({ name, in: 'path', required: true }));
         }
       }
+    }
+  });
+
+  test('is generated from the operation table: one entry per operation, each listing the codes its table entry refuses with', () => {
+    const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method} ${path}`));
+    expect(documented.sort()).toEqual(OPERATIONS.map((op) => `${op.method} ${op.path}`).sort());
+    expect(new Set(OPERATIONS.map((op) => op.operationId)).size).toBe(OPERATIONS.length);
+    for (const op of OPERATIONS) {
+      const responses = doc.paths[op.path]![op.method]!.responses as Record<string, { description: string }>;
+      for (const { status, code } of op.failures) expect(responses[String(status)]?.description).toContain(code);
+    }
+    expect((doc.paths['/v1/batches/{batch_id}/cancel']!.post!.responses as Record<string, { description: string }>)['409']!.description).toContain(
+      'batch_not_cancellable',
+    );
+  });
+
+  test('every operation that takes an id answers an unknown one (another tenant’s included) with 404 not_found', () => {
+    for (const op of OPERATIONS.filter((o) => o.path.includes('{'))) {
+      expect({ operation: op.operationId, failures: op.failures }).toMatchObject({
+        failures: expect.arrayContaining([expect.objectContaining({ status: 404, code: 'not_found' })]),
+      });
     }
   });
 

@@ -16,26 +16,17 @@ export function metricsRouter(guard: RequestHandler): Router {
 }
 
 /**
- * Times every API request by its route pattern (`/v1/batches/:id`), read once the response is sent
- * and routing is done; paths no route matched share one label, so a scan of random URLs adds no series.
+ * Times every API request by its route pattern: the operation's path (`/v1/batches/{batch_id}`), or
+ * Express's for the routes outside the table; paths no route matched share one label, so a scan of
+ * random URLs adds no series.
  */
 export function timeRequests(): RequestHandler {
   return (req, res, next) => {
     const stop = httpRequestDuration.startTimer();
     res.once('finish', () => {
-      const route = req.route ? `${(res.locals.routeBase as string | undefined) ?? req.baseUrl}${(req.route as { path: string }).path}` : 'unmatched';
+      const route = (res.locals.route as string | undefined) ?? (req.route ? `${req.baseUrl}${(req.route as { path: string }).path}` : 'unmatched');
       stop({ method: req.method, route, status_code: String(res.statusCode) });
     });
     next();
   };
 }
-
-/**
- * Notes the mount path of the router it is mounted in (`/v1`) for `timeRequests`: once a route's
- * handler fails, Express leaves the router and restores `req.baseUrl` before the error handler
- * answers, so without this an error would be labelled `/batches/:id` instead of `/v1/batches/:id`.
- */
-export const rememberRouteBase: RequestHandler = (req, res, next) => {
-  res.locals.routeBase = req.baseUrl;
-  next();
-};

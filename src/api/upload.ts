@@ -1,96 +1,54 @@
 import { PassThrough } from 'node:stream';
 import busboy from 'busboy';
-import { Router, type Request, type Response } from 'express';
+import type { Request, Response } from 'express';
 import type { z } from 'zod';
-import type { Db } from '../../db/pool';
-import { readFileContent } from '../../files/content';
-import { deleteFile } from '../../files/delete';
-import type { FileObject } from '../../files/object';
-import { listFilePage, retrieveFile } from '../../files/read';
-import { FileTooLargeError, IdempotencyKeyReusedError, storeUpload, UploadInterruptedError, type StoredUpload, type UploadFields } from '../../files/upload';
-import { ApiError, invalidRequest, notFound, unsupportedContentType } from '../errors';
-import { idempotencyKeyOf, idempotencyKeyReused, markReplayed } from '../idempotency';
-import { listObject, unknownCursor } from '../pagination';
-import { ListFilesQuery, UploadFileFields, UploadFileQuery } from '../schemas';
-import { tenantOf } from '../tenant';
-import type { TenantSlots } from '../tenantSlots';
-import { parseRequest } from '../validate';
+import { FileTooLargeError, IdempotencyKeyReusedError, storeUpload, UploadInterruptedError, type StoredUpload, type UploadFields } from '../files/upload';
+import { invalidRequest } from './errors';
+import { idempotencyKeyOf } from './idempotency';
+import type { ApiDeps } from './operation';
+import { UploadFileFields, UploadFileQuery } from './schemas';
+import { parseRequest } from './validate';
 
-type UploadDeps = { db: Db; maxFileBytes: number; uploadSlots: TenantSlots };
+/** An upload's outcome: stored, or refused for what the client sent (the request was read no further). */
+export type UploadOutcome =
+  | { kind: 'stored'; stored: StoredUpload }
+  | { kind: 'too_many_uploads'; perTenant: number }
+  | { kind: 'unsupported_content_type' }
+  | { kind: 'too_large'; message: string }
+  | { kind: 'malformed_multipart'; message: string }
+  | { kind: 'incomplete_upload'; message: string }
+  | { kind: 'idempotency_key_reused'; message: string };
 
 /** Raw JSONL bodies (extension for the seed guide's clients), besides OpenAI's multipart form. */
-const RAW_JSONL_TYPES = ['application/jsonl', 'application/x-ndjson'];
+export const RAW_JSONL_TYPES = ['application/jsonl', 'application/x-ndjson'];
 
-export function filesRouter(deps: UploadDeps): Router {
-  const router = Router();
-
-  router.post('/files', async (req, res) => {
-    const tenantId = tenantOf(res);
-    const release = deps.uploadSlots.tryAcquire(tenantId);
-    if (!release) {
-      res.setHeader('retry-after', '1');
-      throw new ApiError(
-        429,
-        'rate_limit_error',
-        'too_many_concurrent_uploads',
-        `This API key's tenant already has ${deps.uploadSlots.perTenant} uploads in progress; retry when one finishes.`,
-      );
+/**
+ * Receives an upload, multipart (OpenAI) or raw JSONL, within the tenant's share of upload slots.
+ * A failure the client caused is an outcome; any other failure (a validation error of the form's
+ * fields, a dependency away) is thrown. Either way the rest of a refused body is drained first.
+ */
+export async function receiveUpload(deps: ApiDeps, tenantId: string, req: Request, res: Response): Promise<UploadOutcome> {
+  const { slots } = deps.uploads;
+  const release = slots.tryAcquire(tenantId);
+  if (!release) return { kind: 'too_many_uploads', perTenant: slots.perTenant };
+  try {
+    const idempotencyKey = idempotencyKeyOf(req);
+    if (req.is('multipart/form-data')) return { kind: 'stored', stored: await receiveMultipart(req, deps, tenantId, idempotencyKey) };
+    if (req.is(RAW_JSONL_TYPES)) return { kind: 'stored', stored: await receiveRaw(req, deps, tenantId, idempotencyKey) };
+    lingerAfterRefusal(req, res);
+    return { kind: 'unsupported_content_type' };
+  } catch (err) {
+    lingerAfterRefusal(req, res);
+    if (err instanceof IdempotencyKeyReusedError) return { kind: 'idempotency_key_reused', message: err.message };
+    if (err instanceof FileTooLargeError) return { kind: 'too_large', message: err.message };
+    if (err instanceof UploadInterruptedError) {
+      const message = (err.cause as Error).message;
+      return req.is('multipart/form-data') ? { kind: 'malformed_multipart', message } : { kind: 'incomplete_upload', message };
     }
-    let stored: StoredUpload;
-    try {
-      const idempotencyKey = idempotencyKeyOf(req);
-      if (req.is('multipart/form-data')) stored = await receiveMultipart(req, deps, tenantId, idempotencyKey);
-      else if (req.is(RAW_JSONL_TYPES)) stored = await receiveRaw(req, deps, tenantId, idempotencyKey);
-      else {
-        throw unsupportedContentType(`Uploads must be multipart/form-data with a 'file' field, or a raw ${RAW_JSONL_TYPES.join(' or ')} body.`, 'file');
-      }
-    } catch (err) {
-      throw uploadFailure(req, res, err);
-    } finally {
-      release();
-    }
-    if (stored.replayed) markReplayed(res);
-    res.status(200).json(stored.file);
-  });
-
-  router.get('/files', async (req, res) => {
-    const query = parseRequest(ListFilesQuery, req.query);
-    const files = await listFilePage(deps.db, tenantOf(res), query);
-    if (!files) throw unknownCursor('file', query.after!);
-    res.json(listObject(files, query.limit));
-  });
-
-  router.get('/files/:id', async (req, res) => {
-    res.json(await requireFile(deps.db, tenantOf(res), req.params.id));
-  });
-
-  router.delete('/files/:id', async (req, res) => {
-    const outcome = await deleteFile(deps.db, tenantOf(res), req.params.id);
-    if (outcome === 'not_found') throw notFound('file', req.params.id);
-    if (outcome === 'in_use') {
-      throw new ApiError(409, 'invalid_request_error', 'file_in_use', `File '${req.params.id}' is the input of a batch that is still validating.`);
-    }
-    res.json({ id: req.params.id, object: 'file', deleted: true });
-  });
-
-  router.get('/files/:id/content', async (req, res) => {
-    const file = await requireFile(deps.db, tenantOf(res), req.params.id);
-    res.status(200).type('application/octet-stream').setHeader('content-length', String(file.bytes));
-    for await (const part of readFileContent(deps.db, file.id)) {
-      // A client that went away never drains: stop reading rather than wait forever.
-      if (!res.write(part)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
-      if (res.destroyed) return;
-    }
-    res.end();
-  });
-
-  return router;
-}
-
-async function requireFile(db: Db, tenantId: string, fileId: string): Promise<FileObject> {
-  const file = await retrieveFile(db, tenantId, fileId);
-  if (!file) throw notFound('file', fileId);
-  return file;
+    throw err;
+  } finally {
+    release();
+  }
 }
 
 /** How much of a refused upload's remaining body is read and dropped so the client gets to read the answer. */
@@ -101,9 +59,8 @@ const LINGER = { ms: 10_000, bytes: 64 * 1024 * 1024 };
  * body is read and dropped (never buffered) for a while, as nginx's lingering close does: closing
  * at once would reset the connection under a client still writing, which then sees a broken pipe
  * instead of the answer (and an SDK retries it). Past LINGER the connection is cut.
- * Stream failures are the client's: a malformed form, or a disconnect (then nobody reads the answer).
  */
-function uploadFailure(req: Request, res: Response, err: unknown): unknown {
+function lingerAfterRefusal(req: Request, res: Response): void {
   if (!req.complete) {
     req.unpipe();
     let dropped = 0;
@@ -119,28 +76,17 @@ function uploadFailure(req: Request, res: Response, err: unknown): unknown {
       req.once('end', () => clearTimeout(timer)).once('close', () => clearTimeout(timer));
     });
   }
-  if (err instanceof IdempotencyKeyReusedError) return idempotencyKeyReused(err.message);
-  if (err instanceof FileTooLargeError) return new ApiError(413, 'invalid_request_error', 'file_too_large', err.message, 'file');
-  if (err instanceof UploadInterruptedError) {
-    const multipart = req.is('multipart/form-data');
-    return invalidRequest(
-      `${multipart ? 'Malformed multipart body' : 'Incomplete upload'}: ${(err.cause as Error).message}`,
-      'file',
-      multipart ? 'invalid_multipart' : 'incomplete_upload',
-    );
-  }
-  return err;
 }
 
 /** A raw body is the file itself; purpose and filename come from the query string. */
-async function receiveRaw(req: Request, deps: UploadDeps, tenantId: string, idempotencyKey: string | undefined): Promise<StoredUpload> {
+async function receiveRaw(req: Request, deps: ApiDeps, tenantId: string, idempotencyKey: string | undefined): Promise<StoredUpload> {
   const query = parseRequest(UploadFileQuery, req.query);
-  if (Number(req.headers['content-length']) > deps.maxFileBytes) throw new FileTooLargeError(deps.maxFileBytes);
+  if (Number(req.headers['content-length']) > deps.uploads.maxFileBytes) throw new FileTooLargeError(deps.uploads.maxFileBytes);
   return storeUpload(deps.db, {
     tenantId,
     filename: query.filename,
     content: bodyStream(req),
-    maxBytes: deps.maxFileBytes,
+    maxBytes: deps.uploads.maxFileBytes,
     resolveFields: async () => uploadFields(query),
     idempotencyKey,
   });
@@ -163,7 +109,7 @@ function bodyStream(req: Request): PassThrough {
  * Streams the multipart `file` field into storage. `purpose` may arrive before or after the file, so
  * it is checked once the whole form is parsed, before the upload completes.
  */
-function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string, idempotencyKey: string | undefined): Promise<StoredUpload> {
+function receiveMultipart(req: Request, deps: ApiDeps, tenantId: string, idempotencyKey: string | undefined): Promise<StoredUpload> {
   let form: busboy.Busboy;
   try {
     // Filenames in UTF-8 (what browsers and the SDKs send), not busboy's latin1 default.
@@ -201,7 +147,7 @@ function receiveMultipart(req: Request, deps: UploadDeps, tenantId: string, idem
         tenantId,
         filename: info.filename,
         content: stream,
-        maxBytes: deps.maxFileBytes,
+        maxBytes: deps.uploads.maxFileBytes,
         idempotencyKey,
         resolveFields: async () => {
           await parsed;
