@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { Db } from '../db/pool';
-import { reconcileBatches, type ReconciledBatch } from '../batches/reconcile';
+import { reconcileBatches, type ReconciledBatch } from '../pipeline/reconcile';
 import { logger } from '../logger';
 import { wakeSilentQueues } from '../queues/reconcile';
 import type { WorkflowGateway } from '../temporal/gateway';

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_COMPLETION_WINDOW, parseEndpointList, type BatchEndpoint } from '../batches/endpoints';
+import { DEFAULT_COMPLETION_WINDOW, parseEndpointList, type BatchEndpoint } from '../domain/endpoints';
 import type { DbTimeouts } from '../db/pool';
 import type { WorkerDeployment } from '../temporal/deployments';
-import { completionWindowSeconds } from '../batches/window';
+import { completionWindowSeconds } from '../domain/window';
 import type { QueueDefaults } from '../queues/settings';
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from '../inference/health';
 import { backendTarget, type BackendTarget } from '../inference/target';

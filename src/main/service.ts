@@ -8,7 +8,7 @@ import { createPool, untilDatabaseAvailable, type Db } from '../db/pool';
 import { deleteAbandonedUploads } from '../store/files';
 import { logger } from '../logger';
 import { observeBackends, observeDatabase, observeTaskQueues } from '../metrics/observers';
-import { endpointKind } from '../batches/endpoints';
+import { endpointKind } from '../domain/endpoints';
 import { listTargetableModels } from '../batches/models';
 import { serviceBacklogs } from '../temporal/backlog';
 import { reserveTemporalCoreMetricsAddress } from '../metrics/registry';
@@ -19,7 +19,7 @@ import { connectClient } from '../temporal/gateway';
 import { untilTemporalAvailable } from '../temporal/availability';
 import { ensureSearchAttributes } from '../temporal/registerSearchAttributes';
 import { sdkLogger } from '../temporal/sdkLogger';
-import { startWorkers, type RunningWorkers } from '../worker';
+import { startRoles, type RunningRoles } from '../roles';
 
 export type RunningService = { apiUrl: string | undefined; stop: () => Promise<void> };
 
@@ -45,7 +45,7 @@ export async function startService(config: Config, parts: { api: boolean; worker
   const temporal = await untilTemporalAvailable(() => connectClient(config.temporal.address!, config.temporal.namespace));
   await untilTemporalAvailable(() => ensureSearchAttributes(temporal.connection, config.temporal.namespace));
 
-  let workers: RunningWorkers | undefined;
+  let workers: RunningRoles | undefined;
   const readiness = readinessProbe({ db: pools[0]!, temporal, backends: () => workers?.inference?.backends() });
 
   // Metrics get a listener of their own without the API, or when METRICS_PORT asks for one; bound
@@ -62,7 +62,7 @@ export async function startService(config: Config, parts: { api: boolean; worker
   if (parts.workers) {
     await installTemporalRuntime();
     workerConnection = await untilTemporalAvailable(() => NativeConnection.connect({ address: config.temporal.address! }));
-    workers = await startWorkers(config, workerDb!, workerConnection, temporal);
+    workers = await startRoles(config, workerDb!, workerConnection, temporal);
     if (workers.inference) observeBackends(workers.inference.backends);
   }
 

@@ -1,6 +1,6 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleOptionsStartWorkflowAction, type Workflow } from '@temporalio/client';
 import type * as workflows from '../workflows';
-import { ORCHESTRATOR_TASK_QUEUE } from './definitions';
+import { ORCHESTRATOR_TASK_QUEUE } from '../domain/taskQueues';
 
 /** The Schedules of the orchestrator role, one each per namespace: what operators find under Schedules in the Temporal UI. */
 export const RECONCILE_SCHEDULE_ID = 'vbs-reconcile';

@@ -10,7 +10,7 @@ import { errorHandler } from '../../src/api/errors';
 import { webhookDeliveriesRouter } from '../../src/api/routes/webhookDeliveries';
 import type { Db } from '../../src/db/pool';
 import { findDeliveryToSend, listDeliveries } from '../../src/store/webhooks';
-import { ORCHESTRATOR_TASK_QUEUE } from '../../src/temporal/definitions';
+import { ORCHESTRATOR_TASK_QUEUE } from '../../src/domain/taskQueues';
 import { workflowGateway } from '../../src/temporal/gateway';
 import type { BatchStatus } from '../../src/states/batch';
 import type { WebhookConfig, WebhookEventType } from '../../src/states/webhook';

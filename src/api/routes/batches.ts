@@ -8,7 +8,7 @@ import { readResultsPage } from '../../batches/results';
 import { retryBatch } from '../../batches/retry';
 import { ApiError, invalidRequest, notFound, requireJsonObjectBody } from '../errors';
 import { idempotencyKeyOf, idempotencyKeyReused, markReplayed } from '../idempotency';
-import { hashJson } from '../../idempotency/keys';
+import { hashJson } from '../../idempotency/claim';
 import { listObject, unknownCursor } from '../pagination';
 import { BatchResultsQuery, CreateBatchBody, ListBatchesQuery, RetryBatchBody } from '../schemas';
 import { tenantOf } from '../tenant';

@@ -5,12 +5,12 @@ import { readFileContent } from '../files/content';
 import { splitLines } from '../files/lines';
 import { INITIAL_STATUS, type BatchStatus } from '../states/batch';
 import { findBatchById, type BatchError, type BatchRow } from '../store/batches';
-import { moveBatch } from './transition';
+import { moveBatch } from '../batches/transition';
 import { deletePlannedRequests, findDuplicateCustomIds, insertPlannedRequests, type PlannedRequest } from '../store/requests';
-import { listLiveModels } from '../store/workers';
-import { validateLine } from './lineValidation';
-import { endpointKind, isBatchEndpoint } from './endpoints';
-import { inferenceTaskQueue } from '../temporal/definitions';
+import { listLiveModels } from '../store/inferenceWorkers';
+import { validateLine } from '../batches/lineValidation';
+import { endpointKind, isBatchEndpoint } from '../domain/endpoints';
+import { inferenceTaskQueue } from '../domain/taskQueues';
 
 /** What the workflow needs to run the batch: only IDs and counters, never request bodies. */
 export type BatchPlan =
