@@ -8,7 +8,7 @@ import { whileHeartbeating } from './heartbeat';
 
 export type ReconcileReport = { batches: ReconciledBatch[]; queuesWoken: number };
 
-/** The reconciler's activity (orchestrator role): thin over src/batches and src/queues. */
+/** The reconciler's activity (orchestrator role): thin over src/pipeline and src/queues. */
 export function createReconcileActivities(deps: { db: Db; workflows: WorkflowGateway; silentQueueSeconds: number }) {
   return {
     async reconcile(): Promise<ReconcileReport> {

@@ -7,6 +7,7 @@ import { createOrchestratorActivities } from '../activities/orchestrator';
 import { createQueueActivities } from '../activities/queues';
 import { createReconcileActivities } from '../activities/reconcile';
 import { createRetentionActivities } from '../activities/retention';
+import { createUploadActivities } from '../activities/uploads';
 import { createWebhookActivities } from '../activities/webhooks';
 import { workflowGateway } from '../temporal/gateway';
 import { ORCHESTRATOR_TASK_QUEUE } from '../domain/taskQueues';
@@ -25,7 +26,7 @@ export type RunningRoles = { inference: InferenceRole | undefined; shutdown(): P
 
 /**
  * Starts the worker roles this process plays, on one Temporal connection. `client` is for what the
- * activities start themselves (the batches a queue dispatches) and the reconciler's Schedule.
+ * activities start themselves (the batches a queue dispatches) and the orchestrator's Schedules.
  */
 export async function startRoles(config: Config, db: Db, connection: NativeConnection, client: Client): Promise<RunningRoles> {
   const workers: Worker[] = [];
@@ -64,6 +65,7 @@ export async function startRoles(config: Config, db: Db, connection: NativeConne
             }),
             ...createReconcileActivities({ db, workflows, silentQueueSeconds: SILENT_QUEUE_SECONDS }),
             ...createRetentionActivities({ db }),
+            ...createUploadActivities({ db }),
           },
         }),
       ),
