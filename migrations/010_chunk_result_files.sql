@@ -1,5 +1,5 @@
 -- Output and error files are written chunk by chunk while a batch runs, not all at its end
--- (src/pipeline/resultFiles.ts): each chunk's lines take their own range of part numbers,
+-- (src/batches/resultFiles.ts): each chunk's lines take their own range of part numbers,
 -- chunk_no × 2^32 onwards, so chunks written in any order read back in input order. The wider
 -- type rewrites file_parts once.
 ALTER TABLE file_parts ALTER COLUMN part_no TYPE bigint;
