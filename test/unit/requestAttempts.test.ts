@@ -1,9 +1,9 @@
-import { parseRetryAfter, backoffMs } from '../../src/inference/requestAttempts';
+import { backoffMs, parseRetryAfter } from '../../src/inference/requestAttempts';
 import { Semaphore } from '../../src/inference/semaphore';
 
 const policy = { maxAttempts: 5, initialDelayMs: 100, maxDelayMs: 1000 };
 
-describe('retry delays', () => {
+describe("the backoff between a request's attempts", () => {
   test('grow exponentially with jitter in the upper half, capped', () => {
     expect(backoffMs(policy, 1, undefined, () => 0)).toBe(50);
     expect(backoffMs(policy, 1, undefined, () => 1)).toBe(100);
