@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Queryable } from './db/pool';
-import type { BackendStatus } from './worker/inferenceRole';
+import type { BackendStatus } from './roles/inferenceRole';
 import { withTimeout } from './withTimeout';
 
 const READY_PROBE_MS = 800;

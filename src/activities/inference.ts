@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import type { Db } from '../db/pool';
-import { ChunkStalledError, runChunk, type ChunkProgress, type ChunkReport } from '../batches/chunk';
+import { ChunkStalledError, runChunk, type ChunkProgress, type ChunkReport } from '../pipeline/chunk';
 import type { InferenceClient } from '../inference/client';
-import { DEFAULT_BATCH_PRIORITY } from '../batches/priority';
+import { DEFAULT_BATCH_PRIORITY } from '../domain/priority';
 import { logger } from '../logger';
 import { chunkAttempts, redoneRequests } from '../metrics/instruments';
 import { whileHeartbeating } from './heartbeat';

@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Db } from '../db/pool';
-import { finalizeBatch } from '../batches/finalize';
-import { BatchNotFoundError, validateAndPlan, type BatchPlan, type PlanLimits } from '../batches/plan';
+import { finalizeBatch } from '../pipeline/finalize';
+import { BatchNotFoundError, validateAndPlan, type BatchPlan, type PlanLimits } from '../pipeline/plan';
 import { logger } from '../logger';
 import { whileHeartbeating } from './heartbeat';
 import type { BatchStatus, FinalizeOutcome } from '../states/batch';

@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { Db } from '../db/pool';
-import { reconcileBatches, type ReconciledBatch } from '../batches/reconcile';
+import { reconcileBatches, type ReconciledBatch } from '../pipeline/reconcile';
 import { logger } from '../logger';
 import { wakeSilentQueues } from '../queues/reconcile';
 import type { WorkflowGateway } from '../temporal/gateway';
@@ -8,7 +8,7 @@ import { whileHeartbeating } from './heartbeat';
 
 export type ReconcileReport = { batches: ReconciledBatch[]; queuesWoken: number };
 
-/** The reconciler's activity (orchestrator role): thin over src/batches and src/queues. */
+/** The reconciler's activity (orchestrator role): thin over src/pipeline and src/queues. */
 export function createReconcileActivities(deps: { db: Db; workflows: WorkflowGateway; silentQueueSeconds: number }) {
   return {
     async reconcile(): Promise<ReconcileReport> {

@@ -4,7 +4,7 @@ import { bearerToken, bearerTokenMatches } from '../secrets';
 import type { KeyHolder } from '../states/apiKey';
 import { resolveApiKey } from '../store/apiKeys';
 import { ApiError } from './errors';
-import { hashApiKey } from './keys';
+import { hashApiKey } from './apiKeys';
 import { OPEN_MODE_TENANT } from './tenant';
 
 /** Who sent a request: the holder of a valid key, if any; whether it sent a key at all; whether the API is open. */

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { BATCH_ENDPOINTS, DEFAULT_COMPLETION_WINDOW, DEFAULT_ENDPOINT } from '../batches/endpoints';
+import { BATCH_ENDPOINTS, DEFAULT_COMPLETION_WINDOW, DEFAULT_ENDPOINT } from '../domain/endpoints';
 import { BatchObject } from '../batches/object';
 import { WebhookConfigSchema } from '../webhooks/config';
 import { WebhookDeliveryObject } from '../webhooks/object';
-import { completionWindowSeconds } from '../batches/window';
-import { BATCH_PRIORITIES } from '../batches/priority';
+import { completionWindowSeconds } from '../domain/window';
+import { BATCH_PRIORITIES } from '../domain/priority';
 import { FileObject, UPLOAD_PURPOSES } from '../files/object';
 import { QueueObject, QueuedRequestObject } from '../queues/object';
 import { QueueName } from '../queues/settings';

@@ -3,15 +3,15 @@ import { newBatchId } from '../ids';
 import { subscribedEvents, type WebhookConfig } from '../states/webhook';
 import { batchTransitions } from '../metrics/instruments';
 import { findBatch, insertBatch, type BatchRow } from '../store/batches';
-import { claimKey, type IdempotentRequest } from '../idempotency/keys';
+import { claimKey, type IdempotentRequest } from '../idempotency/claim';
 import { findFile } from '../store/files';
 import { setBatchWebhook } from '../store/webhooks';
 import type { WorkflowGateway } from '../temporal/gateway';
 import { vetNewBatchWebhook, type WebhookConfigSchema } from '../webhooks/config';
 import type { DestinationPolicy } from '../webhooks/destination';
 import type { z } from 'zod';
-import { batchPriority } from './priority';
-import { completionWindowSeconds } from './window';
+import { batchPriority } from '../domain/priority';
+import { completionWindowSeconds } from '../domain/window';
 
 /** A create request as the API validated it (`CreateBatchBody`): shapes are checked, references not yet. */
 export type CreateBatchRequest = {

@@ -1,7 +1,7 @@
 import type { BatchError } from '../store/batches';
 import { appendMember, member, memberText } from '../jsonText';
 import { isStorableText } from '../text';
-import { checkBody, isBatchEndpoint } from './endpoints';
+import { checkBody, isBatchEndpoint } from '../domain/endpoints';
 
 /** A request that passed validation: its custom_id, and the model it runs with (its own, or the default). */
 export type ValidatedRequest = { customId: string; model: string; namesModel: boolean };

@@ -1,7 +1,7 @@
 import type { Db } from '../db/pool';
-import { listLiveModels } from '../store/workers';
+import { listLiveModels } from '../store/inferenceWorkers';
 import { toUnixSeconds } from '../unixTime';
-import { BATCH_ENDPOINTS, type BatchEndpoint } from './endpoints';
+import { BATCH_ENDPOINTS, type BatchEndpoint } from '../domain/endpoints';
 
 /** OpenAI's model object, with the extension `endpoints`: the batch endpoints the model is served for. */
 export type ModelObject = { id: string; object: 'model'; created: number; owned_by: string; endpoints: BatchEndpoint[] };

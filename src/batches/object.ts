@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { BATCH_STATUSES, isTerminal } from '../states/batch';
 import type { BatchRow } from '../store/batches';
-import { BATCH_ENDPOINTS } from './endpoints';
+import { BATCH_ENDPOINTS } from '../domain/endpoints';
 import { publicWebhookConfig } from '../webhooks/config';
 import { WEBHOOK_EVENT_TYPES } from '../states/webhook';
 import { toUnixSeconds, toUnixSecondsOrNull, UnixSeconds } from '../unixTime';

@@ -2,7 +2,7 @@ import type { Db } from '../db/pool';
 import { readFileContent, FileContentWriter } from '../files/content';
 import { splitLines } from '../files/lines';
 import { newFileId } from '../ids';
-import type { IdempotentRequest } from '../idempotency/keys';
+import type { IdempotentRequest } from '../idempotency/claim';
 import { isTerminal } from '../states/batch';
 import { findBatch, type BatchRow } from '../store/batches';
 import { completeFile, deleteFile, findFile, insertFile } from '../store/files';

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { completionWindowSeconds } from '../batches/window';
+import { completionWindowSeconds } from '../domain/window';
 
 /** Parsers of option values: commander reports what they throw as a usage error (exit code 2), naming the option. */
 

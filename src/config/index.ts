@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_COMPLETION_WINDOW, parseEndpointList, type BatchEndpoint } from '../batches/endpoints';
+import { DEFAULT_COMPLETION_WINDOW, parseEndpointList, type BatchEndpoint } from '../domain/endpoints';
 import type { DbTimeouts } from '../db/pool';
 import type { WorkerDeployment } from '../temporal/deployments';
-import { completionWindowSeconds } from '../batches/window';
+import { completionWindowSeconds } from '../domain/window';
 import type { QueueDefaults } from '../queues/settings';
 import { DEFAULT_HEALTH_POLICY, type HealthPolicy } from '../inference/health';
 import { backendTarget, type BackendTarget } from '../inference/target';
@@ -89,6 +89,7 @@ const schema = z
     SHUTDOWN_GRACE_MS: envInt(30_000, 0),
     RECONCILE_INTERVAL_SECONDS: envInt(300, 1),
     RETENTION_INTERVAL_SECONDS: envInt(600, 1),
+    UPLOAD_SWEEP_INTERVAL_SECONDS: envInt(300, 1),
 
     QUEUE_MODEL: optionalString,
     QUEUE_THRESHOLD: envInt(1000, 1),
@@ -182,6 +183,8 @@ export type Config = Readonly<{
   reconcileIntervalSeconds: number;
   /** How often the retention Schedule runs (orchestrator role): files expired, ended batches' per-request copies dropped. */
   retentionIntervalSeconds: number;
+  /** How often the upload sweep Schedule runs (set by the API role, which knows how long an upload may take): abandoned uploads deleted. */
+  uploadSweepIntervalSeconds: number;
   webhooks: { secret: string | undefined; allowPrivate: boolean; attemptTimeoutMs: number };
   /** Stream-to-batch: defaults of unset queue settings, and what one tenant and one call may enqueue. */
   queues: { defaults: QueueDefaults; maxQueuedPerTenant: number; maxRequestsPerCall: number; maxCallBytes: number };
@@ -258,6 +261,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     reconcileIntervalSeconds: e.RECONCILE_INTERVAL_SECONDS,
     retentionIntervalSeconds: e.RETENTION_INTERVAL_SECONDS,
+    uploadSweepIntervalSeconds: e.UPLOAD_SWEEP_INTERVAL_SECONDS,
     webhooks: { secret: e.WEBHOOK_SECRET, allowPrivate: e.WEBHOOK_ALLOW_PRIVATE, attemptTimeoutMs: e.WEBHOOK_ATTEMPT_TIMEOUT_MS },
     queues: {
       defaults: {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { logger } from '../logger';
-import { untilAvailable } from '../retryFor';
+import { untilAvailable } from '../transientFailures';
 
 // int8 (counts, sums) fits comfortably in a JS number for everything this service stores.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));

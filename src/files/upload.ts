@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import crypto from 'node:crypto';
 import { withTransaction, type Db } from '../db/pool';
 import { newFileId } from '../ids';
-import { claimKey, hashJson } from '../idempotency/keys';
+import { claimKey, hashJson } from '../idempotency/claim';
 import { completeFile, deleteFile, findFile, insertFile } from '../store/files';
 import { FileContentWriter, PART_BYTES } from './content';
 import { toFileObject, type FileObject } from './object';

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { logger } from '../logger';
 import { DepthController, INITIAL_DEPTH } from './depth';
-import { BATCH_ENDPOINTS } from '../batches/endpoints';
+import { BATCH_ENDPOINTS } from '../domain/endpoints';
 import { discoverEndpoints, discoverModels, readSchedulerGauges } from './discovery';
 import { BackendHealth, type HealthPolicy, type Served } from './health';
 import { Semaphore, type Claim } from './semaphore';

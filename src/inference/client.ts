@@ -5,7 +5,7 @@ import { AbortFanOut } from './abortFanOut';
 import { BackendFailure } from './health';
 import { backendRequestDuration, backendRetries } from '../metrics/instruments';
 import type { Claim } from './semaphore';
-import { abortableSleep, parseRetryAfter, retryDelayMs, type RetryPolicy } from './retry';
+import { abortableSleep, parseRetryAfter, backoffMs, type AttemptPolicy } from './requestAttempts';
 import { authorizationHeader, type BackendTarget } from './target';
 
 /** What one request finally came to: an HTTP response (any status), or no usable response at all. */
@@ -36,7 +36,7 @@ type Attempt =
 export type InferenceClientOptions = {
   pool: BackendPool;
   timeoutMs: number;
-  retry: RetryPolicy;
+  attempts: AttemptPolicy;
 };
 
 /**
@@ -81,7 +81,7 @@ export class InferenceClient {
    * body's JSON text, sent as it is; `request.model` the model it names, which picks the backends.
    */
   async execute(url: string, request: { text: string; model: string | undefined }, signal: AbortSignal, claim?: Claim): Promise<InferenceOutcome> {
-    const { retry } = this.options;
+    const { attempts } = this.options;
     const payload = request.text;
     for (let charged = 0; ;) {
       const { backend, release } = await this.options.pool.acquire(signal, claim, request.model, url);
@@ -111,17 +111,17 @@ export class InferenceClient {
         backendRetries.inc({ cause: result.code, charged: 'false' });
         // An outage, not charged. Until the breaker takes the server out of rotation, pace the
         // attempts as retries: a server that fails its probes but not every request must not spin us.
-        if (backend.health.healthy) await abortableSleep(retryDelayMs(retry, Math.max(1, charged)), signal);
+        if (backend.health.healthy) await abortableSleep(backoffMs(attempts, Math.max(1, charged)), signal);
         continue;
       }
       // An overload the server answered with, not an outage: it runs too much at once.
       if (result.overload) backend.depth.onOverload();
       charged++;
-      if (charged >= retry.maxAttempts) {
+      if (charged >= attempts.maxAttempts) {
         return { kind: 'error', code: result.code, message: `${result.message} (gave up after ${charged} attempts)` };
       }
       backendRetries.inc({ cause: result.code, charged: 'true' });
-      await abortableSleep(retryDelayMs(retry, charged, result.retryAfterMs), signal);
+      await abortableSleep(backoffMs(attempts, charged, result.retryAfterMs), signal);
     }
   }
 

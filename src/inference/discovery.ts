@@ -1,4 +1,4 @@
-import { BATCH_ENDPOINTS, type BatchEndpoint } from '../batches/endpoints';
+import { BATCH_ENDPOINTS, type BatchEndpoint } from '../domain/endpoints';
 import { parseSchedulerGauges, type SchedulerGauges } from './depth';
 import { authorizationHeader, type BackendTarget } from './target';
 

@@ -4,11 +4,10 @@ import { createApp } from '../api/app';
 import { createHttpServer } from '../api/server';
 import type { Config } from '../config';
 import { migrate } from '../db/migrate';
-import { createPool, untilDatabaseAvailable, type Db } from '../db/pool';
-import { deleteAbandonedUploads } from '../store/files';
+import { createPool, untilDatabaseAvailable } from '../db/pool';
 import { logger } from '../logger';
 import { observeBackends, observeDatabase, observeTaskQueues } from '../metrics/observers';
-import { endpointKind } from '../batches/endpoints';
+import { endpointKind } from '../domain/endpoints';
 import { listTargetableModels } from '../batches/models';
 import { serviceBacklogs } from '../temporal/backlog';
 import { reserveTemporalCoreMetricsAddress } from '../metrics/registry';
@@ -18,8 +17,9 @@ import { resolveApiKey } from '../store/apiKeys';
 import { connectClient } from '../temporal/gateway';
 import { untilTemporalAvailable } from '../temporal/availability';
 import { ensureSearchAttributes } from '../temporal/registerSearchAttributes';
+import { ensureUploadSweepSchedule } from '../temporal/schedules';
 import { sdkLogger } from '../temporal/sdkLogger';
-import { startWorkers, type RunningWorkers } from '../worker';
+import { startRoles, type RunningRoles } from '../roles';
 
 export type RunningService = { apiUrl: string | undefined; stop: () => Promise<void> };
 
@@ -45,8 +45,8 @@ export async function startService(config: Config, parts: { api: boolean; worker
   const temporal = await untilTemporalAvailable(() => connectClient(config.temporal.address!, config.temporal.namespace));
   await untilTemporalAvailable(() => ensureSearchAttributes(temporal.connection, config.temporal.namespace));
 
-  let workers: RunningWorkers | undefined;
-  const readiness = readinessProbe({ db: pools[0]!, temporal, backends: () => workers?.inference?.backends() });
+  let roles: RunningRoles | undefined;
+  const readiness = readinessProbe({ db: pools[0]!, temporal, backends: () => roles?.inference?.backends() });
 
   // Metrics get a listener of their own without the API, or when METRICS_PORT asks for one; bound
   // first, so a port in use stops the start before any worker polls.
@@ -62,18 +62,18 @@ export async function startService(config: Config, parts: { api: boolean; worker
   if (parts.workers) {
     await installTemporalRuntime();
     workerConnection = await untilTemporalAvailable(() => NativeConnection.connect({ address: config.temporal.address! }));
-    workers = await startWorkers(config, workerDb!, workerConnection, temporal);
-    if (workers.inference) observeBackends(workers.inference.backends);
+    roles = await startRoles(config, workerDb!, workerConnection, temporal);
+    if (roles.inference) observeBackends(roles.inference.backends);
   }
 
   let server: http.Server | undefined;
   let apiUrl: string | undefined;
-  let stopSweeping: (() => void) | undefined;
   if (apiDb) {
     if (config.apiKeys.size === 0 && !(await untilDatabaseAvailable(() => resolveApiKey(apiDb, null))).anyKeys) {
       logger.warn('no API keys (API_KEYS, OPERATOR_API_KEYS or created with `vbs keys create`): the API is open, single-tenant, without authentication');
     }
-    stopSweeping = sweepAbandonedUploads(apiDb, config.http.requestTimeoutMs);
+    // Uploads cut short by a crash are swept by a Schedule the orchestrators run; how long an upload may last is this role's setting.
+    await untilTemporalAvailable(() => ensureUploadSweepSchedule(temporal, config.uploadSweepIntervalSeconds, config.http.requestTimeoutMs));
     observeDatabase(apiDb);
     observeTaskQueues(async () => {
       const served = (await listTargetableModels(apiDb)).map((m) => ({ model: m.id, kinds: [...new Set(m.endpoints.map(endpointKind))] }));
@@ -95,8 +95,7 @@ export async function startService(config: Config, parts: { api: boolean; worker
         server.closeIdleConnections();
         await closed;
       }
-      stopSweeping?.();
-      await workers?.shutdown();
+      await roles?.shutdown();
       await metrics?.close();
       await workerConnection?.close();
       await temporal.connection.close();
@@ -118,20 +117,4 @@ async function installTemporalRuntime(): Promise<void> {
     logger: sdkLogger('WARN'),
     telemetryOptions: { metrics: { prometheus: { bindAddress, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } } },
   });
-}
-
-/**
- * Uploads cut short by a crash leave `uploading` rows behind; an upload older than the longest
- * request cannot still be running. Checked at start and every few minutes; every API process may
- * sweep, the delete is idempotent.
- */
-function sweepAbandonedUploads(db: Db, requestTimeoutMs: number): () => void {
-  const sweep = () =>
-    deleteAbandonedUploads(db, requestTimeoutMs + 60_000).then(
-      (deleted) => deleted > 0 && logger.info({ deleted }, 'deleted abandoned uploads'),
-      (err: unknown) => logger.warn({ err }, 'sweeping abandoned uploads failed'),
-    );
-  void sweep();
-  const timer = setInterval(() => void sweep(), 5 * 60_000).unref();
-  return () => clearInterval(timer);
 }

@@ -5,7 +5,7 @@ import { newFileId, queueBatchId } from '../ids';
 import { completeFile, insertFile } from '../store/files';
 import { claimQueuedRequests, expireQueuedRequests, queuedGroups, readClaimedLines, type QueuedGroup } from '../store/queuedRequests';
 import { lockQueue, markQueueChecked, recordDispatch, type QueueRow } from '../store/queues';
-import { listLiveModels } from '../store/workers';
+import { listLiveModels } from '../store/inferenceWorkers';
 import type { WorkflowGateway } from '../temporal/gateway';
 import { queuedLine } from './line';
 import { effectiveSettings, type QueueDefaults, type QueueSettings } from './settings';

@@ -1,5 +1,5 @@
-import { bodyFromText } from '../batches/endpoints';
-import { completionWindowSeconds } from '../batches/window';
+import { bodyFromText } from '../domain/endpoints';
+import { completionWindowSeconds } from '../domain/window';
 import { MAX_LINE_BYTES, validateRequest } from '../batches/lineValidation';
 import { withTransaction, type Db } from '../db/pool';
 import { newQueueId, newRequestId } from '../ids';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BATCH_ENDPOINTS } from '../batches/endpoints';
+import { BATCH_ENDPOINTS } from '../domain/endpoints';
 import { neverExecutedCode, outputLine } from '../batches/outputLines';
 import { REQUEST_STATUSES } from '../states/request';
 import { WEBHOOK_EVENT_TYPES } from '../states/webhook';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { BATCH_ENDPOINTS, DEFAULT_COMPLETION_WINDOW, DEFAULT_ENDPOINT } from '../batches/endpoints';
+import { BATCH_ENDPOINTS, DEFAULT_COMPLETION_WINDOW, DEFAULT_ENDPOINT } from '../domain/endpoints';
 import { MAX_BODY_DEPTH, nestsDeeperThan } from '../batches/lineValidation';
-import { completionWindowSeconds } from '../batches/window';
+import { completionWindowSeconds } from '../domain/window';
 import { memberText } from '../jsonText';
 import type { WebhookConfig } from '../states/webhook';
 import { WebhookConfigSchema } from '../webhooks/config';

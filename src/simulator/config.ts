@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { envInt, envList, parseEnv } from '../config/env';
-import { BATCH_ENDPOINTS, parseEndpointList, type BatchEndpoint } from '../batches/endpoints';
+import { BATCH_ENDPOINTS, parseEndpointList, type BatchEndpoint } from '../domain/endpoints';
 
 export type FaultRates = {
   rate429: number;

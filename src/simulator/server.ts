@@ -8,7 +8,7 @@ import { ApiError, errorBody } from '../api/errors';
 import { FaultInjector, type FaultKind } from './faults';
 import { parseJson, readBody, requestId, sendBody, sendJson } from './http';
 import { chatCompletion, completion, embeddings, rerank, responses, score, type Inference } from './openai';
-import { isBatchEndpoint, type BatchEndpoint } from '../batches/endpoints';
+import { isBatchEndpoint, type BatchEndpoint } from '../domain/endpoints';
 
 export type SimulatorStats = {
   requests: number;

@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { retryFor } from '../retryFor';
+import { keepTrying } from '../transientFailures';
 import type { CallLog } from './calls';
 
 /** How long one call may take before the client gives up on it (a paused process holds calls open). */
@@ -40,13 +40,13 @@ export class TenantClient {
 
   /**
    * A call to `path` (under /v1) answered with JSON. `idempotent` calls (reads, and writes carrying an
-   * Idempotency-Key) are retried through outages for up to `retryForMs`; others are tried once, and
+   * Idempotency-Key) are retried through outages for up to `keepTryingMs`; others are tried once, and
    * a failure that leaves their effect unknown is the caller's to record (isAmbiguous).
    */
   async json<T>(
     method: 'GET' | 'POST',
     path: string,
-    options: { body?: unknown; headers?: Record<string, string>; idempotent: boolean; retryForMs?: number },
+    options: { body?: unknown; headers?: Record<string, string>; idempotent: boolean; keepTryingMs?: number },
   ): Promise<T> {
     const attempt = async () => {
       const response = await this.calls.fetch(`${this.baseUrl}/v1${path}`, {
@@ -68,8 +68,8 @@ export class TenantClient {
       return JSON.parse(text) as T;
     };
     if (!options.idempotent) return attempt();
-    return retryFor(
-      options.retryForMs ?? 120_000,
+    return keepTrying(
+      options.keepTryingMs ?? 120_000,
       attempt,
       { initialDelayMs: 250, maxDelayMs: 5_000 },
       (err) => isAmbiguous(err) || (err instanceof ApiCallError && err.status === 429),

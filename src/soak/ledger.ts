@@ -1,4 +1,4 @@
-import type { BatchEndpoint } from '../batches/endpoints';
+import type { BatchEndpoint } from '../domain/endpoints';
 import type { Violation } from './report';
 
 /** What a batch the workload created was asked to do: the checker holds its outcome against this. */

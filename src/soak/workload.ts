@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { toFile } from 'openai';
-import type { BatchEndpoint } from '../batches/endpoints';
+import type { BatchEndpoint } from '../domain/endpoints';
 import { isTerminal } from '../states/batch';
 import { logger } from '../logger';
 import { ApiCallError, isAmbiguous, type TenantClient } from './client';

@@ -129,8 +129,7 @@ export async function deleteFile(db: Queryable, fileId: string): Promise<void> {
 
 /**
  * Deletes uploads whose request cannot still be running (started more than `olderThanMs` ago) and
- * that never completed: what a process killed mid-upload left behind. Idempotent; safe to run from
- * every API process at once.
+ * that never completed: what a process killed mid-upload left behind. Idempotent.
  */
 export async function deleteAbandonedUploads(db: Queryable, olderThanMs: number): Promise<number> {
   const { rowCount } = await db.query(`DELETE FROM files WHERE status = 'uploading' AND created_at < now() - $1 * interval '1 millisecond'`, [olderThanMs]);

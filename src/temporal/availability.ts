@@ -1,5 +1,5 @@
 import { isGrpcServiceError, ServiceError } from '@temporalio/client';
-import { untilAvailable } from '../retryFor';
+import { untilAvailable } from '../transientFailures';
 
 /** gRPC status codes (grpc/status.proto) of a call that found no server, or none that answered in time. */
 const UNAVAILABLE = 14;

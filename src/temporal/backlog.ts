@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import type { EndpointKind } from '../batches/endpoints';
-import { inferenceTaskQueue, ORCHESTRATOR_TASK_QUEUE } from './definitions';
+import type { EndpointKind } from '../domain/endpoints';
+import { inferenceTaskQueue, ORCHESTRATOR_TASK_QUEUE } from '../domain/taskQueues';
 
 export type TaskQueueBacklog = { count: number; ageSeconds: number };
 

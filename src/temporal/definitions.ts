@@ -1,21 +1,10 @@
 /**
- * Task queues, signals and queries: defined once, used by the workflows and by the gateway that
- * starts, signals and queries them (samples-typescript's shared module).
+ * Signals and queries: defined once, used by the workflows and by the gateway that signals and
+ * queries them (samples-typescript's shared module). The task queues are named in
+ * src/domain/taskQueues.ts, which needs no Temporal SDK.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { FinalizeOutcome } from '../states/batch';
-import type { EndpointKind } from '../batches/endpoints';
-
-/** Task queue of the orchestrator role: batch workflows and light activities. */
-export const ORCHESTRATOR_TASK_QUEUE = 'batch-orchestrator';
-
-/**
- * Chunk activities for a model run on its own queue, one per endpoint kind, polled only by GPU
- * workers whose backends serve that model for that kind (a vLLM server runs a generation or a
- * pooling model, never both). Generation keeps the name queues had before kinds existed, so chunks
- * scheduled then are still polled; pooling's prefix differs, so no model name can make the two meet.
- */
-export const inferenceTaskQueue = (model: string, kind: EndpointKind = 'generation') => (kind === 'generation' ? `inference.${model}` : `inference-pooling.${model}`);
 
 /** A batch workflow's progress as its query answers it. */
 export type BatchProgress = {

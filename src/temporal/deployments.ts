@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { WorkerDeploymentOptions } from '@temporalio/worker';
-import { retryFor } from '../retryFor';
+import { keepTrying } from '../transientFailures';
 
 /** Worker Versioning: the Worker Deployment the orchestrator belongs to, and this build's ID in it. */
 export type WorkerDeployment = { name: string; buildId: string };
@@ -19,7 +19,7 @@ export function workerDeploymentOptions(deployment: WorkerDeployment): WorkerDep
  * theirs. Retried for up to `timeoutMs` while the server has not yet seen this build's pollers.
  */
 export async function promoteToCurrent(client: Client, namespace: string, deployment: WorkerDeployment, timeoutMs = 60_000): Promise<void> {
-  await retryFor(
+  await keepTrying(
     timeoutMs,
     () =>
       client.workflowService.setWorkerDeploymentCurrentVersion({

@@ -1,11 +1,12 @@
 import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import { fairnessKey } from '../batches/priority';
+import { fairnessKey } from '../domain/priority';
 import { INITIAL_STATUS } from '../states/batch';
 import type { WebhookEventType } from '../states/webhook';
 import { webhookWorkflowId } from '../webhooks/workflowIds';
 import type { batchWorkflow, BatchWorkflowInput } from '../workflows/batch';
 import type { webhookDeliveryWorkflow } from '../workflows/webhook';
-import { cancelSignal, enqueuedSignal, ORCHESTRATOR_TASK_QUEUE, queueWorkflowId, type QueueDispatcherInput } from './definitions';
+import { cancelSignal, enqueuedSignal, queueWorkflowId, type QueueDispatcherInput } from './definitions';
+import { ORCHESTRATOR_TASK_QUEUE } from '../domain/taskQueues';
 import { BATCH_QUEUE, BATCH_STATUS, BATCH_TENANT } from './searchAttributes';
 
 export async function connectClient(address: string, namespace: string): Promise<Client> {

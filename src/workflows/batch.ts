@@ -21,7 +21,8 @@ import { isFinalizeOutcome, isTerminal, type BatchStatus } from '../states/batch
 import { terminalEvent, type WebhookEventType } from '../states/webhook';
 import { webhookWorkflowId } from '../webhooks/workflowIds';
 import { webhookDeliveryWorkflow } from './webhook';
-import { cancelSignal, inferenceTaskQueue, progressQuery, type BatchProgress } from '../temporal/definitions';
+import { cancelSignal, progressQuery, type BatchProgress } from '../temporal/definitions';
+import { inferenceTaskQueue } from '../domain/taskQueues';
 import { BATCH_MODEL, BATCH_STATUS } from '../temporal/searchAttributes';
 import { whenVersioned } from './versioning';
 

@@ -1,4 +1,4 @@
 export { batchWorkflow } from './batch';
 export { queueDispatcherWorkflow } from './queue';
 export { webhookDeliveryWorkflow } from './webhook';
-export { reconcileWorkflow, retentionWorkflow } from './scheduled';
+export { reconcileWorkflow, retentionWorkflow, uploadSweepWorkflow } from './scheduled';

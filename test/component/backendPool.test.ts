@@ -115,7 +115,7 @@ describe('InferenceClient during an outage', () => {
     const sim = await simulator();
     const backends = pool([sim.baseUrl], 8);
     await waitFor(() => inRotation(backends).length === 1, { timeoutMs: 5_000 });
-    const client = new InferenceClient({ pool: backends, timeoutMs: 2_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
+    const client = new InferenceClient({ pool: backends, timeoutMs: 2_000, attempts: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
     const body = (i: number) => ({ model: MODEL, messages: [{ role: 'user', content: `hi ${i}` }], max_tokens: 4 });
 
     sim.setAvailable(false);
@@ -136,7 +136,7 @@ describe('InferenceClient during an outage', () => {
     running.push(backends);
     backends.start();
     await waitFor(() => inRotation(backends).length === 1, { timeoutMs: 5_000 });
-    const client = new InferenceClient({ pool: backends, timeoutMs: 2_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
+    const client = new InferenceClient({ pool: backends, timeoutMs: 2_000, attempts: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
     const body = (i: number) => ({ model: MODEL, messages: [{ role: 'user', content: `hi ${i}` }], max_tokens: 4 });
 
     let flaps = 0;
@@ -156,7 +156,7 @@ describe('InferenceClient during an outage', () => {
     const sim = await simulator();
     const backends = pool([sim.baseUrl], 8);
     await waitFor(() => inRotation(backends).length === 1, { timeoutMs: 5_000 });
-    const client = new InferenceClient({ pool: backends, timeoutMs: 2_000, retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 20 } });
+    const client = new InferenceClient({ pool: backends, timeoutMs: 2_000, attempts: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 20 } });
     const chat = (content: string) => ({ model: MODEL, messages: [{ role: 'user', content }], max_tokens: 4 });
     const poison = client.execute('/v1/chat/completions', inferenceRequest(chat('always [[sim:500]]')), AbortSignal.timeout(30_000));
     const others = Array.from({ length: 100 }, (_, i) => client.execute('/v1/chat/completions', inferenceRequest(chat(`fine ${i}`)), AbortSignal.timeout(30_000)));
@@ -168,7 +168,7 @@ describe('InferenceClient during an outage', () => {
     const sim = await simulator();
     const backends = pool([sim.baseUrl], 8);
     await waitFor(() => inRotation(backends).length === 1, { timeoutMs: 5_000 });
-    const client = new InferenceClient({ pool: backends, timeoutMs: 2_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
+    const client = new InferenceClient({ pool: backends, timeoutMs: 2_000, attempts: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
     const outcome = await client.execute(
       '/v1/chat/completions',
       inferenceRequest({ model: MODEL, messages: [{ role: 'user', content: 'x [[sim:500]]' }] }),
@@ -179,7 +179,7 @@ describe('InferenceClient during an outage', () => {
 
   test('an abort reaches a request waiting for a backend', async () => {
     const backends = pool([`http://127.0.0.1:${await freePort()}/v1`]);
-    const client = new InferenceClient({ pool: backends, timeoutMs: 1_000, retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
+    const client = new InferenceClient({ pool: backends, timeoutMs: 1_000, attempts: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
     await expect(client.execute('/v1/chat/completions', inferenceRequest({}), AbortSignal.timeout(200))).rejects.toThrow();
   });
 });

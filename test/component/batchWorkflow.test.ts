@@ -8,7 +8,8 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, t
 import type { OrchestratorActivities, RunPlan } from '../../src/activities/orchestrator';
 import type { InferenceActivities } from '../../src/activities/inference';
 import type { FinalizeOutcome } from '../../src/states/batch';
-import { cancelSignal, inferenceTaskQueue, progressQuery } from '../../src/temporal/definitions';
+import { cancelSignal, progressQuery } from '../../src/temporal/definitions';
+import { inferenceTaskQueue } from '../../src/domain/taskQueues';
 import { ensureSearchAttributes } from '../../src/temporal/registerSearchAttributes';
 import type { batchWorkflow, BatchWorkflowInput } from '../../src/workflows/batch';
 import { testStack } from '../support/stack';

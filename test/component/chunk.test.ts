@@ -1,5 +1,5 @@
-import { runChunk, type ChunkProgress, type ChunkReport } from '../../src/batches/chunk';
-import { finalizeBatch } from '../../src/batches/finalize';
+import { runChunk, type ChunkProgress, type ChunkReport } from '../../src/pipeline/chunk';
+import { finalizeBatch } from '../../src/pipeline/finalize';
 import type { Db } from '../../src/db/pool';
 import { findBatchById } from '../../src/store/batches';
 import { findPendingRequests } from '../../src/store/requests';

@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
-import { finalizeBatch } from '../../src/batches/finalize';
+import { finalizeBatch } from '../../src/pipeline/finalize';
 import type { Db } from '../../src/db/pool';
 import { batchRequestId } from '../../src/ids';
 import type { FinalizeOutcome } from '../../src/states/batch';
 import { toBatchObject } from '../../src/batches/object';
-import { resultFilesOf, writeChunkLines, writeFinishedChunk } from '../../src/batches/resultFiles';
+import { resultFilesOf, writeChunkLines, writeFinishedChunk } from '../../src/pipeline/resultFiles';
 import { findBatchById, sealBatch, transitionBatch, type BatchRow } from '../../src/store/batches';
 import { findFile, listFiles } from '../../src/store/files';
 import { insertPlannedRequests } from '../../src/store/requests';

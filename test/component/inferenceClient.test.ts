@@ -48,7 +48,7 @@ describe('InferenceClient response bodies', () => {
       health: { failureThreshold: 2, probeIntervalMs: 50, maxProbeIntervalMs: 200 },
     });
     pool.start();
-    const client = new InferenceClient({ pool, timeoutMs: 2_000, retry: { maxAttempts: 1, initialDelayMs: 10, maxDelayMs: 20 } });
+    const client = new InferenceClient({ pool, timeoutMs: 2_000, attempts: { maxAttempts: 1, initialDelayMs: 10, maxDelayMs: 20 } });
     try {
       await waitFor(() => pool.serving(MODEL), { timeoutMs: 5_000 });
       const send = async (prompt: string) => {

@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
-import { MAX_REPORTED_ERRORS, validateAndPlan, type BatchPlan } from '../../src/batches/plan';
+import { MAX_REPORTED_ERRORS, validateAndPlan, type BatchPlan } from '../../src/pipeline/plan';
 import type { Db } from '../../src/db/pool';
 import { findBatchById, type BatchError } from '../../src/store/batches';
 import { insertPlannedRequests } from '../../src/store/requests';
-import { ENDPOINTS_OF_KIND } from '../../src/batches/endpoints';
+import { ENDPOINTS_OF_KIND } from '../../src/domain/endpoints';
 import {
   announceModels,
   batchOfLines,

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import pg from 'pg';
-import { finalizeBatch } from '../../src/batches/finalize';
+import { finalizeBatch } from '../../src/pipeline/finalize';
 import type { Db } from '../../src/db/pool';
 import { applyRetention } from '../../src/retention/apply';
 import { findBatchById, type BatchRow } from '../../src/store/batches';

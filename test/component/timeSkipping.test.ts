@@ -11,7 +11,7 @@ import { createWebhookActivities } from '../../src/activities/webhooks';
 import type { Db } from '../../src/db/pool';
 import type { FinalizeOutcome } from '../../src/states/batch';
 import { listDeliveries } from '../../src/store/webhooks';
-import { inferenceTaskQueue, ORCHESTRATOR_TASK_QUEUE } from '../../src/temporal/definitions';
+import { inferenceTaskQueue, ORCHESTRATOR_TASK_QUEUE } from '../../src/domain/taskQueues';
 import { webhookWorkflowId } from '../../src/webhooks/workflowIds';
 import type { batchWorkflow, BatchWorkflowInput } from '../../src/workflows/batch';
 import type { webhookDeliveryWorkflow } from '../../src/workflows/webhook';

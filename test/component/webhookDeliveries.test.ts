@@ -13,7 +13,7 @@ import { webhookDeliveryOperations } from '../../src/api/resources/webhookDelive
 import { loadConfig } from '../../src/config';
 import type { Db } from '../../src/db/pool';
 import { findDeliveryToSend, listDeliveries } from '../../src/store/webhooks';
-import { ORCHESTRATOR_TASK_QUEUE } from '../../src/temporal/definitions';
+import { ORCHESTRATOR_TASK_QUEUE } from '../../src/domain/taskQueues';
 import type { BatchStatus } from '../../src/states/batch';
 import type { WebhookConfig, WebhookEventType } from '../../src/states/webhook';
 import { vetNewBatchWebhook } from '../../src/webhooks/config';

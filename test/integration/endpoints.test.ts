@@ -1,6 +1,6 @@
 import type OpenAI from 'openai';
 import type { Batch } from 'openai/resources/batches';
-import { ENDPOINTS_OF_KIND, type BatchEndpoint } from '../../src/batches/endpoints';
+import { ENDPOINTS_OF_KIND, type BatchEndpoint } from '../../src/domain/endpoints';
 import { defaultSimulatorOptions } from '../../src/simulator/config';
 import { estimateTokens } from '../../src/simulator/generation';
 import { startSimulator, type RunningSimulator } from '../../src/simulator/server';

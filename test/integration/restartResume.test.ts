@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import pg from 'pg';
-import { DEFAULT_FLUSH_POLICY } from '../../src/batches/chunk';
+import { DEFAULT_FLUSH_POLICY } from '../../src/pipeline/chunk';
 import { chatLine, expectEachCustomIdOnce, readJsonl, TERMINAL, uploadJsonl, waitForBatch } from '../support/batches';
 import { freePort } from '../support/ports';
 import { startServiceProcess, type ServiceProcess } from '../support/serviceProcess';

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import OpenAI from 'openai';
-import { DEFAULT_FLUSH_POLICY } from '../../src/batches/chunk';
+import { DEFAULT_FLUSH_POLICY } from '../../src/pipeline/chunk';
 import { defaultSimulatorOptions } from '../../src/simulator/config';
 import { startSimulator, type RunningSimulator } from '../../src/simulator/server';
 import { chatLine, expectEachCustomIdOnce, readJsonl, TERMINAL, uploadJsonl, waitForBatch } from '../support/batches';

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
-import { validateAndPlan, type BatchPlan, type PlanLimits } from '../../src/batches/plan';
-import { completionWindowSeconds } from '../../src/batches/window';
+import { validateAndPlan, type BatchPlan, type PlanLimits } from '../../src/pipeline/plan';
+import { completionWindowSeconds } from '../../src/domain/window';
 import { migrate } from '../../src/db/migrate';
 import { createPool, type Db } from '../../src/db/pool';
 import { readFileContent } from '../../src/files/content';
@@ -12,13 +12,13 @@ import { BackendPool } from '../../src/inference/backends';
 import { backendTarget } from '../../src/inference/target';
 import { InferenceClient } from '../../src/inference/client';
 import { DEFAULT_HEALTH_POLICY } from '../../src/inference/health';
-import { DEFAULT_RETRY_POLICY } from '../../src/inference/retry';
+import { DEFAULT_ATTEMPT_POLICY } from '../../src/inference/requestAttempts';
 import { defaultSimulatorOptions } from '../../src/simulator/config';
 import { INITIAL_STATUS, type BatchStatus } from '../../src/states/batch';
 import { insertBatch, transitionBatch, type BatchRow } from '../../src/store/batches';
 import { findPendingRequests, readChunkWithResults, storeResults, type PendingRequest, type RequestResult, type RequestWithResult } from '../../src/store/requests';
-import { heartbeatInferenceWorker, removeInferenceWorker } from '../../src/store/workers';
-import { BATCH_ENDPOINTS } from '../../src/batches/endpoints';
+import { heartbeatInferenceWorker, removeInferenceWorker } from '../../src/store/inferenceWorkers';
+import { BATCH_ENDPOINTS } from '../../src/domain/endpoints';
 import { setBatchWebhook } from '../../src/store/webhooks';
 import type { WebhookConfig } from '../../src/states/webhook';
 import type { ResultLine } from './batches';
@@ -187,11 +187,11 @@ export type TestInference = { pool: BackendPool; inference: InferenceClient; sto
 
 /**
  * A real backend pool and inference client on the stack's simulator, built as the inference role
- * builds them (src/worker/inferenceRole.ts), and in rotation before it is returned.
+ * builds them (src/roles/inferenceRole.ts), and in rotation before it is returned.
  */
 export async function startInference(options: { timeoutMs?: number } = {}): Promise<TestInference> {
   const pool = new BackendPool([backendTarget(testStack().simulatorUrl, undefined)], { maxDepth: 1024, health: DEFAULT_HEALTH_POLICY });
-  const inference = new InferenceClient({ pool, timeoutMs: options.timeoutMs ?? 30_000, retry: DEFAULT_RETRY_POLICY });
+  const inference = new InferenceClient({ pool, timeoutMs: options.timeoutMs ?? 30_000, attempts: DEFAULT_ATTEMPT_POLICY });
   pool.start();
   await Promise.all(pool.backends.map((b) => b.health.firstProbe));
   await waitFor(() => pool.serving(SIMULATOR_MODEL), { timeoutMs: 10_000, intervalMs: 50, what: 'the simulator in rotation' });

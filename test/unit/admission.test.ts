@@ -1,6 +1,6 @@
 import type { SlotReserveContext } from '@temporalio/worker';
 import type { BackendPool } from '../../src/inference/backends';
-import { ChunkAdmission } from '../../src/worker/admission';
+import { ChunkAdmission } from '../../src/roles/admission';
 
 /** The backends' queue as admission sees it, set by each test. */
 function backends(state: { waiting: number; depth: number }): BackendPool {

@@ -1,5 +1,5 @@
 import { ApiError } from '../../src/api/errors';
-import { generateApiKey, hashApiKey } from '../../src/api/keys';
+import { generateApiKey, hashApiKey } from '../../src/api/apiKeys';
 import { listObject } from '../../src/api/pagination';
 import { CreateBatchBody, ListFilesQuery } from '../../src/api/schemas';
 import { parseRequest } from '../../src/api/validate';

@@ -1,7 +1,7 @@
-import { BATCH_ENDPOINTS, bodyFromText, endpointKind, ENDPOINTS_OF_KIND, parseEndpointList, usageOf, type BatchEndpoint } from '../../src/batches/endpoints';
+import { BATCH_ENDPOINTS, bodyFromText, endpointKind, ENDPOINTS_OF_KIND, parseEndpointList, usageOf, type BatchEndpoint } from '../../src/domain/endpoints';
 import { loadConfig } from '../../src/config';
 import { ConfigError } from '../../src/config/env';
-import { inferenceTaskQueue } from '../../src/temporal/definitions';
+import { inferenceTaskQueue } from '../../src/domain/taskQueues';
 
 describe('batch endpoints', () => {
   test('are generation or pooling, as a vLLM server runs one kind of model', () => {

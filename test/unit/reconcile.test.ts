@@ -1,4 +1,4 @@
-import { strandedOutcome } from '../../src/batches/reconcile';
+import { strandedOutcome } from '../../src/pipeline/reconcile';
 
 describe('how a batch whose workflow ended is finished', () => {
   const now = new Date('2026-12-01T12:00:00Z');

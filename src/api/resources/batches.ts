@@ -4,7 +4,7 @@ import { BatchObject, toBatchObject } from '../../batches/object';
 import { listBatchPage, retrieveBatch } from '../../batches/read';
 import { BatchResultsPage, readResultsPage } from '../../batches/results';
 import { retryBatch } from '../../batches/retry';
-import { hashJson } from '../../idempotency/keys';
+import { hashJson } from '../../idempotency/claim';
 import { idempotencyKeyOf, idempotencyKeyReused, markReplayed } from '../idempotency';
 import { defineOperation, found, notFound, WRITTEN } from '../operation';
 import { listObject, unknownCursor } from '../pagination';

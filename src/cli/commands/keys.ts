@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { generateApiKey, hashApiKey } from '../../api/keys';
+import { generateApiKey, hashApiKey } from '../../api/apiKeys';
 import { loadConfig, type Config } from '../../config';
 import { migrate } from '../../db/migrate';
 import { createPool, type Db } from '../../db/pool';

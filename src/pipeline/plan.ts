@@ -2,15 +2,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isDataRefusal, isDatabaseUnavailable, type Db } from '../db/pool';
 import { logger } from '../logger';
 import { readFileContent } from '../files/content';
-import { splitLines } from '../files/lines';
+import { splitLines, type Line } from '../files/lines';
 import { INITIAL_STATUS, type BatchStatus } from '../states/batch';
 import { findBatchById, type BatchError, type BatchRow } from '../store/batches';
-import { moveBatch } from './transition';
+import { moveBatch } from '../batches/transition';
 import { deletePlannedRequests, findDuplicateCustomIds, insertPlannedRequests, type PlannedRequest } from '../store/requests';
-import { listLiveModels } from '../store/workers';
-import { validateLine } from './lineValidation';
-import { endpointKind, isBatchEndpoint } from './endpoints';
-import { inferenceTaskQueue } from '../temporal/definitions';
+import { listLiveModels } from '../store/inferenceWorkers';
+import { validateLine, type LineContext } from '../batches/lineValidation';
+import { endpointKind, isBatchEndpoint } from '../domain/endpoints';
+import { inferenceTaskQueue } from '../domain/taskQueues';
 
 /** What the workflow needs to run the batch: only IDs and counters, never request bodies. */
 export type BatchPlan =
@@ -81,20 +81,99 @@ async function failBatch(db: Db, batchId: string, errors: BatchError[]): Promise
   return failed ? { outcome: 'failed' } : planOf((await findBatchById(db, batchId))!);
 }
 
+/**
+ * The plan of a validating batch, step by step: read and index its requests, look for duplicate
+ * custom_ids, wait for its model, then fail it with what was found, in line order, or start it.
+ */
 async function planBatch(db: Db, batch: BatchRow, limits: PlanLimits, control: PlanControl): Promise<BatchPlan> {
-  const batchId = batch.id;
-  const onProgress = control.onProgress ?? (() => undefined);
+  const input = await indexRequests(db, batch, limits, control.onProgress ?? (() => undefined));
+  const errors = [...input.errors, ...(await duplicateCustomIdErrors(db, batch.id))];
+  if (input.model !== undefined) {
+    // Only a batch that is otherwise fine is worth waiting for: one with line errors fails at once.
+    const deadline = errors.length === 0 ? modelDeadline(batch, limits.modelGraceSeconds) : 0;
+    const modelError = await untilModelServed(db, batch, input.model.name, input.model.line, deadline, control.signal);
+    if (modelError) errors.push(modelError);
+  }
+  const reported = firstInLineOrder(errors);
+  if (input.requestCount === 0 && reported.length === 0) {
+    reported.push({ code: 'empty_file', message: 'The input file contains no requests.', param: null, line: null });
+  }
+  if (reported.length > 0) return failBatch(db, batch.id, reported);
+  // Requests were counted, so the first of them named the model.
+  return startBatch(db, batch.id, input.model!.name, input.requestCount, limits.chunkSize);
+}
 
-  const errors: BatchError[] = [];
-  const report = (error: BatchError) => {
-    if (errors.length < MAX_REPORTED_ERRORS) errors.push(error);
-  };
-  let batchModel: string | undefined;
-  let batchModelLine: number | undefined;
-  let requestCount = 0;
+/** What reading the input found: line errors, the requests indexed, and the batch's model with the line it came from. */
+type ReadInput = { errors: BatchError[]; requestCount: number; model: { name: string; line: number } | undefined };
+
+/**
+ * Streams the input file once, checks every line and writes each request that passes to the
+ * request index as it goes. Stops as soon as reading on could report nothing more.
+ */
+async function indexRequests(db: Db, batch: BatchRow, limits: PlanLimits, onProgress: (linesRead: number) => void): Promise<ReadInput> {
+  const input: ReadInput = { errors: [], requestCount: 0, model: undefined };
+  const context = { endpoint: batch.endpoint, defaultModel: batch.model ?? limits.defaultModel };
+  const index = requestIndexWriter(db, batch.id);
+  try {
+    reading: for await (const lines of splitLines(readFileContent(db, batch.input_file_id), limits.maxLineBytes)) {
+      for (const line of lines) {
+        if (input.errors.length >= MAX_REPORTED_ERRORS) break reading;
+        onProgress(line.lineNo);
+        const checked = checkLine(line, input, context, limits);
+        if ('request' in checked) {
+          await index.add(checked.request);
+          continue;
+        }
+        input.errors.push(checked.error);
+        if (checked.last) break reading;
+      }
+    }
+    await index.finish();
+  } finally {
+    // A failed write ends the reading; the others settle before anyone acts on the batch.
+    await index.settled();
+  }
+  return input;
+}
+
+/**
+ * One line against the rules of a line (`validateLine`) and of the batch: one model, the first
+ * valid line's; at most `maxRequests` requests. Counts it into `input`. Returns the request to
+ * index, or the line's error (`last` when no line after it can matter).
+ */
+function checkLine(line: Line, input: ReadInput, context: LineContext, limits: PlanLimits): { request: PlannedRequest } | { error: BatchError; last?: true } {
+  if ('tooLong' in line) {
+    return { error: { code: 'line_too_long', message: `Line ${line.lineNo} exceeds ${limits.maxLineBytes} bytes.`, param: null, line: line.lineNo } };
+  }
+  const verdict = validateLine(line.bytes, line.lineNo, context);
+  if (!verdict.ok) return { error: verdict.error };
+  const { customId, model, bodyText } = verdict.line;
+  input.model ??= { name: model, line: line.lineNo };
+  if (model !== input.model.name) {
+    return {
+      error: {
+        code: 'mismatched_model',
+        message: `Line ${line.lineNo}: model "${model}" differs from "${input.model.name}"; a batch targets one model.`,
+        param: 'body.model',
+        line: line.lineNo,
+      },
+    };
+  }
+  input.requestCount++;
+  if (input.requestCount > limits.maxRequests) {
+    const message = `The file has more than the maximum of ${limits.maxRequests} requests per batch.`;
+    return { error: { code: 'too_many_requests', message, param: null, line: line.lineNo }, last: true };
+  }
+  // Stored even once the batch is bound to fail: duplicates are found among the stored lines.
+  return { request: { lineNo: line.lineNo, chunkNo: Math.floor((input.requestCount - 1) / limits.chunkSize), customId, body: bodyText } };
+}
+
+/**
+ * Writes the request index in groups, a few at once, while the next lines are read and validated:
+ * validation waits on these writes (the database's work), not on its own CPU.
+ */
+function requestIndexWriter(db: Db, batchId: string) {
   let pending: PlannedRequest[] = [];
-  // Groups are written while the next lines are read and validated, a few at once: validation
-  // waits on these writes (the database's work), not on its own CPU.
   const writing: Array<Promise<void>> = [];
   const write = async (group: PlannedRequest[]) => {
     if (writing.length >= WRITES_IN_FLIGHT) await writing.shift();
@@ -103,90 +182,44 @@ async function planBatch(db: Db, batch: BatchRow, limits: PlanLimits, control: P
     written.catch(() => undefined);
     writing.push(written);
   };
-  const context = { endpoint: batch.endpoint, defaultModel: batch.model ?? limits.defaultModel };
+  return {
+    async add(request: PlannedRequest): Promise<void> {
+      pending.push(request);
+      if (pending.length < INSERT_GROUP) return;
+      await write(pending);
+      pending = [];
+    },
+    /** Writes the last group and waits for every write; the first failure is thrown. */
+    async finish(): Promise<void> {
+      await write(pending);
+      await Promise.all(writing);
+    },
+    settled: () => Promise.allSettled(writing),
+  };
+}
 
-  try {
-    reading: for await (const lines of splitLines(readFileContent(db, batch.input_file_id), limits.maxLineBytes)) {
-      for (const line of lines) {
-        if (errors.length >= MAX_REPORTED_ERRORS) break reading; // reading on could report nothing more
-        onProgress(line.lineNo);
-        if ('tooLong' in line) {
-          report({ code: 'line_too_long', message: `Line ${line.lineNo} exceeds ${limits.maxLineBytes} bytes.`, param: null, line: line.lineNo });
-          continue;
-        }
-        const verdict = validateLine(line.bytes, line.lineNo, context);
-        if (!verdict.ok) {
-          report(verdict.error);
-          continue;
-        }
-        const { customId, model, bodyText } = verdict.line;
-        if (batchModel === undefined) {
-          batchModel = model;
-          batchModelLine = line.lineNo;
-        }
-        if (model !== batchModel) {
-          report({
-            code: 'mismatched_model',
-            message: `Line ${line.lineNo}: model "${model}" differs from "${batchModel}"; a batch targets one model.`,
-            param: 'body.model',
-            line: line.lineNo,
-          });
-          continue;
-        }
-        requestCount++;
-        if (requestCount > limits.maxRequests) {
-          report({
-            code: 'too_many_requests',
-            message: `The file has more than the maximum of ${limits.maxRequests} requests per batch.`,
-            param: null,
-            line: line.lineNo,
-          });
-          break reading;
-        }
-        // Stored even once the batch is bound to fail: duplicates are found among the stored lines.
-        pending.push({ lineNo: line.lineNo, chunkNo: Math.floor((requestCount - 1) / limits.chunkSize), customId, body: bodyText });
-        if (pending.length >= INSERT_GROUP) {
-          await write(pending);
-          pending = [];
-        }
-      }
-    }
+/**
+ * The custom_ids used more than once, found by the database among the indexed lines rather than in
+ * a set of every custom_id, which for a million-line file would cost the worker a hundred MB.
+ */
+async function duplicateCustomIdErrors(db: Db, batchId: string): Promise<BatchError[]> {
+  const duplicates = await findDuplicateCustomIds(db, batchId, MAX_REPORTED_ERRORS);
+  return duplicates.map((duplicate) => ({
+    code: 'duplicate_custom_id',
+    message: `Line ${duplicate.line_no}: custom_id "${duplicate.custom_id}" is used more than once.`,
+    param: 'custom_id',
+    line: duplicate.line_no,
+  }));
+}
 
-    await write(pending);
-    await Promise.all(writing);
-  } finally {
-    // A failed write ends the reading; the others settle before anyone acts on the batch.
-    await Promise.allSettled(writing);
-  }
-  // Found by the database rather than a set of every custom_id, which for a million-line file would
-  // cost the worker a hundred MB.
-  for (const duplicate of await findDuplicateCustomIds(db, batchId, MAX_REPORTED_ERRORS)) {
-    errors.push({
-      code: 'duplicate_custom_id',
-      message: `Line ${duplicate.line_no}: custom_id "${duplicate.custom_id}" is used more than once.`,
-      param: 'custom_id',
-      line: duplicate.line_no,
-    });
-  }
-  if (batchModel !== undefined) {
-    // Only a batch that is otherwise fine is worth waiting for: one with line errors fails at once.
-    const deadline = errors.length === 0 ? modelDeadline(batch, limits.modelGraceSeconds) : 0;
-    const modelError = await untilModelServed(db, batch, batchModel, batchModelLine!, deadline, control.signal);
-    if (modelError) errors.push(modelError);
-  }
-  // Every kind of error in line order, whichever check found it; the first ones are reported.
-  errors.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
-  errors.splice(MAX_REPORTED_ERRORS);
-  if (requestCount === 0 && errors.length === 0) {
-    report({ code: 'empty_file', message: 'The input file contains no requests.', param: null, line: null });
-  }
+/** Every kind of error in line order, whichever check found it; the first MAX_REPORTED_ERRORS are reported. */
+function firstInLineOrder(errors: BatchError[]): BatchError[] {
+  return errors.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity)).slice(0, MAX_REPORTED_ERRORS);
+}
 
-  if (errors.length > 0) return failBatch(db, batchId, errors);
-  const started = await moveBatch(db, batchId, 'in_progress', {
-    model: batchModel!,
-    chunk_count: Math.ceil(requestCount / limits.chunkSize),
-    total_requests: requestCount,
-  });
+/** Moves the batch to in_progress with its model and counts, unless it was cancelled meanwhile. */
+async function startBatch(db: Db, batchId: string, model: string, requestCount: number, chunkSize: number): Promise<BatchPlan> {
+  const started = await moveBatch(db, batchId, 'in_progress', { model, chunk_count: Math.ceil(requestCount / chunkSize), total_requests: requestCount });
   if (started) return planOf(started);
   // Cancelled while validating: nothing of this batch will run, so its request index goes.
   await deletePlannedRequests(db, batchId);

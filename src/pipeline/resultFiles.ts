@@ -6,7 +6,7 @@ import { findBatchById, lockBatch, setResultFiles, type BatchRow } from '../stor
 import { claimChunkFiles, recordChunkFiles } from '../store/chunkFiles';
 import { insertFile } from '../store/files';
 import { countUnfinishedInChunk, readChunkWithResults } from '../store/requests';
-import { outputLine, type NeverExecutedCode } from './outputLines';
+import { outputLine, type NeverExecutedCode } from '../batches/outputLines';
 
 /**
  * A batch's output and error files are written chunk by chunk: by each chunk as soon as all its

@@ -1,13 +1,17 @@
-export type RetryPolicy = { maxAttempts: number; initialDelayMs: number; maxDelayMs: number };
+/**
+ * How many times one inference request is sent, and how long it waits between sends (a request's
+ * own attempts; a batch's retry of its failed lines is src/batches/retry.ts).
+ */
+export type AttemptPolicy = { maxAttempts: number; initialDelayMs: number; maxDelayMs: number };
 
-export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxAttempts: 6, initialDelayMs: 500, maxDelayMs: 30_000 };
+export const DEFAULT_ATTEMPT_POLICY: AttemptPolicy = { maxAttempts: 6, initialDelayMs: 500, maxDelayMs: 30_000 };
 
 /**
- * Delay before retry number `attempt` (1 = first retry): exponential with full jitter, but never
- * shorter than a server's Retry-After, which knows its own load better than we do.
+ * Delay after `failedAttempts` failed sends (1 = before the second): exponential with full jitter,
+ * but never shorter than a server's Retry-After, which knows its own load better than we do.
  */
-export function retryDelayMs(policy: RetryPolicy, attempt: number, retryAfterMs?: number, random = Math.random): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** (attempt - 1));
+export function backoffMs(policy: AttemptPolicy, failedAttempts: number, retryAfterMs?: number, random = Math.random): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** (failedAttempts - 1));
   const jittered = ceiling / 2 + random() * (ceiling / 2);
   return Math.max(jittered, retryAfterMs ?? 0);
 }

@@ -1,18 +1,18 @@
-import { parseRetryAfter, retryDelayMs } from '../../src/inference/retry';
+import { backoffMs, parseRetryAfter } from '../../src/inference/requestAttempts';
 import { Semaphore } from '../../src/inference/semaphore';
 
 const policy = { maxAttempts: 5, initialDelayMs: 100, maxDelayMs: 1000 };
 
-describe('retry delays', () => {
+describe("the backoff between a request's attempts", () => {
   test('grow exponentially with jitter in the upper half, capped', () => {
-    expect(retryDelayMs(policy, 1, undefined, () => 0)).toBe(50);
-    expect(retryDelayMs(policy, 1, undefined, () => 1)).toBe(100);
-    expect(retryDelayMs(policy, 3, undefined, () => 1)).toBe(400);
-    expect(retryDelayMs(policy, 10, undefined, () => 1)).toBe(1000);
+    expect(backoffMs(policy, 1, undefined, () => 0)).toBe(50);
+    expect(backoffMs(policy, 1, undefined, () => 1)).toBe(100);
+    expect(backoffMs(policy, 3, undefined, () => 1)).toBe(400);
+    expect(backoffMs(policy, 10, undefined, () => 1)).toBe(1000);
   });
 
   test('never undercut Retry-After', () => {
-    expect(retryDelayMs(policy, 1, 5000, () => 0.5)).toBe(5000);
+    expect(backoffMs(policy, 1, 5000, () => 0.5)).toBe(5000);
   });
 
   test('Retry-After parses seconds and HTTP dates', () => {

@@ -2,20 +2,25 @@ import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { logger } from './logger';
 
 /**
- * Runs `work`, retrying any failure (or those `isRetryable` accepts) with exponential backoff (from
- * `initialDelayMs` to `maxDelayMs`) for up to `budgetMs`; an error after the budget is the work's
- * own. For waits on something that comes back by itself: a database failing over, a server that has
- * not yet seen a poller.
+ * Failures that pass by themselves (a database failing over, a server that has not yet seen a
+ * poller, a dependency restarting), waited out by trying the same work again. Not an inference
+ * request's attempts (src/inference/requestAttempts.ts) nor a batch's retry (src/batches/retry.ts).
  */
-export async function retryFor<T>(
+
+/**
+ * Runs `work`, trying again after any failure (or those `isTransient` accepts) with exponential
+ * backoff (from `initialDelayMs` to `maxDelayMs`) for up to `budgetMs`; an error after the budget is
+ * the work's own.
+ */
+export async function keepTrying<T>(
   budgetMs: number,
   work: () => Promise<T>,
   backoff: { initialDelayMs: number; maxDelayMs: number },
-  isRetryable: (err: unknown) => boolean = () => true,
+  isTransient: (err: unknown) => boolean = () => true,
 ): Promise<T> {
   const deadline = Date.now() + budgetMs;
   const policy = retry(
-    handleWhen((err) => Date.now() < deadline && isRetryable(err)),
+    handleWhen((err) => Date.now() < deadline && isTransient(err)),
     { backoff: new ExponentialBackoff({ initialDelay: backoff.initialDelayMs, maxDelay: backoff.maxDelayMs }) },
   );
   return policy.execute(work);

@@ -4,10 +4,10 @@ import { batchRequestId } from '../ids';
 import type { InferenceClient, InferenceOutcome } from '../inference/client';
 import type { Claim } from '../inference/semaphore';
 import { requestsCompleted, requestsFailed, resultFlushDuration, tokens } from '../metrics/instruments';
-import { retryFor } from '../retryFor';
+import { keepTrying } from '../transientFailures';
 import { findPendingRequests, storeResults, type RequestResult } from '../store/requests';
-import { usageOf } from './endpoints';
-import { isSuccessStatus } from './outputLines';
+import { usageOf } from '../domain/endpoints';
+import { isSuccessStatus } from '../batches/outputLines';
 import { writeFinishedChunk, type ChunkFilesOutcome } from './resultFiles';
 
 export type ChunkProgress = { pending: number; done: number };
@@ -67,7 +67,7 @@ export async function runChunk(
     async (results) => {
       const stopTimer = resultFlushDuration.startTimer();
       try {
-        return await retryFor(control.resultWriteRetryMs, () => storeResults(db, args.batchId, results), { initialDelayMs: 250, maxDelayMs: 5_000 });
+        return await keepTrying(control.resultWriteRetryMs, () => storeResults(db, args.batchId, results), { initialDelayMs: 250, maxDelayMs: 5_000 });
       } finally {
         stopTimer();
       }

@@ -7,9 +7,10 @@ import { createOrchestratorActivities } from '../activities/orchestrator';
 import { createQueueActivities } from '../activities/queues';
 import { createReconcileActivities } from '../activities/reconcile';
 import { createRetentionActivities } from '../activities/retention';
+import { createUploadActivities } from '../activities/uploads';
 import { createWebhookActivities } from '../activities/webhooks';
 import { workflowGateway } from '../temporal/gateway';
-import { ORCHESTRATOR_TASK_QUEUE } from '../temporal/definitions';
+import { ORCHESTRATOR_TASK_QUEUE } from '../domain/taskQueues';
 import { promoteToCurrent, workerDeploymentOptions } from '../temporal/deployments';
 import { ensureReconcileSchedule, ensureRetentionSchedule } from '../temporal/schedules';
 import { logger } from '../logger';
@@ -21,13 +22,13 @@ import { startInferenceRole, type InferenceRole } from './inferenceRole';
 /** A queue holding requests whose dispatcher has not checked it for this long is woken by the reconciler. */
 const SILENT_QUEUE_SECONDS = 120;
 
-export type RunningWorkers = { inference: InferenceRole | undefined; shutdown(): Promise<void> };
+export type RunningRoles = { inference: InferenceRole | undefined; shutdown(): Promise<void> };
 
 /**
  * Starts the worker roles this process plays, on one Temporal connection. `client` is for what the
- * activities start themselves (the batches a queue dispatches) and the reconciler's Schedule.
+ * activities start themselves (the batches a queue dispatches) and the orchestrator's Schedules.
  */
-export async function startWorkers(config: Config, db: Db, connection: NativeConnection, client: Client): Promise<RunningWorkers> {
+export async function startRoles(config: Config, db: Db, connection: NativeConnection, client: Client): Promise<RunningRoles> {
   const workers: Worker[] = [];
   const common = { connection, namespace: config.temporal.namespace, shutdownGraceTime: config.shutdownGraceMs };
 
@@ -64,6 +65,7 @@ export async function startWorkers(config: Config, db: Db, connection: NativeCon
             }),
             ...createReconcileActivities({ db, workflows, silentQueueSeconds: SILENT_QUEUE_SECONDS }),
             ...createRetentionActivities({ db }),
+            ...createUploadActivities({ db }),
           },
         }),
       ),

@@ -6,11 +6,11 @@ import type { Db } from '../db/pool';
 import { createInferenceActivities } from '../activities/inference';
 import { BackendPool } from '../inference/backends';
 import { InferenceClient } from '../inference/client';
-import { DEFAULT_RETRY_POLICY } from '../inference/retry';
+import { DEFAULT_ATTEMPT_POLICY } from '../inference/requestAttempts';
 import { logger } from '../logger';
-import { heartbeatInferenceWorker, removeInferenceWorker, type ServedModel } from '../store/workers';
-import { BATCH_ENDPOINTS, ENDPOINT_KINDS, ENDPOINTS_OF_KIND } from '../batches/endpoints';
-import { inferenceTaskQueue } from '../temporal/definitions';
+import { heartbeatInferenceWorker, removeInferenceWorker, type ServedModel } from '../store/inferenceWorkers';
+import { BATCH_ENDPOINTS, ENDPOINT_KINDS, ENDPOINTS_OF_KIND } from '../domain/endpoints';
+import { inferenceTaskQueue } from '../domain/taskQueues';
 import { ChunkAdmission } from './admission';
 import { CancelWatch } from './cancelWatch';
 import { untilTemporalAvailable } from '../temporal/availability';
@@ -51,7 +51,7 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
   const inference = new InferenceClient({
     pool,
     timeoutMs: vllm.requestTimeoutMs,
-    retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: vllm.requestMaxAttempts },
+    attempts: { ...DEFAULT_ATTEMPT_POLICY, maxAttempts: vllm.requestMaxAttempts },
   });
   // GPU workers run no workflows; their only real slots are chunks, leased by admission. Each
   // task queue's worker has its own: one lease in the air per task queue, or a model with no work would

@@ -1,11 +1,11 @@
 import { withTransaction, type Db, type DbClient } from '../db/pool';
 import { isTerminal, type FinalizeOutcome } from '../states/batch';
 import { lockBatch, sealBatch, type BatchRow } from '../store/batches';
-import { moveBatch } from './transition';
+import { moveBatch } from '../batches/transition';
 import { listUnwrittenChunks, sumChunkFiles } from '../store/chunkFiles';
 import { completeFile, deleteFile } from '../store/files';
 import { deletePlannedRequests } from '../store/requests';
-import { neverExecutedCode } from './outputLines';
+import { neverExecutedCode } from '../batches/outputLines';
 import { resultFilesOf, writeChunkLines } from './resultFiles';
 
 /**
