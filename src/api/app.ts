@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import express from 'express';
-import type { Config } from '../config';
+import type { Settings } from '../config';
 import type { Db } from '../db/pool';
 import { authenticate, callerResolver, isOperator, requireOperator } from './auth';
 import { errorHandler, refuseUnstorablePath, unknownRoute } from './errors';
@@ -17,13 +17,13 @@ import { workflowGateway } from '../temporal/gateway';
  * The HTTP API: OpenAI Files and Batches (and the stream-to-batch queues) under /v1, health probes
  * at the root, and /metrics there too unless METRICS_PORT gives it a listener of its own.
  */
-export function createApp(deps: { config: Config; db: Db; temporal: Client; readiness: ReadinessProbe }): express.Express {
+export function createApp(deps: { config: Settings<'api'>; db: Db; temporal: Client; readiness: ReadinessProbe }): express.Express {
   const { config, db, temporal } = deps;
-  const callers = callerResolver({ staticKeys: config.apiKeys, db });
+  const callers = callerResolver({ staticKeys: new Map([...config.API_KEYS, ...config.OPERATOR_API_KEYS]), db });
   const app = express();
   app.disable('x-powered-by');
   app.use(timeRequests());
-  if (config.metrics.port === undefined) app.use(metricsRouter(requireOperator(callers, config.metrics.bearerToken)));
+  if (config.METRICS_PORT === undefined) app.use(metricsRouter(requireOperator(callers, config.METRICS_BEARER_TOKEN)));
   app.use(healthRouter({ readiness: deps.readiness, isOperator: (req) => isOperator(callers, req) }));
   app.use(openApiRouter());
 
@@ -38,19 +38,16 @@ export function createApp(deps: { config: Config; db: Db; temporal: Client; read
   return app;
 }
 
-/** What the operations of the table are given: the use cases' dependencies and the API's limits. */
-export function apiDeps(config: Config, db: Db, temporal: Client): ApiDeps {
+/**
+ * What the operations of the table are given: the use cases' dependencies and the API's limits. The
+ * queue defaults and MAX_REQUESTS_PER_BATCH are the orchestrator's: the queue use cases read what it published.
+ */
+export function apiDeps(config: Settings<'api'>, db: Db, temporal: Client): ApiDeps {
   return {
     db,
     workflows: workflowGateway(temporal),
-    webhookPolicy: { allowPrivate: config.webhooks.allowPrivate },
-    uploads: { maxFileBytes: config.limits.maxFileBytes, slots: new TenantSlots(config.limits.maxConcurrentUploadsPerTenant) },
-    queues: {
-      defaults: config.queues.defaults,
-      maxQueuedPerTenant: config.queues.maxQueuedPerTenant,
-      maxRequestsPerCall: config.queues.maxRequestsPerCall,
-      maxCallBytes: config.queues.maxCallBytes,
-    },
-    maxRequestsPerBatch: config.limits.maxRequestsPerBatch,
+    webhookPolicy: { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE },
+    uploads: { maxFileBytes: config.MAX_FILE_BYTES, slots: new TenantSlots(config.MAX_CONCURRENT_UPLOADS_PER_TENANT) },
+    queues: { maxQueuedPerTenant: config.MAX_QUEUED_REQUESTS_PER_TENANT, maxRequestsPerCall: config.MAX_REQUESTS_PER_CALL, maxCallBytes: config.MAX_ENQUEUE_BYTES },
   };
 }

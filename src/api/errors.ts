@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { SettingsNotPublished } from '../config/published';
 import { isDatabaseUnavailable } from '../db/pool';
 import { logger } from '../logger';
 import { isTemporalUnavailable } from '../temporal/availability';
@@ -70,11 +71,13 @@ const RETRY_AFTER_SECONDS = 5;
 /** A dependency that is away is said once per this interval, not once per request that finds it away. */
 const UNAVAILABLE_LOG_INTERVAL_MS = 30_000;
 const unavailableLoggedAt = new Map<string, number>();
+/** Codes of a 503 that something away causes: said as a warning, not logged as a failure of ours. */
+const UNAVAILABLE = new Set(['database_unavailable', 'temporal_unavailable', 'orchestrator_unavailable']);
 
 /** Last middleware: every failure leaves as an OpenAI-shaped error; unexpected ones are logged, not leaked. */
 export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, _next) => {
   const apiError = toApiError(err);
-  if (apiError.code === 'database_unavailable' || apiError.code === 'temporal_unavailable') {
+  if (apiError.code !== null && UNAVAILABLE.has(apiError.code)) {
     const last = unavailableLoggedAt.get(apiError.code) ?? 0;
     if (Date.now() - last >= UNAVAILABLE_LOG_INTERVAL_MS) {
       unavailableLoggedAt.set(apiError.code, Date.now());
@@ -108,5 +111,9 @@ function toApiError(err: unknown): ApiError {
   // A dependency is away (a restart, a failover): nothing was done, and the same call will work once it is back.
   if (isDatabaseUnavailable(err)) return new ApiError(503, 'server_error', 'database_unavailable', 'The database is unavailable; retry shortly.');
   if (isTemporalUnavailable(err)) return new ApiError(503, 'server_error', 'temporal_unavailable', 'The workflow service (Temporal) is unavailable; retry shortly.');
+  // The queue defaults and limits are the orchestrator's, published when it starts: none has started on this database yet.
+  if (err instanceof SettingsNotPublished) {
+    return new ApiError(503, 'server_error', 'orchestrator_unavailable', 'No orchestrator has started yet: queues follow its settings; retry shortly.');
+  }
   return new ApiError(500, 'server_error', 'internal_error', 'The server had an error processing your request.');
 }

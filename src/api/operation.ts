@@ -1,7 +1,6 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
 import type { Db } from '../db/pool';
-import type { QueueDefaults } from '../queues/settings';
 import type { WorkflowGateway } from '../temporal/gateway';
 import type { DestinationPolicy } from '../webhooks/destination';
 import { ApiError, requireJsonObjectBody, type ErrorType } from './errors';
@@ -15,8 +14,7 @@ export type ApiDeps = {
   workflows: WorkflowGateway;
   webhookPolicy: DestinationPolicy;
   uploads: { maxFileBytes: number; slots: TenantSlots };
-  queues: { defaults: QueueDefaults; maxQueuedPerTenant: number; maxRequestsPerCall: number; maxCallBytes: number };
-  maxRequestsPerBatch: number;
+  queues: { maxQueuedPerTenant: number; maxRequestsPerCall: number; maxCallBytes: number };
 };
 
 export type JsonSchema = Record<string, unknown>;

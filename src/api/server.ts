@@ -1,18 +1,21 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type express from 'express';
-import type { Config } from '../config';
+import type { Settings } from '../config';
 import { logger } from '../logger';
 import { ApiError, errorBody } from './errors';
 
 /**
  * The API's HTTP server, with limits on slow clients: headers must arrive within
- * `headersTimeoutMs`, a connection silent for `idleTimeoutMs` is closed (a stalled upload holds
- * nothing for longer), and no request may last beyond `requestTimeoutMs`.
+ * HTTP_HEADERS_TIMEOUT_MS, a connection silent for HTTP_IDLE_TIMEOUT_MS is closed (a stalled upload
+ * holds nothing for longer), and no request may last beyond HTTP_REQUEST_TIMEOUT_MS.
  */
-export function createHttpServer(app: express.Express, limits: Config['http']): http.Server {
-  const server = http.createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs }, app);
-  server.setTimeout(limits.idleTimeoutMs);
+export function createHttpServer(
+  app: express.Express,
+  limits: Pick<Settings<'api'>, 'HTTP_HEADERS_TIMEOUT_MS' | 'HTTP_IDLE_TIMEOUT_MS' | 'HTTP_REQUEST_TIMEOUT_MS'>,
+): http.Server {
+  const server = http.createServer({ headersTimeout: limits.HTTP_HEADERS_TIMEOUT_MS, requestTimeout: limits.HTTP_REQUEST_TIMEOUT_MS }, app);
+  server.setTimeout(limits.HTTP_IDLE_TIMEOUT_MS);
   server.on('clientError', answerClientError);
   return server;
 }

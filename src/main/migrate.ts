@@ -1,4 +1,4 @@
-import { loadConfig } from '../config';
+import { loadSettings } from '../config';
 import { ConfigError } from '../config/env';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
@@ -10,9 +10,9 @@ import { logger } from '../logger';
  * workers still migrate when they start (a no-op then); this only takes the wait out of their start-up.
  */
 async function main(): Promise<void> {
-  const config = loadConfig();
-  if (!config.databaseUrl) throw new ConfigError('DATABASE_URL is required');
-  const db = createPool(config.databaseUrl, 1, config.dbTimeouts);
+  const config = loadSettings(['tools']);
+  if (!config.DATABASE_URL) throw new ConfigError('DATABASE_URL is required');
+  const db = createPool(config.DATABASE_URL, 1, { connectMs: config.DB_CONNECT_TIMEOUT_MS, statementMs: config.DB_STATEMENT_TIMEOUT_MS });
   try {
     await migrate(db);
     logger.info('database schema is up to date');

@@ -2,7 +2,8 @@ import http from 'node:http';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { createApp } from '../api/app';
 import { createHttpServer } from '../api/server';
-import type { Config } from '../config';
+import type { ServiceConfig } from '../config';
+import { publishSettings, refuseConflicts } from '../config/published';
 import { migrate } from '../db/migrate';
 import { createPool, untilDatabaseAvailable } from '../db/pool';
 import { logger } from '../logger';
@@ -27,23 +28,36 @@ export type RunningService = { apiUrl: string | undefined; stop: () => Promise<v
 const DEFAULT_WORKER_METRICS_PORT = 9464;
 
 /**
- * Starts this process's parts against a Postgres and a Temporal: migrations, then the worker roles,
- * then the API (last, so it never accepts work nothing can run). Either may be away, now or later:
- * start-up waits for it, and nothing exits because of it.
+ * Starts the roles of `config` against a Postgres and a Temporal: migrations, the owner's published
+ * settings (or the check that this process agrees with them), then the worker roles, then the API
+ * (last, so it never accepts work nothing can run). Either may be away, now or later: start-up waits
+ * for it, and nothing exits because of it.
  */
-export async function startService(config: Config, parts: { api: boolean; workers: boolean }): Promise<RunningService> {
-  if (!config.databaseUrl) throw new Error('DATABASE_URL is required (npm start embeds PostgreSQL when it is unset)');
-  if (!config.temporal.address) throw new Error('TEMPORAL_ADDRESS is required (npm start embeds Temporal when it is unset)');
+export async function startService(config: ServiceConfig): Promise<RunningService> {
+  const { api } = config;
+  const worker = config.orchestrator ?? config.inference;
+  // What every role reads: any role's settings have it.
+  const shared = api ?? worker;
+  if (!shared) throw new Error('a process of the service plays at least one role');
+  const databaseUrl = shared.DATABASE_URL;
+  const temporalAddress = shared.TEMPORAL_ADDRESS;
+  if (!databaseUrl) throw new Error('DATABASE_URL is required (npm start embeds PostgreSQL when it is unset)');
+  if (!temporalAddress) throw new Error('TEMPORAL_ADDRESS is required (npm start embeds Temporal when it is unset)');
+  const timeouts = { connectMs: shared.DB_CONNECT_TIMEOUT_MS, statementMs: shared.DB_STATEMENT_TIMEOUT_MS };
   // Each role its own pool: no burst of API traffic can starve the workers' checkpoints, nor the reverse.
   // A request that cannot get a connection soon fails (503) rather than piling up behind the others.
-  const apiDb = parts.api ? createPool(config.databaseUrl, config.dbPoolSize.api, config.dbTimeouts) : undefined;
-  const workerDb = parts.workers ? createPool(config.databaseUrl, config.dbPoolSize.worker, config.dbTimeouts) : undefined;
+  const apiDb = api ? createPool(databaseUrl, api.API_DB_POOL_SIZE, timeouts) : undefined;
+  const workerDb = worker ? createPool(databaseUrl, worker.WORKER_DB_POOL_SIZE, timeouts) : undefined;
   const pools = [apiDb, workerDb].filter((pool) => pool !== undefined);
   await untilDatabaseAvailable(() => migrate(pools[0]!));
+  // Before this process's API answers anything that needs them.
+  if (config.orchestrator) await untilDatabaseAvailable(() => publishSettings(pools[0]!, config.orchestrator!));
+  await untilDatabaseAvailable(() => refuseConflicts(pools[0]!, config.given));
 
+  const namespace = shared.TEMPORAL_NAMESPACE;
   // Registered before any worker runs a workflow that upserts them, whichever process starts first.
-  const temporal = await untilTemporalAvailable(() => connectClient(config.temporal.address!, config.temporal.namespace));
-  await untilTemporalAvailable(() => ensureSearchAttributes(temporal.connection, config.temporal.namespace));
+  const temporal = await untilTemporalAvailable(() => connectClient(temporalAddress, namespace));
+  await untilTemporalAvailable(() => ensureSearchAttributes(temporal.connection, namespace));
 
   let roles: RunningRoles | undefined;
   const readiness = readinessProbe({ db: pools[0]!, temporal, backends: () => roles?.inference?.backends() });
@@ -51,38 +65,38 @@ export async function startService(config: Config, parts: { api: boolean; worker
   // Metrics get a listener of their own without the API, or when METRICS_PORT asks for one; bound
   // first, so a port in use stops the start before any worker polls.
   // Where a local client reaches what listens on HOST: a wildcard address is not one to connect to.
-  const reachableHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  const reachableHost = shared.HOST === '0.0.0.0' || shared.HOST === '::' ? 'localhost' : shared.HOST;
   const metrics =
-    apiDb && config.metrics.port === undefined
+    apiDb && shared.METRICS_PORT === undefined
       ? undefined
-      : await startMetricsServer(config.metrics.port ?? DEFAULT_WORKER_METRICS_PORT, config.host, { bearerToken: config.metrics.bearerToken, readiness });
+      : await startMetricsServer(shared.METRICS_PORT ?? DEFAULT_WORKER_METRICS_PORT, shared.HOST, { bearerToken: shared.METRICS_BEARER_TOKEN, readiness });
   if (metrics) logger.info({ metrics: `http://${reachableHost}:${metrics.port}/metrics` }, 'serving metrics');
 
   let workerConnection: NativeConnection | undefined;
-  if (parts.workers) {
+  if (workerDb) {
     await installTemporalRuntime();
-    workerConnection = await untilTemporalAvailable(() => NativeConnection.connect({ address: config.temporal.address! }));
-    roles = await startRoles(config, workerDb!, workerConnection, temporal);
+    workerConnection = await untilTemporalAvailable(() => NativeConnection.connect({ address: temporalAddress }));
+    roles = await startRoles(config, workerDb, workerConnection, temporal);
     if (roles.inference) observeBackends(roles.inference.backends);
   }
 
   let server: http.Server | undefined;
   let apiUrl: string | undefined;
-  if (apiDb) {
-    if (config.apiKeys.size === 0 && !(await untilDatabaseAvailable(() => resolveApiKey(apiDb, null))).anyKeys) {
+  if (api && apiDb) {
+    if (api.API_KEYS.size + api.OPERATOR_API_KEYS.size === 0 && !(await untilDatabaseAvailable(() => resolveApiKey(apiDb, null))).anyKeys) {
       logger.warn('no API keys (API_KEYS, OPERATOR_API_KEYS or created with `vbs keys create`): the API is open, single-tenant, without authentication');
     }
     // Uploads cut short by a crash are swept by a Schedule the orchestrators run; how long an upload may last is this role's setting.
-    await untilTemporalAvailable(() => ensureUploadSweepSchedule(temporal, config.uploadSweepIntervalSeconds, config.http.requestTimeoutMs));
+    await untilTemporalAvailable(() => ensureUploadSweepSchedule(temporal, api.UPLOAD_SWEEP_INTERVAL_SECONDS, api.HTTP_REQUEST_TIMEOUT_MS));
     observeDatabase(apiDb);
     observeTaskQueues(async () => {
       const served = (await listTargetableModels(apiDb)).map((m) => ({ model: m.id, kinds: [...new Set(m.endpoints.map(endpointKind))] }));
-      return serviceBacklogs(temporal, config.temporal.namespace, served);
+      return serviceBacklogs(temporal, namespace, served);
     });
-    server = createHttpServer(createApp({ config, db: apiDb, temporal, readiness }), config.http);
+    server = createHttpServer(createApp({ config: api, db: apiDb, temporal, readiness }), api);
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);
-      server!.listen(config.port, config.host, resolve);
+      server!.listen(api.PORT, api.HOST, resolve);
     });
     apiUrl = `http://${reachableHost}:${(server.address() as { port: number }).port}/v1`;
   }

@@ -1,21 +1,14 @@
-import { z } from 'zod';
-import { ConfigError, envInt, envLogLevel, parseEnv } from '../config/env';
+import { loadSettings } from '../config';
+import { ConfigError } from '../config/env';
 import { logger } from '../logger';
-import { loadSimulatorOptions } from '../simulator/config';
+import { simulatorOptions } from '../simulator/config';
 import { startSimulator } from '../simulator/server';
 
-const listenSchema = z.object({
-  SIMULATOR_PORT: envInt(8000),
-  SIMULATOR_HOST: z.string().default('0.0.0.0'),
-  LOG_LEVEL: envLogLevel,
-});
-
 async function main(): Promise<void> {
-  const options = loadSimulatorOptions(process.env);
-  const listen = parseEnv(listenSchema, process.env);
-  logger.level = listen.LOG_LEVEL;
+  const settings = loadSettings(['simulator']);
+  const options = simulatorOptions(settings);
   const log = logger.child({ component: 'simulator' });
-  const simulator = await startSimulator(options, listen.SIMULATOR_PORT, listen.SIMULATOR_HOST);
+  const simulator = await startSimulator(options, settings.SIMULATOR_PORT, settings.SIMULATOR_HOST);
   log.info({ baseUrl: simulator.baseUrl, models: options.models, capacity: options.capacity, faults: options.faults }, 'vLLM simulator listening');
 
   const shutdown = (signal: NodeJS.Signals) => {

@@ -1,4 +1,4 @@
-import { loadConfig } from '../config';
+import { loadEmbeddedConfig } from '../config';
 import { logger } from '../logger';
 import { startEmbeddedDependencies } from './embedded';
 import { runUntilSignalled } from './lifecycle';
@@ -6,9 +6,10 @@ import { startService } from './service';
 
 /** `npm start`: the API and both worker roles in one process, plus every dependency left unconfigured. */
 runUntilSignalled(async () => {
-  const embedded = await startEmbeddedDependencies(loadConfig());
+  const { start, service: config } = loadEmbeddedConfig();
+  const embedded = await startEmbeddedDependencies(start, config);
   try {
-    const service = await startService(embedded.config, { api: true, workers: true });
+    const service = await startService(embedded.config);
     const lines = [`API:         ${service.apiUrl}`];
     if (embedded.temporalUiUrl) lines.push(`Temporal UI: ${embedded.temporalUiUrl}`);
     logger.info({ api: service.apiUrl, temporal_ui: embedded.temporalUiUrl }, 'vLLM Batch Server ready');

@@ -1,4 +1,5 @@
 import { bodyFromText } from '../domain/endpoints';
+import { publishedValues } from '../config/published';
 import { completionWindowSeconds } from '../domain/window';
 import { MAX_LINE_BYTES, validateRequest } from '../batches/lineValidation';
 import { withTransaction, type Db } from '../db/pool';
@@ -8,9 +9,9 @@ import { insertQueuedRequests, type NewQueuedRequest } from '../store/queuedRequ
 import { addQueued, insertQueue } from '../store/queues';
 import type { WorkflowGateway } from '../temporal/gateway';
 import { queuedLine } from './line';
-import { DEFAULT_QUEUE, effectiveSettings, type QueueDefaults, type QueueSettings } from './settings';
+import { DEFAULT_QUEUE, effectiveSettings, queueDefaults, type QueueDefaults, type QueueSettings } from './settings';
 
-export type EnqueueDeps = { db: Db; workflows: WorkflowGateway; defaults: QueueDefaults; maxQueuedPerTenant: number };
+export type EnqueueDeps = { db: Db; workflows: WorkflowGateway; maxQueuedPerTenant: number };
 
 /** An item of an enqueue call: its parsed value, and its JSON text as the client wrote it. */
 export type EnqueueItem = { value: unknown; text: string };
@@ -28,19 +29,21 @@ export type EnqueueOutcome =
  * on the queue row this transaction locks, so it cannot look before these requests are visible.
  */
 export async function enqueueRequests(deps: EnqueueDeps, tenantId: string, queueName: string, items: EnqueueItem[]): Promise<EnqueueOutcome> {
-  const outcome = await enqueueInTransaction(deps, tenantId, queueName, items);
+  // The defaults the orchestrator published: the lines are completed as its dispatcher will see them.
+  const defaults = queueDefaults(await publishedValues(deps.db));
+  const outcome = await enqueueInTransaction(deps, defaults, tenantId, queueName, items);
   if (outcome.kind !== 'queue_not_found' || queueName !== DEFAULT_QUEUE) return outcome;
   // `default` exists without being created: its row is made on first use.
   await insertQueue(deps.db, { tenantId, name: DEFAULT_QUEUE, id: newQueueId(), settings: {}, requestKwargs: null });
-  return enqueueInTransaction(deps, tenantId, queueName, items);
+  return enqueueInTransaction(deps, defaults, tenantId, queueName, items);
 }
 
 /** The queue's row is counted (and locked) first: its settings complete the items. */
-async function enqueueInTransaction(deps: EnqueueDeps, tenantId: string, queueName: string, items: EnqueueItem[]): Promise<EnqueueOutcome> {
+async function enqueueInTransaction(deps: EnqueueDeps, defaults: QueueDefaults, tenantId: string, queueName: string, items: EnqueueItem[]): Promise<EnqueueOutcome> {
   return withTransaction(deps.db, async (client) => {
     const counted = await addQueued(client, tenantId, queueName, items.length);
     if (!counted) throw new Rollback({ kind: 'queue_not_found', queue: queueName });
-    const settings = effectiveSettings(counted, deps.defaults);
+    const settings = effectiveSettings(counted, defaults);
     const requests = completeRequests(items, settings);
     if (!Array.isArray(requests)) throw new Rollback(requests);
     if (counted.tenantQueued > deps.maxQueuedPerTenant) {

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { publishedValues } from '../config/published';
 import type { Db } from '../db/pool';
 import { newQueueId } from '../ids';
 import { deleteQueue, findQueue, insertQueue, listQueues, updateQueueSettings, type QueueDeletion } from '../store/queues';
@@ -6,9 +7,10 @@ import type { WorkflowGateway } from '../temporal/gateway';
 import { vetNewBatchWebhook } from '../webhooks/config';
 import type { DestinationPolicy } from '../webhooks/destination';
 import { toQueueObject, type QueueObject } from './object';
-import { DEFAULT_QUEUE, effectiveSettings, type CreateQueueBody, type QueueDefaults, type QueueSettingsPatch, type UpdateQueueBody } from './settings';
+import { DEFAULT_QUEUE, queueDefaults, type CreateQueueBody, type QueueDefaults, type QueueSettingsPatch, type UpdateQueueBody } from './settings';
 
-export type QueueDeps = { db: Db; workflows: WorkflowGateway; defaults: QueueDefaults; webhookPolicy: DestinationPolicy; maxRequestsPerBatch: number };
+/** The orchestrator's settings (queue defaults, MAX_REQUESTS_PER_BATCH) are read as it published them, per call. */
+export type QueueDeps = { db: Db; workflows: WorkflowGateway; webhookPolicy: DestinationPolicy };
 
 /** A queue, or none of that name for the tenant. */
 export type QueueLookup = { kind: 'ok'; queue: QueueObject } | { kind: 'not_found' };
@@ -55,17 +57,19 @@ export async function updateQueue(
   return retrieveQueue(deps, tenantId, name);
 }
 
-export async function retrieveQueue(deps: Pick<QueueDeps, 'db' | 'defaults'>, tenantId: string, name: string): Promise<QueueLookup> {
+export async function retrieveQueue(deps: Pick<QueueDeps, 'db'>, tenantId: string, name: string): Promise<QueueLookup> {
+  const defaults = queueDefaults(await publishedValues(deps.db));
   const row = await findQueue(deps.db, tenantId, name);
-  if (row) return { kind: 'ok', queue: toQueueObject(row, deps.defaults) };
+  if (row) return { kind: 'ok', queue: toQueueObject(row, defaults) };
   if (name !== DEFAULT_QUEUE) return { kind: 'not_found' };
-  return { kind: 'ok', queue: implicitDefault(deps.defaults) };
+  return { kind: 'ok', queue: implicitDefault(defaults) };
 }
 
 /** The tenant's queues by name, `default` among them even before its first use. */
-export async function listQueueObjects(deps: Pick<QueueDeps, 'db' | 'defaults'>, tenantId: string): Promise<QueueObject[]> {
-  const queues = (await listQueues(deps.db, tenantId)).map((row) => toQueueObject(row, deps.defaults));
-  if (!queues.some((q) => q.name === DEFAULT_QUEUE)) queues.push(implicitDefault(deps.defaults));
+export async function listQueueObjects(deps: Pick<QueueDeps, 'db'>, tenantId: string): Promise<QueueObject[]> {
+  const defaults = queueDefaults(await publishedValues(deps.db));
+  const queues = (await listQueues(deps.db, tenantId)).map((row) => toQueueObject(row, defaults));
+  if (!queues.some((q) => q.name === DEFAULT_QUEUE)) queues.push(implicitDefault(defaults));
   return queues.sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
@@ -96,16 +100,16 @@ function implicitDefault(defaults: QueueDefaults): QueueObject {
   );
 }
 
-/** What the schema cannot check: a batch size within the server's limit, and a webhook destination allowed now. */
+/**
+ * What the schema cannot check: a batch size within the orchestrator's limit (as it published it: the
+ * dispatcher cuts no batch above it), and a webhook destination allowed now.
+ */
 async function refusal(deps: QueueDeps, settings: QueueSettingsPatch): Promise<InvalidSettings | undefined> {
-  const size = effectiveSettings({ settings, request_kwargs: null }, deps.defaults).max_batch_size;
-  if (settings.max_batch_size !== undefined && settings.max_batch_size !== null && size > deps.maxRequestsPerBatch) {
-    return {
-      kind: 'invalid',
-      param: 'max_batch_size',
-      code: 'invalid_value',
-      message: `Invalid 'max_batch_size': at most ${deps.maxRequestsPerBatch} (MAX_REQUESTS_PER_BATCH).`,
-    };
+  if (settings.max_batch_size !== undefined && settings.max_batch_size !== null) {
+    const { MAX_REQUESTS_PER_BATCH: limit } = await publishedValues(deps.db);
+    if (settings.max_batch_size > limit) {
+      return { kind: 'invalid', param: 'max_batch_size', code: 'invalid_value', message: `Invalid 'max_batch_size': at most ${limit} (MAX_REQUESTS_PER_BATCH).` };
+    }
   }
   if (!settings.webhook) return undefined;
   const vetted = await vetNewBatchWebhook({ webhook: settings.webhook }, deps.webhookPolicy);

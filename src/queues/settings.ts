@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BATCH_ENDPOINTS, DEFAULT_COMPLETION_WINDOW, DEFAULT_ENDPOINT } from '../domain/endpoints';
 import { MAX_BODY_DEPTH, nestsDeeperThan } from '../batches/lineValidation';
 import { completionWindowSeconds } from '../domain/window';
+import type { PublishedSettings } from '../config/settings';
 import { memberText } from '../jsonText';
 import type { WebhookConfig } from '../states/webhook';
 import { WebhookConfigSchema } from '../webhooks/config';
@@ -85,10 +86,32 @@ export type QueueSettings = {
   webhook: WebhookConfig | null;
 };
 
-/** The defaults of unset settings, from the environment (QUEUE_*), read by the API and the orchestrator alike. */
+/** The defaults of unset settings: the orchestrator's QUEUE_* (the API reads them as the orchestrator published them). */
 export type QueueDefaults = Pick<QueueSettings, 'model' | 'queue_threshold' | 'time_threshold' | 'time_interval' | 'completion_window'> & {
   max_batch_size: number | null;
 };
+
+export function queueDefaults(
+  s: Pick<
+    PublishedSettings,
+    | 'QUEUE_MODEL'
+    | 'DEFAULT_MODEL'
+    | 'QUEUE_THRESHOLD'
+    | 'QUEUE_TIME_THRESHOLD_SECONDS'
+    | 'QUEUE_TIME_INTERVAL_SECONDS'
+    | 'QUEUE_COMPLETION_WINDOW'
+    | 'QUEUE_MAX_BATCH_SIZE'
+  >,
+): QueueDefaults {
+  return {
+    model: s.QUEUE_MODEL ?? s.DEFAULT_MODEL ?? null,
+    queue_threshold: s.QUEUE_THRESHOLD,
+    time_threshold: s.QUEUE_TIME_THRESHOLD_SECONDS,
+    time_interval: s.QUEUE_TIME_INTERVAL_SECONDS,
+    completion_window: s.QUEUE_COMPLETION_WINDOW,
+    max_batch_size: s.QUEUE_MAX_BATCH_SIZE ?? null,
+  };
+}
 
 /** The settings a queue runs with: those set explicitly (as stored, written only from `QueueSettingsPatch`), else the defaults. */
 export function effectiveSettings(stored: StoredSettings, defaults: QueueDefaults): QueueSettings {

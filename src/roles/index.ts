@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import type { Config } from '../config';
+import type { ServiceConfig } from '../config';
 import type { Db } from '../db/pool';
 import { createOrchestratorActivities } from '../activities/orchestrator';
 import { createQueueActivities } from '../activities/queues';
@@ -11,6 +11,7 @@ import { createUploadActivities } from '../activities/uploads';
 import { createWebhookActivities } from '../activities/webhooks';
 import { workflowGateway } from '../temporal/gateway';
 import { ORCHESTRATOR_TASK_QUEUE } from '../domain/taskQueues';
+import { queueDefaults } from '../queues/settings';
 import { promoteToCurrent, workerDeploymentOptions } from '../temporal/deployments';
 import { ensureReconcileSchedule, ensureRetentionSchedule } from '../temporal/schedules';
 import { logger } from '../logger';
@@ -28,11 +29,20 @@ export type RunningRoles = { inference: InferenceRole | undefined; shutdown(): P
  * Starts the worker roles this process plays, on one Temporal connection. `client` is for what the
  * activities start themselves (the batches a queue dispatches) and the orchestrator's Schedules.
  */
-export async function startRoles(config: Config, db: Db, connection: NativeConnection, client: Client): Promise<RunningRoles> {
+export async function startRoles(config: Pick<ServiceConfig, 'orchestrator' | 'inference'>, db: Db, connection: NativeConnection, client: Client): Promise<RunningRoles> {
   const workers: Worker[] = [];
-  const common = { connection, namespace: config.temporal.namespace, shutdownGraceTime: config.shutdownGraceMs };
+  const { orchestrator, inference } = config;
+  // What both worker roles read: either role's settings have it.
+  const shared = orchestrator ?? inference;
+  if (!shared) throw new Error('no worker role to start');
+  const common = { connection, namespace: shared.TEMPORAL_NAMESPACE, shutdownGraceTime: shared.SHUTDOWN_GRACE_MS };
 
-  if (config.workerRoles.includes('orchestrator')) {
+  // Worker Versioning (orchestrator role): batch workflows are pinned to the build that started them.
+  const deployment =
+    orchestrator?.WORKER_DEPLOYMENT_NAME && orchestrator.WORKER_BUILD_ID
+      ? { name: orchestrator.WORKER_DEPLOYMENT_NAME, buildId: orchestrator.WORKER_BUILD_ID }
+      : undefined;
+  if (orchestrator) {
     const workflows = workflowGateway(client);
     workers.push(
       await untilTemporalAvailable(() =>
@@ -40,29 +50,28 @@ export async function startRoles(config: Config, db: Db, connection: NativeConne
           ...common,
           taskQueue: ORCHESTRATOR_TASK_QUEUE,
           workflowBundle: { codePath: workflowBundlePath() },
-          ...(config.temporal.deployment ? { workerDeploymentOptions: workerDeploymentOptions(config.temporal.deployment) } : {}),
+          ...(deployment ? { workerDeploymentOptions: workerDeploymentOptions(deployment) } : {}),
           activities: {
             ...createWebhookActivities({
               db,
-              config: { allowPrivate: config.webhooks.allowPrivate, defaultSecret: config.webhooks.secret, attemptTimeoutMs: config.webhooks.attemptTimeoutMs },
+              config: {
+                allowPrivate: orchestrator.WEBHOOK_ALLOW_PRIVATE,
+                defaultSecret: orchestrator.WEBHOOK_SECRET,
+                attemptTimeoutMs: orchestrator.WEBHOOK_ATTEMPT_TIMEOUT_MS,
+              },
             }),
             ...createOrchestratorActivities({
               db,
               limits: {
-                maxRequests: config.limits.maxRequestsPerBatch,
+                maxRequests: orchestrator.MAX_REQUESTS_PER_BATCH,
                 maxLineBytes: MAX_LINE_BYTES,
-                chunkSize: config.chunkSize,
-                defaultModel: config.vllm.defaultModel,
-                modelGraceSeconds: config.modelGraceSeconds,
+                chunkSize: orchestrator.CHUNK_SIZE,
+                defaultModel: orchestrator.DEFAULT_MODEL,
+                modelGraceSeconds: orchestrator.MODEL_GRACE_SECONDS,
               },
-              run: { chunksInFlight: config.chunksInFlightPerBatch, chunkHeartbeatTimeoutMs: config.chunkHeartbeatTimeoutMs },
+              run: { chunksInFlight: orchestrator.CHUNKS_IN_FLIGHT_PER_BATCH, chunkHeartbeatTimeoutMs: orchestrator.CHUNK_HEARTBEAT_TIMEOUT_MS },
             }),
-            ...createQueueActivities({
-              db,
-              workflows,
-              defaults: config.queues.defaults,
-              maxRequestsPerBatch: config.limits.maxRequestsPerBatch,
-            }),
+            ...createQueueActivities({ db, workflows, defaults: queueDefaults(orchestrator), maxRequestsPerBatch: orchestrator.MAX_REQUESTS_PER_BATCH }),
             ...createReconcileActivities({ db, workflows, silentQueueSeconds: SILENT_QUEUE_SECONDS }),
             ...createRetentionActivities({ db }),
             ...createUploadActivities({ db }),
@@ -70,18 +79,17 @@ export async function startRoles(config: Config, db: Db, connection: NativeConne
         }),
       ),
     );
-    await untilTemporalAvailable(() => ensureReconcileSchedule(client, config.reconcileIntervalSeconds));
-    await untilTemporalAvailable(() => ensureRetentionSchedule(client, config.retentionIntervalSeconds));
+    await untilTemporalAvailable(() => ensureReconcileSchedule(client, orchestrator.RECONCILE_INTERVAL_SECONDS));
+    await untilTemporalAvailable(() => ensureRetentionSchedule(client, orchestrator.RETENTION_INTERVAL_SECONDS));
   }
 
   let inferenceRole: InferenceRole | undefined;
-  if (config.workerRoles.includes('inference')) inferenceRole = await startInferenceRole(config, db, common);
+  if (inference) inferenceRole = await startInferenceRole(inference, db, common);
 
   const running = workers.map((worker) => worker.run());
-  const deployment = config.temporal.deployment;
-  if (deployment?.promoteOnStart && config.workerRoles.includes('orchestrator')) {
+  if (deployment && orchestrator?.WORKER_DEPLOYMENT_PROMOTE) {
     // Once polling: the server knows a version only from its pollers.
-    await untilTemporalAvailable(() => promoteToCurrent(client, config.temporal.namespace, deployment));
+    await untilTemporalAvailable(() => promoteToCurrent(client, orchestrator.TEMPORAL_NAMESPACE, deployment));
     logger.info({ deployment: deployment.name, build_id: deployment.buildId }, 'this build is now the current version of its worker deployment');
   }
   return {

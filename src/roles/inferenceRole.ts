@@ -1,10 +1,12 @@
 import os from 'node:os';
 import crypto from 'node:crypto';
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import type { Config } from '../config';
+import type { Settings } from '../config';
 import type { Db } from '../db/pool';
 import { createInferenceActivities } from '../activities/inference';
 import { BackendPool } from '../inference/backends';
+import { DEFAULT_HEALTH_POLICY } from '../inference/health';
+import { backendTarget } from '../inference/target';
 import { InferenceClient } from '../inference/client';
 import { DEFAULT_ATTEMPT_POLICY } from '../inference/requestAttempts';
 import { logger } from '../logger';
@@ -43,15 +45,21 @@ type WorkerOptions = { connection: NativeConnection; namespace: string; shutdown
  * and its chunks are leased from one task queue per endpoint kind it serves: a generation server's
  * worker never takes an embeddings chunk of a model of the same name served for pooling elsewhere.
  */
-export async function startInferenceRole(config: Config, db: Db, options: WorkerOptions): Promise<InferenceRole> {
-  const { vllm } = config;
-  if (vllm.backends.length === 0) throw new Error('the inference role needs VLLM_BASE_URL');
-  const labels = vllm.backends.map((b) => b.label);
-  const pool = new BackendPool(vllm.backends, { maxDepth: vllm.maxInflightPerBackend, health: vllm.health, endpoints: vllm.endpoints });
+export async function startInferenceRole(config: Settings<'inference'>, db: Db, options: WorkerOptions): Promise<InferenceRole> {
+  if (config.VLLM_BASE_URL.length === 0) throw new Error('the inference role needs VLLM_BASE_URL');
+  // Each server's credentials (or VLLM_API_KEY) move into a header; logs and /readyz show its label only.
+  const targets = config.VLLM_BASE_URL.map(({ url, name }) => backendTarget(url, config.VLLM_API_KEY, name));
+  const labels = targets.map((b) => b.label);
+  const health = {
+    failureThreshold: config.BACKEND_FAILURE_THRESHOLD,
+    probeIntervalMs: config.BACKEND_PROBE_INTERVAL_MS,
+    maxProbeIntervalMs: Math.max(config.BACKEND_PROBE_INTERVAL_MS, DEFAULT_HEALTH_POLICY.maxProbeIntervalMs),
+  };
+  const pool = new BackendPool(targets, { maxDepth: config.MAX_INFLIGHT_PER_BACKEND, health, endpoints: config.VLLM_ENDPOINTS });
   const inference = new InferenceClient({
     pool,
-    timeoutMs: vllm.requestTimeoutMs,
-    attempts: { ...DEFAULT_ATTEMPT_POLICY, maxAttempts: vllm.requestMaxAttempts },
+    timeoutMs: config.REQUEST_TIMEOUT_MS,
+    attempts: { ...DEFAULT_ATTEMPT_POLICY, maxAttempts: config.REQUEST_MAX_ATTEMPTS },
   });
   // GPU workers run no workflows; their only real slots are chunks, leased by admission. Each
   // task queue's worker has its own: one lease in the air per task queue, or a model with no work would
@@ -72,12 +80,12 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
 
   /** Each model this worker serves now, with the batch endpoints its backends serve it at. */
   const servedNow = (): ServedModel[] => {
-    const models = vllm.models.length > 0 ? vllm.models : pool.models;
+    const models = config.VLLM_MODELS.length > 0 ? config.VLLM_MODELS : pool.models;
     return models.map((model) => {
       const discovered = pool.endpointsOf(model);
       // A configured model no backend has listed yet: what VLLM_ENDPOINTS says, else every endpoint
       // (as before endpoints were told apart) until a backend lists it and says which.
-      const endpoints = BATCH_ENDPOINTS.filter((e) => (discovered ? discovered.has(e) : (vllm.endpoints ?? BATCH_ENDPOINTS).includes(e)));
+      const endpoints = BATCH_ENDPOINTS.filter((e) => (discovered ? discovered.has(e) : (config.VLLM_ENDPOINTS ?? BATCH_ENDPOINTS).includes(e)));
       return { model, endpoints };
     });
   };
@@ -101,8 +109,8 @@ export async function startInferenceRole(config: Config, db: Db, options: Worker
                 activities: createInferenceActivities({
                   db,
                   inference,
-                  stallTimeoutMs: vllm.chunkStallTimeoutMs,
-                  resultWriteRetryMs: vllm.resultWriteRetryMs,
+                  stallTimeoutMs: config.CHUNK_STALL_TIMEOUT_MS,
+                  resultWriteRetryMs: config.RESULT_WRITE_RETRY_MS,
                   admission,
                   stops,
                 }),

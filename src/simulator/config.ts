@@ -1,6 +1,7 @@
-import { z } from 'zod';
-import { envInt, envList, parseEnv } from '../config/env';
-import { BATCH_ENDPOINTS, parseEndpointList, type BatchEndpoint } from '../domain/endpoints';
+import type { BatchEndpoint } from '../domain/endpoints';
+import type { Settings } from '../config';
+import { namesOf, parseSettings } from '../config/declare';
+import { CONSTRAINTS, SETTINGS } from '../config/settings';
 
 export type FaultRates = {
   rate429: number;
@@ -23,41 +24,12 @@ export type SimulatorOptions = {
   seed: number;
 };
 
-const DEFAULT_MODEL = 'sim-llama-3.1-8b-instruct';
+/** The simulator's settings but where it listens and its log level: what it serves and how. */
+type Behaviour = Omit<Settings<'simulator'>, 'SIMULATOR_PORT' | 'SIMULATOR_HOST' | 'LOG_LEVEL'>;
+const BEHAVIOUR = namesOf(SETTINGS, ['simulator']).filter((name) => !['SIMULATOR_PORT', 'SIMULATOR_HOST', 'LOG_LEVEL'].includes(name)) as (keyof Behaviour)[];
 
-const rate = z.coerce.number().min(0).max(1).default(0);
-const milliseconds = (fallback: number) => z.coerce.number().min(0).default(fallback);
-
-const schema = z
-  .object({
-    SIMULATOR_MODELS: envList.transform((models) => (models.length > 0 ? models : [DEFAULT_MODEL])),
-    // Endpoint paths, or generation / pooling; empty: every batch endpoint.
-    SIMULATOR_ENDPOINTS: envList.transform((entries, ctx) => {
-      if (entries.length === 0) return [...BATCH_ENDPOINTS];
-      const parsed = parseEndpointList(entries);
-      if ('endpoints' in parsed) return parsed.endpoints;
-      ctx.addIssue({ code: 'custom', message: `unknown endpoint "${parsed.unknown}"` });
-      return z.NEVER;
-    }),
-    SIMULATOR_CAPACITY: envInt(64, 1),
-    SIMULATOR_BASE_LATENCY_MS: milliseconds(15),
-    SIMULATOR_MS_PER_OUTPUT_TOKEN: milliseconds(0.2),
-    SIMULATOR_MS_PER_PROMPT_TOKEN: milliseconds(0.01),
-    SIMULATOR_RATE_429: rate,
-    SIMULATOR_RATE_500: rate,
-    SIMULATOR_RATE_RESET: rate,
-    SIMULATOR_RATE_HANG: rate,
-    SIMULATOR_RATE_MALFORMED: rate,
-    SIMULATOR_RETRY_AFTER_S: envInt(1),
-    SIMULATOR_SEED: envInt(42),
-  })
-  // One uniform draw picks at most one fault, so the rates partition [0, 1).
-  .refine((e) => e.SIMULATOR_RATE_429 + e.SIMULATOR_RATE_500 + e.SIMULATOR_RATE_RESET + e.SIMULATOR_RATE_HANG + e.SIMULATOR_RATE_MALFORMED <= 1, {
-    message: 'SIMULATOR_RATE_* must sum to at most 1',
-  });
-
-export function loadSimulatorOptions(env: NodeJS.ProcessEnv): SimulatorOptions {
-  const e = parseEnv(schema, env);
+/** What a simulator serves, from the SIMULATOR_* settings (README: Configuration) of `npm run simulator` or of `npm start`'s embedded one. */
+export function simulatorOptions(e: Behaviour): SimulatorOptions {
   return {
     models: e.SIMULATOR_MODELS,
     endpoints: e.SIMULATOR_ENDPOINTS,
@@ -76,6 +48,9 @@ export function loadSimulatorOptions(env: NodeJS.ProcessEnv): SimulatorOptions {
     seed: e.SIMULATOR_SEED,
   };
 }
+
+/** A simulator's options from `env`'s SIMULATOR_* settings alone (a test's, or a bench's, own simulator). */
+export const loadSimulatorOptions = (env: NodeJS.ProcessEnv): SimulatorOptions => simulatorOptions(parseSettings(SETTINGS, BEHAVIOUR, env, CONSTRAINTS));
 
 /** Defaults as if no SIMULATOR_* variable were set; tests override only what they exercise. */
 export function defaultSimulatorOptions(overrides: Partial<Omit<SimulatorOptions, 'faults'>> & { faults?: Partial<FaultRates> } = {}): SimulatorOptions {

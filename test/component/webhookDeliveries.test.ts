@@ -10,7 +10,7 @@ import { errorHandler } from '../../src/api/errors';
 import { apiDeps } from '../../src/api/app';
 import { operationsRouter } from '../../src/api/operation';
 import { webhookDeliveryOperations } from '../../src/api/resources/webhookDeliveries';
-import { loadConfig } from '../../src/config';
+import { loadSettings } from '../../src/config';
 import type { Db } from '../../src/db/pool';
 import { findDeliveryToSend, listDeliveries } from '../../src/store/webhooks';
 import { ORCHESTRATOR_TASK_QUEUE } from '../../src/domain/taskQueues';
@@ -59,7 +59,7 @@ describe('webhook deliveries on the real stack', () => {
       res.locals.tenantId = req.header('x-test-tenant') ?? TENANT;
       next();
     });
-    app.use('/v1', operationsRouter(webhookDeliveryOperations, apiDeps(loadConfig({}), db, client)));
+    app.use('/v1', operationsRouter(webhookDeliveryOperations, apiDeps(loadSettings(['api'], {}), db, client)));
     app.use(errorHandler);
     api = http.createServer(app);
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));

@@ -1,5 +1,5 @@
 import { BATCH_ENDPOINTS, bodyFromText, endpointKind, ENDPOINTS_OF_KIND, parseEndpointList, usageOf, type BatchEndpoint } from '../../src/domain/endpoints';
-import { loadConfig } from '../../src/config';
+import { loadSettings } from '../../src/config';
 import { ConfigError } from '../../src/config/env';
 import { inferenceTaskQueue } from '../../src/domain/taskQueues';
 
@@ -65,9 +65,9 @@ describe('VLLM_ENDPOINTS', () => {
   });
 
   test('is discovery when unset, and fails start-up with one line when it names something else', () => {
-    expect(loadConfig({}).vllm.endpoints).toBeUndefined();
-    expect(loadConfig({ VLLM_ENDPOINTS: 'generation' }).vllm.endpoints).toEqual(['/v1/chat/completions', '/v1/completions', '/v1/responses']);
-    expect(() => loadConfig({ VLLM_ENDPOINTS: 'generation,/score' })).toThrow(ConfigError);
-    expect(() => loadConfig({ VLLM_ENDPOINTS: 'generation,/score' })).toThrow(/VLLM_ENDPOINTS: unknown endpoint "\/score"/);
+    expect(loadSettings(['inference'], {}).VLLM_ENDPOINTS).toBeUndefined();
+    expect(loadSettings(['inference'], { VLLM_ENDPOINTS: 'generation' }).VLLM_ENDPOINTS).toEqual(['/v1/chat/completions', '/v1/completions', '/v1/responses']);
+    expect(() => loadSettings(['inference'], { VLLM_ENDPOINTS: 'generation,/score' })).toThrow(ConfigError);
+    expect(() => loadSettings(['inference'], { VLLM_ENDPOINTS: 'generation,/score' })).toThrow(/VLLM_ENDPOINTS: unknown endpoint "\/score"/);
   });
 });

@@ -1,4 +1,4 @@
-import { loadConfig } from '../../src/config';
+import { loadServiceConfig, loadSettings } from '../../src/config';
 import { backendTarget } from '../../src/inference/target';
 import { backendLabel, credentialsIn, redactUrl, scrubSecrets } from '../../src/secrets';
 
@@ -14,12 +14,12 @@ describe('backend targets', () => {
   });
 
   test('take a configured name as their label: VLLM_BASE_URL entries `[name=]url`', () => {
-    const { vllm } = loadConfig({ VLLM_BASE_URL: 'gpu-1=http://user:pw@gpu-1:8000/v1,http://gpu-2:8000/v1?a=b' });
-    expect(vllm.backends.map((b) => [b.label, b.baseUrl])).toEqual([
+    const { VLLM_BASE_URL } = loadSettings(['inference'], { VLLM_BASE_URL: 'gpu-1=http://user:pw@gpu-1:8000/v1,http://gpu-2:8000/v1?a=b' });
+    expect(VLLM_BASE_URL.map(({ url, name }) => backendTarget(url, undefined, name)).map((b) => [b.label, b.baseUrl])).toEqual([
       ['gpu-1', 'http://gpu-1:8000/v1'],
       ['http://gpu-2:8000/v1', 'http://gpu-2:8000/v1?a=b'],
     ]);
-    expect(() => loadConfig({ VLLM_BASE_URL: 'gpu 1=http://gpu-1:8000/v1' })).toThrow(/^invalid configuration: VLLM_BASE_URL\.0\.url: Invalid URL$/);
+    expect(() => loadSettings(['inference'], { VLLM_BASE_URL: 'gpu 1=http://gpu-1:8000/v1' })).toThrow(/^invalid configuration: VLLM_BASE_URL\.0\.url: Invalid URL$/);
   });
 
   test('are labelled scheme://host:port/path, without user, password, query or fragment', () => {
@@ -38,7 +38,7 @@ describe('backend targets', () => {
 
 describe('the configuration registers its secrets, which no log line can then carry', () => {
   test('in every form a line may hold them: as given, percent-encoded, JSON-escaped', () => {
-    loadConfig({
+    loadServiceConfig(['api', 'orchestrator', 'inference'], {
       VLLM_BASE_URL: 'http://user:backend%2Fpw@gpu:8000/v1',
       DATABASE_URL: 'postgres://vbs:dbpassword1@db/vbs',
       VLLM_API_KEY: 'vllm-key-1',
@@ -62,15 +62,20 @@ describe('the configuration registers its secrets, which no log line can then ca
     expect(scrubbed).not.toContain(Buffer.from('user:backend/pw').toString('base64'));
   });
 
+  test('also those of settings another role reads: they are in the environment all the same', () => {
+    loadSettings(['api'], { VLLM_BASE_URL: 'http://user:other-role-password@gpu:8000/v1', WEBHOOK_SECRET: 'other-role-secret' });
+    expect(scrubSecrets('other-role-password other-role-secret')).toBe('[redacted] [redacted]');
+  });
+
   test('an invalid secret-bearing setting is named, never echoed', () => {
     const attempt = () =>
-      loadConfig({
+      loadServiceConfig(['api', 'orchestrator', 'inference'], {
         VLLM_BASE_URL: 'ftp://user:echoed-password@gpu/v1',
         WEBHOOK_SECRET: 'whsec_echoed-secret!',
         METRICS_PORT: 'echoed-port',
         OPERATOR_API_KEYS: 'fine-key',
       });
-    expect(attempt).toThrow(/^invalid configuration: VLLM_BASE_URL\.0\.url: Invalid URL; METRICS_PORT: .*; WEBHOOK_SECRET: .*$/);
+    expect(attempt).toThrow(/^invalid configuration: METRICS_PORT: .*; WEBHOOK_SECRET: .*; VLLM_BASE_URL\.0\.url: Invalid URL$/);
     expect(attempt).not.toThrow(/echoed/);
   });
 });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { generateApiKey, hashApiKey } from '../../api/apiKeys';
-import { loadConfig, type Config } from '../../config';
+import { loadSettings, type Settings } from '../../config';
 import { migrate } from '../../db/migrate';
 import { createPool, type Db } from '../../db/pool';
 import { logger } from '../../logger';
@@ -77,8 +77,8 @@ export function registerKeyCommands(program: Command, globals: () => GlobalOptio
 }
 
 async function withDb(work: (db: Db) => Promise<void>): Promise<void> {
-  const config = loadConfig();
-  // Migration notices would mix with the key on stdout; after loadConfig, which applies LOG_LEVEL.
+  const config = loadSettings(['tools']);
+  // Migration notices would mix with the key on stdout; after the parse, which applies LOG_LEVEL.
   logger.level = 'warn';
   const db = createPool(databaseUrl(config), 1);
   try {
@@ -90,12 +90,13 @@ async function withDb(work: (db: Db) => Promise<void>): Promise<void> {
 }
 
 /** The embedded cluster's URL, as `npm start` builds it, when DATABASE_URL is unset. */
-function databaseUrl(config: Config): string {
-  if (config.databaseUrl) return config.databaseUrl;
-  const passwordFile = path.join(config.dataDir, 'postgres.password');
+function databaseUrl(config: Settings<'tools'>): string {
+  if (config.DATABASE_URL) return config.DATABASE_URL;
+  const dataDir = path.resolve(config.DATA_DIR);
+  const passwordFile = path.join(dataDir, 'postgres.password');
   if (!fs.existsSync(passwordFile)) {
-    throw new Error(`DATABASE_URL is unset and there is no embedded PostgreSQL under ${config.dataDir}: set DATABASE_URL, or DATA_DIR`);
+    throw new Error(`DATABASE_URL is unset and there is no embedded PostgreSQL under ${dataDir}: set DATABASE_URL, or DATA_DIR`);
   }
   const password = fs.readFileSync(passwordFile, 'utf8').trim();
-  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${config.embeddedPostgresPort}/postgres`;
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${config.EMBEDDED_POSTGRES_PORT}/postgres`;
 }
