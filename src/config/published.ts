@@ -49,7 +49,7 @@ export async function refuseConflicts(db: Queryable, given: Partial<PublishedSet
     const row = rows.get(name);
     if (!row || valueOf(name, row) === given[name]) return [];
     const owner = SETTINGS[name].roles.join(', ');
-    return [`${name}=${String(given[name])} here, but the ${owner} (${row.published_by}, ${row.published_at.toISOString()}) runs with ${String(valueOf(name, row))}`];
+    return [`${name}=${shown(given[name])} here, but the ${owner} (${row.published_by}, ${row.published_at.toISOString()}) runs with ${shown(valueOf(name, row))}`];
   });
   if (conflicts.length > 0) {
     throw new ConfigError(
@@ -59,6 +59,8 @@ export async function refuseConflicts(db: Queryable, given: Partial<PublishedSet
 }
 
 /** A stored value, read back through its setting's own parse: a number or a string, null for unset. */
-function valueOf(name: PublishedName, row: PublishedRow): unknown {
+function valueOf(name: PublishedName, row: PublishedRow): PublishedSettings[PublishedName] {
   return SETTINGS[name].schema.parse(row.value === null ? undefined : String(row.value));
 }
+
+const shown = (value: PublishedSettings[PublishedName]) => (value === undefined ? 'it unset' : String(value));

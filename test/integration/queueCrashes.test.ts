@@ -38,8 +38,9 @@ describe('stream-to-batch through repeated kill -9 of the worker', () => {
 
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-queue-'));
-    api = await startServiceProcess(common(), { entry: 'api' });
+    // The worker first: its orchestrator publishes the QUEUE_* this API is given too (README: Configuration).
     worker = await startWorker();
+    api = await startServiceProcess(common(), { entry: 'api' });
   });
   afterAll(async () => {
     for (const process of [worker, api]) if (process) expect(await process.stop()).toBe(0);

@@ -350,7 +350,8 @@ describe('nothing secret leaves the process', () => {
         WEBHOOK_SECRET: `whsec_${S.invalidConfigPassword}!`,
         METRICS_PORT: S.invalidConfigPassword,
       },
-      { entry: 'api' },
+      // The worker's two roles read all three (an API reads only METRICS_PORT of them).
+      { entry: 'worker' },
     ).then(
       async (started) => {
         await started.stop();
@@ -358,7 +359,7 @@ describe('nothing secret leaves the process', () => {
       },
       (err: Error) => err.message,
     );
-    const output = failed.replace(/^api exited with 1:\n/, '');
+    const output = failed.replace(/^worker exited with 1:\n/, '');
     expect(output).toMatch(/^invalid configuration: [^\n]*\n$/);
     for (const name of ['VLLM_BASE_URL', 'METRICS_PORT', 'WEBHOOK_SECRET']) expect(output).toContain(name);
     scan('the refused start', output);
