@@ -6,7 +6,7 @@ import type { ProcessSpec } from './topology';
 
 /** Compose's `api`, replicated: each on its own loopback port, reached by clients through the load balancer. */
 export function apiProcesses(config: ClusterConfig, endpoints: AppEndpoints): ProcessSpec[] {
-  const ports = clusterPorts(config.portBase);
+  const ports = clusterPorts(config.CLUSTER_PORT_BASE);
   return ports.api.map((port, i) =>
     nodeProcess(config, 'api', {
       name: `api-${i + 1}`,

@@ -11,7 +11,7 @@ import type { ProcessSpec } from './topology';
  */
 export function gpuWorkerProcesses(config: ClusterConfig, endpoints: AppEndpoints, backends: readonly Backend[]): ProcessSpec[] {
   const shared = backends[backends.length - 1]!;
-  const metricsPorts = clusterPorts(config.portBase).gpuWorkerMetrics;
+  const metricsPorts = clusterPorts(config.CLUSTER_PORT_BASE).gpuWorkerMetrics;
   return metricsPorts.map((metricsPort, i) => {
     const own = [backends[i]!];
     const served = i === 0 ? own : [...own, shared];

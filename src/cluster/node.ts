@@ -9,8 +9,8 @@ export function appEnv(config: ClusterConfig, endpoints: AppEndpoints): Record<s
   return {
     DATABASE_URL: endpoints.databaseUrl,
     TEMPORAL_ADDRESS: endpoints.temporalAddress,
-    TEMPORAL_NAMESPACE: config.temporal.namespace,
-    LOG_LEVEL: config.logLevel,
+    TEMPORAL_NAMESPACE: config.TEMPORAL_NAMESPACE,
+    LOG_LEVEL: config.LOG_LEVEL,
     ...endpoints.extraEnv,
   };
 }

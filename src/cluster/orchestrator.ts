@@ -6,7 +6,7 @@ import type { ProcessSpec } from './topology';
 
 /** Compose's `orchestrator`, replicated: the batch and dispatcher workflows and the light activities. */
 export function orchestratorProcesses(config: ClusterConfig, endpoints: AppEndpoints): ProcessSpec[] {
-  return clusterPorts(config.portBase).orchestratorMetrics.map((metricsPort, i) =>
+  return clusterPorts(config.CLUSTER_PORT_BASE).orchestratorMetrics.map((metricsPort, i) =>
     nodeProcess(config, 'worker', {
       name: `orchestrator-${i + 1}`,
       role: 'orchestrator',

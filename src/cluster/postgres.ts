@@ -21,8 +21,8 @@ export type PostgresServer = Readonly<{
  * it) over TCP on loopback, its cluster under DATA_DIR/postgres, initialised on first use.
  */
 export async function postgresServer(config: ClusterConfig): Promise<PostgresServer> {
-  const port = clusterPorts(config.portBase).postgres;
-  const prepared = await prepareEmbeddedPostgres(config.dataDir, port);
+  const port = clusterPorts(config.CLUSTER_PORT_BASE).postgres;
+  const prepared = await prepareEmbeddedPostgres(config.DATA_DIR, port);
   const url = new URL(prepared.url);
   return {
     spec: {

@@ -13,19 +13,19 @@ export type Backend = Readonly<{ name: string; baseUrl: string }>;
  * hosts may share one big vLLM deployment behind one address.
  */
 export function simulatorBackends(config: ClusterConfig): Backend[] {
-  const ports = clusterPorts(config.portBase).simulators;
+  const ports = clusterPorts(config.CLUSTER_PORT_BASE).simulators;
   return ports.map((port, i) => ({ name: i === ports.length - 1 ? 'sim-shared' : `sim-${i + 1}`, baseUrl: `http://127.0.0.1:${port}/v1` }));
 }
 
 export function simulatorProcesses(config: ClusterConfig): ProcessSpec[] {
-  const ports = clusterPorts(config.portBase).simulators;
+  const ports = clusterPorts(config.CLUSTER_PORT_BASE).simulators;
   return simulatorBackends(config).map((backend, i) =>
     nodeProcess(config, 'simulator', {
       name: backend.name,
       role: 'simulator',
       service: 'simulator',
       port: ports[i]!,
-      env: { SIMULATOR_PORT: String(ports[i]), SIMULATOR_HOST: '127.0.0.1', LOG_LEVEL: config.logLevel },
+      env: { SIMULATOR_PORT: String(ports[i]), SIMULATOR_HOST: '127.0.0.1', LOG_LEVEL: config.LOG_LEVEL },
       ready: () => httpOk(`${backend.baseUrl}/models`),
     }),
   );

@@ -30,8 +30,8 @@ const HISTORY_SHARDS = 4;
  * database, update-schema applies only the versions not yet applied (deploy/temporal/setup-schema.sh).
  */
 export function temporalSchemaJobs(config: ClusterConfig, postgres: PostgresServer): Job[] {
-  const tool = path.join(config.temporal.serverDir, 'bin/temporal-sql-tool');
-  const schemaDir = path.join(config.temporal.serverDir, 'schema/postgresql/v12');
+  const tool = path.join(config.TEMPORAL_SERVER_DIR, 'bin/temporal-sql-tool');
+  const schemaDir = path.join(config.TEMPORAL_SERVER_DIR, 'schema/postgresql/v12');
   // The credentials in the environment, not on a command line that `ps` shows.
   const env = { SQL_PLUGIN: 'postgres12', SQL_HOST: '127.0.0.1', SQL_PORT: String(postgres.port), SQL_USER: postgres.user, SQL_PASSWORD: postgres.password };
   return [
@@ -49,8 +49,8 @@ export function temporalSchemaJobs(config: ClusterConfig, postgres: PostgresServ
  * so the server reads the generated file as it reads its own config/*.yaml.
  */
 export function temporalServer(config: ClusterConfig, postgres: PostgresServer): { spec: ProcessSpec; address: string } {
-  const ports = clusterPorts(config.portBase).temporal;
-  const dir = path.join(config.dataDir, 'temporal');
+  const ports = clusterPorts(config.CLUSTER_PORT_BASE).temporal;
+  const dir = path.join(config.DATA_DIR, 'temporal');
   fs.mkdirSync(dir, { recursive: true });
   const dynamicConfigFile = path.join(dir, 'dynamicconfig.yaml');
   const dynamicConfig = Object.fromEntries(Object.entries(DYNAMIC_CONFIG).map(([key, value]) => [key, [{ value, constraints: {} }]]));
@@ -102,7 +102,7 @@ export function temporalServer(config: ClusterConfig, postgres: PostgresServer):
   fs.writeFileSync(configFile, JSON.stringify(serverConfig, null, 2) + '\n', { mode: 0o600 });
   fs.chmodSync(configFile, 0o600);
 
-  const command = path.join(config.temporal.serverDir, 'bin/temporal-server');
+  const command = path.join(config.TEMPORAL_SERVER_DIR, 'bin/temporal-server');
   return {
     spec: {
       name: 'temporal',

@@ -11,13 +11,13 @@ import type { ProcessSpec } from './topology';
  * Temporal server, on loopback only (no authentication), its configuration under DATA_DIR/temporal-ui.
  */
 export function temporalUi(config: ClusterConfig, temporalAddress: string): { spec: ProcessSpec; url: string } {
-  const port = clusterPorts(config.portBase).temporalUi;
-  const root = path.join(config.dataDir, 'temporal-ui');
+  const port = clusterPorts(config.CLUSTER_PORT_BASE).temporalUi;
+  const root = path.join(config.DATA_DIR, 'temporal-ui');
   fs.mkdirSync(path.join(root, 'config'), { recursive: true });
-  const uiConfig = { temporalGrpcAddress: temporalAddress, host: '127.0.0.1', port, enableUi: true, defaultNamespace: config.temporal.namespace, distribution: 'server' };
+  const uiConfig = { temporalGrpcAddress: temporalAddress, host: '127.0.0.1', port, enableUi: true, defaultNamespace: config.TEMPORAL_NAMESPACE, distribution: 'server' };
   // The UI server reads config/base.yaml under its root; JSON is YAML.
   fs.writeFileSync(path.join(root, 'config', 'base.yaml'), JSON.stringify(uiConfig, null, 2) + '\n');
-  const command = path.join(config.temporal.serverDir, 'bin/temporal-ui-server');
+  const command = path.join(config.TEMPORAL_SERVER_DIR, 'bin/temporal-ui-server');
   const url = `http://127.0.0.1:${port}`;
   return {
     spec: {

@@ -38,7 +38,7 @@ const READY_TIMEOUT_MS = { temporal: 180_000, other: 120_000 };
  * each waited for until it serves, then the load balancer in front of the API replicas.
  */
 export async function startCluster(config: ClusterConfig, options: ClusterOptions = {}): Promise<RunningCluster> {
-  const paths = clusterPaths(config.dataDir);
+  const paths = clusterPaths(config.DATA_DIR);
   await takeOver(paths);
   checkTools(config);
 
@@ -59,7 +59,7 @@ export async function startCluster(config: ClusterConfig, options: ClusterOption
     ...gpuWorkerProcesses(config, endpoints, backends),
     loadBalancer(config, apis),
   ];
-  const url = `http://127.0.0.1:${config.port}`;
+  const url = `http://127.0.0.1:${config.PORT}`;
   const state: ClusterState = {
     // Its own command line, exactly as /proc shows it (argv[1] is resolved; the command line may not be).
     supervisor: { pid: process.pid, marker: fs.readFileSync('/proc/self/cmdline', 'utf8').replace(/\0/g, ' ').trim() },
@@ -79,7 +79,8 @@ export async function startCluster(config: ClusterConfig, options: ClusterOption
       await Promise.all(
         processes.filter((p) => roles.includes(p.role)).map((p) => supervisor.start(p, p.role === 'temporal' ? READY_TIMEOUT_MS.temporal : READY_TIMEOUT_MS.other)),
       );
-      if (roles.includes('temporal')) await ensureNamespace(temporal.address, config.temporal.namespace, config.temporal.retentionSeconds, READY_TIMEOUT_MS.temporal);
+      if (roles.includes('temporal'))
+        await ensureNamespace(temporal.address, config.TEMPORAL_NAMESPACE, config.TEMPORAL_NAMESPACE_RETENTION_HOURS * 3600, READY_TIMEOUT_MS.temporal);
     }
   } catch (err) {
     await supervisor.stopAll();
@@ -105,7 +106,7 @@ export async function startCluster(config: ClusterConfig, options: ClusterOption
       name: 'migrate',
       command: process.execPath,
       args: [path.join(config.node.distDir, 'main/migrate.js')],
-      env: { DATABASE_URL: endpoints.databaseUrl, LOG_LEVEL: config.logLevel },
+      env: { DATABASE_URL: endpoints.databaseUrl, LOG_LEVEL: config.LOG_LEVEL },
     });
   }
 }
@@ -121,13 +122,13 @@ async function takeOver(paths: ReturnType<typeof clusterPaths>): Promise<void> {
 /** The outside binaries, checked before anything starts: one clear line on what to install. */
 function checkTools(config: ClusterConfig): void {
   for (const tool of ['bin/temporal-server', 'bin/temporal-sql-tool', 'bin/temporal-ui-server']) {
-    if (!fs.existsSync(path.join(config.temporal.serverDir, tool))) {
-      throw new ConfigError(`${path.join(config.temporal.serverDir, tool)} not found: run scripts/ensure-temporal-server.sh (or set TEMPORAL_SERVER_DIR)`);
+    if (!fs.existsSync(path.join(config.TEMPORAL_SERVER_DIR, tool))) {
+      throw new ConfigError(`${path.join(config.TEMPORAL_SERVER_DIR, tool)} not found: run scripts/ensure-temporal-server.sh (or set TEMPORAL_SERVER_DIR)`);
     }
   }
   try {
-    execFileSync(config.haproxyPath, ['-v'], { stdio: 'ignore' });
+    execFileSync(config.HAPROXY_PATH, ['-v'], { stdio: 'ignore' });
   } catch {
-    throw new ConfigError(`${config.haproxyPath} not found: run scripts/ensure-test-tools.sh haproxy (Debian: apt-get install haproxy), or set HAPROXY_PATH`);
+    throw new ConfigError(`${config.HAPROXY_PATH} not found: run scripts/ensure-test-tools.sh haproxy (Debian: apt-get install haproxy), or set HAPROXY_PATH`);
   }
 }

@@ -20,11 +20,10 @@ function buildProgram(): Command {
     .description('start every process and supervise it (restarted when it exits) until Ctrl-C, which stops them all')
     .action(() => {
       const config = loadClusterConfig();
-      logger.level = config.logLevel;
       runUntilSignalled(async () => {
         const cluster = await startCluster(config);
         process.stdout.write(
-          `\nCluster ready: ${cluster.processes.length} processes, API at ${cluster.url}/v1, Temporal UI at ${cluster.temporalUiUrl} (logs under ${config.dataDir}/logs)\n\n`,
+          `\nCluster ready: ${cluster.processes.length} processes, API at ${cluster.url}/v1, Temporal UI at ${cluster.temporalUiUrl} (logs under ${config.DATA_DIR}/logs)\n\n`,
         );
         return cluster.stop;
       });
@@ -34,7 +33,7 @@ function buildProgram(): Command {
     .description('every process of the cluster: role, compose service, pid, port, alive')
     .option('--json', 'as JSON on stdout', false)
     .action(async (options: { json: boolean }) => {
-      const status = await clusterStatus(clusterPaths(loadClusterConfig().dataDir));
+      const status = await clusterStatus(clusterPaths(loadClusterConfig().DATA_DIR));
       if (!status) throw new ConfigError('no cluster has run on this DATA_DIR');
       process.stdout.write(options.json ? JSON.stringify(status, null, 2) + '\n' : table(status));
     });
@@ -42,7 +41,7 @@ function buildProgram(): Command {
     .command('down')
     .description('stop every process of the cluster (also those of a supervisor that was killed)')
     .action(async () => {
-      const leftovers = await stopCluster(clusterPaths(loadClusterConfig().dataDir));
+      const leftovers = await stopCluster(clusterPaths(loadClusterConfig().DATA_DIR));
       process.stdout.write(`cluster stopped${leftovers.length > 0 ? ` (left behind by a killed supervisor: ${leftovers.join(', ')})` : ''}\n`);
     });
   return program;

@@ -1,9 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { SETTINGS } from '../config/settings';
-import { settingsTable, withSettingsTable } from '../config/table';
+import { README_TABLES, renderTable, withTable } from '../config/table';
 
-/** `npm run settings:readme`: writes README.md's settings table from the declarations (src/config/settings.ts). */
+/** `npm run settings:readme`: writes README.md's settings tables from their declarations. */
 const readme = path.resolve(__dirname, '../../README.md');
-fs.writeFileSync(readme, withSettingsTable(fs.readFileSync(readme, 'utf8'), settingsTable(SETTINGS)));
-process.stdout.write(`wrote the settings table of ${readme}\n`);
+fs.writeFileSync(
+  readme,
+  README_TABLES.reduce((text, table) => withTable(text, table, renderTable(table)), fs.readFileSync(readme, 'utf8')),
+);
+process.stdout.write(`wrote the settings tables of ${readme}\n`);

@@ -40,10 +40,9 @@ async function main(): Promise<number> {
     PORT: process.env.PORT ?? '4090',
     CLUSTER_PORT_BASE: process.env.CLUSTER_PORT_BASE ?? '15000',
   });
-  logger.level = cluster.logLevel;
-  process.stdout.write(`soak: seed ${seed}, ${options.minutes} min, DATA_DIR ${cluster.dataDir}\n`);
+  process.stdout.write(`soak: seed ${seed}, ${options.minutes} min, DATA_DIR ${cluster.DATA_DIR}\n`);
   const report = await runSoak({ minutes: options.minutes, seed, cluster });
-  const plot = options.plot ?? (options.report ? options.report.replace(/\.json$/, '') + '.png' : `${cluster.dataDir}/soak-${seed}.png`);
+  const plot = options.plot ?? (options.report ? options.report.replace(/\.json$/, '') + '.png' : `${cluster.DATA_DIR}/soak-${seed}.png`);
   await writeReportFiles(report, { json: options.report, png: plot });
   process.stdout.write(`\n${markdownReport(report)}\nplot: ${plot}\n`);
   if (!report.passed) {

@@ -48,7 +48,7 @@ const log = logger.child({ component: 'soak' });
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const { cluster: config, seed, minutes } = options;
   const loadAverageAtStart = os.loadavg()[0]!;
-  await freshDataDir(config.dataDir);
+  await freshDataDir(config.DATA_DIR);
   const random = mulberry32(seed);
   const startedAt = new Date();
 
@@ -58,7 +58,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       const target = new URL(backend.baseUrl);
       return [
         backend.name,
-        new FaultProxy({ listenPort: config.portBase + PROXY_PORT_OFFSET + i, target: { host: target.hostname, port: Number(target.port) }, random }),
+        new FaultProxy({ listenPort: config.CLUSTER_PORT_BASE + PROXY_PORT_OFFSET + i, target: { host: target.hostname, port: Number(target.port) }, random }),
       ];
     }),
   );
@@ -88,7 +88,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       random,
     );
     await workload.prepare();
-    const paths = clusterPaths(config.dataDir);
+    const paths = clusterPaths(config.DATA_DIR);
     const sampler = new Sampler(
       paths,
       cluster.processes.map((p) => p.name),

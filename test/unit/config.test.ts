@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { loadEmbeddedConfig, loadServiceConfig, loadSettings } from '../../src/config';
 import { ConfigError } from '../../src/config/env';
 import { PUBLISHED_NAMES } from '../../src/config/published';
@@ -146,6 +148,21 @@ describe('published settings', () => {
     expect(api).not.toHaveProperty('QUEUE_THRESHOLD');
     expect(() => loadServiceConfig(['api'], { QUEUE_THRESHOLD: 'lots' })).toThrow(/^invalid configuration: QUEUE_THRESHOLD: /);
     expect(loadServiceConfig(['orchestrator'], { QUEUE_THRESHOLD: '500' }).given).toEqual({});
+  });
+});
+
+describe('every setting', () => {
+  const src = path.resolve(__dirname, '../../src');
+  const sources = (fs.readdirSync(src, { recursive: true }) as string[]).filter((file) => file.endsWith('.ts'));
+
+  test('is parsed by its declaration alone: no other module has a schema of it', () => {
+    const declarations = new Set(['config/settings.ts', 'cluster/config.ts']);
+    const parsers = ['envInt', 'envList', 'envBool', 'envLogLevel', 'optionalString', 'z\\.'].join('|');
+    const others = sources.filter((file) => !declarations.has(file)).map((file) => [file, fs.readFileSync(path.join(src, file), 'utf8')] as const);
+    const redeclared = Object.keys(SETTINGS).flatMap((name) =>
+      others.filter(([, text]) => new RegExp(`\\b${name}\\s*:\\s*(${parsers})`).test(text)).map(([file]) => `${name} in ${file}`),
+    );
+    expect(redeclared).toEqual([]);
   });
 });
 
