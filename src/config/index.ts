@@ -31,24 +31,25 @@ export function loadServiceConfig(roles: readonly ServiceRole[], env: NodeJS.Pro
 
 /** `npm start`: every role of the service, and the launcher's own settings (what to embed), in one parse. */
 export function loadEmbeddedConfig(env: NodeJS.ProcessEnv = process.env): { service: ServiceConfig; start: Settings<'start'> } {
-  const { service, parsed } = load([...SERVICE_ROLES, 'start'], env);
-  return { service, start: parsed };
+  const { service, view } = load([...SERVICE_ROLES, 'start'], env);
+  return { service, start: view('start')! };
 }
 
-function load<R extends ServiceRole | 'start'>(roles: readonly R[], env: NodeJS.ProcessEnv): { service: ServiceConfig; parsed: Settings<R> } {
+function load(roles: readonly (ServiceRole | 'start')[], env: NodeJS.ProcessEnv) {
   const reads = (name: keyof typeof SETTINGS) => SETTINGS[name].roles.some((role) => (roles as readonly Role[]).includes(role));
   // A published setting of another role, given here (a blank value, as compose passes `${X:-}`, is no value).
   const given = PUBLISHED_NAMES.filter((name) => !reads(name) && (env[name]?.trim() ?? '') !== '');
   const parsed = parseSettings(SETTINGS, [...namesOf(SETTINGS, roles), ...given], env, CONSTRAINTS);
   // Each role played gets its own settings out of the one parse, and nothing else.
-  const view = <V extends ServiceRole>(role: V) => ((roles as readonly Role[]).includes(role) ? (pick(parsed, namesOf(SETTINGS, [role])) as Settings<V>) : undefined);
-  const service = {
+  const view = <V extends ServiceRole | 'start'>(role: V) =>
+    (roles as readonly Role[]).includes(role) ? (pick(parsed, namesOf(SETTINGS, [role])) as Settings<V>) : undefined;
+  const service: ServiceConfig = {
     api: view('api'),
     orchestrator: view('orchestrator'),
     inference: view('inference'),
     given: pick(parsed, given),
   };
-  return { service, parsed };
+  return { service, view };
 }
 
 const pick = (values: Readonly<Record<string, unknown>>, names: readonly string[]) =>

@@ -114,6 +114,7 @@ describe('each role parses its own settings only', () => {
     expect(service.inference).toMatchObject({ VLLM_MODELS: ['m'] });
     expect(service.api).toMatchObject({ MAX_FILE_BYTES: 9 });
     expect(start).toMatchObject({ DATA_DIR: '/tmp/x' });
+    expect(start).not.toHaveProperty('CHUNK_SIZE');
     expect(service.given).toEqual({});
     expect(() => loadEmbeddedConfig({ CHUNK_SIZE: 'many' })).toThrow(/CHUNK_SIZE/);
   });
