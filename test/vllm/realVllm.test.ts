@@ -208,7 +208,8 @@ describe('a real vLLM server', () => {
     expect(embedding.status).toBe(200);
     const postsBefore = embedProxy.posts().length;
 
-    const ids = Array.from({ length: 400 }, (_, i) => `restart-${i}`);
+    // Long enough that the stop lands mid-batch: results are counted as they are flushed, some way behind the answers.
+    const ids = Array.from({ length: 1_200 }, (_, i) => `restart-${i}`);
     const input = await uploadJsonl(
       client,
       ids.map((id, i) => chatLine(id, MODEL, `the worker ${i}`, { max_tokens: 16, ignore_eos: true })),
