@@ -15,6 +15,8 @@ import { waitFor } from '../support/wait';
 const HISTORY_EVENT_CEILING = 10_240;
 /** From this many events on, the server suggests continue-as-new (its `limit.historyCount.suggestContinueAsNew`, left at its default). */
 const CONTINUE_AS_NEW_SUGGESTED_AT = 4 * 1024;
+/** Enqueues (signals) that arrive while the dispatcher checks a busy queue: bounded, so no workflow task carries thousands. */
+const ENQUEUES_PER_CHECK = 25;
 
 /**
  * A queue's dispatcher workflow on the real Temporal dev server, its one activity (`dispatchDue`)
@@ -28,7 +30,7 @@ describe('queue dispatcher workflow on the real Temporal server', () => {
   const taskQueue = `component-queue-${crypto.randomUUID()}`;
   const tenantId = `component-tenant-${crypto.randomUUID()}`;
   /** Per queue: what its next check answers, given the check's run (first run or a continued one). */
-  const scripts = new Map<string, (check: { runId: string }) => DispatchCheck>();
+  const scripts = new Map<string, (check: { workflowId: string; runId: string }) => DispatchCheck | Promise<DispatchCheck>>();
   /** Per queue: when each check ran, and in which run. */
   const checks = new Map<string, Array<{ at: number; runId: string }>>();
   let connection: Connection;
@@ -39,10 +41,10 @@ describe('queue dispatcher workflow on the real Temporal server', () => {
 
   const activities: QueueActivities = {
     async dispatchDue({ queue }) {
-      const runId = Context.current().info.workflowExecution?.runId;
-      if (!runId) throw new Error('dispatchDue runs only as a workflow activity');
-      checks.set(queue, [...(checks.get(queue) ?? []), { at: Date.now(), runId }]);
-      return scripts.get(queue)!({ runId });
+      const execution = Context.current().info.workflowExecution;
+      if (!execution) throw new Error('dispatchDue runs only as a workflow activity');
+      checks.set(queue, [...(checks.get(queue) ?? []), { at: Date.now(), runId: execution.runId }]);
+      return scripts.get(queue)!(execution);
     },
   };
 
@@ -151,14 +153,19 @@ describe('queue dispatcher workflow on the real Temporal server', () => {
     await keepHistory(client, 'queue-held-then-dispatched', handle.workflowId);
   });
 
-  test('a deep queue dispatching back to back continues as new when Temporal suggests it, under the event ceiling, carrying its count', async () => {
-    const queue = 'deep';
-    // A batch at every check of the first run; the continued run finds the queue drained.
+  test('a busy queue, enqueues arriving during every check, continues as new when Temporal suggests it, under the event ceiling, carrying its count', async () => {
+    const queue = 'busy';
+    // The first run cuts a batch at every check while producers enqueue (each enqueue a signal, a
+    // history event): what brings a busy queue's dispatcher to the server's suggestion. The continued
+    // run finds the queue drained.
     let firstRunId: string | undefined;
     let dispatches = 0;
-    scripts.set(queue, ({ runId }) => {
+    scripts.set(queue, async ({ workflowId, runId }) => {
       firstRunId ??= runId;
-      return runId === firstRunId ? dispatched(++dispatches, 1_000) : empty;
+      if (runId !== firstRunId) return empty;
+      const dispatcher = client.workflow.getHandle(workflowId);
+      await Promise.all(Array.from({ length: ENQUEUES_PER_CHECK }, () => dispatcher.signal(enqueuedSignal)));
+      return dispatched(++dispatches, 1_000);
     });
     const handle = await enqueue(queue);
     const first = client.workflow.getHandle(handle.workflowId, handle.signaledRunId);
@@ -189,5 +196,5 @@ describe('queue dispatcher workflow on the real Temporal server', () => {
     await expect(client.workflow.getHandle(handle.workflowId).result()).resolves.toBeUndefined();
     expect(checksOf(queue).filter((c) => c.runId !== firstRunId)).toHaveLength(3);
     await keepHistory(client, 'queue-continued-as-new', handle.workflowId, handle.signaledRunId);
-  }, 90_000);
+  });
 });
