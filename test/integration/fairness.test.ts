@@ -103,19 +103,20 @@ describe('fairness between tenants, and priority', () => {
 
   test('a priority-1 batch submitted after a batch of default priority, same tenant, on a busy backend, completes first', async () => {
     const client = sut.clientAs(keyPriority);
+    const [EARLIER, LATER] = [3_000, 500];
     // Six chunks: more than a worker holds at once (about one plus the next), so most wait in the task queue.
-    const earlier = await create(client, 'default-priority', 3_000);
+    const earlier = await create(client, 'default-priority', EARLIER);
     await waitForBatch(client, earlier.id, (b) => b.request_counts!.completed >= 200, 60_000);
-    const later = await create(client, 'first-priority', 500, { priority: '1' });
+    const later = await create(client, 'first-priority', LATER, { priority: '1' });
     const done = await waitForBatch(client, later.id, (b) => TERMINAL.includes(b.status), 60_000);
     const earlierThen = await client.batches.retrieve(earlier.id);
-    console.log(`priority: the priority-1 batch of 500 completed while the earlier one had ${earlierThen.request_counts!.completed} of 3000 done`);
+    console.log(`priority: the priority-1 batch of ${LATER} completed while the earlier one had ${earlierThen.request_counts!.completed} of ${EARLIER} done`);
 
-    expect(done).toMatchObject({ status: 'completed', request_counts: { total: 500, completed: 500, failed: 0 } });
+    expect(done).toMatchObject({ status: 'completed', request_counts: { total: LATER, completed: LATER, failed: 0 } });
     // Same tenant, so no turns between them: without priority the later batch's chunk would be leased
     // after every chunk of the earlier one, and its requests queued behind the earlier one's.
     expect(earlierThen.status).toBe('in_progress');
-    expect(earlierThen.request_counts!.completed).toBeLessThanOrEqual(3_000 - 500);
+    expect(earlierThen.request_counts!.completed).toBeLessThanOrEqual(EARLIER - LATER);
     await cancelAndWait(client, earlier.id);
   });
 });
