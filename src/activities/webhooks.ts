@@ -5,7 +5,7 @@ import { webhookAttempts } from '../metrics/instruments';
 import { findBatchById } from '../store/batches';
 import { findDeliveryToSend, insertDelivery, markDeliveryFailed, recordAttempt } from '../store/webhooks';
 import { sendWebhook } from '../webhooks/delivery';
-import { receivesEvent, type WebhookEventType } from '../states/webhook';
+import { receivesEvent, type DeliveryStatus, type WebhookEventType } from '../states/webhook';
 import { buildWebhookEvent } from '../webhooks/payload';
 import { newDeliveryId, newEventId } from '../webhooks/ids';
 import { webhookHeaders } from '../webhooks/signing';
@@ -55,7 +55,7 @@ export function createWebhookActivities(deps: { db: Db; config: WebhookActivityC
      * One attempt, recorded. Throws on failure so Temporal retries with backoff; a refused
      * destination throws non-retryable. A delivery that is no longer pending is left alone.
      */
-    async deliverWebhook(deliveryId: string): Promise<'delivered' | 'failed'> {
+    async deliverWebhook(deliveryId: string): Promise<Exclude<DeliveryStatus, 'pending'>> {
       const delivery = await findDeliveryToSend(db, deliveryId);
       if (!delivery) throw ApplicationFailure.nonRetryable(`webhook delivery ${deliveryId} does not exist`, WEBHOOK_FAILURE.notFound);
       if (delivery.status !== 'pending') return delivery.status;

@@ -2,9 +2,9 @@ import readline from 'node:readline';
 import cliProgress from 'cli-progress';
 import { APIError, type OpenAI } from 'openai';
 import type { Batch } from 'openai/resources/batches';
+import { isTerminal } from '../states/batch';
 import { countsText } from './output';
 
-const TERMINAL: readonly Batch['status'][] = ['completed', 'failed', 'expired', 'cancelled'];
 const POLL_MS = 1000;
 /** The rate (and so the ETA) is measured over this much recent history: steady, yet quick to follow a change of pace. */
 const RATE_WINDOW_MS = 10_000;
@@ -33,7 +33,7 @@ export async function watchBatch(client: OpenAI, id: string, options: { json: bo
     for (;;) {
       const batch = await client.batches.retrieve(id);
       display.update(batch);
-      if (TERMINAL.includes(batch.status)) return { batch, stoppedWatching: false };
+      if (isTerminal(batch.status)) return { batch, stoppedWatching: false };
       if (!interrupted) await new Promise<void>((resolve) => setTimeout((wake = resolve), POLL_MS));
       if (!interrupted) continue;
       interrupted = false;

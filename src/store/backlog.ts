@@ -1,5 +1,10 @@
 import type { Queryable } from '../db/pool';
 import type { BatchStatus } from '../states/batch';
+import type { StoredRequestStatus } from '../states/request';
+
+/** The statuses these read, as parameters: a status renamed in src/states fails to compile here. */
+const RUNNING: BatchStatus = 'in_progress';
+const QUEUED: StoredRequestStatus = 'queued';
 
 /**
  * What the service has to do, read for the metrics at scrape time. Each is one statement; none
@@ -23,8 +28,9 @@ export async function pendingRequestsByModel(db: Queryable): Promise<ModelBacklo
   const { rows } = await db.query<ModelBacklog>(
     `SELECT model, sum(total_requests - completed_requests - failed_requests)::int AS pending, min(expires_at) AS nearest_deadline
      FROM batches
-     WHERE status = 'in_progress' AND model IS NOT NULL
+     WHERE status = $1 AND model IS NOT NULL
      GROUP BY model`,
+    [RUNNING],
   );
   return rows;
 }
@@ -33,7 +39,8 @@ export async function pendingRequestsByModel(db: Queryable): Promise<ModelBacklo
 export async function queuedRequestsSummary(db: Queryable): Promise<{ queued: number; oldest_age_seconds: number }> {
   const { rows } = await db.query<{ queued: number; oldest_age_seconds: number }>(
     `SELECT count(*)::int AS queued, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_age_seconds
-     FROM queued_requests WHERE status = 'queued'`,
+     FROM queued_requests WHERE status = $1`,
+    [QUEUED],
   );
   return rows[0]!;
 }

@@ -1,6 +1,11 @@
 import type { Queryable } from '../db/pool';
 import type { DeliveryStatus, WebhookConfig, WebhookEventType } from '../states/webhook';
 
+/** The delivery statuses these write and match, as parameters: a status renamed in src/states fails to compile here. */
+const PENDING: DeliveryStatus = 'pending';
+const DELIVERED: DeliveryStatus = 'delivered';
+const FAILED: DeliveryStatus = 'failed';
+
 export type WebhookDeliveryRow = {
   id: string;
   batch_id: string;
@@ -77,7 +82,7 @@ export async function recordAttempt(
     `WITH bumped AS (
        UPDATE webhook_deliveries SET
          attempt_count = attempt_count + 1,
-         status = CASE WHEN $6 THEN 'delivered' ELSE status END,
+         status = CASE WHEN $6 THEN $7 ELSE status END,
          delivered_at = CASE WHEN $6 THEN now() ELSE delivered_at END,
          last_error = $5::text
        WHERE id = $1
@@ -86,7 +91,7 @@ export async function recordAttempt(
      INSERT INTO webhook_attempts (delivery_id, attempt_no, started_at, duration_ms, status_code, error)
      SELECT $1, attempt_count, $2::timestamptz, $3::int, $4::int, $5::text FROM bumped
      RETURNING attempt_no`,
-    [deliveryId, attempt.startedAt, attempt.durationMs, attempt.statusCode, attempt.error, attempt.delivered],
+    [deliveryId, attempt.startedAt, attempt.durationMs, attempt.statusCode, attempt.error, attempt.delivered, DELIVERED],
   );
   if (!rows[0]) throw new Error(`webhook delivery ${deliveryId} does not exist`);
   return rows[0].attempt_no;
@@ -94,7 +99,7 @@ export async function recordAttempt(
 
 /** Gives up on a pending delivery; a delivery that got through meanwhile stays delivered. */
 export async function markDeliveryFailed(db: Queryable, deliveryId: string, reason: string): Promise<void> {
-  await db.query(`UPDATE webhook_deliveries SET status = 'failed', last_error = $2 WHERE id = $1 AND status = 'pending'`, [deliveryId, reason]);
+  await db.query(`UPDATE webhook_deliveries SET status = $3, last_error = $2 WHERE id = $1 AND status = $4`, [deliveryId, reason, FAILED, PENDING]);
 }
 
 export type DeliveryWithAttempts = WebhookDeliveryRow & { attempts: WebhookAttemptRow[] };
@@ -125,10 +130,10 @@ export async function findDelivery(db: Queryable, batchId: string, deliveryId: s
  */
 export async function resetFailedDelivery(db: Queryable, batchId: string, deliveryId: string): Promise<WebhookDeliveryRow | undefined> {
   const { rows } = await db.query<WebhookDeliveryRow>(
-    `UPDATE webhook_deliveries d SET status = 'pending', last_error = NULL, replay_count = replay_count + 1
-     WHERE d.id = $1 AND d.batch_id = $2 AND d.status = 'failed'
+    `UPDATE webhook_deliveries d SET status = $3, last_error = NULL, replay_count = replay_count + 1
+     WHERE d.id = $1 AND d.batch_id = $2 AND d.status = $4
      RETURNING ${DELIVERY_COLUMNS}`,
-    [deliveryId, batchId],
+    [deliveryId, batchId, PENDING, FAILED],
   );
   return rows[0];
 }

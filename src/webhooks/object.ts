@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { DeliveryWithAttempts } from '../store/webhooks';
-import { WEBHOOK_EVENT_TYPES } from '../states/webhook';
+import { DELIVERY_STATUSES, WEBHOOK_EVENT_TYPES } from '../states/webhook';
 import { toUnixSeconds, toUnixSecondsOrNull, UnixSeconds } from '../unixTime';
 
 /** A delivery as the API shows it: what was sent where, and how every attempt went. */
@@ -11,7 +11,7 @@ export const WebhookDeliveryObject = z.strictObject({
   event_id: z.string(),
   event_type: z.enum(WEBHOOK_EVENT_TYPES),
   url: z.string(),
-  status: z.enum(['pending', 'delivered', 'failed']),
+  status: z.enum(DELIVERY_STATUSES),
   attempt_count: z.number().int().nonnegative(),
   created_at: UnixSeconds,
   delivered_at: UnixSeconds.nullable(),

@@ -1,10 +1,10 @@
 import { ActivityFailure, proxyActivities, setWorkflowOptions } from '@temporalio/workflow';
 import type { WebhookActivities } from '../activities/webhooks';
-import type { WebhookEventType } from '../states/webhook';
+import type { DeliveryStatus, WebhookEventType } from '../states/webhook';
 import { whenVersioned } from './versioning';
 
 export type WebhookWorkflowInput = { batchId: string; eventType: WebhookEventType };
-export type WebhookWorkflowResult = { deliveryId: string | null; status: 'skipped' | 'delivered' | 'failed' };
+export type WebhookWorkflowResult = { deliveryId: string | null; status: 'skipped' | Exclude<DeliveryStatus, 'pending'> };
 
 const bookkeeping = proxyActivities<WebhookActivities>({
   startToCloseTimeout: '1 minute',

@@ -1,9 +1,6 @@
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { OrchestratorActivities, RunPlan } from '../../src/activities/orchestrator';
 import type { InferenceActivities } from '../../src/activities/inference';
@@ -12,12 +9,9 @@ import { cancelSignal, progressQuery } from '../../src/temporal/definitions';
 import { inferenceTaskQueue } from '../../src/domain/taskQueues';
 import { ensureSearchAttributes } from '../../src/temporal/registerSearchAttributes';
 import type { batchWorkflow, BatchWorkflowInput } from '../../src/workflows/batch';
+import { keepHistory as keepHistoryOf } from '../support/histories';
 import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
-
-/** How histories are kept: protobuf's object form, names for enums, strings for 64-bit IDs (replay.test.ts reads it back). */
-const HISTORY_FORMAT = temporal.api.history.v1.History;
-const HISTORY_OBJECT = { longs: String, enums: String, bytes: String } as const;
 
 /**
  * The batch workflow on the real Temporal dev server, its activities replaced by scripted ones on
@@ -116,16 +110,8 @@ describe('batch workflow on the real Temporal server', () => {
     await connection?.close();
   });
 
-  /**
-   * `CAPTURE_HISTORIES=test/fixtures/histories npm run test:component -- batchWorkflow` writes the
-   * histories of these runs for the replay test (test/component/replay.test.ts); otherwise a no-op.
-   */
-  async function keepHistory(name: string, handle: WorkflowHandle, runId?: string) {
-    const dir = process.env.CAPTURE_HISTORIES;
-    if (!dir) return;
-    const history = await client.workflow.getHandle(handle.workflowId, runId).fetchHistory();
-    fs.writeFileSync(path.join(dir, `batch-${name}.json`), JSON.stringify(HISTORY_FORMAT.toObject(history as temporal.api.history.v1.History, HISTORY_OBJECT)));
-  }
+  /** Kept for the replay test under `batch-<name>.json` when capturing (test/support/histories.ts). */
+  const keepHistory = (name: string, handle: WorkflowHandle, runId?: string) => keepHistoryOf(client, `batch-${name}`, handle.workflowId, runId);
 
   function start(script: Script, windowMs = 3_600_000) {
     const batchId = `batch_${crypto.randomBytes(16).toString('hex')}`;

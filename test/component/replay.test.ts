@@ -1,19 +1,18 @@
 import fs from 'node:fs';
-import path from 'node:path';
-import { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-
-const HISTORIES = path.resolve(__dirname, '../fixtures/histories');
+import { HISTORIES_DIR, readHistory } from '../support/histories';
 
 /**
  * Workflow code must replay the histories of workflows started by earlier code: a deploy that
- * reorders commands would fail every running batch's workflow tasks forever. These histories were
- * captured from real runs on the Temporal dev server (see `keepHistory` in batchWorkflow.test.ts);
- * add new ones when a workflow gains a path, and never edit old ones to make a change pass.
+ * reorders commands would fail every running batch's workflow tasks forever, and every queue's
+ * dispatcher, which lives as long as its queue and moves to each new build. These histories were
+ * captured from real runs on the Temporal dev server (`keepHistory` in test/support/histories.ts,
+ * called by batchWorkflow.test.ts and queueWorkflow.test.ts); add new ones when a workflow gains a
+ * path, and never edit old ones to make a change pass.
  */
 describe("today's workflow code replays the histories of earlier runs", () => {
   let bundle: WorkflowBundleWithSourceMap;
-  const files = fs.readdirSync(HISTORIES).filter((name) => name.endsWith('.json'));
+  const files = fs.readdirSync(HISTORIES_DIR).filter((name) => name.endsWith('.json'));
 
   beforeAll(async () => {
     Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -21,7 +20,7 @@ describe("today's workflow code replays the histories of earlier runs", () => {
   });
 
   test('the captured histories cover every batch-workflow ending', () => {
-    expect(files.sort()).toEqual(
+    expect(files.filter((name) => name.startsWith('batch-')).sort()).toEqual(
       [
         'batch-cancel-signal-finalizing.json',
         'batch-cancel-signal-running.json',
@@ -36,8 +35,13 @@ describe("today's workflow code replays the histories of earlier runs", () => {
     );
   });
 
+  test('the captured histories cover the queue dispatcher: dispatch, idle and wake-up, held checks, deletion, continue-as-new', () => {
+    expect(files.filter((name) => name.startsWith('queue-')).sort()).toEqual(
+      ['queue-continued-as-new.json', 'queue-dispatch-idle-wake-gone.json', 'queue-held-then-dispatched.json'].sort(),
+    );
+  });
+
   test.each(files)('%s replays without nondeterminism', async (name) => {
-    const history = temporal.api.history.v1.History.fromObject(JSON.parse(fs.readFileSync(path.join(HISTORIES, name), 'utf8')));
-    await expect(Worker.runReplayHistory({ workflowBundle: bundle }, history, name)).resolves.toBeUndefined();
+    await expect(Worker.runReplayHistory({ workflowBundle: bundle }, readHistory(name), name)).resolves.toBeUndefined();
   });
 });

@@ -25,8 +25,8 @@ const OUTAGE_MS = 90_000;
  * the test's own. The rule (README: Outages): the outage is waited out. Batches running through it
  * complete with nothing failed and nothing redone beyond what was in flight; batches created right
  * after it complete (workers' liveness is not judged by what they could not write while it was
- * away); the API answers 503 with Retry-After meanwhile; no process exits; and processes started
- * during the outage come up by themselves once it ends, and serve.
+ * away); the API answers 503 with Retry-After meanwhile, and every /readyz 503; no process exits;
+ * and processes started during the outage come up by themselves once it ends, and serve.
  */
 describe('dependency outages of 90 s', () => {
   let dir: string;
@@ -138,6 +138,38 @@ describe('dependency outages of 90 s', () => {
     });
   }
 
+  /**
+   * Readiness while `away` is: 503 on the API's /readyz, which tells anyone the status only, and on
+   * every process's metrics listener, whose /readyz names the dependency that does not answer.
+   */
+  async function expectNotReady(away: 'postgres' | 'temporal') {
+    const plain = await waitFor(
+      async () => {
+        const response = await fetch(`${api.apiUrl.replace(/\/v1$/, '')}/readyz`);
+        return response.status !== 200 && { status: response.status, body: await response.json() };
+      },
+      { timeoutMs: 10_000, what: 'the API to answer /readyz with 503' },
+    );
+    expect(plain).toEqual({ status: 503, body: { status: 'unavailable' } });
+    for (const child of processes) {
+      const response = await fetch(child.metricsUrl.replace(/\/metrics$/, '/readyz'));
+      expect({ status: response.status, body: await response.json() }).toMatchObject({
+        status: 503,
+        body: { status: 'unavailable', postgres: away !== 'postgres', temporal: away !== 'temporal' },
+      });
+    }
+  }
+
+  /** Readiness once the dependency is back: 200 on every process again. */
+  const untilReady = () =>
+    waitFor(
+      async () => {
+        const answers = await Promise.all(processes.map((p) => fetch(p.metricsUrl.replace(/\/metrics$/, '/readyz')).then((r) => r.status)));
+        return answers.every((status) => status === 200);
+      },
+      { timeoutMs: 60_000, what: 'every process to be ready again' },
+    );
+
   const expectAllRunning = () =>
     expect(processes.map((p) => ({ pid: p.child.pid, exitCode: p.child.exitCode }))).toEqual(processes.map((p) => ({ pid: p.child.pid, exitCode: null })));
 
@@ -157,6 +189,7 @@ describe('dependency outages of 90 s', () => {
     let lateWorker: Promise<ServiceProcess>;
     let lateApi: Promise<ServiceProcess>;
     try {
+      await expectNotReady(dependency);
       await during(api);
       lateWorker = startDuringOutage('worker', { VLLM_BASE_URL: lateSimulator.baseUrl });
       lateApi = startDuringOutage('api');
@@ -170,6 +203,7 @@ describe('dependency outages of 90 s', () => {
 
     // Created the moment it is back: judged on fresh information, not on what it missed.
     const createdAfter = await waitFor(() => createBatch(client, `${dependency}-after`, 50).catch(() => undefined), { timeoutMs: 60_000, what: 'a batch created' });
+    await untilReady();
     await expectCompleted(client, running);
     await expectCompleted(client, createdAfter);
     // Both processes started during the outage came up by themselves, and serve.

