@@ -6,8 +6,8 @@ import { BatchResultsPage, readResultsPage } from '../../batches/results';
 import { retryBatch } from '../../batches/retry';
 import { hashJson } from '../../idempotency/claim';
 import { idempotencyKeyOf, idempotencyKeyReused, markReplayed } from '../idempotency';
-import { defineOperation, found, notFound, WRITTEN } from '../operation';
-import { listObject, unknownCursor } from '../pagination';
+import { defineOperation, notFound, WRITTEN } from '../operation';
+import { listOperation, retrieveOperation } from '../reads';
 import { BatchList, BatchResultsQuery, CreateBatchBody, ListBatchesQuery, RetryBatchBody } from '../schemas';
 import { parseRequest } from '../validate';
 
@@ -36,31 +36,23 @@ export const batchOperations = [
       return toBatchObject(outcome.batch);
     },
   }),
-  defineOperation({
-    method: 'get',
+  listOperation({
     path: '/v1/batches',
     operationId: 'listBatches',
     summary: 'List batches, newest first',
-    query: { schema: ListBatchesQuery },
+    query: ListBatchesQuery,
     response: BatchList,
-    handle: async ({ deps, tenantId, req }) => {
-      const query = parseRequest(ListBatchesQuery, req.query);
-      const batches = await listBatchPage(deps.db, tenantId, query);
-      if (!batches) throw unknownCursor('batch', query.after!);
-      return { kind: 'page', list: listObject(batches, query.limit) };
-    },
-    refuse: {},
-    reply: (outcome) => outcome.list,
+    what: 'batch',
+    list: (deps, tenantId, query) => listBatchPage(deps.db, tenantId, query),
   }),
-  defineOperation({
-    method: 'get',
+  retrieveOperation({
     path: '/v1/batches/{batch_id}',
     operationId: 'retrieveBatch',
     summary: 'Retrieve a batch',
     response: BatchObject,
-    handle: async ({ deps, tenantId, params }) => found(await retrieveBatch(deps.db, tenantId, params.batch_id)),
-    refuse: { not_found: notFound('batch', 'batch_id') },
-    reply: (outcome) => outcome.value,
+    what: 'batch',
+    param: 'batch_id',
+    find: (deps, tenantId, id) => retrieveBatch(deps.db, tenantId, id),
   }),
   defineOperation({
     method: 'post',

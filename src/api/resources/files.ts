@@ -5,9 +5,8 @@ import { DeletedFileObject, FileObject } from '../../files/object';
 import { listFilePage, retrieveFile } from '../../files/read';
 import { idempotencyKeyReused, markReplayed } from '../idempotency';
 import { defineOperation, found, notFound, WRITTEN } from '../operation';
-import { listObject, unknownCursor } from '../pagination';
+import { listOperation, retrieveOperation } from '../reads';
 import { FileList, ListFilesQuery, UploadFileFields, UploadFileQuery } from '../schemas';
-import { parseRequest } from '../validate';
 import { RAW_JSONL_TYPES, receiveUpload } from '../upload';
 
 /** The multipart form of an upload, as the document shows it. */
@@ -53,31 +52,23 @@ export const fileOperations = [
       return outcome.stored.file;
     },
   }),
-  defineOperation({
-    method: 'get',
+  listOperation({
     path: '/v1/files',
     operationId: 'listFiles',
     summary: 'List files',
-    query: { schema: ListFilesQuery },
+    query: ListFilesQuery,
     response: FileList,
-    handle: async ({ deps, tenantId, req }) => {
-      const query = parseRequest(ListFilesQuery, req.query);
-      const files = await listFilePage(deps.db, tenantId, query);
-      if (!files) throw unknownCursor('file', query.after!);
-      return { kind: 'page', list: listObject(files, query.limit) };
-    },
-    refuse: {},
-    reply: (outcome) => outcome.list,
+    what: 'file',
+    list: (deps, tenantId, query) => listFilePage(deps.db, tenantId, query),
   }),
-  defineOperation({
-    method: 'get',
+  retrieveOperation({
     path: '/v1/files/{file_id}',
     operationId: 'retrieveFile',
     summary: 'Retrieve a file',
     response: FileObject,
-    handle: async ({ deps, tenantId, params }) => found(await retrieveFile(deps.db, tenantId, params.file_id)),
-    refuse: { not_found: notFound('file', 'file_id') },
-    reply: (outcome) => outcome.value,
+    what: 'file',
+    param: 'file_id',
+    find: (deps, tenantId, id) => retrieveFile(deps.db, tenantId, id),
   }),
   defineOperation({
     method: 'delete',

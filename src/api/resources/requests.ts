@@ -5,8 +5,8 @@ import { cancelRequest, listQueuedRequestObjects, retrieveQueuedRequest } from '
 import { DEFAULT_QUEUE } from '../../queues/settings';
 import { invalidRequest } from '../errors';
 import { bodyTextOf } from '../jsonBody';
-import { defineOperation, found, notFound } from '../operation';
-import { listObject, unknownCursor } from '../pagination';
+import { defineOperation, notFound } from '../operation';
+import { listOperation, retrieveOperation } from '../reads';
 import { EnqueueRequestsBody, EnqueueRequestsQuery, EnqueueRequestsResponse, ListRequestsQuery, QueuedRequestList } from '../schemas';
 import { parseRequest } from '../validate';
 
@@ -59,31 +59,23 @@ export const requestOperations = [
     },
     reply: (outcome) => ({ status: 'success', queue: outcome.queue, request_ids: outcome.ids }),
   }),
-  defineOperation({
-    method: 'get',
+  listOperation({
     path: '/v1/requests',
     operationId: 'listRequests',
     summary: 'List queued requests, newest first (extension)',
-    query: { schema: ListRequestsQuery },
+    query: ListRequestsQuery,
     response: QueuedRequestList,
-    handle: async ({ deps, tenantId, req }) => {
-      const query = parseRequest(ListRequestsQuery, req.query);
-      const requests = await listQueuedRequestObjects(deps.db, tenantId, query);
-      if (!requests) throw unknownCursor('request', query.after!);
-      return { kind: 'page', list: listObject(requests, query.limit) };
-    },
-    refuse: {},
-    reply: (outcome) => outcome.list,
+    what: 'request',
+    list: (deps, tenantId, query) => listQueuedRequestObjects(deps.db, tenantId, query),
   }),
-  defineOperation({
-    method: 'get',
+  retrieveOperation({
     path: '/v1/requests/{request_id}',
     operationId: 'retrieveRequest',
     summary: 'A queued request, with its response or error once its batch has it (extension)',
     response: QueuedRequestObject,
-    handle: async ({ deps, tenantId, params }) => found(await retrieveQueuedRequest(deps.db, tenantId, params.request_id)),
-    refuse: { not_found: notFound('request', 'request_id') },
-    reply: (outcome) => outcome.value,
+    what: 'request',
+    param: 'request_id',
+    find: (deps, tenantId, id) => retrieveQueuedRequest(deps.db, tenantId, id),
   }),
   defineOperation({
     method: 'post',
