@@ -156,14 +156,20 @@ export async function listQueuedRequests(db: Queryable, tenantId: string, query:
 }
 
 /**
- * Cancels a request still queued, and uncounts it from its queue, in one statement.
- * Returns false when no such request of this tenant is queued (it may be dispatched already).
+ * Cancels a request still queued, and uncounts it from its queue, in one statement. Returns false
+ * when no such request of this tenant is queued (it may be dispatched already). It takes the queue's
+ * row lock before the request's, the order a dispatch takes them in (`lockQueue`, then the claim):
+ * the other order deadlocks with a dispatch claiming this request, and PostgreSQL aborts one of them.
  */
 export async function cancelQueuedRequest(db: Queryable, tenantId: string, id: string): Promise<boolean> {
   const { rows } = await db.query(
-    `WITH cancelled AS (
+    `WITH locked AS (
+       SELECT q.name FROM queues q
+       WHERE q.tenant_id = $2 AND q.name = (SELECT queue FROM queued_requests WHERE id = $1 AND tenant_id = $2)
+       FOR UPDATE),
+     cancelled AS (
        UPDATE queued_requests SET status = 'cancelled', cancelled_at = statement_timestamp()
-       WHERE id = $1 AND tenant_id = $2 AND status = 'queued' RETURNING queue)
+       WHERE id = $1 AND tenant_id = $2 AND status = 'queued' AND queue = (SELECT name FROM locked) RETURNING queue)
      UPDATE queues q SET queued = q.queued - 1 FROM cancelled c WHERE q.tenant_id = $2 AND q.name = c.queue RETURNING 1`,
     [id, tenantId],
   );
