@@ -31,7 +31,7 @@ export type OperationContext<Path extends string> = {
 };
 
 /** A way a call can fail that its client caused: the status and code it answers with, known before any call. */
-export type Failure = { status: 400 | 404 | 409 | 413 | 415 | 429; code: string; type?: ErrorType };
+export type Failure = { status: 400 | 404 | 409 | 413 | 415 | 429; code: string };
 
 /**
  * How one outcome of an operation's use case is answered: a Failure, with what the message and param
@@ -91,13 +91,7 @@ export function defineOperation<const Path extends string, O extends Outcome, Re
     ...declaration,
     failures: [
       ...Object.values(refusals).flatMap((refusal) =>
-        refusal === undefined
-          ? []
-          : (typeof refusal.code === 'string' ? [refusal.code] : 'codes' in refusal ? refusal.codes : []).map((code) => ({
-              status: refusal.status,
-              code,
-              type: refusal.type,
-            })),
+        refusal === undefined ? [] : ('codes' in refusal ? refusal.codes : [refusal.code]).map((code) => ({ status: refusal.status, code })),
       ),
       ...(spec.raises ?? []),
     ],
@@ -108,7 +102,7 @@ export function defineOperation<const Path extends string, O extends Outcome, Re
       if (refusal) {
         if (refusal.retryAfterSeconds) res.setHeader('Retry-After', String(refusal.retryAfterSeconds(outcome)));
         const code = typeof refusal.code === 'string' ? refusal.code : refusal.code(outcome);
-        throw new ApiError(refusal.status, refusal.type ?? defaultType(refusal.status), code, refusal.message(outcome, ctx), refusal.param?.(outcome) ?? null);
+        throw new ApiError(refusal.status, errorTypeOf(refusal.status), code, refusal.message(outcome, ctx), refusal.param?.(outcome) ?? null);
       }
       const body = await reply(outcome as Exclude<O, { kind: Refused }>, ctx);
       if (body !== WRITTEN) res.json(body);
@@ -116,7 +110,8 @@ export function defineOperation<const Path extends string, O extends Outcome, Re
   };
 }
 
-const defaultType = (status: Failure['status']): ErrorType => (status === 429 ? 'rate_limit_error' : 'invalid_request_error');
+/** A refusal's error type follows from its status, as OpenAI's do. */
+const errorTypeOf = (status: Failure['status']): ErrorType => (status === 429 ? 'rate_limit_error' : 'invalid_request_error');
 
 /** The refusal of an id the tenant owns nothing by (another tenant's ids included): 404, never 403. */
 export const notFound = (what: string, param: string): Refusal<unknown, { params: Record<string, string> }> => ({
