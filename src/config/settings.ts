@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BATCH_ENDPOINTS, DEFAULT_COMPLETION_WINDOW, parseEndpointList } from '../domain/endpoints';
 import { completionWindowSeconds } from '../domain/window';
 import { backendTarget } from '../inference/target';
+import { SCHEDULER_GAUGE_KINDS } from '../inference/gauges';
 import { credentialsIn } from '../secrets';
 import { OPERATOR_DEFAULT_TENANT, type KeyHolder, type KeyScope } from '../states/apiKey';
 import { WebhookSecret } from '../webhooks/config';
@@ -272,6 +273,11 @@ export const SETTINGS = {
     { defaultDoc: 'every batch endpoint' },
   ),
   SIMULATOR_CAPACITY: setting(['simulator', 'start'], envInt(64, 1), 'requests in service at once; the others queue, as on a GPU'),
+  SIMULATOR_GAUGES: setting(
+    ['simulator', 'start'],
+    z.enum(SCHEDULER_GAUGE_KINDS).default('vllm'),
+    'scheduler gauges the simulator exports at `/metrics`: `vllm`, `sglang` or `tgi` names, or `none` (404, as a server without metrics)',
+  ),
   SIMULATOR_BASE_LATENCY_MS: setting(['simulator', 'start'], milliseconds(15), 'latency of every request'),
   SIMULATOR_MS_PER_OUTPUT_TOKEN: setting(['simulator', 'start'], milliseconds(0.2), 'latency per output token'),
   SIMULATOR_MS_PER_PROMPT_TOKEN: setting(['simulator', 'start'], milliseconds(0.01), 'latency per prompt token'),

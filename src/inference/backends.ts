@@ -21,7 +21,7 @@ export type BackendPoolOptions = {
   endpoints?: readonly string[];
 };
 
-/** How often vLLM's scheduler gauges are read from a backend in rotation. */
+/** How often a backend's scheduler gauges are read while it is in rotation. */
 const GAUGE_INTERVAL_MS = 250;
 
 /**
@@ -166,7 +166,7 @@ export class BackendPool {
       if (stopped.aborted || !backend.health.healthy) continue;
       const gauges = await readSchedulerGauges(backend, AbortSignal.timeout(GAUGE_INTERVAL_MS)).catch(() => undefined);
       if (gauges === null) {
-        logger.info({ backend: backend.label }, 'backend exports no vLLM scheduler gauges: depth follows 429/503/timeouts only');
+        logger.info({ backend: backend.label }, 'backend exports no scheduler gauges: its depth follows the latency of its answers and 429/503/timeouts');
         return;
       }
       if (gauges) backend.depth.onGauges(gauges);

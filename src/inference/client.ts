@@ -85,6 +85,7 @@ export class InferenceClient {
     const payload = request.text;
     for (let charged = 0; ;) {
       const { backend, release } = await this.options.pool.acquire(signal, claim, request.model, url);
+      const inFlight = backend.slots.active;
       const sentAt = performance.now();
       let result: Attempt;
       try {
@@ -103,7 +104,11 @@ export class InferenceClient {
         release();
       }
       if (result.final) {
-        backend.depth.onSuccess();
+        // Only a success took the backend's full work: an error answer's latency says nothing of its queue.
+        if (succeeded(result.outcome)) {
+          const at = performance.now();
+          backend.depth.onCompletion({ at, latencyMs: at - sentAt, inFlight });
+        }
         return result.outcome;
       }
       const outage = result.serverFault && (await backend.health.whoseFailure(sentAt, signal)) === 'server';
@@ -182,12 +187,14 @@ function backendTarget(baseUrl: string, endpoint: string): { origin: string; pat
   return { origin: target.origin, path: `${target.pathname}${target.search}` };
 }
 
+const succeeded = (outcome: InferenceOutcome) => outcome.kind === 'response' && outcome.statusCode >= 200 && outcome.statusCode < 300;
+
 /** The attempt's outcome as vbs_backend_request_duration_seconds labels it. */
 function attemptOutcome(attempt: Attempt): string {
   if (!attempt.final) return attempt.code;
   const { outcome } = attempt;
   if (outcome.kind === 'error') return outcome.code;
-  return outcome.statusCode >= 200 && outcome.statusCode < 300 ? 'ok' : 'client_error';
+  return succeeded(outcome) ? 'ok' : 'client_error';
 }
 
 const header = (value: string | string[] | undefined): string | null => (Array.isArray(value) ? value[0] : value) ?? null;

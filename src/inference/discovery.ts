@@ -1,5 +1,5 @@
 import { BATCH_ENDPOINTS, type BatchEndpoint } from '../domain/endpoints';
-import { parseSchedulerGauges, type SchedulerGauges } from './depth';
+import { parseSchedulerGauges, type SchedulerGauges } from './gauges';
 import { authorizationHeader, type BackendTarget } from './target';
 
 /** Asks an OpenAI-compatible server which models it serves (`GET /v1/models`); it is also the health probe. */
@@ -33,8 +33,9 @@ export async function discoverEndpoints(target: BackendTarget, signal: AbortSign
 }
 
 /**
- * vLLM's scheduler gauges from its Prometheus endpoint, served at the server root (`/metrics`, not
- * under `/v1`). `null` when the server has no such endpoint or exports no vLLM gauges (a proxy, another server).
+ * A server's scheduler gauges (vLLM's, SGLang's or TGI's) from its Prometheus endpoint, served at the
+ * server root (`/metrics`, not under `/v1`). `null` when the server has no such endpoint or exports
+ * none of them (a proxy, llama.cpp, metrics turned off).
  */
 export async function readSchedulerGauges(target: BackendTarget, signal: AbortSignal): Promise<SchedulerGauges | null> {
   const response = await fetch(new URL('/metrics', target.baseUrl), { headers: authorizationHeader(target), signal });

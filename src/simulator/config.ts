@@ -1,4 +1,5 @@
 import type { BatchEndpoint } from '../domain/endpoints';
+import type { SchedulerGaugeKind } from '../inference/gauges';
 import type { Settings } from '../config';
 import { namesOf, parseSettings } from '../config/declare';
 import { CONSTRAINTS, SETTINGS } from '../config/settings';
@@ -16,6 +17,8 @@ export type SimulatorOptions = {
   /** The inference routes it serves (and lists in /openapi.json): a vLLM server serves its model kind's only. */
   endpoints: BatchEndpoint[];
   capacity: number;
+  /** The scheduler gauges it exports at /metrics, as that server names them, or none. */
+  gauges: SchedulerGaugeKind;
   baseLatencyMs: number;
   msPerOutputToken: number;
   msPerPromptToken: number;
@@ -34,6 +37,7 @@ export function simulatorOptions(e: Behaviour): SimulatorOptions {
     models: e.SIMULATOR_MODELS,
     endpoints: e.SIMULATOR_ENDPOINTS,
     capacity: e.SIMULATOR_CAPACITY,
+    gauges: e.SIMULATOR_GAUGES,
     baseLatencyMs: e.SIMULATOR_BASE_LATENCY_MS,
     msPerOutputToken: e.SIMULATOR_MS_PER_OUTPUT_TOKEN,
     msPerPromptToken: e.SIMULATOR_MS_PER_PROMPT_TOKEN,

@@ -9,6 +9,7 @@ import { FaultInjector, type FaultKind } from './faults';
 import { parseJson, readBody, requestId, sendBody, sendJson } from './http';
 import { chatCompletion, completion, embeddings, rerank, responses, score, type Inference } from './openai';
 import { isBatchEndpoint, type BatchEndpoint } from '../domain/endpoints';
+import { SCHEDULER_GAUGES } from '../inference/gauges';
 
 export type SimulatorStats = {
   requests: number;
@@ -76,8 +77,8 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     if (endpoint === 'GET /sim/stats') return sendJson(res, 200, stats());
     if (!available) throw new ApiError(503, 'server_error', null, 'Service unavailable (simulated).');
     if (endpoint === 'GET /health') return sendJson(res, 200, { status: 'ok' });
-    // vLLM's scheduler gauges, which the dispatcher reads to find a backend's depth.
-    if (endpoint === 'GET /metrics') return sendBody(res, 200, schedulerGauges(), { 'content-type': 'text/plain; version=0.0.4' });
+    // The scheduler gauges GPU workers read to find a backend's depth; a server without them has no /metrics.
+    if (endpoint === 'GET /metrics' && options.gauges !== 'none') return sendBody(res, 200, schedulerGauges(options.gauges), { 'content-type': 'text/plain; version=0.0.4' });
     if (endpoint === 'GET /v1/models') return sendJson(res, 200, modelList);
     // As vLLM (FastAPI) publishes its routes: only those of the kind of model it runs.
     if (endpoint === 'GET /openapi.json') return sendJson(res, 200, openApi);
@@ -130,13 +131,14 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     sendJson(res, 429, errorBody(error), { 'retry-after': String(options.retryAfterSeconds) });
   }
 
-  function schedulerGauges(): string {
+  function schedulerGauges(kind: keyof typeof SCHEDULER_GAUGES): string {
+    const names = SCHEDULER_GAUGES[kind];
     const labels = `{model_name="${options.models[0]}"}`;
     return [
-      '# TYPE vllm:num_requests_running gauge',
-      `vllm:num_requests_running${labels} ${slots.active}`,
-      '# TYPE vllm:num_requests_waiting gauge',
-      `vllm:num_requests_waiting${labels} ${slots.waiting}`,
+      `# TYPE ${names.running} gauge`,
+      `${names.running}${labels} ${slots.active}`,
+      `# TYPE ${names.waiting} gauge`,
+      `${names.waiting}${labels} ${slots.waiting}`,
       '',
     ].join('\n');
   }

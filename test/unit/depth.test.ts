@@ -1,4 +1,5 @@
-import { DepthController, parseSchedulerGauges } from '../../src/inference/depth';
+import { DepthController, INITIAL_DEPTH } from '../../src/inference/depth';
+import { parseSchedulerGauges } from '../../src/inference/gauges';
 import { Semaphore } from '../../src/inference/semaphore';
 
 /** Fills every slot of `slots`, as a worker with more work than depth does. */
@@ -66,18 +67,114 @@ describe('DepthController', () => {
     controller.onGauges({ running: 3, waiting: 0 });
     expect(controller.depth).toBe(32);
   });
+});
 
-  test('without gauges: doubles per full round of successes, cuts by a quarter on overload, then grows by an eighth', () => {
-    const slots = new Semaphore(32);
+/**
+ * A GPU without gauges, in virtual time: it runs `capacity` requests at once and queues the rest in
+ * arrival order; a worker with endless work keeps `controller.depth` of them there. Returns what
+ * the GPU ran at each instant, and the depths over time.
+ */
+function simulate(options: { capacity: number; serviceMs: (sent: number, i: number) => number; untilMs: number; overloadAboveQueue?: number }) {
+  const slots = new Semaphore(INITIAL_DEPTH);
+  const controller = new DepthController(slots, 1024);
+  // Work queued at the worker: its waiters are granted synchronously as slots free.
+  const topUp = () => {
+    while (slots.waiting < 4096) void slots.acquire();
+  };
+  topUp();
+  type Request = { sentAt: number; inFlight: number; index: number };
+  const queue: Request[] = [];
+  const running: Array<{ request: Request; doneAt: number }> = [];
+  let atServer = 0;
+  let sent = 0;
+  let now = 0;
+  const serve = () => {
+    while (running.length < options.capacity && queue.length > 0) {
+      const request = queue.shift()!;
+      running.push({ request, doneAt: now + options.serviceMs(now, request.index) });
+    }
+  };
+  const send = () => {
+    topUp();
+    while (atServer < slots.active) {
+      atServer++;
+      queue.push({ sentAt: now, inFlight: atServer, index: sent++ });
+    }
+    serve();
+  };
+  send();
+  const samples: Array<{ at: number; depth: number; inService: number; atServer: number }> = [];
+  let completed = 0;
+  while (now < options.untilMs) {
+    running.sort((a, b) => a.doneAt - b.doneAt);
+    const next = running.shift()!;
+    now = next.doneAt;
+    atServer--;
+    completed++;
+    slots.release();
+    controller.onCompletion({ at: now, latencyMs: now - next.request.sentAt, inFlight: next.request.inFlight });
+    send();
+    samples.push({ at: now, depth: controller.depth, inService: running.length, atServer });
+  }
+  /** The depth at `at`. */
+  const depthAt = (at: number) => [...samples].reverse().find((s) => s.at <= at)?.depth ?? INITIAL_DEPTH;
+  /** The fewest requests the GPU ran at any moment from `from` on. */
+  const leastInService = (from: number) => Math.min(...samples.filter((s) => s.at >= from).map((s) => s.inService));
+  return { completed, depthAt, leastInService, samples, final: controller.depth };
+}
+
+describe('DepthController without gauges', () => {
+  test('reaches a 1,024-deep GPU at 4 s a request in one round trip, and keeps it full', () => {
+    const gpu = simulate({ capacity: 1024, serviceMs: () => 4000, untilMs: 56_000 });
+    expect(gpu.depthAt(3_999)).toBe(INITIAL_DEPTH);
+    expect(gpu.depthAt(4_000)).toBe(1024);
+    expect(gpu.leastInService(4_000)).toBe(1024);
+    // A client holding 1,024 open all along has 13 rounds of 1,024 back before 56 s; the first round at 256 is all we lose.
+    expect(gpu.completed).toBeGreaterThanOrEqual(13 * 1024 - (1024 - INITIAL_DEPTH));
+  });
+
+  for (const [name, capacity, serviceMs] of [
+    ['256 × 2 s', 256, 2000],
+    ['64 × 50 ms', 64, 50],
+  ] as const) {
+    test(`${name}: never lets the GPU run short, then keeps only a short queue there`, () => {
+      const gpu = simulate({ capacity, serviceMs: () => serviceMs, untilMs: 80 * serviceMs });
+      // From the first answer on, the GPU always has every slot busy.
+      expect(gpu.leastInService(serviceMs)).toBe(capacity);
+      // The overshoot of the first leap is shed within a few rounds, to what it runs plus a queue. A GPU
+      // whose requests all take the same time answers in lockstep waves: a queue of under half of what it
+      // runs raises the mean latency by less than a quarter, so the queue settles below that, not at an eighth.
+      const settled = gpu.samples.filter((s) => s.at >= 40 * serviceMs);
+      expect(Math.min(...settled.map((s) => s.depth))).toBeGreaterThanOrEqual(capacity);
+      expect(Math.max(...settled.map((s) => s.atServer))).toBeLessThanOrEqual(Math.ceil(capacity * 1.7));
+    });
+  }
+
+  test('requests of unequal length (a tenth to twice the mean) still keep the GPU full, and a slower mix is not read as a queue', () => {
+    // A deterministic spread of service times, which becomes twice as slow halfway through.
+    const spread = (i: number) => 0.1 + ((i * 7919) % 1000) / 526;
+    const gpu = simulate({ capacity: 256, serviceMs: (sent, i) => 1000 * spread(i) * (sent >= 30_000 ? 2 : 1), untilMs: 60_000 });
+    expect(gpu.leastInService(2_000)).toBeGreaterThanOrEqual(0.95 * 256);
+    expect(gpu.final).toBeGreaterThanOrEqual(256);
+    expect(gpu.final).toBeLessThanOrEqual(2 * 256);
+  });
+
+  test('overload answers cut the depth by a quarter, to one at the least', () => {
+    const slots = new Semaphore(64);
     const controller = new DepthController(slots, 1024);
-    for (let i = 0; i < 32; i++) controller.onSuccess();
-    expect(controller.depth).toBe(64);
     controller.onOverload();
     expect(controller.depth).toBe(48);
-    for (let i = 0; i < 48; i++) controller.onSuccess();
-    expect(controller.depth).toBe(54);
     for (let i = 0; i < 20; i++) controller.onOverload();
     expect(controller.depth).toBe(1);
+  });
+
+  test('a worker with gauges ignores latencies', async () => {
+    const slots = new Semaphore(32);
+    const controller = new DepthController(slots, 1024);
+    controller.onGauges({ running: 0, waiting: 0 });
+    await saturate(slots);
+    for (let at = 0; at < 1000; at += 10) controller.onCompletion({ at, latencyMs: at < 500 ? 10 : 100, inFlight: 32 });
+    expect(controller.depth).toBe(32);
   });
 });
 
@@ -95,7 +192,12 @@ describe('parseSchedulerGauges', () => {
     expect(parseSchedulerGauges(text)).toEqual({ running: 15, waiting: 5 });
   });
 
-  test('is undefined for a server that exports no vLLM gauges', () => {
+  test("reads SGLang's and TGI's gauges too", () => {
+    expect(parseSchedulerGauges('sglang:num_running_reqs{model_name="m"} 40\nsglang:num_queue_reqs{model_name="m"} 2\n')).toEqual({ running: 40, waiting: 2 });
+    expect(parseSchedulerGauges('# TYPE tgi_queue_size gauge\ntgi_queue_size 7\ntgi_batch_current_size 31\n')).toEqual({ running: 31, waiting: 7 });
+  });
+
+  test('is undefined for a server that exports no scheduler gauges', () => {
     expect(parseSchedulerGauges('process_cpu_seconds_total 1.5\n')).toBeUndefined();
   });
 });
