@@ -78,7 +78,8 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     if (!available) throw new ApiError(503, 'server_error', null, 'Service unavailable (simulated).');
     if (endpoint === 'GET /health') return sendJson(res, 200, { status: 'ok' });
     // The scheduler gauges GPU workers read to find a backend's depth; a server without them has no /metrics.
-    if (endpoint === 'GET /metrics' && options.gauges !== 'none') return sendBody(res, 200, schedulerGauges(options.gauges), { 'content-type': 'text/plain; version=0.0.4' });
+    if (endpoint === 'GET /metrics' && options.gauges !== 'none')
+      return sendBody(res, 200, schedulerGauges(options.gauges), { 'content-type': 'text/plain; version=0.0.4' });
     if (endpoint === 'GET /v1/models') return sendJson(res, 200, modelList);
     // As vLLM (FastAPI) publishes its routes: only those of the kind of model it runs.
     if (endpoint === 'GET /openapi.json') return sendJson(res, 200, openApi);

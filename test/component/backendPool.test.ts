@@ -177,6 +177,24 @@ describe('InferenceClient during an outage', () => {
     expect(outcome).toMatchObject({ kind: 'error', code: 'server_error' });
   });
 
+  test('without scheduler gauges, a 512-deep backend is found in about a round trip from its latencies, and kept full', async () => {
+    const sim = await startSimulator(defaultSimulatorOptions({ baseLatencyMs: 600, msPerOutputToken: 0, msPerPromptToken: 0, capacity: 512, gauges: 'none' }));
+    running.push(sim);
+    const backends = pool([sim.baseUrl], 1024);
+    await waitFor(() => inRotation(backends).length === 1, { timeoutMs: 5_000 });
+    const client = new InferenceClient({ pool: backends, timeoutMs: 30_000, attempts: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
+    const body = (i: number) => ({ model: MODEL, messages: [{ role: 'user', content: `hi ${i}` }], max_tokens: 4 });
+    const outcomes = Promise.all(Array.from({ length: 4_000 }, (_, i) => client.execute('/v1/chat/completions', inferenceRequest(body(i)), AbortSignal.timeout(60_000))));
+    // 256 at first; the first answers (0.6 s) show no queue, and the depth leaps to the work waiting here.
+    await waitFor(() => backends.backends[0]!.depth.depth >= 512, { timeoutMs: 10_000 });
+    // Counted in answers, not in time (a busy machine stretches time): found within the first round of 256.
+    const answeredBeforeFound = sim.stats().completed;
+    await waitFor(() => sim.stats().inService === 512, { timeoutMs: 5_000 });
+    for (const outcome of await outcomes) expect(outcome).toMatchObject({ kind: 'response', statusCode: 200 });
+    expect(answeredBeforeFound).toBeLessThanOrEqual(256);
+    expect(sim.stats().peakInService).toBe(512);
+  });
+
   test('an abort reaches a request waiting for a backend', async () => {
     const backends = pool([`http://127.0.0.1:${await freePort()}/v1`]);
     const client = new InferenceClient({ pool: backends, timeoutMs: 1_000, attempts: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });

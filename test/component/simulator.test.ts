@@ -48,6 +48,7 @@ describe('simulator configuration', () => {
       models: [MODEL],
       endpoints: ['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/embeddings', '/v1/score', '/v1/rerank'],
       capacity: 64,
+      gauges: 'vllm',
       baseLatencyMs: 15,
       msPerOutputToken: 0.2,
       msPerPromptToken: 0.01,
@@ -106,6 +107,18 @@ describe('simulator protocol', () => {
     expect((await fetch(`${root}/health`)).status).toBe(200);
     const stats = await json(await fetch(`${root}/sim/stats`));
     expect(stats).toMatchObject({ requests: 0, completed: 0, inService: 0, peakInService: 0 });
+  });
+
+  it("exports vLLM's, SGLang's or TGI's scheduler gauges at /metrics, or none", async () => {
+    const metrics = async (gauges: SimulatorOptions['gauges']) => {
+      const sim = await start({ gauges });
+      const response = await fetch(`${sim.baseUrl.replace(/\/v1$/, '')}/metrics`);
+      return { status: response.status, text: await response.text() };
+    };
+    expect((await metrics('vllm')).text).toContain('vllm:num_requests_waiting{model_name=');
+    expect((await metrics('sglang')).text).toContain('sglang:num_queue_reqs{model_name=');
+    expect((await metrics('tgi')).text).toContain('tgi_queue_size{model_name=');
+    expect((await metrics('none')).status).toBe(404);
   });
 
   it('answers a chat completion in the OpenAI shape, deterministically', async () => {
