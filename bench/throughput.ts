@@ -5,19 +5,24 @@
  * must find that depth itself. Reports the ratio of the throughputs and machine-wide CPU ms per
  * request of each run, for several GPU shapes.
  *
- *   npm run bench -- [N] [profile...]     profiles: deep (1024 × 1 s), wide (256 × 2 s), fast (64 × 50 ms)
+ *   npm run bench -- [N] [profile...] [--gauges vllm|sglang|tgi|none]
+ *
+ * Profiles: deep (1024 × 4 s), wide (256 × 2 s), fast (64 × 50 ms). `--gauges none` serves no
+ * scheduler gauges, as a proxy or llama.cpp: the depth is then found from latencies alone.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { Agent } from 'undici';
+import { SCHEDULER_GAUGE_KINDS } from '../src/inference/gauges';
 import { freePort, getJson, loadAverage, machineCpuMs, startService, startSimulatorProcess, uploadJsonlStream, waitForTerminal, type BatchState } from './lib';
 
 const MODEL = 'sim-throughput-bench';
 
 /** Sequences a GPU runs at once, and the time one request takes (16 output tokens). */
 const PROFILES: Record<string, { depth: number; latencyMs: number }> = {
-  deep: { depth: 1024, latencyMs: 1000 },
+  deep: { depth: 1024, latencyMs: 4000 },
   wide: { depth: 256, latencyMs: 2000 },
   fast: { depth: 64, latencyMs: 50 },
 };
@@ -105,14 +110,18 @@ async function throughBatchServer(baseUrl: string, total: number): Promise<Run> 
 }
 
 async function main(): Promise<void> {
-  const total = Number(process.argv[2] ?? 20_000);
-  const names = process.argv.length > 3 ? process.argv.slice(3) : Object.keys(PROFILES);
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { gauges: { type: 'string', default: 'vllm' } } });
+  const gauges = values.gauges;
+  if (!(SCHEDULER_GAUGE_KINDS as readonly string[]).includes(gauges)) throw new Error(`--gauges: one of ${SCHEDULER_GAUGE_KINDS.join(', ')}`);
+  const total = Number(positionals[0] ?? 20_000);
+  const names = positionals.length > 1 ? positionals.slice(1) : Object.keys(PROFILES);
   for (const name of names) {
     const profile = PROFILES[name];
     if (!profile) throw new Error(`unknown profile ${name}: ${Object.keys(PROFILES).join(', ')}`);
     const gpu = {
       SIMULATOR_MODELS: MODEL,
       SIMULATOR_CAPACITY: String(profile.depth),
+      SIMULATOR_GAUGES: gauges,
       SIMULATOR_BASE_LATENCY_MS: String(profile.latencyMs),
       SIMULATOR_MS_PER_OUTPUT_TOKEN: '0',
       SIMULATOR_MS_PER_PROMPT_TOKEN: '0',
@@ -127,7 +136,7 @@ async function main(): Promise<void> {
         JSON.stringify({
           profile: name,
           requests: total,
-          gpu: profile,
+          gpu: { ...profile, gauges },
           direct: { rps: Math.round(baseline.rps), cpu_ms_per_request: Number(baseline.cpuMsPerRequest.toFixed(2)) },
           batch_server: { rps: Math.round(batched.rps), cpu_ms_per_request: Number(batched.cpuMsPerRequest.toFixed(2)), ...batched.phases },
           ratio: Number((batched.rps / baseline.rps).toFixed(3)),
