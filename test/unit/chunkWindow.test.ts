@@ -23,7 +23,7 @@ describe("a batch's window of chunks in flight, from the fleet serving its model
     expect(chunkWindow({ workers: 1, depth: 64 }, 500, 600)).toBe(600);
   });
 
-  test('grows with the fleet: the window holds twice the fleet's depth, up to the ceiling', () => {
+  test("grows with the fleet: the window holds twice the fleet's depth, up to the ceiling", () => {
     const depths = [32, 256, 1024, 16_384, 65_536];
     const windows = depths.map((depth) => chunkWindow({ workers: 1, depth }, 500, 16));
     expect(windows).toEqual([...windows].sort((a, b) => a - b));
