@@ -5,6 +5,8 @@ import { BatchNotFoundError, validateAndPlan, type BatchPlan, type PlanLimits } 
 import { logger } from '../logger';
 import { whileHeartbeating } from './heartbeat';
 import type { BatchStatus, FinalizeOutcome } from '../states/batch';
+import { chunkWindow } from '../domain/chunkWindow';
+import { fleetCapacity } from '../store/inferenceWorkers';
 
 /** With the workflow's backoff (1 s doubling to 1 min) this waits about five minutes. */
 const BATCH_ROW_ATTEMPTS = 10;
@@ -14,7 +16,20 @@ const BATCH_ROW_ATTEMPTS = 10;
  * workflows, and handed to each workflow with its plan: in a split deployment these settings belong
  * to the orchestrator, not to the API that starts the workflow.
  */
-export type RunSettings = { chunksInFlight: number; chunkHeartbeatTimeoutMs: number };
+export type RunSettings = {
+  /**
+   * CHUNKS_IN_FLIGHT_PER_BATCH: the floor of the batch's window, which otherwise follows the fleet
+   * (`chunkWindow`). Workflow code from before the window followed the fleet (a replayed history, a
+   * rollback) schedules exactly this many.
+   */
+  chunksInFlight: number;
+  chunkHeartbeatTimeoutMs: number;
+  /** CHUNK_SIZE the batch was planned with; absent from plans made before the window followed the fleet. */
+  chunkSize?: number;
+};
+
+/** What a batch's window is read for: its model and endpoint, the size of its chunks, and its floor. */
+export type ChunkWindowInput = { model: string; endpoint: string; chunkSize?: number; floor: number };
 
 /** A plan as the workflow receives it: a batch that runs carries its run settings. */
 export type RunPlan = Exclude<BatchPlan, { outcome: 'in_progress' }> | (Extract<BatchPlan, { outcome: 'in_progress' }> & { run: RunSettings });
@@ -22,6 +37,21 @@ export type RunPlan = Exclude<BatchPlan, { outcome: 'in_progress' }> | (Extract<
 /** Light activities of the orchestrator role: thin wrappers over the batch domain modules. */
 export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits; run: RunSettings }) {
   return {
+    /**
+     * The number of the batch's chunks to keep in flight now, from the capacity the live GPU workers
+     * serving its model report (src/domain/chunkWindow.ts). Run as a local activity: one marker event
+     * in the batch's history per reading. Null when PostgreSQL cannot say: the workflow keeps the window
+     * it has, since a reading only tunes throughput and is never worth waiting or failing for.
+     */
+    async chunkWindow({ model, endpoint, chunkSize, floor }: ChunkWindowInput): Promise<number | null> {
+      try {
+        return chunkWindow(await fleetCapacity(deps.db, model, endpoint), chunkSize ?? deps.limits.chunkSize, floor);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message, model }, 'could not read the fleet capacity: the batch keeps its window');
+        return null;
+      }
+    },
+
     async validateAndPlan(batchId: string): Promise<RunPlan> {
       const log = logger.child({ batch_id: batchId, activity: 'validateAndPlan' });
       try {
@@ -41,7 +71,7 @@ export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits;
           () => progress,
         );
         log.info({ plan }, 'validated input');
-        return plan.outcome === 'in_progress' ? { ...plan, run: deps.run } : plan;
+        return plan.outcome === 'in_progress' ? { ...plan, run: { ...deps.run, chunkSize: deps.limits.chunkSize } } : plan;
       } catch (err) {
         // The API starts the workflow just before its transaction commits the batch row: wait a little
         // for the row, but give up on a batch whose creation never committed.

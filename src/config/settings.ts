@@ -155,7 +155,7 @@ export const SETTINGS = {
   CHUNKS_IN_FLIGHT_PER_BATCH: setting(
     ['orchestrator'],
     envInt(16, 1),
-    'chunks of one batch scheduled at once; GPU workers lease them as their backends need work, so a lone batch spreads over up to this many chunks of the fleet',
+    "the fewest chunks of one batch scheduled at once. A batch's window follows the GPU workers serving its model: twice the depths their backends have found, in chunks, plus two per worker (up to 500), re-read while the window is full; this floor covers a fleet smaller than that or not known yet ([How the GPU worker dispatches](#how-the-gpu-worker-dispatches-the-inference-role))",
   ),
   CHUNK_HEARTBEAT_TIMEOUT_MS: setting(['orchestrator'], envInt(20_000, 1000), 'a GPU worker silent this long is presumed dead; its chunk is retried elsewhere'),
   MODEL_GRACE_SECONDS: setting(

@@ -20,10 +20,20 @@ import { untilTemporalAvailable } from '../temporal/availability';
 const REGISTRATION_HEARTBEAT_MS = 15_000;
 const REGISTRATION_RETRY_MS = 1_000;
 /**
- * Chunks a GPU worker holds: at least one (the next is leased while it drains), at most
- * what any depth of backends could want; in between, admission follows the backends' queue.
+ * How often the worker compares its capacity for each model with the one last written, and how much
+ * it must have grown to be written before the next heartbeat: depths are found within seconds of a
+ * start, and a batch created then must not keep the window of the first depths for 15 s. Shrinking
+ * waits for the heartbeat (a window too large only leaves chunks in the task queue for a while).
  */
-const CHUNKS_PER_INFERENCE_WORKER = { min: 1, max: 64 };
+const CAPACITY_CHECK_MS = 1_000;
+const CAPACITY_GROWTH_TO_WRITE = 1.25;
+/**
+ * Chunks a GPU worker holds: at least one (the next is leased while it drains), at most what any
+ * depth of its backends could want — per backend, so a worker in front of many GPUs is not capped
+ * below them (64 chunks cover twice a 1,024-deep backend at chunks of 33 requests or more); in
+ * between, admission follows the backends' queue.
+ */
+const CHUNKS_PER_BACKEND = { min: 1, max: 64 };
 
 /** A backend as /readyz shows operators: by its redacted label, never its configured URL. */
 export type BackendStatus = { label: string; state: 'starting' | 'up' | 'down'; depth: number; in_flight: number; models: string[]; endpoints: string[] };
@@ -71,7 +81,8 @@ export async function startInferenceRole(config: Settings<'inference'>, db: Db, 
     localActivityTaskSlotSupplier: fixed(2),
     nexusTaskSlotSupplier: fixed(2),
   });
-  const registration = new Registration(db);
+  // What it reports of each model: the depths its backends in rotation serving it have found.
+  const registration = new Registration(db, (model) => pool.queueState(model).depth);
   const stops = new CancelWatch(db);
   /** A Temporal worker per task queue, i.e. per model and endpoint kind. */
   const workers = new Map<string, { worker: Worker; running: Promise<void> }>();
@@ -101,7 +112,7 @@ export async function startInferenceRole(config: Settings<'inference'>, db: Db, 
           for (const kind of ENDPOINT_KINDS) {
             const taskQueue = inferenceTaskQueue(model, kind);
             if (workers.has(taskQueue) || !ENDPOINTS_OF_KIND[kind].some((e) => endpoints.includes(e))) continue;
-            const admission = new ChunkAdmission(pool, model, CHUNKS_PER_INFERENCE_WORKER, ENDPOINTS_OF_KIND[kind]);
+            const admission = new ChunkAdmission(pool, model, { min: CHUNKS_PER_BACKEND.min, max: CHUNKS_PER_BACKEND.max * targets.length }, ENDPOINTS_OF_KIND[kind]);
             const worker = await untilTemporalAvailable(() =>
               Worker.create({
                 ...options,
@@ -168,20 +179,38 @@ export async function startInferenceRole(config: Settings<'inference'>, db: Db, 
 }
 
 /**
- * Announces the served models and their endpoints (validation and GET /v1/models read them) and keeps
- * the announcement fresh: every REGISTRATION_HEARTBEAT_MS, and after a failed write (PostgreSQL away)
- * every second until one lands, so a worker counts as live again as soon as the database is back
- * rather than up to a heartbeat later. Writes never block the caller: chunks run meanwhile.
+ * Announces the served models, their endpoints (validation and GET /v1/models read them) and the
+ * worker's capacity for each (batch windows follow it), and keeps the announcement fresh: every
+ * REGISTRATION_HEARTBEAT_MS, sooner when a capacity has grown by CAPACITY_GROWTH_TO_WRITE, and after a
+ * failed write (PostgreSQL away) every second until one lands, so a worker counts as live again as soon
+ * as the database is back rather than up to a heartbeat later. Writes never block the caller: chunks
+ * run meanwhile.
  */
 class Registration {
   private readonly workerId = `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
   private served: ServedModel[] = [];
+  /** The capacity last written for each model. */
+  private written = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
+  private readonly growthCheck: NodeJS.Timeout;
   private writing: Promise<void> = Promise.resolve();
+  private writesQueued = 0;
   private failingSince: number | undefined;
   private withdrawn = false;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly capacityOf: (model: string) => number,
+  ) {
+    this.growthCheck = setInterval(() => {
+      if (
+        this.writesQueued === 0 &&
+        this.failingSince === undefined &&
+        this.served.some(({ model }) => this.capacityOf(model) >= CAPACITY_GROWTH_TO_WRITE * (this.written.get(model) ?? 0) + 1)
+      )
+        void this.write();
+    }, CAPACITY_CHECK_MS).unref();
+  }
 
   /** Resolves once this announcement was written, or could not be (it is then retried in the background). */
   announce(served: ServedModel[]): Promise<void> {
@@ -192,25 +221,31 @@ class Registration {
   async withdraw(): Promise<void> {
     this.withdrawn = true;
     clearTimeout(this.timer);
+    clearInterval(this.growthCheck);
     await this.writing;
     await removeInferenceWorker(this.db, this.workerId).catch(() => undefined);
   }
 
   private write(): Promise<void> {
     clearTimeout(this.timer);
-    this.writing = this.writing.then(async () => {
-      if (this.withdrawn) return;
-      try {
-        await heartbeatInferenceWorker(this.db, this.workerId, this.served);
-        if (this.failingSince !== undefined) logger.info({ after_s: Math.round((Date.now() - this.failingSince) / 1000) }, 'model registration written again');
-        this.failingSince = undefined;
-      } catch (err) {
-        if (this.failingSince === undefined) logger.warn({ err: (err as Error).message }, 'model registration failed: retrying every second');
-        this.failingSince ??= Date.now();
-      }
-      if (this.withdrawn) return;
-      this.timer = setTimeout(() => void this.write(), this.failingSince === undefined ? REGISTRATION_HEARTBEAT_MS : REGISTRATION_RETRY_MS).unref();
-    });
+    this.writesQueued++;
+    this.writing = this.writing.then(() => this.writeNow()).finally(() => this.writesQueued--);
     return this.writing;
+  }
+
+  private async writeNow(): Promise<void> {
+    if (this.withdrawn) return;
+    try {
+      const served = this.served.map((s) => ({ ...s, capacity: this.capacityOf(s.model) }));
+      await heartbeatInferenceWorker(this.db, this.workerId, served);
+      this.written = new Map(served.map((s) => [s.model, s.capacity]));
+      if (this.failingSince !== undefined) logger.info({ after_s: Math.round((Date.now() - this.failingSince) / 1000) }, 'model registration written again');
+      this.failingSince = undefined;
+    } catch (err) {
+      if (this.failingSince === undefined) logger.warn({ err: (err as Error).message }, 'model registration failed: retrying every second');
+      this.failingSince ??= Date.now();
+    }
+    if (this.withdrawn) return;
+    this.timer = setTimeout(() => void this.write(), this.failingSince === undefined ? REGISTRATION_HEARTBEAT_MS : REGISTRATION_RETRY_MS).unref();
   }
 }

@@ -7,15 +7,22 @@ export const WORKER_LIVENESS_SECONDS = 60;
 export type ServedModel = { model: string; endpoints: string[] };
 
 /**
- * Announces (or refreshes) what the worker serves. The endpoints travel joined by commas, one text
- * per model, since PostgreSQL cannot unnest an array of arrays row by row; no endpoint path has a comma.
+ * A served model as the heartbeat writes it: with the worker's capacity for it, the sum of the depths
+ * its backends in rotation serving it have found (undefined: unknown, stored as NULL).
  */
-export async function heartbeatInferenceWorker(db: Queryable, workerId: string, served: ServedModel[]): Promise<void> {
+export type ServedCapacity = ServedModel & { capacity?: number };
+
+/**
+ * Announces (or refreshes) what the worker serves, and its capacity for each model. The endpoints
+ * travel joined by commas, one text per model, since PostgreSQL cannot unnest an array of arrays row
+ * by row; no endpoint path has a comma.
+ */
+export async function heartbeatInferenceWorker(db: Queryable, workerId: string, served: ServedCapacity[]): Promise<void> {
   await db.query(
-    `INSERT INTO inference_workers (worker_id, model, endpoints, last_seen_at)
-     SELECT $1, s.model, string_to_array(s.endpoints, ','), now() FROM unnest($2::text[], $3::text[]) AS s(model, endpoints)
-     ON CONFLICT (worker_id, model) DO UPDATE SET last_seen_at = now(), endpoints = EXCLUDED.endpoints`,
-    [workerId, served.map((s) => s.model), served.map((s) => s.endpoints.join(','))],
+    `INSERT INTO inference_workers (worker_id, model, endpoints, capacity, last_seen_at)
+     SELECT $1, s.model, string_to_array(s.endpoints, ','), s.capacity, now() FROM unnest($2::text[], $3::text[], $4::int[]) AS s(model, endpoints, capacity)
+     ON CONFLICT (worker_id, model) DO UPDATE SET last_seen_at = now(), endpoints = EXCLUDED.endpoints, capacity = EXCLUDED.capacity`,
+    [workerId, served.map((s) => s.model), served.map((s) => s.endpoints.join(',')), served.map((s) => s.capacity ?? null)],
   );
 }
 
@@ -34,4 +41,18 @@ export async function listLiveModels(db: Queryable): Promise<{ model: string; fi
     [WORKER_LIVENESS_SECONDS],
   );
   return rows;
+}
+
+/**
+ * The capacity of the live workers serving `model` at `endpoint`: how many report one, and the sum
+ * of what they report (workers from before capacities were reported count in neither). A worker that
+ * died counts until its heartbeat is WORKER_LIVENESS_SECONDS old.
+ */
+export async function fleetCapacity(db: Queryable, model: string, endpoint: string): Promise<{ workers: number; depth: number }> {
+  const { rows } = await db.query<{ workers: number; depth: number }>(
+    `SELECT count(capacity)::int AS workers, coalesce(sum(capacity), 0)::int AS depth FROM inference_workers
+     WHERE model = $1 AND $2 = ANY(endpoints) AND last_seen_at > now() - make_interval(secs => $3)`,
+    [model, endpoint, WORKER_LIVENESS_SECONDS],
+  );
+  return rows[0]!;
 }

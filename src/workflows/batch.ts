@@ -6,8 +6,10 @@ import {
   isCancellation,
   log,
   ParentClosePolicy,
+  patched,
   startChild,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -45,12 +47,30 @@ export type BatchWorkflowResult = { status: BatchStatus };
 /** Well under Temporal's 10,240-event ceiling; each chunk costs a handful of events. */
 const CHUNKS_PER_RUN = 500;
 
+/**
+ * How far apart readings of the batch's window (the fleet's capacity, `chunkWindow`) are once a run
+ * has settled. A reading is made only while the window is full, in a workflow task that a chunk's
+ * end brings anyway: it costs one event (the local activity's marker), at most one per chunk.
+ */
+const WINDOW_READING_INTERVAL_MS = 10_000;
+/**
+ * In a run's first seconds its workers may still be finding their backends' depths (they report
+ * them within a second), and its chunks may take far longer to end than that: readings are then
+ * made 1, 2, 4 and 8 s apart, each woken by a timer (six events a reading, at most four a run).
+ */
+const FIRST_WINDOW_READING_MS = 1_000;
+/** The patch that made the window follow the fleet: histories from before keep their fixed window. */
+const WINDOW_FOLLOWS_FLEET = 'window-follows-fleet';
+
 const orchestrator = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '1 hour',
   // The activities beat every 5 s: an orchestrator that dies mid-activity is retried after this.
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
+
+/** Readings of the window: one quick query each; one that fails keeps the window the batch has. */
+const fleet = proxyLocalActivities<OrchestratorActivities>({ startToCloseTimeout: '5 seconds', retry: { maximumAttempts: 1 } });
 
 /**
  * One batch: validate and plan, run chunks on the model's inference queue through a sliding window,
@@ -136,9 +156,28 @@ async function runBatch(run: Run): Promise<BatchWorkflowResult> {
   const mayStartMore = () =>
     nextChunk < plan.chunkCount && progress.stopReason === null && failure === undefined && startedThisRun < CHUNKS_PER_RUN && !workflowInfo().continueAsNewSuggested;
 
+  // The window: read from the fleet at the start of each run (never carried in the plan), then again
+  // while it is full, so a lone batch fills whatever fleet serves its model; a history from before
+  // (no patch marker) keeps the fixed window it ran with.
+  const inFlight = new ChunkWindow(plan, patched(WINDOW_FOLLOWS_FLEET));
+  const full = () => progress.chunksRunning >= inFlight.chunks;
+  await inFlight.read();
+  // Wake-ups for the first readings; cancelled once every chunk of the run has started.
+  const wakeUps = new CancellationScope();
+  if (inFlight.followsFleet)
+    void wakeUps
+      .run(async () => {
+        for (let ms = FIRST_WINDOW_READING_MS; ms < WINDOW_READING_INTERVAL_MS; ms *= 2) await sleep(ms);
+      })
+      .catch(() => undefined);
+
   while (mayStartMore()) {
-    await condition(() => progress.chunksRunning < plan.run.chunksInFlight || progress.stopReason !== null);
+    await condition(() => !full() || progress.stopReason !== null || inFlight.due());
     if (!mayStartMore()) break;
+    if (full()) {
+      await inFlight.read();
+      continue;
+    }
     const chunkNo = nextChunk++;
     startedThisRun++;
     progress.chunksRunning++;
@@ -154,6 +193,7 @@ async function runBatch(run: Run): Promise<BatchWorkflowResult> {
       )
       .finally(() => progress.chunksRunning--);
   }
+  wakeUps.cancel();
   await condition(() => progress.chunksRunning === 0);
   if (failure !== undefined) {
     // Chunks retry whatever can pass; one that failed for good fails the batch, with the files of what finished.
@@ -165,6 +205,43 @@ async function runBatch(run: Run): Promise<BatchWorkflowResult> {
     await continueAsNew<typeof batchWorkflow>({ ...input, plan, nextChunk, chunksDone: progress.chunksDone });
   }
   return finish(run, 'completed');
+}
+
+/**
+ * How many of the batch's chunks may be in flight: `chunks`, read from the fleet (the orchestrator's
+ * `chunkWindow`) when `followsFleet`, else the plan's fixed CHUNKS_IN_FLIGHT_PER_BATCH. Readings are
+ * `due` an interval after the last one; the interval doubles from FIRST_WINDOW_READING_MS to
+ * WINDOW_READING_INTERVAL_MS. Workflow time only, so replays take the same turns.
+ */
+class ChunkWindow {
+  chunks: number;
+  private readAtMs = -Infinity;
+  private intervalMs = FIRST_WINDOW_READING_MS;
+
+  constructor(
+    private readonly plan: Extract<RunPlan, { outcome: 'in_progress' }>,
+    readonly followsFleet: boolean,
+  ) {
+    this.chunks = plan.run.chunksInFlight;
+  }
+
+  due(): boolean {
+    return this.followsFleet && Date.now() - this.readAtMs >= this.intervalMs;
+  }
+
+  async read(): Promise<void> {
+    if (!this.followsFleet) return;
+    if (this.readAtMs > -Infinity) this.intervalMs = Math.min(WINDOW_READING_INTERVAL_MS, this.intervalMs * 2);
+    this.readAtMs = Date.now();
+    const { model, endpoint, run } = this.plan;
+    try {
+      this.chunks = (await fleet.chunkWindow({ model, endpoint, chunkSize: run.chunkSize, floor: run.chunksInFlight })) ?? this.chunks;
+    } catch (err) {
+      // A reading that failed (timed out) keeps the window; a cancelled workflow ends as it would have.
+      if (isCancellation(err)) throw err;
+      log.warn('could not read the batch window: keeping it', { chunks: this.chunks, error: err instanceof Error ? err.message : 'unknown' });
+    }
+  }
 }
 
 /** Resolves to undefined when the scope was cancelled by a stop, rethrows anything else. */

@@ -25,6 +25,10 @@ type Script = {
   validate?: () => Promise<void>;
   chunk?: (chunkNo: number) => Promise<void>;
   finalize?: () => Promise<void>;
+  /** The plan's CHUNKS_IN_FLIGHT_PER_BATCH (default 50): the window's floor. */
+  floor?: number;
+  /** What each reading of the window (`chunkWindow`) answers; default null (no fleet reported: the floor). */
+  window?: () => number | null;
 };
 
 /** Until the activity is cancelled (heartbeats deliver that), then throws as a cancelled activity does. */
@@ -57,7 +61,15 @@ describe('batch workflow on the real Temporal server', () => {
     phaseReached.get(batchId)!.add(phase);
   };
 
+  /** The readings of each batch's window, in order. */
+  const readings = new Map<string, number[]>();
   const orchestrator: OrchestratorActivities = {
+    chunkWindow(input) {
+      const batchId = Context.current().info.workflowExecution!.workflowId;
+      const answer = scripts.get(batchId)!.window?.() ?? null;
+      readings.set(batchId, [...(readings.get(batchId) ?? []), answer ?? input.floor]);
+      return Promise.resolve(answer);
+    },
     async validateAndPlan(batchId): Promise<RunPlan> {
       const script = scripts.get(batchId)!;
       mark(batchId, 'validating');
@@ -68,7 +80,7 @@ describe('batch workflow on the real Temporal server', () => {
         endpoint: '/v1/chat/completions',
         chunkCount: script.chunkCount,
         totalRequests: script.chunkCount,
-        run: { chunksInFlight: 50, chunkHeartbeatTimeoutMs: 10_000 },
+        run: { chunksInFlight: script.floor ?? 50, chunkHeartbeatTimeoutMs: 10_000, chunkSize: 1 },
       };
     },
     async finalizeBatch(batchId, outcome) {
@@ -135,6 +147,37 @@ describe('batch workflow on the real Temporal server', () => {
     }
     expect(continued).toBe(2);
     await keepHistory('continued-as-new', handle, handle.firstExecutionRunId);
+  });
+
+  test('the window follows the fleet: as many chunks run at once as the last reading says, re-read while the window is full', async () => {
+    let answer = 6;
+    let running = 0;
+    let peak = 0;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const handle = await start({
+      chunkCount: 40,
+      floor: 2,
+      window: () => answer,
+      chunk: async () => {
+        peak = Math.max(peak, ++running);
+        await released;
+        running--;
+      },
+    });
+    await waitFor(async () => (await handle.query(progressQuery)).chunksRunning === 6, { timeoutMs: 30_000, what: 'six chunks running' });
+    // The fleet grew (a worker found its depths): the next reading, due within seconds, widens the window.
+    answer = 10;
+    await waitFor(async () => (await handle.query(progressQuery)).chunksRunning === 10, { timeoutMs: 30_000, what: 'ten chunks running' });
+    expect(peak).toBe(10);
+    release();
+    await expect(handle.result()).resolves.toEqual({ status: 'completed' });
+    expect(chunkRuns.get(handle.workflowId)).toHaveLength(40);
+    // Each reading costs one event (its local activity's marker), plus the patch's marker once a run.
+    const history = await handle.fetchHistory();
+    const markers = history.events!.filter((e) => e.markerRecordedEventAttributes).length;
+    expect(markers).toBe(readings.get(handle.workflowId)!.length + 1);
+    await keepHistory('window-follows-fleet', handle);
   });
 
   test('the completion window ending while chunks run stops them and finalizes as expired', async () => {

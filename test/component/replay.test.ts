@@ -31,6 +31,7 @@ describe("today's workflow code replays the histories of earlier runs", () => {
         'batch-workflow-cancel-finalizing.json',
         'batch-workflow-cancel-running.json',
         'batch-workflow-cancel-validating.json',
+        'batch-window-follows-fleet.json',
       ].sort(),
     );
   });
