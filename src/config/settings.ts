@@ -260,6 +260,11 @@ export const SETTINGS = {
     'port of the vLLM simulator: `npm run simulator`, and the one `npm start` embeds when `VLLM_BASE_URL` is unset (on loopback)',
   ),
   SIMULATOR_HOST: setting(['simulator'], z.string().default('0.0.0.0'), 'address `npm run simulator` listens on'),
+  SIMULATOR_GPUS: setting(
+    ['simulator'],
+    envInt(1, 1),
+    "simulated GPUs `npm run simulator` serves, each a server of its own (as many vLLMs) on `SIMULATOR_PORT` + n (`0`: any free ports), with its own capacity; `POST /sim/gpus/<n>/down` (`?mode=crash`: connections reset, then refused; `?mode=503`) and `/up` on any of them fail and revive one, `GET /sim/fleet` gives every GPU's stats and the totals",
+  ),
   SIMULATOR_MODELS: setting(
     ['simulator', 'start'],
     envList.transform((models) => (models.length > 0 ? models : [DEFAULT_SIMULATOR_MODEL])),
@@ -280,6 +285,11 @@ export const SETTINGS = {
   SIMULATOR_RATE_RESET: faultRate('a connection reset'),
   SIMULATOR_RATE_HANG: faultRate('no answer at all'),
   SIMULATOR_RATE_MALFORMED: faultRate('malformed JSON'),
+  SIMULATOR_GAUGES: setting(
+    ['simulator', 'start'],
+    z.enum(['vllm', 'none']).default('vllm'),
+    "`vllm`: `/metrics` exports vLLM's scheduler gauges; `none`: `/metrics` answers 404, as a server without them (SGLang, TGI, a proxy)",
+  ),
   SIMULATOR_RETRY_AFTER_S: setting(['simulator', 'start'], envInt(1), "the `Retry-After` of the simulator's 429s"),
   SIMULATOR_SEED: setting(['simulator', 'start'], envInt(42), "seed of the simulator's fault draws"),
 };

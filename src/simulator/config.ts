@@ -22,11 +22,15 @@ export type SimulatorOptions = {
   faults: FaultRates;
   retryAfterSeconds: number;
   seed: number;
+  /** `vllm`: `/metrics` exports vLLM's scheduler gauges; `none`: it answers 404, as servers without them. */
+  gauges: 'vllm' | 'none';
 };
 
-/** The simulator's settings but where it listens and its log level: what it serves and how. */
-type Behaviour = Omit<Settings<'simulator'>, 'SIMULATOR_PORT' | 'SIMULATOR_HOST' | 'LOG_LEVEL'>;
-const BEHAVIOUR = namesOf(SETTINGS, ['simulator']).filter((name) => !['SIMULATOR_PORT', 'SIMULATOR_HOST', 'LOG_LEVEL'].includes(name)) as (keyof Behaviour)[];
+/** The simulator's settings but where (and as how many GPUs) it listens and its log level: what each GPU serves and how. */
+type Listening = 'SIMULATOR_PORT' | 'SIMULATOR_HOST' | 'SIMULATOR_GPUS' | 'LOG_LEVEL';
+type Behaviour = Omit<Settings<'simulator'>, Listening>;
+const LISTENING: readonly string[] = ['SIMULATOR_PORT', 'SIMULATOR_HOST', 'SIMULATOR_GPUS', 'LOG_LEVEL'] satisfies Listening[];
+const BEHAVIOUR = namesOf(SETTINGS, ['simulator']).filter((name) => !LISTENING.includes(name)) as (keyof Behaviour)[];
 
 /** What a simulator serves, from the SIMULATOR_* settings (README: Configuration) of `npm run simulator` or of `npm start`'s embedded one. */
 export function simulatorOptions(e: Behaviour): SimulatorOptions {
@@ -46,6 +50,7 @@ export function simulatorOptions(e: Behaviour): SimulatorOptions {
     },
     retryAfterSeconds: e.SIMULATOR_RETRY_AFTER_S,
     seed: e.SIMULATOR_SEED,
+    gauges: e.SIMULATOR_GAUGES,
   };
 }
 
