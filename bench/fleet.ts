@@ -278,7 +278,6 @@ async function startFleet(o: Options, gauges: Gauges): Promise<Fleet> {
         }
         const temporalPid = Number(fs.readFileSync(path.join(dataDir, 'temporal.pid'), 'utf8').trim());
         if (temporalPid > 0) pids.set('temporal', temporalPid);
-        pids.set('bench', process.pid);
         return pids;
       },
       stop,
@@ -381,6 +380,8 @@ async function runScenario(o: Options, scenario: Scenario, gauges: Gauges): Prom
     const loadBefore = loadAverage();
     const cpuBefore = machineCpuMs().busy;
     const processCpuBefore = new Map([...pids].map(([name, pid]) => [name, treeCpuMs(pid)]));
+    // Its own only: every process of the deployment is a descendant of this one.
+    const benchCpuBefore = process.cpuUsage();
     const startedAt = Date.now();
     const sampler = new FleetSampler(fleet.simulatorRoot, startedAt);
     sampler.start();
@@ -429,6 +430,8 @@ async function runScenario(o: Options, scenario: Scenario, gauges: Gauges): Prom
     const endToEndS = (Date.now() - startedAt) / 1000;
     const cpuMs = machineCpuMs().busy - cpuBefore;
     const processCpu = Object.fromEntries([...pids].map(([name, pid]) => [name, round((treeCpuMs(pid) - processCpuBefore.get(name)!) / totalLines)]));
+    const benchCpu = process.cpuUsage(benchCpuBefore);
+    processCpu.bench = round((benchCpu.user + benchCpu.system) / 1000 / totalLines);
     sampler.stop();
     rss.stop();
 
@@ -440,7 +443,7 @@ async function runScenario(o: Options, scenario: Scenario, gauges: Gauges): Prom
     const samples = sampler.samples;
     const totalSlots = o.gpus * o.slots;
     const state = steady(samples, totalSlots);
-    const names = new Map([...pids].map(([name, pid]) => [pid, name]));
+    const names = new Map([...pids, ['bench', process.pid] as const].map(([name, pid]) => [pid, name]));
     const idealS = totalLines / capacityRps + o.latencyS;
     return {
       scenario,
@@ -473,7 +476,12 @@ async function runScenario(o: Options, scenario: Scenario, gauges: Gauges): Prom
       end_to_end_ratio: round(idealS / endToEndS),
       ...(scenario === 'failing' && failAt !== undefined ? { failure: failure(samples, failAt, o, capacityRps, state?.lastArrival) } : {}),
       simulator_requests: samples[samples.length - 1]?.requests,
-      cpu_ms_per_request: { machine: round(cpuMs / totalLines), ...processCpu },
+      // Machine-wide includes whatever else runs on the machine (see the load average); per process, this deployment's own.
+      cpu_ms_per_request: {
+        machine: round(cpuMs / totalLines),
+        deployment: round(Object.values(processCpu).reduce((a, b) => a + b, 0)),
+        ...processCpu,
+      },
       cores_busy: round(cpuMs / (endToEndS * 1000), 2),
       peak_rss_mb: peakRss(rss, names),
       max_inflight_per_backend: o.maxInflight,
@@ -494,7 +502,7 @@ function peakRss(rss: RssSampler, names: Map<number, string>): Record<string, nu
     const [, command, pid] = /^(.*)\[(\d+)\]$/.exec(name) ?? [undefined, name, '0'];
     const known = names.get(Number(pid));
     if (known) named[known] = peakMb;
-    else others.set(command!, [...(others.get(command!) ?? []), peakMb]);
+    else others.set(command, [...(others.get(command) ?? []), peakMb]);
   }
   for (const [command, peaks] of others) named[`${command} (others)`] = `${peaks.length} processes, largest ${Math.max(...peaks)}`;
   return named;
