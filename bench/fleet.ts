@@ -510,8 +510,8 @@ function peakRss(rss: RssSampler, names: Map<number, string>): Record<string, nu
 
 /**
  * After `down` GPUs fail: the throughput before and after, and how long until it is back to the
- * survivors' capacity ((gpus - down)/gpus of the fleet's) — a 5 s moving average at or above 95 % of
- * it — and until their slots are 95 % in service again (what throughput follows one latency later).
+ * survivors' capacity ((gpus - down)/gpus of the fleet's) — a moving average over one latency at or
+ * above 95 % of it — and until their slots are 95 % in service again (what throughput follows one latency later).
  */
 function failure(samples: Sample[], failAtMs: number, o: Options, capacityRps: number, lastArrival: Sample | undefined) {
   const surviving = (o.gpus - o.down) / o.gpus;
@@ -521,8 +521,11 @@ function failure(samples: Sample[], failAtMs: number, o: Options, capacityRps: n
   const end = lastArrival ?? samples[samples.length - 1]!;
   const after = samples.filter((s) => s.t >= failAtMs && s.t <= end.t);
   const firstCompletion = samples.find((s) => s.completed > 0);
-  // Back once the 5 s rate stays at or above the threshold until the last arrival: 0 if it never fell below, null if it never came back.
-  const windows = after.filter((s) => s.t >= failAtMs + 1000).map((s) => ({ t: s.t, rps: rate(at(s.t - 5000), s) }));
+  // Back once the rate over one latency stays at or above the threshold until the last arrival: 0 if it never fell below,
+  // null if it never came back. Over one latency, not less: every request takes exactly that long, so requests sent
+  // together complete together, in waves a shorter window would read as dips.
+  const windowMs = o.latencyS * 1000;
+  const windows = after.filter((s) => s.t >= failAtMs + 1000).map((s) => ({ t: s.t, rps: rate(at(s.t - windowMs), s) }));
   const lastBelow = windows.map((w) => w.rps < threshold).lastIndexOf(true);
   const recoveryS = windows.length === 0 || lastBelow === windows.length - 1 ? null : lastBelow === -1 ? 0 : (windows[lastBelow + 1]!.t - failAtMs) / 1000;
   const slotsBack = after.find((s) => s.inService >= 0.95 * (o.gpus - o.down) * o.slots);
@@ -540,7 +543,7 @@ function failure(samples: Sample[], failAtMs: number, o: Options, capacityRps: n
     recovery_threshold_rps: round(threshold, 1),
     recovery_s: recoveryS === null ? null : round(recoveryS, 1),
     slots_recovery_s: slotsBack ? round((slotsBack.t - failAtMs) / 1000, 1) : null,
-    min_5s_rps_after: windows.length > 0 ? round(Math.min(...windows.map((w) => w.rps)), 1) : null,
+    min_rps_after: windows.length > 0 ? round(Math.min(...windows.map((w) => w.rps)), 1) : null,
   };
 }
 
