@@ -94,21 +94,38 @@ export class RssSampler {
   }
 
   private tree(): number[] {
-    const parents = new Map<number, number[]>();
-    for (const entry of fs.readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      const stat = readProc(Number(entry), 'stat');
-      const ppid = stat ? Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) : NaN;
-      if (!Number.isNaN(ppid)) parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
-    }
-    const out: number[] = [];
-    const visit = (pid: number) => {
-      out.push(pid);
-      for (const child of parents.get(pid) ?? []) visit(child);
-    };
-    this.rootPids.forEach(visit);
-    return out;
+    return processTree(this.rootPids);
   }
+}
+
+/** `rootPids` and every live descendant of theirs, from /proc. */
+export function processTree(rootPids: readonly number[]): number[] {
+  const parents = new Map<number, number[]>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readProc(Number(entry), 'stat');
+    const ppid = stat ? Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) : NaN;
+    if (!Number.isNaN(ppid)) parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
+  }
+  const out: number[] = [];
+  const visit = (pid: number) => {
+    out.push(pid);
+    for (const child of parents.get(pid) ?? []) visit(child);
+  };
+  rootPids.forEach(visit);
+  return out;
+}
+
+/** CPU time (user + system) of a process and its live descendants, in milliseconds (a descendant that exited is not counted). */
+export function treeCpuMs(pid: number): number {
+  const tick = 1000 / 100; // USER_HZ is 100 on Linux
+  return processTree([pid]).reduce((total, one) => {
+    const stat = readProc(one, 'stat');
+    if (!stat) return total;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime: fields 14 and 15 of /proc/<pid>/stat, 12 and 13 after the command.
+    return total + (Number(fields[11]) + Number(fields[12])) * tick;
+  }, 0);
 }
 
 export function rssMb(pid: number): number {
@@ -125,7 +142,12 @@ function readProc(pid: number, file: string): string | undefined {
 }
 
 /** Streams a JSONL upload as multipart/form-data without building the file in memory. */
-export async function uploadJsonlStream(apiUrl: string, lines: () => Generator<string>, filename: string): Promise<{ id: string; bytes: number }> {
+export async function uploadJsonlStream(
+  apiUrl: string,
+  lines: () => Generator<string>,
+  filename: string,
+  headers: Record<string, string> = {},
+): Promise<{ id: string; bytes: number }> {
   const boundary = `----bench${Date.now()}`;
   const encoder = new TextEncoder();
   const body = new ReadableStream<Uint8Array>({
@@ -154,7 +176,7 @@ export async function uploadJsonlStream(apiUrl: string, lines: () => Generator<s
   });
   const response = await fetch(`${apiUrl}/files`, {
     method: 'POST',
-    headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+    headers: { ...headers, 'content-type': `multipart/form-data; boundary=${boundary}` },
     body,
     duplex: 'half',
   });

@@ -261,6 +261,11 @@ export const SETTINGS = {
     'port of the vLLM simulator: `npm run simulator`, and the one `npm start` embeds when `VLLM_BASE_URL` is unset (on loopback)',
   ),
   SIMULATOR_HOST: setting(['simulator'], z.string().default('0.0.0.0'), 'address `npm run simulator` listens on'),
+  SIMULATOR_GPUS: setting(
+    ['simulator'],
+    envInt(1, 1),
+    "simulated GPUs `npm run simulator` serves, each a server of its own (as many vLLMs) on `SIMULATOR_PORT` + n (`0`: any free ports), with its own capacity; `POST /sim/gpus/<n>/down` (`?mode=crash`: connections reset, then refused; `?mode=503`) and `/up` on any of them fail and revive one, `GET /sim/fleet` gives every GPU's stats and the totals",
+  ),
   SIMULATOR_MODELS: setting(
     ['simulator', 'start'],
     envList.transform((models) => (models.length > 0 ? models : [DEFAULT_SIMULATOR_MODEL])),

@@ -2,18 +2,28 @@ import { loadSettings } from '../config';
 import { ConfigError } from '../config/env';
 import { logger } from '../logger';
 import { simulatorOptions } from '../simulator/config';
-import { startSimulator } from '../simulator/server';
+import { startSimulatorFleet } from '../simulator/server';
 
 async function main(): Promise<void> {
   const settings = loadSettings(['simulator']);
   const options = simulatorOptions(settings);
   const log = logger.child({ component: 'simulator' });
-  const simulator = await startSimulator(options, settings.SIMULATOR_PORT, settings.SIMULATOR_HOST);
-  log.info({ baseUrl: simulator.baseUrl, models: options.models, capacity: options.capacity, faults: options.faults }, 'vLLM simulator listening');
+  const fleet = await startSimulatorFleet(options, settings.SIMULATOR_GPUS, settings.SIMULATOR_PORT, settings.SIMULATOR_HOST);
+  const baseUrls = fleet.gpus.map((gpu) => gpu.baseUrl);
+  log.info(
+    {
+      baseUrl: baseUrls[0],
+      ...(baseUrls.length > 1 ? { gpus: baseUrls.length, baseUrls } : {}),
+      models: options.models,
+      capacity: options.capacity,
+      faults: options.faults,
+    },
+    'vLLM simulator listening',
+  );
 
   const shutdown = (signal: NodeJS.Signals) => {
     log.info({ signal }, 'vLLM simulator shutting down');
-    simulator.close().catch((err: unknown) => {
+    fleet.close().catch((err: unknown) => {
       log.error({ err }, 'vLLM simulator did not close cleanly');
       process.exitCode = 1;
     });

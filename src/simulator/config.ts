@@ -27,9 +27,11 @@ export type SimulatorOptions = {
   seed: number;
 };
 
-/** The simulator's settings but where it listens and its log level: what it serves and how. */
-type Behaviour = Omit<Settings<'simulator'>, 'SIMULATOR_PORT' | 'SIMULATOR_HOST' | 'LOG_LEVEL'>;
-const BEHAVIOUR = namesOf(SETTINGS, ['simulator']).filter((name) => !['SIMULATOR_PORT', 'SIMULATOR_HOST', 'LOG_LEVEL'].includes(name)) as (keyof Behaviour)[];
+/** The simulator's settings but where (and as how many GPUs) it listens and its log level: what each GPU serves and how. */
+type Listening = 'SIMULATOR_PORT' | 'SIMULATOR_HOST' | 'SIMULATOR_GPUS' | 'LOG_LEVEL';
+type Behaviour = Omit<Settings<'simulator'>, Listening>;
+const LISTENING: readonly string[] = ['SIMULATOR_PORT', 'SIMULATOR_HOST', 'SIMULATOR_GPUS', 'LOG_LEVEL'] satisfies Listening[];
+const BEHAVIOUR = namesOf(SETTINGS, ['simulator']).filter((name) => !LISTENING.includes(name)) as (keyof Behaviour)[];
 
 /** What a simulator serves, from the SIMULATOR_* settings (README: Configuration) of `npm run simulator` or of `npm start`'s embedded one. */
 export function simulatorOptions(e: Behaviour): SimulatorOptions {

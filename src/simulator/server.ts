@@ -22,6 +22,15 @@ export type SimulatorStats = {
   faults: Record<string, number>;
 };
 
+/**
+ * How a GPU fails. `crash`: its server dies, as vLLM does when its engine or GPU fails: the requests
+ * in flight lose their connections (reset) and new ones are refused until it is up again. `503`: the
+ * server stays up but cannot serve, as behind a gateway or while its engine restarts: the requests in
+ * flight and every new request are answered 503.
+ */
+export const DOWN_MODES = ['crash', '503'] as const;
+export type DownMode = (typeof DOWN_MODES)[number];
+
 export type RunningSimulator = {
   /** OpenAI-style base URL ending in /v1, e.g. http://127.0.0.1:PORT/v1. */
   baseUrl: string;
@@ -29,8 +38,17 @@ export type RunningSimulator = {
   stats(): SimulatorStats;
   /** While false, every route answers 503, as a server that is up but cannot serve (draining, reloading). */
   setAvailable(available: boolean): void;
+  /** Fails the GPU (`DownMode`): the work in flight is lost. */
+  down(mode: DownMode): Promise<void>;
+  /** Serves again, on the same port. */
+  up(): Promise<void>;
+  /** How it is down, null while it serves. */
+  readonly downMode: DownMode | null;
   close: () => Promise<void>;
 };
+
+/** Routes of a whole fleet, answered on every GPU's port (the fleet's control plane). */
+type FleetRoutes = (endpoint: string, query: URLSearchParams, res: ServerResponse) => Promise<boolean>;
 
 const INFERENCE_ROUTES: Record<BatchEndpoint, (body: unknown) => Inference> = {
   '/v1/chat/completions': chatCompletion,
@@ -41,7 +59,11 @@ const INFERENCE_ROUTES: Record<BatchEndpoint, (body: unknown) => Inference> = {
   '/v1/rerank': rerank,
 };
 
-export async function startSimulator(options: SimulatorOptions, port = 0, host = '127.0.0.1'): Promise<RunningSimulator> {
+export function startSimulator(options: SimulatorOptions, port = 0, host = '127.0.0.1'): Promise<RunningSimulator> {
+  return startGpu(options, port, host, undefined);
+}
+
+async function startGpu(options: SimulatorOptions, port: number, host: string, fleetRoutes: FleetRoutes | undefined): Promise<RunningSimulator> {
   const log = logger.child({ component: 'simulator' });
   // At most `capacity` requests in service, the rest queued in arrival order: continuous batching
   // with a maximum batch size, which is what clients of vLLM experience.
@@ -70,12 +92,18 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
   });
 
   let available = true;
+  let downMode: DownMode | null = null;
+  // Aborted when the GPU fails: what it had in flight is lost.
+  let failure = new AbortController();
+  const unavailable = () => new ApiError(503, 'server_error', null, 'Service unavailable (simulated).');
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0]!;
+    const url = new URL(req.url ?? '/', 'http://simulator');
+    const path = url.pathname;
     const endpoint = `${req.method} ${path}`;
     if (endpoint === 'GET /sim/stats') return sendJson(res, 200, stats());
-    if (!available) throw new ApiError(503, 'server_error', null, 'Service unavailable (simulated).');
+    if (fleetRoutes && (await fleetRoutes(endpoint, url.searchParams, res))) return;
+    if (!available || downMode !== null) throw unavailable();
     if (endpoint === 'GET /health') return sendJson(res, 200, { status: 'ok' });
     // The scheduler gauges GPU workers read to find a backend's depth; a server without them has no /metrics.
     if (endpoint === 'GET /metrics' && options.gauges !== 'none')
@@ -104,12 +132,19 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     // A client that gives up frees its slot or its place in the queue, as vLLM aborts such requests.
     const clientGone = new AbortController();
     res.once('close', () => clientGone.abort());
-    await slots.acquire(clientGone.signal);
-    peakInService = Math.max(peakInService, slots.active);
+    const failed = failure.signal;
+    const signal = AbortSignal.any([clientGone.signal, failed]);
     try {
-      await sleep(serviceMs(inference), undefined, { signal: clientGone.signal });
-    } finally {
-      slots.release();
+      await slots.acquire(signal);
+      peakInService = Math.max(peakInService, slots.active);
+      try {
+        await sleep(serviceMs(inference), undefined, { signal });
+      } finally {
+        slots.release();
+      }
+    } catch (err) {
+      // A crashed GPU's connections are gone already; a 503 one answers.
+      throw failed.aborted ? unavailable() : err;
     }
     // These faults strike after the work was done, like a crash or a broken proxy mid-response.
     if (fault === '500') {
@@ -159,13 +194,21 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
+  const listen = (at: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(at, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  const close = () =>
+    new Promise<void>((resolve, reject) => {
+      server.close((err) => (err ? reject(err) : resolve()));
+      // Hung and keep-alive connections would otherwise hold close() open indefinitely.
+      server.closeAllConnections();
+    });
+  await listen(port);
   const bound = (server.address() as AddressInfo).port;
 
   return {
@@ -175,13 +218,90 @@ export async function startSimulator(options: SimulatorOptions, port = 0, host =
     setAvailable: (value) => {
       available = value;
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        // Hung and keep-alive connections would otherwise hold close() open indefinitely.
-        server.closeAllConnections();
-      }),
+    get downMode() {
+      return downMode;
+    },
+    down: async (mode) => {
+      if (downMode !== null) return;
+      downMode = mode;
+      failure.abort();
+      if (mode === 'crash') await close();
+    },
+    up: async () => {
+      if (downMode === null) return;
+      if (downMode === 'crash') await listen(bound);
+      failure = new AbortController();
+      downMode = null;
+    },
+    close: async () => {
+      if (downMode !== 'crash') await close();
+    },
   };
+}
+
+export type FleetStats = {
+  gpus: Array<{ gpu: number; baseUrl: string; down: DownMode | null; stats: SimulatorStats }>;
+  /** The fleet's sums; `peakInService` is the sum of each GPU's peak. */
+  total: Omit<SimulatorStats, 'faults'> & { gpusUp: number };
+};
+
+export type RunningFleet = {
+  gpus: readonly RunningSimulator[];
+  stats(): FleetStats;
+  close(): Promise<void>;
+};
+
+/**
+ * `gpus` simulated GPUs in one process, each a server of its own (as many vLLM servers: its own
+ * capacity, queue, `/metrics` and `/sim/stats`) on `port` + n, or on any free ports when `port` is 0.
+ * Every GPU's port also answers the fleet's routes: `GET /sim/fleet` (every GPU's stats and the
+ * totals), `POST /sim/gpus/<n>/down?mode=crash|503` and `POST /sim/gpus/<n>/up` (n from 0).
+ */
+export async function startSimulatorFleet(options: SimulatorOptions, gpus: number, port = 0, host = '127.0.0.1'): Promise<RunningFleet> {
+  const running: RunningSimulator[] = [];
+  const stats = (): FleetStats => {
+    const each = running.map((gpu, i) => ({ gpu: i, baseUrl: gpu.baseUrl, down: gpu.downMode, stats: gpu.stats() }));
+    const sum = (field: 'requests' | 'completed' | 'inService' | 'queued' | 'peakInService') => each.reduce((total, g) => total + g.stats[field], 0);
+    const arrivals = each.map((g) => g.stats.lastArrivalAt).filter((at): at is number => at !== null);
+    return {
+      gpus: each,
+      total: {
+        requests: sum('requests'),
+        completed: sum('completed'),
+        inService: sum('inService'),
+        queued: sum('queued'),
+        peakInService: sum('peakInService'),
+        lastArrivalAt: arrivals.length > 0 ? Math.max(...arrivals) : null,
+        gpusUp: each.filter((g) => g.down === null).length,
+      },
+    };
+  };
+  const fleetRoutes: FleetRoutes = async (endpoint, query, res) => {
+    if (endpoint === 'GET /sim/fleet') {
+      sendJson(res, 200, stats());
+      return true;
+    }
+    const control = /^POST \/sim\/gpus\/(\d+)\/(down|up)$/.exec(endpoint);
+    if (!control) return false;
+    const gpu = running[Number(control[1])];
+    if (!gpu) throw new ApiError(404, 'invalid_request_error', null, `No GPU ${control[1]} (0–${running.length - 1}).`);
+    const mode = query.get('mode') ?? 'crash';
+    if (!(DOWN_MODES as readonly string[]).includes(mode))
+      throw new ApiError(400, 'invalid_request_error', null, `mode must be one of ${DOWN_MODES.join(', ')}.`, 'mode');
+    await (control[2] === 'down' ? gpu.down(mode as DownMode) : gpu.up());
+    sendJson(res, 200, { gpu: Number(control[1]), down: gpu.downMode });
+    return true;
+  };
+  try {
+    for (let i = 0; i < gpus; i++) {
+      // Each GPU draws its own faults: the same seed would fail the same requests on every GPU.
+      running.push(await startGpu({ ...options, seed: options.seed + i }, port === 0 ? 0 : port + i, host, fleetRoutes));
+    }
+  } catch (err) {
+    await Promise.all(running.map((gpu) => gpu.close()));
+    throw err;
+  }
+  return { gpus: running, stats, close: async () => void (await Promise.all(running.map((gpu) => gpu.close()))) };
 }
 
 /** A wildcard listen address is not somewhere a client can connect to; loopback is. */

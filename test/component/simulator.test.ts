@@ -1,10 +1,10 @@
 import { ConfigError } from '../../src/config/env';
 import { defaultSimulatorOptions, loadSimulatorOptions, type SimulatorOptions } from '../../src/simulator/config';
-import { startSimulator, type RunningSimulator } from '../../src/simulator/server';
+import { startSimulator, startSimulatorFleet, type RunningFleet, type RunningSimulator } from '../../src/simulator/server';
 
 const MODEL = 'sim-llama-3.1-8b-instruct';
 
-const running: RunningSimulator[] = [];
+const running: Array<RunningSimulator | RunningFleet> = [];
 
 async function start(overrides: Parameters<typeof defaultSimulatorOptions>[0] = {}): Promise<RunningSimulator> {
   const sim = await startSimulator(defaultSimulatorOptions({ baseLatencyMs: 1, ...overrides }));
@@ -68,8 +68,9 @@ describe('simulator configuration', () => {
       SIMULATOR_RATE_HANG: '0.1',
       SIMULATOR_RETRY_AFTER_S: '3',
       SIMULATOR_SEED: '7',
+      SIMULATOR_GAUGES: 'none',
     });
-    expect(options).toMatchObject({ models: ['a', 'b'], capacity: 8, baseLatencyMs: 2.5, retryAfterSeconds: 3, seed: 7 });
+    expect(options).toMatchObject({ models: ['a', 'b'], capacity: 8, baseLatencyMs: 2.5, retryAfterSeconds: 3, seed: 7, gauges: 'none' });
     expect(options.faults).toMatchObject({ rate429: 0.25, rateHang: 0.1, rate500: 0 });
   });
 
@@ -88,6 +89,7 @@ describe('simulator configuration', () => {
     expect(() => loadSimulatorOptions({ SIMULATOR_RATE_500: '1.5' })).toThrow(ConfigError);
     expect(() => loadSimulatorOptions({ SIMULATOR_RATE_500: '0.6', SIMULATOR_RATE_429: '0.6' })).toThrow(ConfigError);
     expect(() => loadSimulatorOptions({ SIMULATOR_CAPACITY: '0' })).toThrow(ConfigError);
+    expect(() => loadSimulatorOptions({ SIMULATOR_GAUGES: 'triton' })).toThrow(ConfigError);
   });
 });
 
@@ -107,18 +109,6 @@ describe('simulator protocol', () => {
     expect((await fetch(`${root}/health`)).status).toBe(200);
     const stats = await json(await fetch(`${root}/sim/stats`));
     expect(stats).toMatchObject({ requests: 0, completed: 0, inService: 0, peakInService: 0 });
-  });
-
-  it("exports vLLM's, SGLang's or TGI's scheduler gauges at /metrics, or none", async () => {
-    const metrics = async (gauges: SimulatorOptions['gauges']) => {
-      const sim = await start({ gauges });
-      const response = await fetch(`${sim.baseUrl.replace(/\/v1$/, '')}/metrics`);
-      return { status: response.status, text: await response.text() };
-    };
-    expect((await metrics('vllm')).text).toContain('vllm:num_requests_waiting{model_name=');
-    expect((await metrics('sglang')).text).toContain('sglang:num_queue_reqs{model_name=');
-    expect((await metrics('tgi')).text).toContain('tgi_queue_size{model_name=');
-    expect((await metrics('none')).status).toBe(404);
   });
 
   it('answers a chat completion in the OpenAI shape, deterministically', async () => {
@@ -409,5 +399,93 @@ describe('simulator faults', () => {
     expect(a).toEqual(b);
     expect(a).toContain(429);
     expect(a).toContain(200);
+  });
+});
+
+async function startFleet(gpus: number, overrides: Parameters<typeof defaultSimulatorOptions>[0] = {}): Promise<RunningFleet> {
+  const fleet = await startSimulatorFleet(defaultSimulatorOptions({ baseLatencyMs: 1, ...overrides }), gpus);
+  running.push(fleet);
+  return fleet;
+}
+
+const root = (sim: RunningSimulator) => sim.baseUrl.replace(/\/v1$/, '');
+
+describe('simulator gauges', () => {
+  it("exports vLLM's, SGLang's or TGI's scheduler gauges at /metrics, or none (404) with gauges `none`", async () => {
+    const withGauges = await start({ models: ['m1'] });
+    const metrics = await fetch(`${root(withGauges)}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain('vllm:num_requests_running{model_name="m1"} 0');
+    expect(await (await fetch(`${root(await start({ gauges: 'sglang' }))}/metrics`)).text()).toContain('sglang:num_queue_reqs{model_name=');
+    expect(await (await fetch(`${root(await start({ gauges: 'tgi' }))}/metrics`)).text()).toContain('tgi_queue_size{model_name=');
+    const without = await start({ gauges: 'none' });
+    expect((await fetch(`${root(without)}/metrics`)).status).toBe(404);
+    expect((await post(without, '/chat/completions', chat('still serves'))).status).toBe(200);
+  });
+});
+
+describe('simulator fleet', () => {
+  it('serves each GPU on its own port with its own capacity, and the fleet stats per GPU and in total', async () => {
+    const fleet = await startFleet(3, { capacity: 1, baseLatencyMs: 300, msPerOutputToken: 0, msPerPromptToken: 0 });
+    const ports = fleet.gpus.map((gpu) => gpu.port);
+    expect(new Set(ports).size).toBe(3);
+    // Two requests on GPU 0 (one queued behind its single slot), one on GPU 2.
+    const pending = [
+      post(fleet.gpus[0]!, '/chat/completions', chat('a')),
+      post(fleet.gpus[0]!, '/chat/completions', chat('b')),
+      post(fleet.gpus[2]!, '/chat/completions', chat('c')),
+    ];
+    await waitFor(() => fleet.stats().total.requests === 3);
+    const during = await json(await fetch(`${root(fleet.gpus[1]!)}/sim/fleet`));
+    expect(during.gpus.map((g: { stats: { inService: number; queued: number } }) => [g.stats.inService, g.stats.queued])).toEqual([
+      [1, 1],
+      [0, 0],
+      [1, 0],
+    ]);
+    expect(during.total).toMatchObject({ requests: 3, inService: 2, queued: 1, gpusUp: 3 });
+    expect(during.gpus[2].baseUrl).toBe(fleet.gpus[2]!.baseUrl);
+    expect((await Promise.all(pending)).map((r) => r.status)).toEqual([200, 200, 200]);
+    // Each GPU's own /sim/stats and /metrics are its own.
+    expect(await json(await fetch(`${root(fleet.gpus[0]!)}/sim/stats`))).toMatchObject({ requests: 2, completed: 2 });
+    expect(await json(await fetch(`${root(fleet.gpus[1]!)}/sim/stats`))).toMatchObject({ requests: 0, completed: 0 });
+    expect(fleet.stats().total).toMatchObject({ requests: 3, completed: 3, inService: 0, peakInService: 2 });
+  });
+
+  it('takes a GPU down as a crash (in-flight reset, then refused) and brings it back on its port', async () => {
+    const fleet = await startFleet(2, { baseLatencyMs: 5000, msPerOutputToken: 0, msPerPromptToken: 0 });
+    const [alive, failing] = [fleet.gpus[0]!, fleet.gpus[1]!];
+    const inFlight = post(failing, '/chat/completions', chat('lost'));
+    await waitFor(() => failing.stats().inService === 1);
+    const down = await fetch(`${root(alive)}/sim/gpus/1/down?mode=crash`, { method: 'POST' });
+    expect(await json(down)).toEqual({ gpu: 1, down: 'crash' });
+    await expect(inFlight).rejects.toThrow();
+    await expect(fetch(`${failing.baseUrl}/models`)).rejects.toThrow();
+    expect(fleet.stats().total).toMatchObject({ gpusUp: 1, inService: 0 });
+    expect((await json(await fetch(`${root(alive)}/sim/fleet`))).gpus[1].down).toBe('crash');
+
+    expect(await json(await fetch(`${root(alive)}/sim/gpus/1/up`, { method: 'POST' }))).toEqual({ gpu: 1, down: null });
+    expect((await fetch(`${failing.baseUrl}/models`)).status).toBe(200);
+    expect(failing.port).toBe(fleet.gpus[1]!.port);
+    expect(fleet.stats().total.gpusUp).toBe(2);
+  });
+
+  it('takes a GPU down as 503: in flight and new requests answered 503, the control routes still served', async () => {
+    const fleet = await startFleet(2, { baseLatencyMs: 1000, msPerOutputToken: 0, msPerPromptToken: 0 });
+    const failing = fleet.gpus[1]!;
+    const inFlight = post(failing, '/chat/completions', chat('lost'));
+    await waitFor(() => failing.stats().inService === 1);
+    expect((await fetch(`${root(failing)}/sim/gpus/1/down?mode=503`, { method: 'POST' })).status).toBe(200);
+    expect((await inFlight).status).toBe(503);
+    expect((await post(failing, '/chat/completions', chat('refused'))).status).toBe(503);
+    expect((await fetch(`${failing.baseUrl}/models`)).status).toBe(503);
+    await failing.up();
+    expect((await post(failing, '/chat/completions', chat('served'))).status).toBe(200);
+  });
+
+  it('refuses unknown GPUs and modes', async () => {
+    const fleet = await startFleet(1);
+    expect((await fetch(`${root(fleet.gpus[0]!)}/sim/gpus/5/down`, { method: 'POST' })).status).toBe(404);
+    expect((await fetch(`${root(fleet.gpus[0]!)}/sim/gpus/0/down?mode=melt`, { method: 'POST' })).status).toBe(400);
+    expect(fleet.gpus[0]!.downMode).toBeNull();
   });
 });

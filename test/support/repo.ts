@@ -20,7 +20,8 @@ const { root, manifest } = ((): { root: string; manifest: Manifest } => {
 export const REPO_ROOT = root;
 
 /** The V8 heap cap the npm scripts run every entry point with (package.json `config.heapMb`). */
-export const HEAP_FLAGS = [`--max-old-space-size=${manifest.config.heapMb}`];
+export const HEAP_MB = Number(manifest.config.heapMb);
+export const HEAP_FLAGS = [`--max-old-space-size=${HEAP_MB}`];
 
 /** A built entry point or CLI, e.g. `main/start.js`. */
 export const built = (relative: string) => path.join(REPO_ROOT, 'dist', relative);
