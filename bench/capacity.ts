@@ -53,11 +53,13 @@ const GPU = {
 const STATS_FLUSH_MS = 11_000;
 const IDLE_WINDOW_MS = 30_000;
 const EventType = temporal.api.enums.v1.EventType;
+/** The workers' calls to Temporal that are counted, from the SDK core's metrics. */
+const WORKER_RPCS = ['RecordActivityTaskHeartbeat', 'PollWorkflowTaskQueue', 'RespondWorkflowTaskCompleted', 'PollActivityTaskQueue', 'RespondActivityTaskCompleted'];
 
 type Phase = { batches: number; lines: number };
 type Deployment = { db: pg.Client; temporal: Client; roles: Record<string, ServiceProcess>; cpuRoots: Record<string, number>; apiUrl: string };
 type Counters = { at: number; lsn: string; cpu: Record<string, number>; machineBusyMs: number; tables: Map<string, TableCounts>; rpcs: Map<string, number> };
-type TableCounts = { ins: number; upd: number; del: number };
+type TableCounts = { ins: number; upd: number; del: number; vacuums: number };
 
 const per = (value: number, count: number, digits = 2) => Number((value / count).toFixed(digits));
 
@@ -116,7 +118,7 @@ async function deploy(dataDir: string, maxLines: number, stops: Array<() => Prom
   const connection = await Connection.connect({ address: server.address });
   stops.push(() => connection.close());
   const simulator = await startSimulatorProcess(GPU);
-  stops.push(simulator.stop);
+  stops.push(() => simulator.stop());
 
   // Ready lines are logged at info.
   const common = { DATABASE_URL: postgres.url, TEMPORAL_ADDRESS: server.address, LOG_LEVEL: 'info' };
@@ -141,19 +143,16 @@ async function deploy(dataDir: string, maxLines: number, stops: Array<() => Prom
 /** Every counter a window is the difference of; pg_stat_statements and pg_stat_wal are reset instead. */
 async function readCounters({ db, roles, cpuRoots }: Deployment): Promise<Counters> {
   const { rows } = await db.query<{ relname: string } & TableCounts>(
-    `SELECT relname, n_tup_ins::float8 AS ins, n_tup_upd::float8 AS upd, n_tup_del::float8 AS del FROM pg_stat_user_tables`,
+    `SELECT relname, n_tup_ins::float8 AS ins, n_tup_upd::float8 AS upd, n_tup_del::float8 AS del,
+            (autovacuum_count + autoanalyze_count)::float8 AS vacuums
+     FROM pg_stat_user_tables`,
   );
   const rpcs = new Map<string, number>();
   for (const role of ['orchestrator', 'gpu_worker']) {
     const metrics = await scrape(roles[role]!.metricsUrl);
-    for (const operation of [
-      'RecordActivityTaskHeartbeat',
-      'PollWorkflowTaskQueue',
-      'RespondWorkflowTaskCompleted',
-      'PollActivityTaskQueue',
-      'RespondActivityTaskCompleted',
-    ]) {
-      rpcs.set(`${role}.${operation}`, metrics.value('temporal_request_total', { operation }));
+    for (const operation of WORKER_RPCS) {
+      // Polls are long requests, which the SDK core counts apart.
+      rpcs.set(`${role}.${operation}`, metrics.value('temporal_request_total', { operation }) + metrics.value('temporal_long_request_total', { operation }));
     }
   }
   return {
@@ -182,8 +181,8 @@ async function windowOf(deployment: Deployment, before: Counters) {
   ).rows[0]!;
   // The bench's own statements (these) all read pg_* views or functions.
   const statements = (
-    await db.query<{ query: string; calls: number; rows: number; wal_bytes: number }>(
-      `SELECT query, calls::float8, rows::float8, wal_bytes::float8 FROM pg_stat_statements WHERE query NOT LIKE '%pg\\_%' ORDER BY calls DESC`,
+    await db.query<{ query: string; calls: number; rows: number; wal_bytes: number; exec_ms: number }>(
+      `SELECT query, calls::float8, rows::float8, wal_bytes::float8, total_exec_time AS exec_ms FROM pg_stat_statements WHERE query NOT LIKE '%pg\\_%' ORDER BY total_exec_time DESC`,
     )
   ).rows;
   const kind = (query: string) => (/^\s*(begin|commit|rollback)/i.test(query) ? 'transaction_control' : /^\s*select/i.test(query) ? 'select' : 'write');
@@ -191,9 +190,10 @@ async function windowOf(deployment: Deployment, before: Counters) {
   for (const s of statements) byKind[kind(s.query)] = (byKind[kind(s.query)] ?? 0) + s.calls;
   const rows: Record<string, TableCounts> = {};
   for (const [table, now] of after.tables) {
-    const then = before.tables.get(table) ?? { ins: 0, upd: 0, del: 0 };
-    const diff = { ins: now.ins - then.ins, upd: now.upd - then.upd, del: now.del - then.del };
-    if (diff.ins + diff.upd + diff.del > 0) rows[table] = diff;
+    const then = before.tables.get(table) ?? { ins: 0, upd: 0, del: 0, vacuums: 0 };
+    // With autovacuum and autoanalyze runs: their CPU is PostgreSQL's too.
+    const diff = { ins: now.ins - then.ins, upd: now.upd - then.upd, del: now.del - then.del, vacuums: now.vacuums - then.vacuums };
+    if (diff.ins + diff.upd + diff.del + diff.vacuums > 0) rows[table] = diff;
   }
   return {
     seconds: (after.at - before.at) / 1000,
@@ -266,7 +266,18 @@ async function measurePhase(deployment: Deployment, phase: Phase) {
       wal_full_page_images_per_request: per(w.wal.wal_fpi, requests, 3),
       statements_per_request: per(statements, requests, 3),
       statements_per_request_by_kind: Object.fromEntries(Object.entries(w.statementsByKind).map(([k, n]) => [k, per(n, requests, 3)])),
-      top_statements: w.statements.slice(0, 15).map((s) => ({ calls: s.calls, rows: s.rows, wal_bytes: s.wal_bytes, query: s.query.replace(/\s+/g, ' ').slice(0, 140) })),
+      execution_ms_per_request: per(
+        w.statements.reduce((sum, s) => sum + s.exec_ms, 0),
+        requests,
+        3,
+      ),
+      top_statements: w.statements.slice(0, 15).map((s) => ({
+        calls: s.calls,
+        rows: s.rows,
+        wal_bytes: s.wal_bytes,
+        exec_ms: Math.round(s.exec_ms),
+        query: s.query.replace(/\s+/g, ' ').slice(0, 140),
+      })),
     },
     temporal: {
       workflows: history.byType,
