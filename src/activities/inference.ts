@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import type { Db } from '../db/pool';
-import { ChunkStalledError, runChunk, type ChunkProgress, type ChunkReport } from '../pipeline/chunk';
+import { ChunkHandedBackError, ChunkStalledError, runChunk, type ChunkProgress, type ChunkReport } from '../pipeline/chunk';
 import type { InferenceClient } from '../inference/client';
 import { DEFAULT_BATCH_PRIORITY } from '../domain/priority';
 import { logger } from '../logger';
@@ -70,9 +70,15 @@ export function createInferenceActivities(deps: {
         chunkAttempts.inc({ outcome: 'done', retry: String(retry) });
         return report;
       } catch (err) {
-        const outcome = context.cancellationSignal.aborted ? 'cancelled' : err instanceof ChunkStalledError ? 'stalled' : 'failed';
+        const outcome = context.cancellationSignal.aborted
+          ? 'cancelled'
+          : err instanceof ChunkStalledError
+            ? 'stalled'
+            : err instanceof ChunkHandedBackError
+              ? 'handed_back'
+              : 'failed';
         if (outcome === 'cancelled') log.info({ done: latest?.done }, 'chunk cancelled; finished results kept');
-        else if (outcome === 'stalled') log.warn({ done: latest?.done }, (err as Error).message);
+        else if (outcome === 'stalled' || outcome === 'handed_back') log.warn({ done: latest?.done }, (err as Error).message);
         chunkAttempts.inc({ outcome, retry: String(retry) });
         throw err;
       } finally {

@@ -67,7 +67,12 @@ export class BackendPool {
 
   /** Whether some backend in rotation serves `model` (any model, when undefined) at one of `endpoints` (any, when undefined). */
   serving(model?: string, endpoints?: readonly string[]): boolean {
-    return this.backends.some((b) => servesIn(b, model, endpoints));
+    return this.servingCount(model, endpoints) > 0;
+  }
+
+  /** How many backends in rotation serve `model` at one of `endpoints`. */
+  servingCount(model?: string, endpoints?: readonly string[]): number {
+    return this.backends.filter((b) => servesIn(b, model, endpoints)).length;
   }
 
   /**

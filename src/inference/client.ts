@@ -79,12 +79,19 @@ export class InferenceClient {
   /**
    * `url` is the batch endpoint as in the input file, e.g. `/v1/chat/completions`; `request.text` the
    * body's JSON text, sent as it is; `request.model` the model it names, which picks the backends.
+   * `startSignal` (default `signal`) aborts it only while it waits for its first slot: once sent, only `signal` stops it.
    */
-  async execute(url: string, request: { text: string; model: string | undefined }, signal: AbortSignal, claim?: Claim): Promise<InferenceOutcome> {
+  async execute(
+    url: string,
+    request: { text: string; model: string | undefined },
+    signal: AbortSignal,
+    claim?: Claim,
+    startSignal: AbortSignal = signal,
+  ): Promise<InferenceOutcome> {
     const { attempts } = this.options;
     const payload = request.text;
-    for (let charged = 0; ;) {
-      const { backend, release } = await this.options.pool.acquire(signal, claim, request.model, url);
+    for (let charged = 0, sent = false; ; sent = true) {
+      const { backend, release } = await this.options.pool.acquire(sent ? signal : startSignal, claim, request.model, url);
       const inFlight = backend.slots.active;
       const sentAt = performance.now();
       let result: Attempt;

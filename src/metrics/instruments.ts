@@ -53,7 +53,7 @@ export const backendRetries = new Counter({
 
 export const chunkAttempts = new Counter({
   name: 'vbs_chunk_attempts_total',
-  help: 'Chunk activity attempts on GPU workers, by outcome (done, cancelled, stalled, failed) and whether the attempt was a retry.',
+  help: 'Chunk activity attempts on GPU workers, by outcome (done, cancelled, stalled, handed_back, failed) and whether the attempt was a retry.',
   labelNames: ['outcome', 'retry'] as const,
   registers,
 });

@@ -33,6 +33,17 @@ export class ChunkStalledError extends Error {
 }
 
 /**
+ * This worker lost backends and holds more work than the rest run at once: the chunk's requests that
+ * had not started were given back, its retry runs them on whichever worker has room.
+ */
+export class ChunkHandedBackError extends Error {
+  override readonly name = 'ChunkHandedBackError';
+}
+
+/** How long a worker that lost backends may hold more waiting work than its others run before its chunks hand theirs back. */
+export const HAND_BACK_AFTER_MS = 5_000;
+
+/**
  * Runs one chunk of a batch: executes the requests without a checkpointed result, flushing results
  * to Postgres in small groups, then writes the chunk's lines into the batch's result files. On abort it stops starting requests, keeps what finished, and rethrows.
  * If results cannot be stored even after retrying for `resultWriteRetryMs`, it stops at once: GPU work whose result would be
@@ -82,18 +93,35 @@ export async function runChunk(
   const model = pending.length > 0 ? (JSON.parse(pending[0]!.body) as { model: string }).model : undefined;
   const count = countOutcome(args.endpoint, model ?? '');
   let lastProgressAt = Date.now();
+  // Requests not sent yet stop when the chunk hands them back; those in flight finish and are kept.
+  const handBack = new AbortController();
+  const startSignal = AbortSignal.any([signal, handBack.signal]);
+  setMaxListeners(pending.length + 16, startSignal);
+  let mostServing = inference.pool.servingCount(model, [args.endpoint]);
+  let overloadedSince: number | undefined;
   const watchdog = setInterval(
     () => {
+      const { pool } = inference;
+      const serving = pool.servingCount(model, [args.endpoint]);
       // While a backend is in rotation, slowness is the GPU's pace, not a stall.
-      if (inference.pool.serving(model, [args.endpoint])) lastProgressAt = Date.now();
+      if (serving > 0) lastProgressAt = Date.now();
       else if (Date.now() - lastProgressAt >= control.stallTimeoutMs) {
         stopped.abort(new ChunkStalledError(`no backend in rotation for ${control.stallTimeoutMs} ms; the chunk is left to its retry`));
+      }
+      // Some of this worker's backends left (a GPU failed), the rest cannot run what waits here: what
+      // has not started goes back to the task queue, for workers with room (another, or this one later).
+      // A total outage is waited out instead (above): no worker of this one's backends would do better.
+      mostServing = Math.max(mostServing, serving);
+      const { waiting, depth } = pool.queueState(model ?? '', [args.endpoint]);
+      overloadedSince = serving > 0 && serving < mostServing && waiting > depth ? (overloadedSince ?? Date.now()) : undefined;
+      if (overloadedSince !== undefined && Date.now() - overloadedSince >= HAND_BACK_AFTER_MS && !handBack.signal.aborted) {
+        handBack.abort(new ChunkHandedBackError(`${mostServing - serving} of this worker's backends left rotation: the chunk's requests not yet sent are handed back`));
       }
     },
     Math.min(1_000, control.stallTimeoutMs / 4),
   );
   const executions = pending.map(async (request) => {
-    const outcome = await inference.execute(args.endpoint, { text: request.body, model }, signal, control.claim);
+    const outcome = await inference.execute(args.endpoint, { text: request.body, model }, signal, control.claim, startSignal);
     lastProgressAt = Date.now();
     const result = toResult(args.batchId, args.endpoint, request.line_no, outcome);
     count(result);
