@@ -73,7 +73,7 @@ describe('a GPU worker that loses GPUs hands back the work they cannot run', () 
 
     // The chunks A handed back ran again: their last attempt started after a hand-back.
     const handedBack: string[] = [];
-    for await (const event of (await temporal.workflow.getHandle(created.id).fetchHistory()).events ?? []) {
+    for (const event of (await temporal.workflow.getHandle(created.id).fetchHistory()).events ?? []) {
       const started = event.activityTaskStartedEventAttributes;
       if (started?.lastFailure?.message?.includes('handed back')) handedBack.push(started.identity ?? '?');
     }
