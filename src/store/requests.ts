@@ -40,18 +40,6 @@ export async function insertPlannedRequests(db: Queryable, batchId: string, requ
   );
 }
 
-/** The chunk's requests that have no checkpointed result yet: what a (re)started chunk must still do; bodies as stored text. */
-export async function findPendingRequests(db: Queryable, batchId: string, chunkNo: number): Promise<PendingRequest[]> {
-  const { rows } = await db.query<PendingRequest>(
-    `SELECT r.line_no, r.custom_id, r.body::text AS body FROM batch_requests r
-     WHERE r.batch_id = $1 AND r.chunk_no = $2
-       AND NOT EXISTS (SELECT 1 FROM batch_results x WHERE x.batch_id = r.batch_id AND x.line_no = r.line_no)
-     ORDER BY r.line_no`,
-    [batchId, chunkNo],
-  );
-  return rows;
-}
-
 /**
  * Checkpoints results and bumps the batch's live counters in one statement. Results already stored
  * (a retried flush) are skipped and not counted again, which keeps request_counts exact.
@@ -103,29 +91,76 @@ export async function storeResults(db: Queryable, batchId: string, results: Requ
 }
 
 /**
+ * A request's result, looked up by both columns of batch_results' primary key for each request row
+ * `r` of the statement: one index probe a request, reading at most one result, whatever the
+ * statistics say. The LIMIT keeps it a subquery the planner cannot flatten into a join: as a join
+ * (the `NOT EXISTS` and `LEFT JOIN` these statements had), a batch newer than the statistics (one row
+ * expected on each side) got a nested loop whose inner index scan had `batch_id` alone as its
+ * condition, reading all the batch's results for each request of the chunk (docs/capacity.md).
+ */
+const resultOf = (columns: string) => `LEFT JOIN LATERAL (SELECT ${columns} FROM batch_results x WHERE x.batch_id = $1 AND x.line_no = r.line_no LIMIT 1) x ON true`;
+
+/**
  * A page of requests with their outcome (null fields when not executed, or not yet). The page of
  * requests is cut before the join: a LIMIT under a join let the planner, misled by a fresh batch's
  * missing statistics, join and sort every later line for each page.
  */
 const withResults = (page: string) =>
   `WITH page AS MATERIALIZED (${page})
-   SELECT p.line_no, p.custom_id, x.request_id, x.status_code, x.response_body::text AS response_body, x.error_code, x.error_message
-   FROM page p
-   LEFT JOIN batch_results x ON x.batch_id = $1 AND x.line_no = p.line_no
-   ORDER BY p.line_no`;
+   SELECT r.line_no, r.custom_id, x.request_id, x.status_code, x.response_body::text AS response_body, x.error_code, x.error_message
+   FROM page r
+   ${resultOf('x.request_id, x.status_code, x.response_body, x.error_code, x.error_message')}
+   ORDER BY r.line_no`;
 
-/** Up to `limit` requests of one chunk after line `afterLineNo`, in input order, with their outcome. */
-export async function readChunkWithResults(db: Queryable, batchId: string, chunkNo: number, afterLineNo: number, limit: number): Promise<RequestWithResult[]> {
-  const { rows } = await db.query<RequestWithResult>(
-    withResults(`SELECT line_no, custom_id FROM batch_requests WHERE batch_id = $1 AND chunk_no = $2 AND line_no > $3 ORDER BY line_no LIMIT $4`),
-    [batchId, chunkNo, afterLineNo, limit],
-  );
+/**
+ * The statements of the GPU worker's reads of a chunk, exported for test/component/chunkQueries.test.ts,
+ * which runs these very texts under EXPLAIN ANALYZE. $1 is the batch, $2 the chunk.
+ */
+export const CHUNK_STATEMENTS = {
+  findPendingRequests: `SELECT r.line_no, r.custom_id, r.body::text AS body FROM batch_requests r
+   ${resultOf('x.line_no')}
+   WHERE r.batch_id = $1 AND r.chunk_no = $2 AND x.line_no IS NULL
+   ORDER BY r.line_no`,
+  countUnfinishedInChunk: `SELECT count(*)::int AS unfinished FROM batch_requests r
+   ${resultOf('x.line_no')}
+   WHERE r.batch_id = $1 AND r.chunk_no = $2 AND x.line_no IS NULL`,
+  /** $3: the line after which the page starts; $4: its size. */
+  readChunkWithResults: withResults(`SELECT line_no, custom_id FROM batch_requests WHERE batch_id = $1 AND chunk_no = $2 AND line_no > $3 ORDER BY line_no LIMIT $4`),
+};
+
+/**
+ * The chunk's requests that have no checkpointed result yet: what a (re)started chunk must still do;
+ * bodies as stored text. Reads the chunk's requests and at most one result each, however large the
+ * batch and whatever the statistics know of it.
+ */
+export async function findPendingRequests(db: Queryable, batchId: string, chunkNo: number): Promise<PendingRequest[]> {
+  const { rows } = await db.query<PendingRequest>(CHUNK_STATEMENTS.findPendingRequests, [batchId, chunkNo]);
   return rows;
 }
 
 /**
- * Up to `limit` requests of the batch after line `afterLineNo`, in input order, with their outcome.
- * Results only ever get added, so a later read sees at least what an earlier one did.
+ * How many of the chunk's requests have no result yet. Reads the chunk's requests and at most one
+ * result each, however large the batch and whatever the statistics know of it.
+ */
+export async function countUnfinishedInChunk(db: Queryable, batchId: string, chunkNo: number): Promise<number> {
+  const { rows } = await db.query<{ unfinished: number }>(CHUNK_STATEMENTS.countUnfinishedInChunk, [batchId, chunkNo]);
+  return rows[0]!.unfinished;
+}
+
+/**
+ * Up to `limit` requests of one chunk after line `afterLineNo`, in input order, with their outcome.
+ * Reads the page's requests and at most one result each, however large the batch and whatever the
+ * statistics know of it.
+ */
+export async function readChunkWithResults(db: Queryable, batchId: string, chunkNo: number, afterLineNo: number, limit: number): Promise<RequestWithResult[]> {
+  const { rows } = await db.query<RequestWithResult>(CHUNK_STATEMENTS.readChunkWithResults, [batchId, chunkNo, afterLineNo, limit]);
+  return rows;
+}
+
+/**
+ * Up to `limit` requests of the batch after line `afterLineNo`, in input order, with their outcome
+ * (at most one result read for each). Results only ever get added, so a later read sees at least
+ * what an earlier one did.
  */
 export async function readBatchWithResults(db: Queryable, batchId: string, afterLineNo: number, limit: number): Promise<RequestWithResult[]> {
   const { rows } = await db.query<RequestWithResult>(
@@ -133,17 +168,6 @@ export async function readBatchWithResults(db: Queryable, batchId: string, after
     [batchId, afterLineNo, limit],
   );
   return rows;
-}
-
-/** How many of the chunk's requests have no result yet. */
-export async function countUnfinishedInChunk(db: Queryable, batchId: string, chunkNo: number): Promise<number> {
-  const { rows } = await db.query<{ unfinished: number }>(
-    `SELECT count(*)::int AS unfinished FROM batch_requests r
-     WHERE r.batch_id = $1 AND r.chunk_no = $2
-       AND NOT EXISTS (SELECT 1 FROM batch_results x WHERE x.batch_id = r.batch_id AND x.line_no = r.line_no)`,
-    [batchId, chunkNo],
-  );
-  return rows[0]!.unfinished;
 }
 
 /**
