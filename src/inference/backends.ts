@@ -171,6 +171,7 @@ export class BackendPool {
       if (stopped.aborted || !backend.health.healthy) continue;
       const gauges = await readSchedulerGauges(backend, AbortSignal.timeout(GAUGE_INTERVAL_MS)).catch(() => undefined);
       if (gauges === null) {
+        backend.depth.onNoGauges();
         logger.info({ backend: backend.label }, 'backend exports no scheduler gauges: its depth follows the latency of its answers and 429/503/timeouts');
         return;
       }

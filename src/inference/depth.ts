@@ -1,12 +1,16 @@
 import type { SchedulerGauges } from './gauges';
 import type { Semaphore } from './semaphore';
 
+/** Where the depth starts before anything is known about a backend: its gauges, read within 250 ms, find the rest in two readings. */
+export const INITIAL_DEPTH = 32;
+
 /**
- * Where the depth starts before anything is known about a backend: vLLM's default `max_num_seqs`.
- * A deeper GPU is found from here in one round trip (gauges: one reading); a shallower one queues
- * the difference for that long, which costs nothing but the queue.
+ * Where it starts once the backend turns out to export no gauges: vLLM's default `max_num_seqs`. A
+ * deeper GPU is found from here in one round trip; a shallower one queues the difference for that
+ * long, which costs nothing but the queue. Starting at 32 instead cost a 1,024-deep GPU at 4 s a
+ * request two round trips at a quarter and less of its depth.
  */
-export const INITIAL_DEPTH = 256;
+export const DEPTH_WITHOUT_GAUGES = 256;
 
 /** One request the backend answered with a success: what the depth is found from when it exports no gauges. */
 export type Completion = {
@@ -97,6 +101,11 @@ export class DepthController {
     // Answered as fast as an idle backend answers while work waits here: leap now, not a round later.
     if (!this.congested && this.demand() && latencyMs <= QUEUEING * Math.min(this.baseMs, this.firstMs)) this.leap(round.depthAtStart);
     if (this.baseMs !== Infinity && at - round.startedAt >= Math.max(MIN_ROUND_MS, this.baseMs)) this.endRound(at);
+  }
+
+  /** The backend exports no gauges: unless its answers have already been heard, start where a GPU without them most likely is. */
+  onNoGauges(): void {
+    if (this.firstMs === Infinity && !this.congested) this.set(Math.max(this.depth, DEPTH_WITHOUT_GAUGES));
   }
 
   /** The backend said it is overloaded (429, 503) or let a request time out. */

@@ -185,7 +185,7 @@ describe('InferenceClient during an outage', () => {
     const client = new InferenceClient({ pool: backends, timeoutMs: 30_000, attempts: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 20 } });
     const body = (i: number) => ({ model: MODEL, messages: [{ role: 'user', content: `hi ${i}` }], max_tokens: 4 });
     const outcomes = Promise.all(Array.from({ length: 4_000 }, (_, i) => client.execute('/v1/chat/completions', inferenceRequest(body(i)), AbortSignal.timeout(60_000))));
-    // 256 at first; the first answers (0.6 s) show no queue, and the depth leaps to the work waiting here.
+    // 256 once /metrics turns out to have no gauges; the first answers (0.6 s) show no queue, and the depth leaps to the work waiting here.
     await waitFor(() => backends.backends[0]!.depth.depth >= 512, { timeoutMs: 10_000 });
     // Counted in answers, not in time (a busy machine stretches time): found within the first round of 256.
     const answeredBeforeFound = sim.stats().completed;

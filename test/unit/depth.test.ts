@@ -1,4 +1,4 @@
-import { DepthController, INITIAL_DEPTH } from '../../src/inference/depth';
+import { DepthController, DEPTH_WITHOUT_GAUGES, INITIAL_DEPTH } from '../../src/inference/depth';
 import { parseSchedulerGauges } from '../../src/inference/gauges';
 import { Semaphore } from '../../src/inference/semaphore';
 
@@ -77,6 +77,8 @@ describe('DepthController', () => {
 function simulate(options: { capacity: number; serviceMs: (sent: number, i: number) => number; untilMs: number; overloadAboveQueue?: number }) {
   const slots = new Semaphore(INITIAL_DEPTH);
   const controller = new DepthController(slots, 1024);
+  // The first reading of /metrics finds none, before any answer.
+  controller.onNoGauges();
   // Work queued at the worker: its waiters are granted synchronously as slots free.
   const topUp = () => {
     while (slots.waiting < 4096) void slots.acquire();
@@ -117,7 +119,7 @@ function simulate(options: { capacity: number; serviceMs: (sent: number, i: numb
     samples.push({ at: now, depth: controller.depth, inService: running.length, atServer });
   }
   /** The depth at `at`. */
-  const depthAt = (at: number) => [...samples].reverse().find((s) => s.at <= at)?.depth ?? INITIAL_DEPTH;
+  const depthAt = (at: number) => [...samples].reverse().find((s) => s.at <= at)?.depth ?? DEPTH_WITHOUT_GAUGES;
   /** The fewest requests the GPU ran at any moment from `from` on. */
   const leastInService = (from: number) => Math.min(...samples.filter((s) => s.at >= from).map((s) => s.inService));
   return { completed, depthAt, leastInService, samples, final: controller.depth };
@@ -126,11 +128,11 @@ function simulate(options: { capacity: number; serviceMs: (sent: number, i: numb
 describe('DepthController without gauges', () => {
   test('reaches a 1,024-deep GPU at 4 s a request in one round trip, and keeps it full', () => {
     const gpu = simulate({ capacity: 1024, serviceMs: () => 4000, untilMs: 56_000 });
-    expect(gpu.depthAt(3_999)).toBe(INITIAL_DEPTH);
+    expect(gpu.depthAt(3_999)).toBe(DEPTH_WITHOUT_GAUGES);
     expect(gpu.depthAt(4_000)).toBe(1024);
     expect(gpu.leastInService(4_000)).toBe(1024);
     // A client holding 1,024 open all along has 13 rounds of 1,024 back before 56 s; the first round at 256 is all we lose.
-    expect(gpu.completed).toBeGreaterThanOrEqual(13 * 1024 - (1024 - INITIAL_DEPTH));
+    expect(gpu.completed).toBeGreaterThanOrEqual(13 * 1024 - (1024 - DEPTH_WITHOUT_GAUGES));
   });
 
   for (const [name, capacity, serviceMs] of [
