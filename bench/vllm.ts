@@ -4,9 +4,10 @@
  * N short chat lines (default 2,000; `--max-tokens` 16 with `ignore_eos`, so every line costs the
  * same), and three ways through it, one after the other on the same machine:
  *
- * 1. bare client: `vllm serve` (as the suite starts it), warmed with 64 requests, then the N requests
- *    sent straight to it by a client keeping `--depth` in flight (default 256), and again keeping the
- *    depth the pipeline reached (the peak of vLLM's running + waiting gauges while it ran);
+ * 1. bare client: `vllm serve` (as the suite starts it), warmed with 512 requests, then the N
+ *    requests sent straight to it by a client keeping `--depth` in flight (default 256), and after
+ *    step 2 again keeping the depth the pipeline reached (the peak of vLLM's running + waiting
+ *    gauges while it ran);
  * 2. pipeline: the service (`npm start`'s entry, default settings, VLLM_BASE_URL that server), timed
  *    from batch create to completed, as `npm run bench` does;
  * 3. run_batch: `vllm serve` stopped, then vLLM's own offline runner on the same file,
@@ -35,7 +36,8 @@ import { buildTinyModel, startVllm, stopProcessGroup, vllmEngineArgs, vllmEnv, v
 import { bareClient, chatBatchLine, freePort, getJson, loadAverage, machineCpuMs, sleep, throughBatchServer, type Run } from './lib';
 
 const MODEL = 'tiny-llama';
-const WARM_UP = 64;
+/** Requests sent before anything is timed: a cold CPU engine runs its first batches of each size slower. */
+const WARM_UP = 512;
 
 /** vLLM's own scheduler gauges, polled while a run goes: how full the server was kept. */
 function watchScheduler(vllm: VllmServer): () => Promise<{ peak_running: number; peak_waiting: number; peak_in_flight: number }> {
@@ -119,7 +121,7 @@ async function throughServer(venv: string, modelDir: string, logFile: string, to
   const vllm = await startVllm({ venv, modelDir, name: MODEL, port: await freePort(), logFile });
   try {
     const { version } = await getJson<{ version: string }>(vllm.baseUrl.replace(/\/v1$/, '/version'));
-    await bareClient(vllm.baseUrl, WARM_UP, WARM_UP, body);
+    await bareClient(vllm.baseUrl, WARM_UP, depth, body);
     const bare = { depth, ...(await watched(vllm, () => bareClient(vllm.baseUrl, total, depth, body))) };
     const pipeline = await watched(vllm, () => throughBatchServer(vllm.baseUrl, total, body));
     const found = pipeline.peak_in_flight;
