@@ -18,8 +18,9 @@
  *    is read at that log line and when its progress bar says 100% (all results in; the output file
  *    is written after). The engine shutdown after the write is excluded too.
  *
- * One JSON line per run: each way's seconds, requests/s and machine-wide CPU ms per request (the
- * pipeline's also per batch status), vLLM's peak running/waiting during each, the ratios
+ * One JSON line per run: each way's seconds, requests/s and CPU ms per request, machine-wide (the
+ * pipeline's also per batch status) and of vLLM's processes, the service's and the bare client's
+ * (the machine is shared: others' load shows in the first only), vLLM's peak running/waiting during each, the ratios
  * pipeline/bare client and pipeline/run_batch (of requests/s: above 1 the pipeline is faster), the
  * load average before each, and the vLLM version.
  *
@@ -33,7 +34,7 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { parseSchedulerGauges } from '../src/inference/gauges';
 import { buildTinyModel, startVllm, stopProcessGroup, vllmEngineArgs, vllmEnv, vllmVirtualenv, type VllmServer } from '../test/support/vllmServer';
-import { bareClient, chatBatchLine, freePort, getJson, loadAverage, machineCpuMs, sleep, throughBatchServer, type Run } from './lib';
+import { bareClient, chatBatchLine, freePort, getJson, loadAverage, machineCpuMs, sleep, throughBatchServer, treeCpuMs, type Run } from './lib';
 
 const MODEL = 'tiny-llama';
 /** Requests sent before anything is timed: a cold CPU engine runs its first batches of each size slower. */
@@ -62,15 +63,27 @@ function watchScheduler(vllm: VllmServer): () => Promise<{ peak_running: number;
   };
 }
 
-/** `run` with vLLM's peaks and the load average before it. */
-async function watched(vllm: VllmServer, run: () => Promise<Run>) {
+/**
+ * `run` with vLLM's peaks, the CPU ms per request of vLLM's processes (API server, engine core and
+ * its worker) and of this bench's own (the bare client), and the load average before it: the machine
+ * is shared, so the processes' own CPU tells what machine-wide CPU cannot.
+ */
+async function watched(vllm: VllmServer, total: number, run: () => Promise<Run>) {
   const loadBefore = loadAverage();
   const stop = watchScheduler(vllm);
+  const [vllmCpu, ownCpu] = [treeCpuMs(vllm.pid), process.cpuUsage()];
   const result = await run().catch(async (err: unknown) => {
     await stop();
     throw err;
   });
-  return { ...result, ...(await stop()), load_average_before: loadBefore };
+  const own = process.cpuUsage(ownCpu);
+  return {
+    ...result,
+    vllmCpuMsPerRequest: (treeCpuMs(vllm.pid) - vllmCpu) / total,
+    clientCpuMsPerRequest: (own.user + own.system) / 1000 / total,
+    ...(await stop()),
+    load_average_before: loadBefore,
+  };
 }
 
 /** vLLM's offline runner on `input`, timed as the header says; its log (stdout and stderr) goes to `logFile`. */
@@ -83,18 +96,18 @@ async function runBatch(options: { venv: string; modelDir: string; input: string
     { env: { ...vllmEnv(), PYTHONUNBUFFERED: '1' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   const log = fs.createWriteStream(options.logFile);
-  let started: { at: number; cpu: number } | undefined;
-  let resultsCpu: number | undefined;
+  let started: { at: number; cpu: number; vllmCpu: number } | undefined;
+  let results: { cpu: number; vllmCpu: number } | undefined;
   for (const stream of [child.stdout, child.stderr]) {
     readline.createInterface({ input: stream }).on('line', (line) => {
       log.write(line + '\n');
-      if (!started && line.includes('Reading batch from')) started = { at: Date.now(), cpu: machineCpuMs().busy };
-      if (started && /Running batch: 100%/.test(line)) resultsCpu = machineCpuMs().busy;
+      if (!started && line.includes('Reading batch from')) started = { at: Date.now(), cpu: machineCpuMs().busy, vllmCpu: treeCpuMs(child.pid!) };
+      if (started && /Running batch: 100%/.test(line)) results = { cpu: machineCpuMs().busy, vllmCpu: treeCpuMs(child.pid!) };
     });
   }
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve)).finally(() => stopProcessGroup(child));
   log.end();
-  if (code !== 0 || !started || resultsCpu === undefined) throw new Error(`run_batch exited with ${code}; see ${options.logFile}`);
+  if (code !== 0 || !started || !results) throw new Error(`run_batch exited with ${code}; see ${options.logFile}`);
   const lines = fs.readFileSync(options.output, 'utf8').trim().split('\n');
   const ok = lines.filter((l) => (JSON.parse(l) as { response: { status_code: number } | null }).response?.status_code === 200).length;
   if (lines.length !== options.total || ok !== options.total) throw new Error(`run_batch: ${ok} of ${lines.length} lines answered 200, ${options.total} sent`);
@@ -102,17 +115,29 @@ async function runBatch(options: { venv: string; modelDir: string; input: string
   return {
     seconds,
     rps: options.total / seconds,
-    cpuMsPerRequest: (resultsCpu - started.cpu) / options.total,
+    cpuMsPerRequest: (results.cpu - started.cpu) / options.total,
+    vllmCpuMsPerRequest: (results.vllmCpu - started.vllmCpu) / options.total,
     start_up_excluded_s: (started.at - spawnedAt) / 1000,
     load_average_before: loadBefore,
   };
 }
 
-const rounded = ({ seconds, rps, cpuMsPerRequest, cpuMsPerRequestByStatus, ...rest }: Run & Record<string, unknown>) => ({
+const ms = (value: number | undefined) => (value === undefined ? undefined : Number(value.toFixed(2)));
+
+const rounded = ({
+  seconds,
+  rps,
+  cpuMsPerRequest,
+  cpuMsPerRequestByStatus,
+  serviceCpuMsPerRequest,
+  vllmCpuMsPerRequest,
+  clientCpuMsPerRequest,
+  ...rest
+}: Run & { vllmCpuMsPerRequest: number; clientCpuMsPerRequest?: number } & Record<string, unknown>) => ({
   seconds: Number(seconds.toFixed(2)),
   rps: Math.round(rps),
-  cpu_ms_per_request: Number(cpuMsPerRequest.toFixed(2)),
-  ...(cpuMsPerRequestByStatus ? { cpu_ms_per_request_by_status: cpuMsPerRequestByStatus } : {}),
+  cpu_ms_per_request: { machine: ms(cpuMsPerRequest), vllm: ms(vllmCpuMsPerRequest), service: ms(serviceCpuMsPerRequest), client: ms(clientCpuMsPerRequest) },
+  ...(cpuMsPerRequestByStatus ? { machine_cpu_ms_per_request_by_status: cpuMsPerRequestByStatus } : {}),
   ...rest,
 });
 
@@ -122,11 +147,11 @@ async function throughServer(venv: string, modelDir: string, logFile: string, to
   try {
     const { version } = await getJson<{ version: string }>(vllm.baseUrl.replace(/\/v1$/, '/version'));
     await bareClient(vllm.baseUrl, WARM_UP, depth, body);
-    const bare = { depth, ...(await watched(vllm, () => bareClient(vllm.baseUrl, total, depth, body))) };
-    const pipeline = await watched(vllm, () => throughBatchServer(vllm.baseUrl, total, body));
+    const bare = { depth, ...(await watched(vllm, total, () => bareClient(vllm.baseUrl, total, depth, body))) };
+    const pipeline = await watched(vllm, total, () => throughBatchServer(vllm.baseUrl, total, body));
     const found = pipeline.peak_in_flight;
     if (found < 1) throw new Error('vLLM reported no requests in flight during the pipeline run');
-    const bareAtFound = { depth: found, ...(await watched(vllm, () => bareClient(vllm.baseUrl, total, found, body))) };
+    const bareAtFound = { depth: found, ...(await watched(vllm, total, () => bareClient(vllm.baseUrl, total, found, body))) };
     return { version, bare, pipeline, bareAtFound };
   } finally {
     await vllm.stop();

@@ -31,7 +31,7 @@ export const vllmEngineArgs = (modelDir: string, name: string): string[] => [
 /** vLLM's environment: a 1 GB KV cache on CPU, no model hub, no usage reports. */
 export const vllmEnv = (): NodeJS.ProcessEnv => ({ ...process.env, VLLM_CPU_KVCACHE_SPACE: '1', HF_HUB_OFFLINE: '1', VLLM_NO_USAGE_STATS: '1' });
 
-export type VllmServer = { baseUrl: string; stop(): Promise<void> };
+export type VllmServer = { baseUrl: string; pid: number; stop(): Promise<void> };
 
 /**
  * A real vLLM OpenAI server on CPU serving `modelDir` as `name` on `port`, ready once it lists the
@@ -80,7 +80,7 @@ export async function startVllm(options: {
     await stopProcessGroup(child);
     throw err;
   }
-  return { baseUrl, stop: () => stopProcessGroup(child) };
+  return { baseUrl, pid: child.pid!, stop: () => stopProcessGroup(child) };
 }
 
 /** Stops a process started with `detached: true` and its whole group: SIGTERM, SIGKILL after 20 s. */
