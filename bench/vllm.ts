@@ -34,7 +34,7 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { parseSchedulerGauges } from '../src/inference/gauges';
 import { buildTinyModel, startVllm, stopProcessGroup, vllmEngineArgs, vllmEnv, vllmVirtualenv, type VllmServer } from '../test/support/vllmServer';
-import { bareClient, chatBatchLine, freePort, getJson, loadAverage, machineCpuMs, sleep, throughBatchServer, treeCpuMs, type Run } from './lib';
+import { bareClient, chatBatchLine, freePort, getJson, loadAverage, machineCpuMs, ownCpuMs, sleep, throughBatchServer, treeCpuMs, type CpuMeters, type Run } from './lib';
 
 const MODEL = 'tiny-llama';
 /** Requests sent before anything is timed: a cold CPU engine runs its first batches of each size slower. */
@@ -64,26 +64,17 @@ function watchScheduler(vllm: VllmServer): () => Promise<{ peak_running: number;
 }
 
 /**
- * `run` with vLLM's peaks, the CPU ms per request of vLLM's processes (API server, engine core and
- * its worker) and of this bench's own (the bare client), and the load average before it: the machine
- * is shared, so the processes' own CPU tells what machine-wide CPU cannot.
+ * `run` given the meters of vLLM's processes (API server, engine core and its worker) and this
+ * bench's own (the bare client), with vLLM's peaks and the load average before it.
  */
-async function watched(vllm: VllmServer, total: number, run: () => Promise<Run>) {
+async function watched(vllm: VllmServer, run: (meters: CpuMeters) => Promise<Run>) {
   const loadBefore = loadAverage();
   const stop = watchScheduler(vllm);
-  const [vllmCpu, ownCpu] = [treeCpuMs(vllm.pid), process.cpuUsage()];
-  const result = await run().catch(async (err: unknown) => {
+  const result = await run({ vllm: () => treeCpuMs(vllm.pid), client: ownCpuMs }).catch(async (err: unknown) => {
     await stop();
     throw err;
   });
-  const own = process.cpuUsage(ownCpu);
-  return {
-    ...result,
-    vllmCpuMsPerRequest: (treeCpuMs(vllm.pid) - vllmCpu) / total,
-    clientCpuMsPerRequest: (own.user + own.system) / 1000 / total,
-    ...(await stop()),
-    load_average_before: loadBefore,
-  };
+  return { ...result, ...(await stop()), load_average_before: loadBefore };
 }
 
 /** vLLM's offline runner on `input`, timed as the header says; its log (stdout and stderr) goes to `logFile`. */
@@ -116,27 +107,18 @@ async function runBatch(options: { venv: string; modelDir: string; input: string
     seconds,
     rps: options.total / seconds,
     cpuMsPerRequest: (results.cpu - started.cpu) / options.total,
-    vllmCpuMsPerRequest: (results.vllmCpu - started.vllmCpu) / options.total,
+    cpuMsPerRequestOf: { vllm: (results.vllmCpu - started.vllmCpu) / options.total },
     start_up_excluded_s: (started.at - spawnedAt) / 1000,
     load_average_before: loadBefore,
   };
 }
 
-const ms = (value: number | undefined) => (value === undefined ? undefined : Number(value.toFixed(2)));
+const ms = (value: number) => Number(value.toFixed(2));
 
-const rounded = ({
-  seconds,
-  rps,
-  cpuMsPerRequest,
-  cpuMsPerRequestByStatus,
-  serviceCpuMsPerRequest,
-  vllmCpuMsPerRequest,
-  clientCpuMsPerRequest,
-  ...rest
-}: Run & { vllmCpuMsPerRequest: number; clientCpuMsPerRequest?: number } & Record<string, unknown>) => ({
-  seconds: Number(seconds.toFixed(2)),
+const rounded = ({ seconds, rps, cpuMsPerRequest, cpuMsPerRequestOf, cpuMsPerRequestByStatus, ...rest }: Run & Record<string, unknown>) => ({
+  seconds: ms(seconds),
   rps: Math.round(rps),
-  cpu_ms_per_request: { machine: ms(cpuMsPerRequest), vllm: ms(vllmCpuMsPerRequest), service: ms(serviceCpuMsPerRequest), client: ms(clientCpuMsPerRequest) },
+  cpu_ms_per_request: { machine: ms(cpuMsPerRequest), ...Object.fromEntries(Object.entries(cpuMsPerRequestOf).map(([name, value]) => [name, ms(value)])) },
   ...(cpuMsPerRequestByStatus ? { machine_cpu_ms_per_request_by_status: cpuMsPerRequestByStatus } : {}),
   ...rest,
 });
@@ -147,11 +129,11 @@ async function throughServer(venv: string, modelDir: string, logFile: string, to
   try {
     const { version } = await getJson<{ version: string }>(vllm.baseUrl.replace(/\/v1$/, '/version'));
     await bareClient(vllm.baseUrl, WARM_UP, depth, body);
-    const bare = { depth, ...(await watched(vllm, total, () => bareClient(vllm.baseUrl, total, depth, body))) };
-    const pipeline = await watched(vllm, total, () => throughBatchServer(vllm.baseUrl, total, body));
+    const bare = { depth, ...(await watched(vllm, (meters) => bareClient(vllm.baseUrl, total, depth, body, meters))) };
+    const pipeline = await watched(vllm, (meters) => throughBatchServer(vllm.baseUrl, total, body, meters));
     const found = pipeline.peak_in_flight;
     if (found < 1) throw new Error('vLLM reported no requests in flight during the pipeline run');
-    const bareAtFound = { depth: found, ...(await watched(vllm, total, () => bareClient(vllm.baseUrl, total, found, body))) };
+    const bareAtFound = { depth: found, ...(await watched(vllm, (meters) => bareClient(vllm.baseUrl, total, found, body, meters))) };
     return { version, bare, pipeline, bareAtFound };
   } finally {
     await vllm.stop();
