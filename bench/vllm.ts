@@ -18,11 +18,11 @@
  *    is read at that log line and when its progress bar says 100% (all results in; the output file
  *    is written after). The engine shutdown after the write is excluded too.
  *
- * One JSON line per run: each way's seconds, requests/s and CPU ms per request, machine-wide (the
- * pipeline's also per batch status) and of vLLM's processes, the service's and the bare client's
- * (the machine is shared: others' load shows in the first only), vLLM's peak running/waiting during each, the ratios
- * pipeline/bare client and pipeline/run_batch (of requests/s: above 1 the pipeline is faster), the
- * load average before each, and the vLLM version.
+ * One JSON line per run: each way's seconds, requests/s and CPU ms per request over its timed
+ * window, machine-wide (the pipeline's also per batch status) and of vLLM's processes, the service's
+ * and this bench's (the machine may be shared: others' load shows in the machine-wide figure only),
+ * vLLM's peak running/waiting during each, the ratios pipeline/bare client and pipeline/run_batch
+ * (of requests/s: above 1 the pipeline is faster), the load average before each, the vLLM version.
  *
  *   npm run bench:vllm -- [N] [--runs 1] [--depth 256] [--max-tokens 16]
  */
