@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Agent } from 'undici';
 import { TERMINAL_STATUSES } from '../src/states/batch';
 import { freePort } from '../test/support/ports';
 import { built } from '../test/support/repo';
@@ -234,4 +237,141 @@ export async function verifyOutputOrder(apiUrl: string, fileId: string, expected
     }
   }
   return count;
+}
+
+/**
+ * Counters of CPU ms (a process tree's, this process's own) read at a timed run's start and end: the
+ * run reports their differences per request. On a shared machine they tell what machine-wide CPU cannot.
+ */
+export type CpuMeters = Record<string, () => number>;
+
+/** This process's own CPU ms (user + system), as a meter. */
+export const ownCpuMs = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+
+/**
+ * A timed run of `total` requests: wall time, throughput, machine-wide CPU per request and each
+ * meter's; for a batch its phases' seconds and machine-wide CPU ms per request in each status (seen
+ * by polling every 250 ms).
+ */
+export type Run = {
+  seconds: number;
+  rps: number;
+  cpuMsPerRequest: number;
+  cpuMsPerRequestOf: Record<string, number>;
+  phases?: Record<string, number>;
+  cpuMsPerRequestByStatus?: Record<string, number>;
+};
+
+export async function measured(total: number, run: () => Promise<void>, meters: CpuMeters = {}): Promise<Run> {
+  const cpu = machineCpuMs().busy;
+  const before = Object.entries(meters).map(([name, read]) => [name, read()] as const);
+  const started = Date.now();
+  await run();
+  const seconds = (Date.now() - started) / 1000;
+  return {
+    seconds,
+    rps: total / seconds,
+    cpuMsPerRequest: (machineCpuMs().busy - cpu) / total,
+    cpuMsPerRequestOf: Object.fromEntries(before.map(([name, at]) => [name, (meters[name]!() - at) / total])),
+  };
+}
+
+/** Line `i` of a chat batch input file, as the benches generate them. */
+export const chatBatchLine = (i: number, body: unknown) => JSON.stringify({ custom_id: `r${i}`, method: 'POST', url: '/v1/chat/completions', body });
+
+/**
+ * The baseline client: `total` chat requests sent straight to the backend, `depth` of them in flight
+ * at all times, with undici's request API on keep-alive connections, as the GPU worker sends them.
+ */
+export async function bareClient(baseUrl: string, total: number, depth: number, body: (i: number) => unknown, meters: CpuMeters = {}): Promise<Run> {
+  const agent = new Agent({ keepAliveTimeout: 30_000 });
+  const target = new URL(`${baseUrl}/chat/completions`);
+  try {
+    return await measured(
+      total,
+      async () => {
+        let next = 0;
+        const lane = async () => {
+          while (next < total) {
+            const i = next++;
+            const response = await agent.request({
+              origin: target.origin,
+              path: target.pathname,
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify(body(i)),
+            });
+            await response.body.text();
+            if (response.statusCode !== 200) throw new Error(`direct request ${i}: ${response.statusCode}`);
+          }
+        };
+        await Promise.all(Array.from({ length: depth }, lane));
+      },
+      meters,
+    );
+  } finally {
+    await agent.close();
+  }
+}
+
+/**
+ * The pipeline: a fresh service (`npm start`'s entry, default settings) in front of `baseUrl`, the
+ * chat batch of `total` lines uploaded, then timed from batch creation to completed: validation,
+ * execution and output files included, with the phases from the Batch object's own timestamps; the
+ * service's process tree (Node, PostgreSQL, Temporal) is metered as `service`.
+ */
+export async function throughBatchServer(baseUrl: string, total: number, body: (i: number) => unknown, meters: CpuMeters = {}): Promise<Run> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-bench-tp-'));
+  const service = await startService({
+    DATA_DIR: dataDir,
+    TEMPORAL_DEV_PORT: String(await freePort()),
+    TEMPORAL_UI_PORT: String(await freePort()),
+    EMBEDDED_POSTGRES_PORT: String(await freePort()),
+    VLLM_BASE_URL: baseUrl,
+    MAX_REQUESTS_PER_BATCH: String(total),
+  });
+  try {
+    const file = await uploadJsonlStream(
+      service.apiUrl,
+      function* () {
+        for (let i = 0; i < total; i++) yield chatBatchLine(i, body(i));
+      },
+      'input.jsonl',
+    );
+    let phases: Record<string, number> = {};
+    const cpuByStatus: Record<string, number> = {};
+    const run = await measured(
+      total,
+      async () => {
+        let status = 'validating';
+        let cpuAt = machineCpuMs().busy;
+        const created = await getJson<BatchState>(`${service.apiUrl}/batches`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ input_file_id: file.id, completion_window: '24h' }),
+        });
+        const batch = await waitForTerminal(service.apiUrl, created.id, (b) => {
+          if (b.status === status) return;
+          const cpu = machineCpuMs().busy;
+          cpuByStatus[status] = Number(((cpu - cpuAt) / total).toFixed(2));
+          [status, cpuAt] = [b.status, cpu];
+        });
+        if (batch.status !== 'completed' || batch.request_counts.completed !== total) throw new Error(`batch ended ${JSON.stringify(batch)}`);
+        // Where the time went, from the Batch object's own timestamps (whole seconds).
+        phases = {
+          validating_s: batch.in_progress_at! - batch.created_at,
+          in_progress_s: batch.finalizing_at! - batch.in_progress_at!,
+          finalizing_s: batch.completed_at! - batch.finalizing_at!,
+        };
+      },
+      { ...meters, service: () => treeCpuMs(service.child.pid!) },
+    );
+    return { ...run, phases, cpuMsPerRequestByStatus: cpuByStatus };
+  } finally {
+    await service.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
 }

@@ -10,13 +10,10 @@
  * Profiles: deep (1024 × 4 s), wide (256 × 2 s), fast (64 × 50 ms). `--gauges none` serves no
  * scheduler gauges, as a proxy or llama.cpp: the depth is then found from latencies alone.
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Agent } from 'undici';
 import { SCHEDULER_GAUGE_KINDS } from '../src/inference/gauges';
-import { freePort, getJson, loadAverage, machineCpuMs, startService, startSimulatorProcess, uploadJsonlStream, waitForTerminal, type BatchState } from './lib';
+import { bareClient, loadAverage, startSimulatorProcess, throughBatchServer } from './lib';
 
 const MODEL = 'sim-throughput-bench';
 
@@ -28,86 +25,6 @@ const PROFILES: Record<string, { depth: number; latencyMs: number }> = {
 };
 
 const body = (i: number) => ({ model: MODEL, messages: [{ role: 'user', content: `Request ${i}` }], max_tokens: 16 });
-
-type Run = { rps: number; cpuMsPerRequest: number; phases?: Record<string, number> };
-
-async function measured(total: number, run: () => Promise<void>): Promise<Run> {
-  const cpu = machineCpuMs().busy;
-  const started = Date.now();
-  await run();
-  const seconds = (Date.now() - started) / 1000;
-  return { rps: total / seconds, cpuMsPerRequest: (machineCpuMs().busy - cpu) / total };
-}
-
-/** The baseline client: undici's request API on keep-alive connections, as the GPU worker uses. */
-async function direct(baseUrl: string, total: number, depth: number): Promise<Run> {
-  const agent = new Agent({ keepAliveTimeout: 30_000 });
-  const target = new URL(`${baseUrl}/chat/completions`);
-  try {
-    return await measured(total, async () => {
-      let next = 0;
-      const lane = async () => {
-        while (next < total) {
-          const i = next++;
-          const response = await agent.request({
-            origin: target.origin,
-            path: target.pathname,
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify(body(i)),
-          });
-          await response.body.text();
-          if (response.statusCode !== 200) throw new Error(`direct request ${i}: ${response.statusCode}`);
-        }
-      };
-      await Promise.all(Array.from({ length: depth }, lane));
-    });
-  } finally {
-    await agent.close();
-  }
-}
-
-async function throughBatchServer(baseUrl: string, total: number): Promise<Run> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'vllm-batch-bench-tp-'));
-  const service = await startService({
-    DATA_DIR: dataDir,
-    TEMPORAL_DEV_PORT: String(await freePort()),
-    TEMPORAL_UI_PORT: String(await freePort()),
-    EMBEDDED_POSTGRES_PORT: String(await freePort()),
-    VLLM_BASE_URL: baseUrl,
-    MAX_REQUESTS_PER_BATCH: String(total),
-  });
-  try {
-    const file = await uploadJsonlStream(
-      service.apiUrl,
-      function* () {
-        for (let i = 0; i < total; i++) yield JSON.stringify({ custom_id: `r${i}`, method: 'POST', url: '/v1/chat/completions', body: body(i) });
-      },
-      'throughput.jsonl',
-    );
-    // Timed from batch creation to completed: validation, execution and output files included.
-    let phases: Record<string, number> = {};
-    const run = await measured(total, async () => {
-      const created = await getJson<BatchState>(`${service.apiUrl}/batches`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ input_file_id: file.id, completion_window: '24h' }),
-      });
-      const batch = await waitForTerminal(service.apiUrl, created.id, () => undefined);
-      if (batch.status !== 'completed' || batch.request_counts.completed !== total) throw new Error(`batch ended ${JSON.stringify(batch)}`);
-      // Where the time went, from the Batch object's own timestamps (whole seconds).
-      phases = {
-        validating_s: batch.in_progress_at! - batch.created_at,
-        in_progress_s: batch.finalizing_at! - batch.in_progress_at!,
-        finalizing_s: batch.completed_at! - batch.finalizing_at!,
-      };
-    });
-    return { ...run, phases };
-  } finally {
-    await service.stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  }
-}
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { gauges: { type: 'string', default: 'vllm' } } });
@@ -128,10 +45,10 @@ async function main(): Promise<void> {
     };
     const loadBefore = loadAverage();
     const baselineSim = await startSimulatorProcess(gpu);
-    const baseline = await direct(baselineSim.baseUrl, total, profile.depth).finally(() => baselineSim.stop());
+    const baseline = await bareClient(baselineSim.baseUrl, total, profile.depth, body).finally(() => baselineSim.stop());
     const batchSim = await startSimulatorProcess(gpu);
     try {
-      const batched = await throughBatchServer(batchSim.baseUrl, total);
+      const batched = await throughBatchServer(batchSim.baseUrl, total, body);
       console.log(
         JSON.stringify({
           profile: name,

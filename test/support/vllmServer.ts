@@ -15,7 +15,23 @@ export function buildTinyModel(venv: string, dir: string): void {
   execFileSync(path.join(venv, 'bin/python'), [path.join(REPO, 'test/vllm/build_tiny_model.py'), dir], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
-export type VllmServer = { baseUrl: string; stop(): Promise<void> };
+/** The engine of every real-vLLM run here, `vllm serve`'s or `run_batch`'s: the tiny model on CPU in float32, eager. */
+export const vllmEngineArgs = (modelDir: string, name: string): string[] => [
+  '--model',
+  modelDir,
+  '--served-model-name',
+  name,
+  '--max-model-len',
+  '512',
+  '--enforce-eager',
+  '--dtype',
+  'float32',
+];
+
+/** vLLM's environment: a 1 GB KV cache on CPU, no model hub, no usage reports. */
+export const vllmEnv = (): NodeJS.ProcessEnv => ({ ...process.env, VLLM_CPU_KVCACHE_SPACE: '1', HF_HUB_OFFLINE: '1', VLLM_NO_USAGE_STATS: '1' });
+
+export type VllmServer = { baseUrl: string; pid: number; stop(): Promise<void> };
 
 /**
  * A real vLLM OpenAI server on CPU serving `modelDir` as `name` on `port`, ready once it lists the
@@ -37,23 +53,15 @@ export async function startVllm(options: {
     [
       '-m',
       'vllm.entrypoints.openai.api_server',
-      '--model',
-      options.modelDir,
-      '--served-model-name',
-      options.name,
+      ...vllmEngineArgs(options.modelDir, options.name),
       '--host',
       '127.0.0.1',
       '--port',
       String(options.port),
-      '--max-model-len',
-      '512',
-      '--enforce-eager',
-      '--dtype',
-      'float32',
       ...(options.embeddings ? ['--runner', 'pooling', '--convert', 'embed'] : []),
     ],
     // `vllm serve` fails under the vllm-cpu package name; the module entry point works.
-    { env: { ...process.env, VLLM_CPU_KVCACHE_SPACE: '1', HF_HUB_OFFLINE: '1', VLLM_NO_USAGE_STATS: '1' }, stdio: ['ignore', log, log], detached: true },
+    { env: vllmEnv(), stdio: ['ignore', log, log], detached: true },
   );
   fs.closeSync(log);
   const baseUrl = `http://127.0.0.1:${options.port}/v1`;
@@ -69,13 +77,14 @@ export async function startVllm(options: {
       { timeoutMs: 240_000, intervalMs: 1000, what: `vLLM on port ${options.port}` },
     );
   } catch (err) {
-    await stopGroup(child);
+    await stopProcessGroup(child);
     throw err;
   }
-  return { baseUrl, stop: () => stopGroup(child) };
+  return { baseUrl, pid: child.pid!, stop: () => stopProcessGroup(child) };
 }
 
-async function stopGroup(child: ChildProcess): Promise<void> {
+/** Stops a process started with `detached: true` and its whole group: SIGTERM, SIGKILL after 20 s. */
+export async function stopProcessGroup(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   process.kill(-child.pid!, 'SIGTERM');
