@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { findStoppedBatches } from '../store/batches';
 import type { Db } from '../db/pool';
 import { logger } from '../logger';
@@ -28,7 +29,13 @@ export class CancelWatch {
   /** A signal that aborts once the batch stops running; `release` when the chunk ends. */
   watch(batchId: string): { signal: AbortSignal; release: () => void } {
     let entry = this.watched.get(batchId);
-    if (!entry) this.watched.set(batchId, (entry = { controller: new AbortController(), chunks: 0 }));
+    if (!entry) {
+      entry = { controller: new AbortController(), chunks: 0 };
+      // Every chunk of the batch this worker runs listens to it, a few times each (the signals
+      // combined with it): as many as a batch's window allows, not a leak.
+      setMaxListeners(0, entry.controller.signal);
+      this.watched.set(batchId, entry);
+    }
     entry.chunks++;
     this.timer ??= setTimeout(() => void this.check(), CHECK_INTERVAL_MS);
     const watched = entry;
