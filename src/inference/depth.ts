@@ -2,16 +2,20 @@ import type { SchedulerGauges } from './gauges';
 import type { Semaphore } from './semaphore';
 
 /**
- * Where the depth starts before anything is known about a backend, and where it is put back once the
- * backend turns out to export no gauges: vLLM's default `max_num_seqs`. A deeper GPU is found from
- * here in one round trip (with gauges, one reading); a shallower one holds the difference in its
- * queue for that long, which costs nothing but the queue. Starting at 32 cost a 1,024-deep GPU at 4 s
- * a request two round trips at a quarter and less of its depth without gauges, and with gauges held a
- * fleet of 64 GPUs behind 4 workers at about half its slots (`npm run bench:fleet -- lone --slots 64`:
- * 0.52 of the slots in service against 0.90 from 256).
+ * Where the depth starts before anything is known about a backend: its gauges, read within 250 ms,
+ * find the rest in two readings. Starting at 256 instead queued up to 192 requests at each 64-slot
+ * GPU before the first reading, in arrival order: a small batch of another tenant then waited behind
+ * a big one's (fairness.test.ts failed by 2 s).
  */
-export const INITIAL_DEPTH = 256;
-export const DEPTH_WITHOUT_GAUGES = INITIAL_DEPTH;
+export const INITIAL_DEPTH = 32;
+
+/**
+ * Where it starts once the backend turns out to export no gauges: vLLM's default `max_num_seqs`. A
+ * deeper GPU is found from here in one round trip; a shallower one queues the difference for that
+ * long. Starting at 32 instead cost a 1,024-deep GPU at 4 s a request two round trips at a quarter
+ * and less of its depth.
+ */
+export const DEPTH_WITHOUT_GAUGES = 256;
 
 /** One request the backend answered with a success: what the depth is found from when it exports no gauges. */
 export type Completion = {

@@ -60,7 +60,8 @@ describe('stream-to-batch queues', () => {
       const state = await waitFor(
         async () => {
           const current = await handle.query(queueStateQuery).catch(() => undefined);
-          return current?.holdReason === 'model_not_served' && current;
+          // It checks again every 0.2 s (time_interval), holding: read it between two checks.
+          return current?.holdReason === 'model_not_served' && current.phase === 'waiting' && current;
         },
         { timeoutMs: 20_000, what: 'the dispatcher to hold for the model' },
       );
