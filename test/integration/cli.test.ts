@@ -248,7 +248,8 @@ describe('the vbs command line', () => {
     expect(parentBatch.request_counts).toEqual({ total: 6, completed: 4, failed: 2 });
 
     const results = await vbs('results', parentBatch.id);
-    expect(results.code).toBe(0);
+    // Its stderr in the failure, should it fail: it failed once in a fresh-clone CI run under load (exit 1) and passed alone.
+    expect({ code: results.code, stderr: results.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
     const lines = results.stdout
       .trimEnd()
       .split('\n')
