@@ -128,11 +128,15 @@ export class DepthController {
       const ourShare = Math.min(1, this.slots.active / Math.max(1, running + waiting));
       this.congested = true;
       this.set(Math.min(this.depth, this.slots.active - Math.ceil((waiting - queueTarget) * ourShare)));
-    } else if (this.demand()) {
+    } else if (this.demand() && running + waiting >= this.slots.active) {
       // Nothing queued at the backend while we use every slot: it has room we cannot see yet. Growing
       // at once to what is queued here (fourfold at least, sixteenfold at most) reaches a 1,024-deep
       // GPU from 32 in two readings (0.5 s); doubling took five and cost the bench's deep profile
       // about 2 s of a full GPU. An overshoot is one reading's worth of queue at the backend, shed at the next.
+      // Only a reading that shows all we have in flight says there is room: on a busy machine the
+      // requests sent after the last leap may not have reached the backend yet, and leaping again on
+      // their absence queued 236 requests at each 64-slot GPU of the fleet bench (bench/fleet.ts), each
+      // of them a full 20-second wave, which the worker that sent them had to run alone.
       if (waiting === 0 && !this.congested) this.leap(this.depth);
       else this.grow();
     }

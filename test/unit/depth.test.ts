@@ -61,6 +61,21 @@ describe('DepthController', () => {
     expect(bounded.depth).toBe(64);
   });
 
+  test('a reading that does not yet show every request in flight does not grow the depth', async () => {
+    const slots = new Semaphore(32);
+    const controller = new DepthController(slots, 1024);
+    await saturate(slots);
+    controller.onGauges({ running: 32, waiting: 0 });
+    expect(controller.depth).toBe(128);
+    await saturate(slots);
+    // The 96 sent after the leap have not reached the backend (a busy machine): its gauges still say 32.
+    controller.onGauges({ running: 32, waiting: 0 });
+    expect(controller.depth).toBe(128);
+    controller.onGauges({ running: 64, waiting: 64 });
+    // Once they show, it is found: 64 running, a short queue kept.
+    expect(controller.depth).toBe(64 + 8);
+  });
+
   test('idle slots do not grow the depth', () => {
     const slots = new Semaphore(32);
     const controller = new DepthController(slots, 1024);
