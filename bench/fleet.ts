@@ -14,18 +14,19 @@
  *   failing  mixed, and once a quarter of the lines are done --down GPUs (default 8, the last ones)
  *            fail (--down-mode crash: in-flight connections reset, then refused; or 503)
  *
- * Reports a JSON line per scenario: the pipeline's steady throughput (completions per second at the
- * simulator while the pipeline has work to dispatch) against the fleet's capacity, the mean share
- * of the fleet's slots in service, the end-to-end time against an ideal pipeline's, failed lines, for
- * `failing` the time until throughput is back to (gpus - down)/gpus of capacity, machine-wide and
+ * Reports a JSON line per scenario: the pipeline's steady throughput (the simulator's requests in
+ * service while the pipeline has work to dispatch, over the latency: see `steady`) against the
+ * fleet's capacity, the end-to-end time against an ideal pipeline's, failed lines, for `failing` the
+ * throughput after against the surviving GPUs' capacity and the time until it is back, machine-wide and
  * per-process CPU ms per request, per-process peak RSS, and the load average before.
  *
  *   npm run bench:fleet -- [lone|mixed|failing ...] [--gauges vllm|none|both] [--workers 4] [--lines N]
  *       [--batches 50] [--tenants 10] [--gpus 64] [--slots 256] [--latency-s 20] [--down gpus/8]
- *       [--down-mode crash|503] [--fail-at 0.25] [--max-inflight 300] [--env NAME=VALUE ...]
+ *       [--down-mode crash|503] [--fail-at 0.25] [--max-inflight 300] [--env NAME=VALUE ...] [--samples DIR]
  *
  * --gpus/--slots/--latency-s other than 64/256/20 are a scaled fleet, flagged `scaled` in the report.
  * --env passes a setting to every process of the service (e.g. --env CHUNKS_IN_FLIGHT_PER_BATCH=40).
+ * --samples writes each scenario's once-a-second fleet totals to DIR/<scenario>-<gauges>.jsonl.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -66,6 +67,7 @@ type Options = {
   failAt: number;
   maxInflight: number;
   env: Record<string, string>;
+  samplesDir: string | undefined;
 };
 
 function parseArgs(argv: string[]): Options {
@@ -85,6 +87,7 @@ function parseArgs(argv: string[]): Options {
     // the default ceiling, 1024, would allow 65,536. 300 is 17% above a GPU's 256 slots.
     maxInflight: 300,
     env: {},
+    samplesDir: undefined,
   };
   const numbers: Record<string, keyof Options> = {
     '--workers': 'workers',
@@ -118,6 +121,9 @@ function parseArgs(argv: string[]): Options {
       const mode = value();
       if (mode !== 'crash' && mode !== '503') throw new Error('--down-mode is crash or 503');
       options.downMode = mode;
+    } else if (arg === '--samples') {
+      options.samplesDir = value();
+      fs.mkdirSync(options.samplesDir, { recursive: true });
     } else if (arg === '--env') {
       const [name, ...rest] = value().split('=');
       if (!name || rest.length === 0) throw new Error('--env takes NAME=VALUE');
@@ -322,27 +328,34 @@ class FleetSampler {
 
 const round = (n: number, digits = 3) => Number(n.toFixed(digits));
 
-/** Completions per second between two samples. */
-const rate = (from: Sample, to: Sample) => (to.t > from.t ? ((to.completed - from.completed) * 1000) / (to.t - from.t) : 0);
+/** The mean of the requests in service over the samples from `from` to `to` (ms), inclusive. */
+function meanInService(samples: Sample[], from: number, to: number): number {
+  const span = samples.filter((s) => s.t >= from && s.t <= to);
+  return span.length === 0 ? 0 : span.reduce((sum, s) => sum + s.inService, 0) / span.length;
+}
 
 /**
- * Steady state: from the first completion (the first requests arrived one latency before) to the
- * last arrival (after it the fleet drains: the pipeline has nothing left to send). Completions in it
- * are what the pipeline kept the fleet doing while it had work.
+ * Steady state: while the pipeline has work to dispatch — lines neither completed nor at the fleet
+ * (in service or queued there) — from the first arrival. After it the fleet only drains what it
+ * holds. (The last arrival would not do: one request sent again late, after a failure, kept the
+ * window open through the drain.)
+ *
+ * Throughput is measured by Little's law, not by counting completions: every request takes exactly
+ * the latency at the simulator, so the completions per second averaged over time are the mean in
+ * service over the latency. Counted completions are useless here: requests sent together complete
+ * together, so the fleet completes in waves of thousands 20 s apart, and a window's count depends on
+ * how many wave fronts it happens to hold (one run "did" 1.2 × the fleet's capacity).
  */
-function steady(samples: Sample[], totalSlots: number) {
-  const last = samples[samples.length - 1]!;
-  const firstCompletion = samples.find((s) => s.completed > 0);
-  const lastArrival = samples.find((s) => s.requests === last.requests);
+function steady(samples: Sample[], totalSlots: number, totalLines: number) {
   const firstArrival = samples.find((s) => s.requests > 0);
-  if (!firstCompletion || !lastArrival || !firstArrival) return undefined;
-  const busy = samples.filter((s) => s.t >= firstArrival.t && s.t <= lastArrival.t);
+  if (!firstArrival) return undefined;
+  const undispatched = (s: Sample) => totalLines - s.completed - s.inService - s.queued;
+  const lastBusy = [...samples].reverse().find((s) => s.t >= firstArrival.t && undispatched(s) > 0) ?? firstArrival;
   return {
-    window_s: round((lastArrival.t - firstCompletion.t) / 1000, 1),
-    rps: rate(firstCompletion, lastArrival),
-    occupancy: busy.reduce((sum, s) => sum + s.inService, 0) / busy.length / totalSlots,
+    window_s: round((lastBusy.t - firstArrival.t) / 1000, 1),
+    occupancy: meanInService(samples, firstArrival.t, lastBusy.t) / totalSlots,
     firstArrivalS: firstArrival.t / 1000,
-    lastArrival,
+    lastBusy,
   };
 }
 
@@ -434,6 +447,8 @@ async function runScenario(o: Options, scenario: Scenario, gauges: Gauges): Prom
     processCpu.bench = round((benchCpu.user + benchCpu.system) / 1000 / totalLines);
     sampler.stop();
     rss.stop();
+    // The simulator's fleet totals once a second, for a look at a run's course.
+    if (o.samplesDir) fs.writeFileSync(path.join(o.samplesDir, `${scenario}-${gauges}.jsonl`), sampler.samples.map((s) => JSON.stringify(s)).join('\n') + '\n');
 
     const batches = [...finished.values()];
     const counts = batches.reduce((sum, b) => ({ completed: sum.completed + b.request_counts.completed, failed: sum.failed + b.request_counts.failed }), {
@@ -442,7 +457,7 @@ async function runScenario(o: Options, scenario: Scenario, gauges: Gauges): Prom
     });
     const samples = sampler.samples;
     const totalSlots = o.gpus * o.slots;
-    const state = steady(samples, totalSlots);
+    const state = steady(samples, totalSlots, totalLines);
     const names = new Map([...pids, ['bench', process.pid] as const].map(([name, pid]) => [pid, name]));
     const idealS = totalLines / capacityRps + o.latencyS;
     return {
@@ -465,16 +480,15 @@ async function runScenario(o: Options, scenario: Scenario, gauges: Gauges): Prom
       // The headline: what the pipeline kept the fleet doing while it had work, against what the fleet can do.
       steady: state && {
         window_s: state.window_s,
-        rps: round(state.rps, 1),
-        ratio: round(state.rps / capacityRps),
-        occupancy: round(state.occupancy),
+        rps: round(state.occupancy * capacityRps, 1),
+        ratio: round(state.occupancy),
         first_request_s: round(state.firstArrivalS, 1),
       },
       end_to_end_s: round(endToEndS, 1),
       // A perfect pipeline: the fleet full from the batch's creation, results written at no cost.
       ideal_s: round(idealS, 1),
       end_to_end_ratio: round(idealS / endToEndS),
-      ...(scenario === 'failing' && failAt !== undefined ? { failure: failure(samples, failAt, o, capacityRps, state?.lastArrival) } : {}),
+      ...(scenario === 'failing' && failAt !== undefined ? { failure: failure(samples, failAt, o, capacityRps, state?.firstArrivalS ?? 0, state?.lastBusy) } : {}),
       simulator_requests: samples[samples.length - 1]?.requests,
       // Machine-wide includes whatever else runs on the machine (see the load average); per process, this deployment's own.
       cpu_ms_per_request: {
@@ -509,41 +523,33 @@ function peakRss(rss: RssSampler, names: Map<number, string>): Record<string, nu
 }
 
 /**
- * After `down` GPUs fail: the throughput before and after, and how long until it is back to the
- * survivors' capacity ((gpus - down)/gpus of the fleet's) — a moving average over one latency at or
- * above 95 % of it — and until their slots are 95 % in service again (what throughput follows one latency later).
+ * After `down` GPUs fail, by the requests in service (Little's law, as `steady`): the throughput
+ * before and after against the capacity of the fleet and of the surviving GPUs, and how long until
+ * it is back to the survivors' capacity to within 5 % for good — the mean in service over the
+ * preceding latency (or since the failure, if shorter) at or above 95 % of the surviving slots at
+ * every sample until the pipeline ran out of work to dispatch.
  */
-function failure(samples: Sample[], failAtMs: number, o: Options, capacityRps: number, lastArrival: Sample | undefined) {
-  const surviving = (o.gpus - o.down) / o.gpus;
-  const target = surviving * capacityRps;
-  const threshold = 0.95 * target;
-  const at = (t: number) => samples.reduce((best, s) => (Math.abs(s.t - t) < Math.abs(best.t - t) ? s : best));
-  const end = lastArrival ?? samples[samples.length - 1]!;
-  const after = samples.filter((s) => s.t >= failAtMs && s.t <= end.t);
-  const firstCompletion = samples.find((s) => s.completed > 0);
-  // Back once the rate over one latency stays at or above the threshold until the last arrival: 0 if it never fell below,
-  // null if it never came back. Over one latency, not less: every request takes exactly that long, so requests sent
-  // together complete together, in waves a shorter window would read as dips.
-  const windowMs = o.latencyS * 1000;
-  const windows = after.filter((s) => s.t >= failAtMs + 1000).map((s) => ({ t: s.t, rps: rate(at(s.t - windowMs), s) }));
-  const lastBelow = windows.map((w) => w.rps < threshold).lastIndexOf(true);
+function failure(samples: Sample[], failAtMs: number, o: Options, capacityRps: number, firstArrivalS: number, lastBusy: Sample | undefined) {
+  const latencyMs = o.latencyS * 1000;
+  const survivingSlots = (o.gpus - o.down) * o.slots;
+  const end = (lastBusy ?? samples[samples.length - 1]!).t;
+  const windows = samples
+    .filter((s) => s.t > failAtMs && s.t <= end)
+    .map((s) => ({ t: s.t, share: meanInService(samples, Math.max(failAtMs, s.t - latencyMs), s.t) / survivingSlots }));
+  const lastBelow = windows.map((w) => w.share < 0.95).lastIndexOf(true);
   const recoveryS = windows.length === 0 || lastBelow === windows.length - 1 ? null : lastBelow === -1 ? 0 : (windows[lastBelow + 1]!.t - failAtMs) / 1000;
-  const slotsBack = after.find((s) => s.inService >= 0.95 * (o.gpus - o.down) * o.slots);
-  const failSample = at(failAtMs);
-  const settledFrom = at(Math.min(failAtMs + o.latencyS * 1000, end.t));
+  const before = meanInService(samples, firstArrivalS * 1000, failAtMs);
+  const after = meanInService(samples, failAtMs, end);
   return {
     gpus_down: o.down,
     mode: o.downMode,
     at_s: round(failAtMs / 1000, 1),
-    before_rps: firstCompletion ? round(rate(firstCompletion, failSample), 1) : null,
-    // From one latency after the failure (the lost requests, sent again, complete by then) to the last arrival.
-    after_rps: round(rate(settledFrom, end), 1),
-    after_ratio_of_surviving: round(rate(settledFrom, end) / target),
-    target_rps: round(target, 1),
-    recovery_threshold_rps: round(threshold, 1),
+    before_rps: round(before / o.latencyS, 1),
+    before_ratio: round(before / o.latencyS / capacityRps),
+    after_rps: round(after / o.latencyS, 1),
+    after_ratio_of_surviving: round(after / survivingSlots),
     recovery_s: recoveryS === null ? null : round(recoveryS, 1),
-    slots_recovery_s: slotsBack ? round((slotsBack.t - failAtMs) / 1000, 1) : null,
-    min_rps_after: windows.length > 0 ? round(Math.min(...windows.map((w) => w.rps)), 1) : null,
+    min_share_after: windows.length > 0 ? round(Math.min(...windows.map((w) => w.share))) : null,
   };
 }
 

@@ -79,19 +79,21 @@ export class InferenceClient {
   /**
    * `url` is the batch endpoint as in the input file, e.g. `/v1/chat/completions`; `request.text` the
    * body's JSON text, sent as it is; `request.model` the model it names, which picks the backends.
-   * `startSignal` (default `signal`) aborts it only while it waits for its first slot: once sent, only `signal` stops it.
+   * `waitSignal` (default `signal`) also aborts it while it waits for a slot, before its first
+   * attempt or between attempts (after a failure, or after its server went down with it): it is
+   * running nowhere then, and goes back whole. At a backend, only `signal` stops it.
    */
   async execute(
     url: string,
     request: { text: string; model: string | undefined },
     signal: AbortSignal,
     claim?: Claim,
-    startSignal: AbortSignal = signal,
+    waitSignal: AbortSignal = signal,
   ): Promise<InferenceOutcome> {
     const { attempts } = this.options;
     const payload = request.text;
-    for (let charged = 0, sent = false; ; sent = true) {
-      const { backend, release } = await this.options.pool.acquire(sent ? signal : startSignal, claim, request.model, url);
+    for (let charged = 0; ;) {
+      const { backend, release } = await this.options.pool.acquire(waitSignal, claim, request.model, url);
       const inFlight = backend.slots.active;
       const sentAt = performance.now();
       let result: Attempt;
@@ -123,7 +125,7 @@ export class InferenceClient {
         backendRetries.inc({ cause: result.code, charged: 'false' });
         // An outage, not charged. Until the breaker takes the server out of rotation, pace the
         // attempts as retries: a server that fails its probes but not every request must not spin us.
-        if (backend.health.healthy) await abortableSleep(backoffMs(attempts, Math.max(1, charged)), signal);
+        if (backend.health.healthy) await abortableSleep(backoffMs(attempts, Math.max(1, charged)), waitSignal);
         continue;
       }
       // An overload the server answered with, not an outage: it runs too much at once.
@@ -133,7 +135,7 @@ export class InferenceClient {
         return { kind: 'error', code: result.code, message: `${result.message} (gave up after ${charged} attempts)` };
       }
       backendRetries.inc({ cause: result.code, charged: 'true' });
-      await abortableSleep(backoffMs(attempts, charged, result.retryAfterMs), signal);
+      await abortableSleep(backoffMs(attempts, charged, result.retryAfterMs), waitSignal);
     }
   }
 

@@ -93,10 +93,11 @@ export async function runChunk(
   const model = pending.length > 0 ? (JSON.parse(pending[0]!.body) as { model: string }).model : undefined;
   const count = countOutcome(args.endpoint, model ?? '');
   let lastProgressAt = Date.now();
-  // Requests not sent yet stop when the chunk hands them back; those in flight finish and are kept.
+  // When the chunk hands its work back, the requests waiting for a slot here (not sent yet, or to be
+  // sent again after their server failed) go back; those at a backend finish and are kept.
   const handBack = new AbortController();
-  const startSignal = AbortSignal.any([signal, handBack.signal]);
-  setMaxListeners(pending.length + 16, startSignal);
+  const waitSignal = AbortSignal.any([signal, handBack.signal]);
+  setMaxListeners(pending.length + 16, waitSignal);
   let mostServing = inference.pool.servingCount(model, [args.endpoint]);
   let overloadedSince: number | undefined;
   const watchdog = setInterval(
@@ -115,13 +116,13 @@ export async function runChunk(
       const { waiting, depth } = pool.queueState(model ?? '', [args.endpoint]);
       overloadedSince = serving > 0 && serving < mostServing && waiting > depth ? (overloadedSince ?? Date.now()) : undefined;
       if (overloadedSince !== undefined && Date.now() - overloadedSince >= HAND_BACK_AFTER_MS && !handBack.signal.aborted) {
-        handBack.abort(new ChunkHandedBackError(`${mostServing - serving} of this worker's backends left rotation: the chunk's requests not yet sent are handed back`));
+        handBack.abort(new ChunkHandedBackError(`${mostServing - serving} of this worker's backends left rotation: the chunk's requests waiting here are handed back`));
       }
     },
     Math.min(1_000, control.stallTimeoutMs / 4),
   );
   const executions = pending.map(async (request) => {
-    const outcome = await inference.execute(args.endpoint, { text: request.body, model }, signal, control.claim, startSignal);
+    const outcome = await inference.execute(args.endpoint, { text: request.body, model }, signal, control.claim, waitSignal);
     lastProgressAt = Date.now();
     const result = toResult(args.batchId, args.endpoint, request.line_no, outcome);
     count(result);
