@@ -336,9 +336,9 @@ function meanInService(samples: Sample[], from: number, to: number): number {
 
 /**
  * Steady state: while the pipeline has work to dispatch — lines neither completed nor at the fleet
- * (in service or queued there) — from the first arrival. After it the fleet only drains what it
- * holds. (The last arrival would not do: one request sent again late, after a failure, kept the
- * window open through the drain.)
+ * (in service or queued there) — and enough lines are left to fill the GPUs up, from the first
+ * arrival. After it the fleet only drains what it holds. (The last arrival would not do: one request
+ * sent again late, after a failure, kept the window open through the drain.)
  *
  * Throughput is measured by Little's law, not by counting completions: every request takes exactly
  * the latency at the simulator, so the completions per second averaged over time are the mean in
@@ -346,11 +346,13 @@ function meanInService(samples: Sample[], from: number, to: number): number {
  * together, so the fleet completes in waves of thousands 20 s apart, and a window's count depends on
  * how many wave fronts it happens to hold (one run "did" 1.2 × the fleet's capacity).
  */
-function steady(samples: Sample[], totalSlots: number, totalLines: number) {
+function steady(samples: Sample[], slotsPerGpu: number, totalSlots: number, totalLines: number) {
   const firstArrival = samples.find((s) => s.requests > 0);
   if (!firstArrival) return undefined;
   const undispatched = (s: Sample) => totalLines - s.completed - s.inService - s.queued;
-  const lastBusy = [...samples].reverse().find((s) => s.t >= firstArrival.t && undispatched(s) > 0) ?? firstArrival;
+  // Work left that can fill the GPUs up: at the very end, fewer lines are left than slots.
+  const canFill = (s: Sample) => undispatched(s) > 0 && totalLines - s.completed >= s.gpusUp * slotsPerGpu;
+  const lastBusy = [...samples].reverse().find((s) => s.t >= firstArrival.t && canFill(s)) ?? firstArrival;
   return {
     window_s: round((lastBusy.t - firstArrival.t) / 1000, 1),
     occupancy: meanInService(samples, firstArrival.t, lastBusy.t) / totalSlots,
@@ -457,7 +459,7 @@ async function runScenario(o: Options, scenario: Scenario, gauges: Gauges): Prom
     });
     const samples = sampler.samples;
     const totalSlots = o.gpus * o.slots;
-    const state = steady(samples, totalSlots, totalLines);
+    const state = steady(samples, o.slots, totalSlots, totalLines);
     const names = new Map([...pids, ['bench', process.pid] as const].map(([name, pid]) => [pid, name]));
     const idealS = totalLines / capacityRps + o.latencyS;
     return {
@@ -524,10 +526,11 @@ function peakRss(rss: RssSampler, names: Map<number, string>): Record<string, nu
 
 /**
  * After `down` GPUs fail, by the requests in service (Little's law, as `steady`): the throughput
- * before and after against the capacity of the fleet and of the surviving GPUs, and how long until
- * it is back to the survivors' capacity to within 5 % for good — the mean in service over the
- * preceding latency (or since the failure, if shorter) at or above 95 % of the surviving slots at
- * every sample until the pipeline ran out of work to dispatch.
+ * before and after against the capacity of the fleet and of the surviving GPUs; how long until it is
+ * back to the survivors' capacity to within 5 % — the mean in service over the preceding latency (or
+ * since the failure, if shorter) at 95 % of the surviving slots or more — and the lowest that mean
+ * fell to from then until the pipeline ran out of work (its last seconds included: the end of a run,
+ * when the last lines are not spread evenly over the GPUs, shows there too).
  */
 function failure(samples: Sample[], failAtMs: number, o: Options, capacityRps: number, firstArrivalS: number, lastBusy: Sample | undefined) {
   const latencyMs = o.latencyS * 1000;
@@ -536,8 +539,7 @@ function failure(samples: Sample[], failAtMs: number, o: Options, capacityRps: n
   const windows = samples
     .filter((s) => s.t > failAtMs && s.t <= end)
     .map((s) => ({ t: s.t, share: meanInService(samples, Math.max(failAtMs, s.t - latencyMs), s.t) / survivingSlots }));
-  const lastBelow = windows.map((w) => w.share < 0.95).lastIndexOf(true);
-  const recoveryS = windows.length === 0 || lastBelow === windows.length - 1 ? null : lastBelow === -1 ? 0 : (windows[lastBelow + 1]!.t - failAtMs) / 1000;
+  const back = windows.findIndex((w) => w.share >= 0.95);
   const before = meanInService(samples, firstArrivalS * 1000, failAtMs);
   const after = meanInService(samples, failAtMs, end);
   return {
@@ -548,8 +550,8 @@ function failure(samples: Sample[], failAtMs: number, o: Options, capacityRps: n
     before_ratio: round(before / o.latencyS / capacityRps),
     after_rps: round(after / o.latencyS, 1),
     after_ratio_of_surviving: round(after / survivingSlots),
-    recovery_s: recoveryS === null ? null : round(recoveryS, 1),
-    min_share_after: windows.length > 0 ? round(Math.min(...windows.map((w) => w.share))) : null,
+    recovery_s: back === -1 ? null : round((windows[back]!.t - failAtMs) / 1000, 1),
+    lowest_share_since: back === -1 ? null : round(Math.min(...windows.slice(back).map((w) => w.share))),
   };
 }
 
