@@ -356,7 +356,7 @@ function steady(samples: Sample[], slotsPerGpu: number, totalSlots: number, tota
   return {
     window_s: round((lastBusy.t - firstArrival.t) / 1000, 1),
     occupancy: meanInService(samples, firstArrival.t, lastBusy.t) / totalSlots,
-    firstArrivalS: firstArrival.t / 1000,
+    firstArrival,
     lastBusy,
   };
 }
@@ -484,13 +484,13 @@ async function runScenario(o: Options, scenario: Scenario, gauges: Gauges): Prom
         window_s: state.window_s,
         rps: round(state.occupancy * capacityRps, 1),
         ratio: round(state.occupancy),
-        first_request_s: round(state.firstArrivalS, 1),
+        first_request_s: round(state.firstArrival.t / 1000, 1),
       },
       end_to_end_s: round(endToEndS, 1),
       // A perfect pipeline: the fleet full from the batch's creation, results written at no cost.
       ideal_s: round(idealS, 1),
       end_to_end_ratio: round(idealS / endToEndS),
-      ...(scenario === 'failing' && failAt !== undefined ? { failure: failure(samples, failAt, o, capacityRps, state?.firstArrivalS ?? 0, state?.lastBusy) } : {}),
+      ...(scenario === 'failing' && failAt !== undefined ? { failure: failure(samples, failAt, o, capacityRps, state?.firstArrival, state?.lastBusy) } : {}),
       simulator_requests: samples[samples.length - 1]?.requests,
       // Machine-wide includes whatever else runs on the machine (see the load average); per process, this deployment's own.
       cpu_ms_per_request: {
@@ -532,7 +532,7 @@ function peakRss(rss: RssSampler, names: Map<number, string>): Record<string, nu
  * fell to from then until the pipeline ran out of work (its last seconds included: the end of a run,
  * when the last lines are not spread evenly over the GPUs, shows there too).
  */
-function failure(samples: Sample[], failAtMs: number, o: Options, capacityRps: number, firstArrivalS: number, lastBusy: Sample | undefined) {
+function failure(samples: Sample[], failAtMs: number, o: Options, capacityRps: number, firstArrival: Sample | undefined, lastBusy: Sample | undefined) {
   const latencyMs = o.latencyS * 1000;
   const survivingSlots = (o.gpus - o.down) * o.slots;
   const end = (lastBusy ?? samples[samples.length - 1]!).t;
@@ -540,7 +540,7 @@ function failure(samples: Sample[], failAtMs: number, o: Options, capacityRps: n
     .filter((s) => s.t > failAtMs && s.t <= end)
     .map((s) => ({ t: s.t, share: meanInService(samples, Math.max(failAtMs, s.t - latencyMs), s.t) / survivingSlots }));
   const back = windows.findIndex((w) => w.share >= 0.95);
-  const before = meanInService(samples, firstArrivalS * 1000, failAtMs);
+  const before = meanInService(samples, firstArrival?.t ?? 0, failAtMs);
   const after = meanInService(samples, failAtMs, end);
   return {
     gpus_down: o.down,
