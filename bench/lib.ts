@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Agent } from 'undici';
 import { TERMINAL_STATUSES } from '../src/states/batch';
+import type { SimulatorStats } from '../src/simulator/server';
 import { freePort } from '../test/support/ports';
 import { built } from '../test/support/repo';
 import { startServiceProcess, type ServiceProcess } from '../test/support/serviceProcess';
@@ -27,7 +28,7 @@ export function startService(env: Record<string, string>): Promise<ServiceProces
  */
 export async function startSimulatorProcess(
   env: Record<string, string>,
-): Promise<{ baseUrl: string; pid: number; stats(): Promise<{ peakInService: number }>; stop(): Promise<void> }> {
+): Promise<{ baseUrl: string; pid: number; stats(): Promise<Pick<SimulatorStats, 'peakInService' | 'firstArrivalAt'>>; stop(): Promise<void> }> {
   const port = await freePort();
   const child = spawn(process.execPath, [built('main/simulator.js')], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, SIMULATOR_PORT: String(port), SIMULATOR_HOST: '127.0.0.1' },
@@ -46,7 +47,7 @@ export async function startSimulatorProcess(
   return {
     baseUrl,
     pid: child.pid!,
-    stats: () => getJson<{ peakInService: number }>(`http://127.0.0.1:${port}/sim/stats`),
+    stats: () => getJson<SimulatorStats>(`http://127.0.0.1:${port}/sim/stats`),
     stop: () =>
       new Promise<void>((resolve) => {
         child.once('exit', () => resolve());
@@ -263,6 +264,8 @@ export type Run = {
   cpuMsPerRequestOf: Record<string, number>;
   phases?: Record<string, number>;
   cpuMsPerRequestByStatus?: Record<string, number>;
+  /** When the batch was created (epoch ms): the backend's first arrival after it is the first request's delay. */
+  createdAtMs?: number;
 };
 
 export async function measured(total: number, run: () => Promise<void>, meters: CpuMeters = {}): Promise<Run> {
@@ -343,11 +346,13 @@ export async function throughBatchServer(baseUrl: string, total: number, body: (
     );
     let phases: Record<string, number> = {};
     const cpuByStatus: Record<string, number> = {};
+    let createdAtMs = 0;
     const run = await measured(
       total,
       async () => {
         let status = 'validating';
         let cpuAt = machineCpuMs().busy;
+        createdAtMs = Date.now();
         const created = await getJson<BatchState>(`${service.apiUrl}/batches`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -369,7 +374,7 @@ export async function throughBatchServer(baseUrl: string, total: number, body: (
       },
       { ...meters, service: () => treeCpuMs(service.child.pid!) },
     );
-    return { ...run, phases, cpuMsPerRequestByStatus: cpuByStatus };
+    return { ...run, phases, cpuMsPerRequestByStatus: cpuByStatus, createdAtMs };
   } finally {
     await service.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });

@@ -49,6 +49,7 @@ async function main(): Promise<void> {
     const batchSim = await startSimulatorProcess(gpu);
     try {
       const batched = await throughBatchServer(batchSim.baseUrl, total, body);
+      const { peakInService, firstArrivalAt } = await batchSim.stats();
       console.log(
         JSON.stringify({
           profile: name,
@@ -57,7 +58,9 @@ async function main(): Promise<void> {
           direct: { rps: Math.round(baseline.rps), cpu_ms_per_request: Number(baseline.cpuMsPerRequest.toFixed(2)) },
           batch_server: { rps: Math.round(batched.rps), cpu_ms_per_request: Number(batched.cpuMsPerRequest.toFixed(2)), ...batched.phases },
           ratio: Number((batched.rps / baseline.rps).toFixed(3)),
-          batch_server_peak_in_service: (await batchSim.stats()).peakInService,
+          batch_server_peak_in_service: peakInService,
+          // From the create call to the backend's first request.
+          first_request_ms: firstArrivalAt === null ? null : firstArrivalAt - batched.createdAtMs!,
           load_average_before: loadBefore,
           cores: os.cpus().length,
         }),

@@ -13,6 +13,8 @@ import { SCHEDULER_GAUGES } from '../inference/gauges';
 
 export type SimulatorStats = {
   requests: number;
+  /** When the first inference request arrived (epoch ms), null before it. */
+  firstArrivalAt: number | null;
   /** When the latest inference request arrived (epoch ms), null before the first. */
   lastArrivalAt: number | null;
   completed: number;
@@ -70,7 +72,7 @@ async function startGpu(options: SimulatorOptions, port: number, host: string, f
   const slots = new Semaphore(options.capacity);
   let peakInService = 0;
   const faults = new FaultInjector(options.faults, options.seed);
-  const counters = { requests: 0, completed: 0, lastArrivalAt: null as number | null };
+  const counters = { requests: 0, completed: 0, firstArrivalAt: null as number | null, lastArrivalAt: null as number | null };
   const startedAt = Math.floor(Date.now() / 1000);
   const modelList = {
     object: 'list',
@@ -119,6 +121,7 @@ async function startGpu(options: SimulatorOptions, port: number, host: string, f
   async function serveInference(req: IncomingMessage, res: ServerResponse, handler: (body: unknown) => Inference): Promise<void> {
     counters.requests += 1;
     counters.lastArrivalAt = Date.now();
+    counters.firstArrivalAt ??= counters.lastArrivalAt;
     const raw = await readBody(req);
     const inference = handler(parseJson(raw));
     if (!options.models.includes(inference.model)) {
@@ -263,6 +266,7 @@ export async function startSimulatorFleet(options: SimulatorOptions, gpus: numbe
     const each = running.map((gpu, i) => ({ gpu: i, baseUrl: gpu.baseUrl, down: gpu.downMode, stats: gpu.stats() }));
     const sum = (field: 'requests' | 'completed' | 'inService' | 'queued' | 'peakInService') => each.reduce((total, g) => total + g.stats[field], 0);
     const arrivals = each.map((g) => g.stats.lastArrivalAt).filter((at): at is number => at !== null);
+    const firstArrivals = each.map((g) => g.stats.firstArrivalAt).filter((at): at is number => at !== null);
     return {
       gpus: each,
       total: {
@@ -271,6 +275,7 @@ export async function startSimulatorFleet(options: SimulatorOptions, gpus: numbe
         inService: sum('inService'),
         queued: sum('queued'),
         peakInService: sum('peakInService'),
+        firstArrivalAt: firstArrivals.length > 0 ? Math.min(...firstArrivals) : null,
         lastArrivalAt: arrivals.length > 0 ? Math.max(...arrivals) : null,
         gpusUp: each.filter((g) => g.down === null).length,
       },
