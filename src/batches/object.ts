@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BATCH_STATUSES, isTerminal } from '../states/batch';
+import { BATCH_STATUSES, INITIAL_STATUS, isTerminal } from '../states/batch';
 import type { BatchRow } from '../store/batches';
 import { BATCH_ENDPOINTS } from '../domain/endpoints';
 import { publicWebhookConfig } from '../webhooks/config';
@@ -47,6 +47,9 @@ export type BatchObject = z.infer<typeof BatchObject>;
 
 /** `retries`: the batches retrying its failed lines, which only the reads (retrieve, list) look up; a batch just created or cancelled has none. */
 export function toBatchObject(row: BatchRow, retries: string[] = []): BatchObject {
+  // While validating, only its first chunks can have run (they start early): a batch reports requests
+  // once it is accepted, in progress, and drops theirs if it never is.
+  const counted = row.status !== INITIAL_STATUS;
   return {
     id: row.id,
     object: 'batch',
@@ -70,13 +73,13 @@ export function toBatchObject(row: BatchRow, retries: string[] = []): BatchObjec
     cancelled_at: toUnixSecondsOrNull(row.cancelled_at),
     request_counts: {
       total: row.total_requests,
-      completed: row.completed_requests,
-      failed: row.failed_requests,
+      completed: counted ? row.completed_requests : 0,
+      failed: counted ? row.failed_requests : 0,
     },
     usage: {
-      input_tokens: row.input_tokens,
-      output_tokens: row.output_tokens,
-      total_tokens: row.input_tokens + row.output_tokens,
+      input_tokens: counted ? row.input_tokens : 0,
+      output_tokens: counted ? row.output_tokens : 0,
+      total_tokens: counted ? row.input_tokens + row.output_tokens : 0,
     },
     metadata: row.metadata,
     webhook: row.webhook ? publicWebhookConfig(row.webhook) : null,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Db } from '../db/pool';
-import { BATCH_STATUSES, isTerminal } from '../states/batch';
+import { BATCH_STATUSES, INITIAL_STATUS, isTerminal } from '../states/batch';
 import { findBatch } from '../store/batches';
 import { readBatchWithResults } from '../store/requests';
 import { neverExecutedCode, outputLine } from './outputLines';
@@ -30,7 +30,7 @@ export type ResultsPageOutcome = { kind: 'page'; json: string } | { kind: 'not_f
  * first line not finished yet: a line appears only once every line before it has, so a client that
  * pages on with `last_line` gets every line exactly once however the chunks interleave. Once the
  * batch has ended, lines it never ran read as its files have them (batch_cancelled, ...). Served
- * from the per-request rows, so only until retention drops them after the batch ends (`purged`:
+ * from the per-request rows (none while the batch validates), so only until retention drops them after the batch ends (`purged`:
  * the files hold everything then). The page is JSON text with each line spliced in as stored.
  */
 export async function readResultsPage(db: Db, tenantId: string, batchId: string, page: { after: number; limit: number }): Promise<ResultsPageOutcome> {
@@ -39,7 +39,8 @@ export async function readResultsPage(db: Db, tenantId: string, batchId: string,
   if (!batch) return { kind: 'not_found' };
   if (batch.requests_purged_at !== null || batch.results_purged_at !== null) return { kind: 'purged' };
   const ended = isTerminal(batch.status);
-  const rows = await readBatchWithResults(db, batchId, page.after, page.limit + 1);
+  // A batch still validating shows no line: its first chunks' may already be done, but it may yet fail and drop them.
+  const rows = batch.status === INITIAL_STATUS ? [] : await readBatchWithResults(db, batchId, page.after, page.limit + 1);
   const items: string[] = [];
   let lastLine = page.after;
   for (const row of rows.slice(0, page.limit)) {

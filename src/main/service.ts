@@ -27,6 +27,9 @@ export type RunningService = { apiUrl: string | undefined; stop: () => Promise<v
 /** Where a worker without the API serves its metrics when METRICS_PORT is unset. */
 const DEFAULT_WORKER_METRICS_PORT = 9464;
 
+/** Connections the worker roles' pool keeps open while idle (createPool's `warm`). */
+const WARM_WORKER_CONNECTIONS = 4;
+
 /**
  * Starts the roles of `config` against a Postgres and a Temporal: migrations, the owner's published
  * settings (or the check that this process agrees with them), then the worker roles, then the API
@@ -47,7 +50,9 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
   // Each role its own pool: no burst of API traffic can starve the workers' checkpoints, nor the reverse.
   // A request that cannot get a connection soon fails (503) rather than piling up behind the others.
   const apiDb = api ? createPool(databaseUrl, api.API_DB_POOL_SIZE, timeouts) : undefined;
-  const workerDb = worker ? createPool(databaseUrl, worker.WORKER_DB_POOL_SIZE, timeouts) : undefined;
+  // The worker roles' first statements for a new batch (its head, its first chunks' requests) are on
+  // the path to its first request: a few connections stay open for them.
+  const workerDb = worker ? createPool(databaseUrl, worker.WORKER_DB_POOL_SIZE, timeouts, WARM_WORKER_CONNECTIONS) : undefined;
   const pools = [apiDb, workerDb].filter((pool) => pool !== undefined);
   await untilDatabaseAvailable(() => migrate(pools[0]!));
   // Before this process's API answers anything that needs them.

@@ -4,7 +4,7 @@ import { lockBatch, sealBatch, type BatchRow } from '../store/batches';
 import { moveBatch } from '../batches/transition';
 import { listUnwrittenChunks, sumChunkFiles } from '../store/chunkFiles';
 import { completeFile, deleteFile } from '../store/files';
-import { deletePlannedRequests } from '../store/requests';
+import { discardUnstartedBatch } from '../store/requests';
 import { neverExecutedCode } from '../batches/outputLines';
 import { resultFilesOf, writeChunkLines } from './resultFiles';
 
@@ -19,7 +19,11 @@ import { resultFilesOf, writeChunkLines } from './resultFiles';
 export async function finalizeBatch(db: Db, batchId: string, requested: FinalizeOutcome, onChunk: (chunksWritten: number) => void = () => undefined): Promise<BatchRow> {
   if (requested === 'completed') await moveBatch(db, batchId, 'finalizing');
   const sealed = await withTransaction(db, (client) => seal(client, batchId, requested));
-  if (isTerminal(sealed.status)) return sealed;
+  if (isTerminal(sealed.status)) {
+    // Cancelled while validating, by the API: what its first chunks stored meanwhile goes.
+    if (sealed.in_progress_at === null) await discardUnstartedBatch(db, batchId);
+    return sealed;
+  }
   const outcome = sealed.final_status!;
 
   const files = await resultFilesOf(db, batchId, { whileRunning: false });
@@ -65,10 +69,10 @@ async function seal(client: DbClient, batchId: string, requested: FinalizeOutcom
 
 /** Stopped before validation finished: no request was accepted, so there is nothing to account for. */
 async function stopBeforeRunning(client: DbClient, batch: BatchRow, outcome: FinalizeOutcome): Promise<BatchRow> {
-  const stopped = await moveBatch(client, batch.id, outcome);
-  if (!stopped) throw new Error(`batch ${batch.id} cannot move from validating to ${outcome}`);
-  await deletePlannedRequests(client, batch.id);
-  return stopped;
+  if (!(await moveBatch(client, batch.id, outcome))) throw new Error(`batch ${batch.id} cannot move from validating to ${outcome}`);
+  await discardUnstartedBatch(client, batch.id);
+  // As it now is: the counters its first chunks had bumped are back at zero.
+  return (await lockBatch(client, batch.id))!;
 }
 
 /** Keeps a file only if it has content, as OpenAI leaves output_file_id or error_file_id null otherwise. */

@@ -6,7 +6,7 @@ import { splitLines, type Line } from '../files/lines';
 import { INITIAL_STATUS, type BatchStatus } from '../states/batch';
 import { findBatchById, type BatchError, type BatchRow } from '../store/batches';
 import { moveBatch } from '../batches/transition';
-import { deletePlannedRequests, findDuplicateCustomIds, insertPlannedRequests, type PlannedRequest } from '../store/requests';
+import { discardUnstartedBatch, findDuplicateCustomIds, insertPlannedRequests, type PlannedRequest } from '../store/requests';
 import { listLiveModels } from '../store/inferenceWorkers';
 import { validateLine, type LineContext } from '../batches/lineValidation';
 import { endpointKind, isBatchEndpoint } from '../domain/endpoints';
@@ -74,10 +74,36 @@ export async function validateAndPlan(db: Db, batchId: string, limits: PlanLimit
   }
 }
 
-/** Moves a validating batch to failed with `errors`, dropping its request index. */
+/** What a batch's first chunks need to run while the rest of its file is validated: its model, where its chunks run, how many are ready. */
+export type BatchHead = { model: string; endpoint: string; taskQueue: string; chunks: number };
+
+/**
+ * Validates and indexes the first `chunks` chunks of a validating batch, so that they can run while
+ * the whole file is validated: a GPU need not idle through the second a 20,000-line file takes, nor
+ * the minute of a million lines. `validateAndPlan` reads these lines again (harmlessly) and decides
+ * the batch as before; a batch that then fails, or is cancelled or expires first, drops what they
+ * did (`discardUnstartedBatch`). Null when nothing should start: the batch is not validating, its
+ * head has a problem (the batch is likely to fail), or no live GPU worker serves its model at its
+ * endpoint.
+ */
+export async function indexHead(db: Db, batchId: string, limits: PlanLimits, chunks: number, control: PlanControl = {}): Promise<BatchHead | null> {
+  const batch = await findBatchById(db, batchId);
+  if (!batch) throw new BatchNotFoundError(`batch ${batchId} does not exist`);
+  if (batch.status !== INITIAL_STATUS) return null;
+  const head = chunks * limits.chunkSize;
+  const input = await indexRequests(db, batch, limits, { onProgress: control.onProgress ?? (() => undefined), head });
+  if (input.errors.length > 0 || input.model === undefined) return null;
+  const { name: model, line } = input.model;
+  if ((await modelServedError(db, batch.endpoint, model, line)) !== undefined) return null;
+  // A file that ended within the head has its last chunk complete too.
+  const ready = input.cutAtHead ? chunks : Math.ceil(input.requestCount / limits.chunkSize);
+  return { model, endpoint: batch.endpoint, taskQueue: taskQueueOf(model, batch.endpoint), chunks: ready };
+}
+
+/** Moves a validating batch to failed with `errors`, dropping its request index and what its first chunks did. */
 async function failBatch(db: Db, batchId: string, errors: BatchError[]): Promise<BatchPlan> {
   const failed = await moveBatch(db, batchId, 'failed', { errors });
-  await deletePlannedRequests(db, batchId);
+  await discardUnstartedBatch(db, batchId);
   return failed ? { outcome: 'failed' } : planOf((await findBatchById(db, batchId))!);
 }
 
@@ -86,7 +112,7 @@ async function failBatch(db: Db, batchId: string, errors: BatchError[]): Promise
  * custom_ids, wait for its model, then fail it with what was found, in line order, or start it.
  */
 async function planBatch(db: Db, batch: BatchRow, limits: PlanLimits, control: PlanControl): Promise<BatchPlan> {
-  const input = await indexRequests(db, batch, limits, control.onProgress ?? (() => undefined));
+  const input = await indexRequests(db, batch, limits, { onProgress: control.onProgress ?? (() => undefined) });
   const errors = [...input.errors, ...(await duplicateCustomIdErrors(db, batch.id))];
   if (input.model !== undefined) {
     // Only a batch that is otherwise fine is worth waiting for: one with line errors fails at once.
@@ -103,21 +129,35 @@ async function planBatch(db: Db, batch: BatchRow, limits: PlanLimits, control: P
   return startBatch(db, batch.id, input.model!.name, input.requestCount, limits.chunkSize);
 }
 
-/** What reading the input found: line errors, the requests indexed, and the batch's model with the line it came from. */
-type ReadInput = { errors: BatchError[]; requestCount: number; model: { name: string; line: number } | undefined };
+/**
+ * What reading the input found: line errors, the requests indexed, the batch's model with the line
+ * it came from, and whether reading stopped at the head (`IndexOptions`) with more lines to read.
+ */
+type ReadInput = { errors: BatchError[]; requestCount: number; model: { name: string; line: number } | undefined; cutAtHead: boolean };
+
+type IndexOptions = {
+  onProgress: (linesRead: number) => void;
+  /** Reads only this far: the requests of a batch's head (`indexHead`), which ends at the first problem. */
+  head?: number;
+};
 
 /**
  * Streams the input file once, checks every line and writes each request that passes to the
  * request index as it goes. Stops as soon as reading on could report nothing more.
  */
-async function indexRequests(db: Db, batch: BatchRow, limits: PlanLimits, onProgress: (linesRead: number) => void): Promise<ReadInput> {
-  const input: ReadInput = { errors: [], requestCount: 0, model: undefined };
+async function indexRequests(db: Db, batch: BatchRow, limits: PlanLimits, options: IndexOptions): Promise<ReadInput> {
+  const { onProgress, head } = options;
+  const input: ReadInput = { errors: [], requestCount: 0, model: undefined, cutAtHead: false };
   const context = { endpoint: batch.endpoint, defaultModel: batch.model ?? limits.defaultModel };
   const index = requestIndexWriter(db, batch.id);
   try {
     reading: for await (const lines of splitLines(readFileContent(db, batch.input_file_id), limits.maxLineBytes)) {
       for (const line of lines) {
-        if (input.errors.length >= MAX_REPORTED_ERRORS) break reading;
+        if (input.errors.length >= (head === undefined ? MAX_REPORTED_ERRORS : 1)) break reading;
+        if (input.requestCount === head) {
+          input.cutAtHead = true;
+          break reading;
+        }
         onProgress(line.lineNo);
         const checked = checkLine(line, input, context, limits);
         if ('request' in checked) {
@@ -222,7 +262,7 @@ async function startBatch(db: Db, batchId: string, model: string, requestCount: 
   const started = await moveBatch(db, batchId, 'in_progress', { model, chunk_count: Math.ceil(requestCount / chunkSize), total_requests: requestCount });
   if (started) return planOf(started);
   // Cancelled while validating: nothing of this batch will run, so its request index goes.
-  await deletePlannedRequests(db, batchId);
+  await discardUnstartedBatch(db, batchId);
   return planOf((await findBatchById(db, batchId))!);
 }
 
@@ -287,10 +327,13 @@ function planOf(batch: BatchRow): BatchPlan {
       outcome: 'in_progress',
       model: batch.model,
       endpoint: batch.endpoint,
-      taskQueue: inferenceTaskQueue(batch.model, isBatchEndpoint(batch.endpoint) ? endpointKind(batch.endpoint) : 'generation'),
+      taskQueue: taskQueueOf(batch.model, batch.endpoint),
       chunkCount: batch.chunk_count,
       totalRequests: batch.total_requests,
     };
   }
   return { outcome: 'not_runnable', status: batch.status };
 }
+
+/** The task queue of a batch's chunks: its model's, for its endpoint's kind. */
+const taskQueueOf = (model: string, endpoint: string) => inferenceTaskQueue(model, isBatchEndpoint(endpoint) ? endpointKind(endpoint) : 'generation');

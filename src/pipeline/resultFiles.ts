@@ -1,7 +1,7 @@
 import { withTransaction, type Db, type DbClient } from '../db/pool';
 import { FileContentWriter } from '../files/content';
 import { newFileId } from '../ids';
-import { isTerminal } from '../states/batch';
+import { INITIAL_STATUS, isTerminal } from '../states/batch';
 import { findBatchById, lockBatch, setResultFiles, type BatchRow } from '../store/batches';
 import { claimChunkFiles, recordChunkFiles } from '../store/chunkFiles';
 import { insertFile } from '../store/files';
@@ -19,15 +19,17 @@ const PARTS_PER_CHUNK = 2 ** 32;
 const PAGE = 100;
 
 export type ResultFiles = { output: string; error: string };
-export type ChunkFilesOutcome = 'written' | 'already_written' | 'unfinished' | 'ended';
+export type ChunkFilesOutcome = 'written' | 'already_written' | 'unfinished' | 'validating' | 'ended';
 
 /**
  * Writes the lines of a chunk whose requests all have a result, while the batch still runs. A
- * chunk with requests still unfinished, a batch finalize has sealed, or a chunk already written is
- * left alone (and said so): finalize writes whatever is missing.
+ * chunk with requests still unfinished, a batch still validating (a first chunk: the batch may yet
+ * fail, and have no files), a batch finalize has sealed, or a chunk already written is left alone
+ * (and said so): finalize writes whatever is missing.
  */
 export async function writeFinishedChunk(db: Db, batchId: string, chunkNo: number): Promise<ChunkFilesOutcome> {
   if ((await countUnfinishedInChunk(db, batchId, chunkNo)) > 0) return 'unfinished';
+  if ((await findBatchById(db, batchId))?.status === INITIAL_STATUS) return 'validating';
   const files = await resultFilesOf(db, batchId, { whileRunning: true });
   // Every request has its result, so no line is written as never executed: the code is never used.
   return files ? writeChunkLines(db, batchId, chunkNo, files, 'batch_failed') : 'ended';

@@ -31,8 +31,15 @@ export const BATCH_TRANSITIONS: Readonly<Record<Exclude<BatchStatus, typeof INIT
   cancelled: ['validating', 'cancelling'],
 };
 
-/** Chunk results are stored only in these: running, or draining after a cancel. */
-export const ACCEPTS_RESULTS = ['in_progress', 'cancelling'] as const satisfies readonly BatchStatus[];
+/** Chunks start requests only in these: running, and validating for its first chunks, which start before validation ends. */
+export const RUNS_CHUNKS = ['validating', 'in_progress'] as const satisfies readonly BatchStatus[];
+
+/**
+ * Chunk results are stored only in these: running, or draining after a cancel, and while validating,
+ * for the first chunks, which start before validation ends (a batch that then fails or is cancelled
+ * before it runs drops theirs: `discardUnstartedBatch`).
+ */
+export const ACCEPTS_RESULTS = ['validating', 'in_progress', 'cancelling'] as const satisfies readonly BatchStatus[];
 
 /** Ended without running to completion: its planned requests will never all run. */
 export const ENDED_UNFINISHED = ['failed', 'expired', 'cancelled'] as const satisfies readonly BatchStatus[];

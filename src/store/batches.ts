@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool';
-import { BATCH_TRANSITIONS, INITIAL_STATUS, TERMINAL_STATUSES, type BatchStatus, type FinalizeOutcome } from '../states/batch';
+import { BATCH_TRANSITIONS, INITIAL_STATUS, RUNS_CHUNKS, TERMINAL_STATUSES, type BatchStatus, type FinalizeOutcome } from '../states/batch';
 import type { WebhookConfig } from '../states/webhook';
 
 export type BatchError = { code: string; message: string; param: string | null; line: number | null };
@@ -142,17 +142,16 @@ export async function sealBatch(db: Queryable, batchId: string, outcome: Finaliz
   return rows[0];
 }
 
-/** Records the batch's result files, only if it has none yet (the caller holds the row lock). */
 /**
  * Of `batchIds`, those no longer running (cancelling, or ended): their chunks must start nothing
  * more. One indexed lookup for all the batches a GPU worker runs chunks of.
  */
 export async function findStoppedBatches(db: Queryable, batchIds: string[]): Promise<string[]> {
-  const running: BatchStatus = 'in_progress';
-  const { rows } = await db.query<{ id: string }>(`SELECT id FROM batches WHERE id = ANY($1) AND status <> $2`, [batchIds, running]);
+  const { rows } = await db.query<{ id: string }>(`SELECT id FROM batches WHERE id = ANY($1) AND status <> ALL($2)`, [batchIds, RUNS_CHUNKS]);
   return rows.map((r) => r.id);
 }
 
+/** Records the batch's result files, only if it has none yet (the caller holds the row lock). */
 export async function setResultFiles(db: Queryable, batchId: string, files: { output: string; error: string }): Promise<void> {
   await db.query(`UPDATE batches SET output_file_id = $2, error_file_id = $3 WHERE id = $1 AND output_file_id IS NULL AND error_file_id IS NULL`, [
     batchId,

@@ -171,13 +171,20 @@ export async function readBatchWithResults(db: Queryable, batchId: string, after
 }
 
 /**
- * Drops the request index of a batch that will never run. Only once the batch is terminal: an
- * overlapping validation attempt must not wipe the index of a batch another attempt started.
+ * Drops what a batch that ended before it ran holds: its request index, and the results its first
+ * chunks stored while it was still validating (they start before validation ends), with the
+ * counters those bumped: a batch that never ran reports no request. Only once the batch is
+ * terminal and was never in progress: an overlapping validation attempt must not wipe the index of
+ * a batch another attempt started, and no result is stored after the end (`storeResults`), so
+ * nothing comes back afterwards. Idempotent.
  */
-export async function deletePlannedRequests(db: Queryable, batchId: string): Promise<void> {
+export async function discardUnstartedBatch(db: Queryable, batchId: string): Promise<void> {
   await db.query(
-    `DELETE FROM batch_requests WHERE batch_id = $1
-       AND EXISTS (SELECT 1 FROM batches WHERE id = $1 AND status = ANY($2))`,
+    `WITH ended AS (SELECT id FROM batches WHERE id = $1 AND status = ANY($2) AND in_progress_at IS NULL),
+       requests AS (DELETE FROM batch_requests WHERE batch_id IN (SELECT id FROM ended)),
+       results AS (DELETE FROM batch_results WHERE batch_id IN (SELECT id FROM ended))
+     UPDATE batches SET completed_requests = 0, failed_requests = 0, input_tokens = 0, output_tokens = 0
+     WHERE id IN (SELECT id FROM ended) AND completed_requests + failed_requests > 0`,
     [batchId, ENDED_UNFINISHED],
   );
 }

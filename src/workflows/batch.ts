@@ -17,7 +17,7 @@ import {
   setWorkflowOptions,
 } from '@temporalio/workflow';
 import type { InferenceActivities } from '../activities/inference';
-import type { OrchestratorActivities, RunPlan } from '../activities/orchestrator';
+import type { OrchestratorActivities, RunHead, RunPlan, RunSettings } from '../activities/orchestrator';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { isFinalizeOutcome, isTerminal, type BatchStatus } from '../states/batch';
 import { terminalEvent, type WebhookEventType } from '../states/webhook';
@@ -61,6 +61,8 @@ const WINDOW_READING_INTERVAL_MS = 10_000;
 const FIRST_WINDOW_READING_MS = 1_000;
 /** The patch that made the window follow the fleet: histories from before keep their fixed window. */
 const WINDOW_FOLLOWS_FLEET = 'window-follows-fleet';
+/** The patch that starts a batch's first chunks while its file is validated: histories from before validate first. */
+const HEAD_START = 'head-start';
 
 const orchestrator = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '1 hour',
@@ -71,6 +73,13 @@ const orchestrator = proxyActivities<OrchestratorActivities>({
 
 /** Readings of the window: one quick query each; one that fails keeps the window the batch has. */
 const fleet = proxyLocalActivities<OrchestratorActivities>({ startToCloseTimeout: '5 seconds', retry: { maximumAttempts: 1 } });
+
+/**
+ * The head of a batch (`indexHead`): a quick read of its first lines, as a local activity, so its
+ * first chunks reach a GPU without a round trip through a task queue. Its row may not be committed
+ * yet (the API starts the workflow just before): a few quick tries, then the batch does without.
+ */
+const head = proxyLocalActivities<OrchestratorActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '100 ms', maximumAttempts: 3 } });
 
 /**
  * One batch: validate and plan, run chunks on the model's inference queue through a sliding window,
@@ -90,6 +99,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
     },
     work: new CancellationScope(),
     ending: null,
+    nextChunk: input.nextChunk ?? 0,
+    startedThisRun: 0,
   };
   const { progress } = run;
   const stop = (reason: StopReason) => {
@@ -119,12 +130,29 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchWor
   }
 }
 
-/** One workflow run's state: its input, what it reports, the scope a stop cancels, and the status it is finishing with. */
-type Run = { input: BatchWorkflowInput; progress: BatchProgress; work: CancellationScope; ending: BatchStatus | null };
+/**
+ * One workflow run's state: its input, what it reports, the scope a stop cancels, the status it is
+ * finishing with, the next chunk to start and how many this run started, and the first chunk that
+ * failed for good.
+ */
+type Run = {
+  input: BatchWorkflowInput;
+  progress: BatchProgress;
+  work: CancellationScope;
+  ending: BatchStatus | null;
+  nextChunk: number;
+  startedThisRun: number;
+  failure?: unknown;
+};
 
 async function runBatch(run: Run): Promise<BatchWorkflowResult> {
   const { input, progress, work } = run;
-  const plan = input.plan ?? (await untilStopped(work.run(() => orchestrator.validateAndPlan(input.batchId))));
+  const plan = input.plan ?? (await validate(run));
+  if (run.startedThisRun > 0 && plan?.outcome !== 'in_progress') {
+    // Its first chunks ran while it was validating: they stop, and the batch ends once they have.
+    work.cancel();
+    await condition(() => progress.chunksRunning === 0);
+  }
   // Stopped while validating: by a stop, or by a workflow cancel (whose finish then runs again, uncancellable).
   if (plan === undefined) return finish(run, progress.stopReason ?? 'cancelled');
   // Validation stored the failure and its line errors; there are no files to write.
@@ -140,21 +168,13 @@ async function runBatch(run: Run): Promise<BatchWorkflowResult> {
   if (!input.plan) await notifyWebhook(input, 'batch.in_progress');
   progress.chunkCount = plan.chunkCount;
 
-  const inference = proxyActivities<InferenceActivities>({
-    taskQueue: plan.taskQueue ?? inferenceTaskQueue(plan.model),
-    startToCloseTimeout: '2 hours',
-    // A GPU worker silent this long is presumed dead and its chunk is retried elsewhere.
-    heartbeatTimeout: plan.run.chunkHeartbeatTimeoutMs,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-    // Finalizing must wait until a cancelled chunk has flushed what it finished.
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  });
-
-  let nextChunk = input.nextChunk ?? 0;
-  let startedThisRun = 0;
-  let failure: unknown;
+  const inference = chunksOn(plan.taskQueue ?? inferenceTaskQueue(plan.model), plan.run);
   const mayStartMore = () =>
-    nextChunk < plan.chunkCount && progress.stopReason === null && failure === undefined && startedThisRun < CHUNKS_PER_RUN && !workflowInfo().continueAsNewSuggested;
+    run.nextChunk < plan.chunkCount &&
+    progress.stopReason === null &&
+    run.failure === undefined &&
+    run.startedThisRun < CHUNKS_PER_RUN &&
+    !workflowInfo().continueAsNewSuggested;
 
   // The window: read from the fleet at the start of each run (never carried in the plan), then again
   // while it is full, so a lone batch fills whatever fleet serves its model; a history from before
@@ -178,33 +198,80 @@ async function runBatch(run: Run): Promise<BatchWorkflowResult> {
       await inFlight.read();
       continue;
     }
-    const chunkNo = nextChunk++;
-    startedThisRun++;
-    progress.chunksRunning++;
-    work
-      .run(() => inference.processChunk({ batchId: input.batchId, chunkNo, endpoint: plan.endpoint }))
-      .then(
-        () => progress.chunksDone++,
-        (err: unknown) => {
-          // Once stopping, a chunk may also end by timing out (its worker died): Temporal retries
-          // nothing after a cancel request, and finalize accounts for what it did not finish.
-          if (!isCancellation(err) && progress.stopReason === null) failure ??= err;
-        },
-      )
-      .finally(() => progress.chunksRunning--);
+    startNextChunk(run, inference, plan.endpoint);
   }
   wakeUps.cancel();
   await condition(() => progress.chunksRunning === 0);
-  if (failure !== undefined) {
+  if (run.failure !== undefined) {
     // Chunks retry whatever can pass; one that failed for good fails the batch, with the files of what finished.
-    log.error('a chunk failed for good; the batch fails', { batchId: input.batchId, failure: failure instanceof Error ? failure.message : 'unknown' });
+    const failure = run.failure instanceof Error ? run.failure.message : 'unknown';
+    log.error('a chunk failed for good; the batch fails', { batchId: input.batchId, failure });
     return finish(run, 'failed');
   }
   if (progress.stopReason !== null) return finish(run, progress.stopReason);
-  if (nextChunk < plan.chunkCount) {
-    await continueAsNew<typeof batchWorkflow>({ ...input, plan, nextChunk, chunksDone: progress.chunksDone });
+  if (run.nextChunk < plan.chunkCount) {
+    await continueAsNew<typeof batchWorkflow>({ ...input, plan, nextChunk: run.nextChunk, chunksDone: progress.chunksDone });
   }
   return finish(run, 'completed');
+}
+
+/**
+ * Validates and plans the batch; with the head start, its first chunks are indexed first and run
+ * meanwhile (src/pipeline/plan.ts `indexHead`). Undefined when a stop ended validation.
+ */
+async function validate(run: Run): Promise<RunPlan | undefined> {
+  const { input, work } = run;
+  if (patched(HEAD_START)) {
+    const first = await untilStopped(work.run(() => headOf(input.batchId)));
+    if (first) {
+      const inference = chunksOn(first.taskQueue, first.run);
+      while (run.nextChunk < first.chunks) startNextChunk(run, inference, first.endpoint);
+    }
+  }
+  return untilStopped(work.run(() => orchestrator.validateAndPlan(input.batchId)));
+}
+
+/** The batch's head, or null when it has none or it could not be read: the batch then only waits for its validation. */
+async function headOf(batchId: string): Promise<RunHead | null> {
+  try {
+    return await head.indexHead(batchId);
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    log.warn('could not read the head of the batch: it starts once validated', { batchId, error: err instanceof Error ? err.message : 'unknown' });
+    return null;
+  }
+}
+
+/** The chunk activity on a model's task queue, with the run settings of the batch's plan. */
+function chunksOn(taskQueue: string, settings: RunSettings) {
+  return proxyActivities<InferenceActivities>({
+    taskQueue,
+    startToCloseTimeout: '2 hours',
+    // A GPU worker silent this long is presumed dead and its chunk is retried elsewhere.
+    heartbeatTimeout: settings.chunkHeartbeatTimeoutMs,
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+    // Finalizing must wait until a cancelled chunk has flushed what it finished.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  });
+}
+
+/** Starts the run's next chunk in the scope a stop cancels; its end is counted, and a failure for good kept. */
+function startNextChunk(run: Run, inference: ReturnType<typeof chunksOn>, endpoint: string): void {
+  const { input, progress, work } = run;
+  const chunkNo = run.nextChunk++;
+  run.startedThisRun++;
+  progress.chunksRunning++;
+  work
+    .run(() => inference.processChunk({ batchId: input.batchId, chunkNo, endpoint }))
+    .then(
+      () => progress.chunksDone++,
+      (err: unknown) => {
+        // Once stopping, a chunk may also end by timing out (its worker died): Temporal retries
+        // nothing after a cancel request, and finalize accounts for what it did not finish.
+        if (!isCancellation(err) && progress.stopReason === null) run.failure ??= err;
+      },
+    )
+    .finally(() => progress.chunksRunning--);
 }
 
 /**

@@ -29,6 +29,10 @@ type Script = {
   floor?: number;
   /** What each reading of the window (`chunkWindow`) answers; default null (no fleet reported: the floor). */
   window?: () => number | null;
+  /** How many chunks the head (`indexHead`) has ready to run while validating; default none. */
+  head?: number;
+  /** Validation refuses the input (the plan `failed`) instead of planning it. */
+  refused?: true;
 };
 
 /** Until the activity is cancelled (heartbeats deliver that), then throws as a cancelled activity does. */
@@ -70,10 +74,17 @@ describe('batch workflow on the real Temporal server', () => {
       readings.set(batchId, [...(readings.get(batchId) ?? []), answer ?? input.floor]);
       return Promise.resolve(answer);
     },
+    indexHead(batchId) {
+      const script = scripts.get(batchId)!;
+      if (script.head === undefined) return Promise.resolve(null);
+      const run = { chunksInFlight: script.floor ?? 50, chunkHeartbeatTimeoutMs: 10_000, chunkSize: 1 };
+      return Promise.resolve({ model, endpoint: '/v1/chat/completions', taskQueue: inferenceTaskQueue(model), chunks: script.head, run });
+    },
     async validateAndPlan(batchId): Promise<RunPlan> {
       const script = scripts.get(batchId)!;
       mark(batchId, 'validating');
       await script.validate?.();
+      if (script.refused) return { outcome: 'failed' };
       return {
         outcome: 'in_progress',
         model,
@@ -173,11 +184,56 @@ describe('batch workflow on the real Temporal server', () => {
     release();
     await expect(handle.result()).resolves.toEqual({ status: 'completed' });
     expect(chunkRuns.get(handle.workflowId)).toHaveLength(40);
-    // Each reading costs one event (its local activity's marker), plus the patch's marker once a run.
+    // Each reading costs one event (its local activity's marker), plus once a run the two patches'
+    // markers and the head's (a local activity too).
     const history = await handle.fetchHistory();
     const markers = history.events!.filter((e) => e.markerRecordedEventAttributes).length;
-    expect(markers).toBe(readings.get(handle.workflowId)!.length + 1);
+    expect(markers).toBe(readings.get(handle.workflowId)!.length + 3);
     await keepHistory('window-follows-fleet', handle);
+  });
+
+  test('the head of a batch runs while it validates; the rest starts once planned, each chunk once', async () => {
+    const handle = await start({
+      chunkCount: 5,
+      head: 2,
+      // Validation ends only once both chunks of the head have run: without the head start it never would.
+      validate: () => waitFor(() => (chunkRuns.get(handle.workflowId)?.length ?? 0) === 2, { timeoutMs: 30_000, what: 'the head to run' }).then(() => undefined),
+    });
+    await expect(handle.result()).resolves.toEqual({ status: 'completed' });
+    expect(chunkRuns.get(handle.workflowId)?.slice(0, 2).sort()).toEqual([0, 1]);
+    expect(chunkRuns.get(handle.workflowId)?.sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(finalized.get(handle.workflowId)).toEqual(['completed']);
+    await keepHistory('head-start', handle);
+  });
+
+  test('a batch whose validation fails stops the chunks of its head and ends failed, without files', async () => {
+    const handle = await start({
+      chunkCount: 5,
+      head: 2,
+      chunk: untilCancelled,
+      refused: true,
+      validate: () => waitFor(async () => (await handle.query(progressQuery)).chunksRunning === 2, { timeoutMs: 30_000, what: 'the head to run' }).then(() => undefined),
+    });
+    await expect(handle.result()).resolves.toEqual({ status: 'failed' });
+    expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
+    expect(finalized.get(handle.workflowId)).toBeUndefined();
+    // The workflow ended once they had: no chunk of it is still pending.
+    expect((await handle.describe()).raw.pendingActivities ?? []).toHaveLength(0);
+    await keepHistory('head-refused', handle);
+  });
+
+  test('a cancel while the head runs and the batch validates stops both; the batch finalizes as cancelled', async () => {
+    const handle = await start({ chunkCount: 5, head: 2, chunk: untilCancelled, validate: untilCancelled });
+    await waitFor(async () => (await handle.query(progressQuery)).chunksRunning === 2 && reached(handle.workflowId, 'validating'), {
+      timeoutMs: 30_000,
+      what: 'the head to run',
+    });
+    expect(await handle.query(progressQuery)).toMatchObject({ phase: 'validating', chunksRunning: 2 });
+    await handle.signal(cancelSignal);
+    await expect(handle.result()).resolves.toEqual({ status: 'cancelled' });
+    expect(finalized.get(handle.workflowId)).toEqual(['cancelled']);
+    expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
+    await keepHistory('head-cancelled', handle);
   });
 
   test('the completion window ending while chunks run stops them and finalizes as expired', async () => {

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { MAX_REPORTED_ERRORS, validateAndPlan, type BatchPlan } from '../../src/pipeline/plan';
+import { indexHead, MAX_REPORTED_ERRORS, validateAndPlan, type BatchPlan } from '../../src/pipeline/plan';
 import type { Db } from '../../src/db/pool';
 import { findBatchById, type BatchError } from '../../src/store/batches';
 import { insertPlannedRequests } from '../../src/store/requests';
@@ -7,6 +7,7 @@ import { ENDPOINTS_OF_KIND } from '../../src/domain/endpoints';
 import {
   announceModels,
   batchOfLines,
+  checkpoint,
   connectTestDb,
   holdTransition,
   planLimits,
@@ -388,6 +389,71 @@ describe('validateAndPlan', () => {
       const row = (await findBatchById(db, batch.id))!;
       expect(row).toMatchObject({ status: 'cancelled', chunk_count: null, total_requests: 0, in_progress_at: null });
       expect(await requestsWithResults(db, batch.id)).toEqual([]);
+    });
+  });
+
+  describe('the head: the first chunks, indexed to run while the rest is validated', () => {
+    test('indexes whole chunks only, which the plan then keeps as they are', async () => {
+      const batch = await batchOfLines(
+        db,
+        TENANT,
+        Array.from({ length: 25 }, (_, i) => line(`h-${i + 1}`)),
+      );
+      const head = await indexHead(db, batch.id, planLimits({ chunkSize: 10 }), 2);
+      expect(head).toEqual({ model: MODEL, endpoint: '/v1/chat/completions', taskQueue: `inference.${MODEL}`, chunks: 2 });
+      const indexed = await requestIndex(db, batch.id, 3);
+      expect(indexed.map((r) => r.custom_id)).toEqual(Array.from({ length: 20 }, (_, i) => `h-${i + 1}`));
+      expect((await findBatchById(db, batch.id))!.status).toBe('validating');
+
+      await expect(validateAndPlan(db, batch.id, planLimits({ chunkSize: 10 }))).resolves.toMatchObject({ outcome: 'in_progress', chunkCount: 3, totalRequests: 25 });
+      const planned = await requestIndex(db, batch.id, 3);
+      expect(planned.map((r) => [r.custom_id, r.chunk_no])).toEqual(Array.from({ length: 25 }, (_, i) => [`h-${i + 1}`, Math.floor(i / 10)]));
+    });
+
+    test("a file that ends within the head is all of it, its last chunk's partial one included", async () => {
+      const batch = await batchOfLines(
+        db,
+        TENANT,
+        Array.from({ length: 15 }, (_, i) => line(`s-${i + 1}`)),
+      );
+      await expect(indexHead(db, batch.id, planLimits({ chunkSize: 10 }), 4)).resolves.toMatchObject({ chunks: 2 });
+    });
+
+    test.each([
+      ['a problem among its lines', [line('p-1'), '{not json', line('p-3')], MODEL],
+      ['a model no live worker serves', [line('u-1', {}, { model: UNSERVED_MODEL }), line('u-2', {}, { model: UNSERVED_MODEL })], UNSERVED_MODEL],
+    ])('none with %s: the batch waits for its validation', async (_what, lines) => {
+      const batch = await batchOfLines(db, TENANT, lines);
+      await expect(indexHead(db, batch.id, planLimits({ chunkSize: 1 }), 2)).resolves.toBeNull();
+    });
+
+    test('none for a batch no longer validating', async () => {
+      const batch = await batchOfLines(db, TENANT, [line('c-1')]);
+      await (await holdTransition(db, batch.id, 'cancelled')).commit();
+      await expect(indexHead(db, batch.id, planLimits(), 2)).resolves.toBeNull();
+    });
+
+    test('what the head ran is dropped when the batch then fails: no result, no request counted', async () => {
+      const lines = [...Array.from({ length: 4 }, (_, i) => line(`f-${i + 1}`)), line('f-1')];
+      const batch = await batchOfLines(db, TENANT, lines);
+      await expect(indexHead(db, batch.id, planLimits({ chunkSize: 2 }), 2)).resolves.toMatchObject({ chunks: 2 });
+      // Its chunks ran while it validated: stored, and counted.
+      await expect(
+        checkpoint(db, batch.id, [
+          { lineNo: 1, status: 200, tokens: [3, 4] },
+          { lineNo: 2, status: 500 },
+        ]),
+      ).resolves.toBe(2);
+      expect((await findBatchById(db, batch.id))!).toMatchObject({ completed_requests: 1, failed_requests: 1, input_tokens: 3 });
+
+      await expect(validateAndPlan(db, batch.id, planLimits({ chunkSize: 2 }))).resolves.toEqual({ outcome: 'failed' });
+      const row = (await findBatchById(db, batch.id))!;
+      expect(row).toMatchObject({ status: 'failed', completed_requests: 0, failed_requests: 0, input_tokens: 0, output_tokens: 0 });
+      expect(shape(row.errors)).toEqual([{ code: 'duplicate_custom_id', line: 5, param: 'custom_id' }]);
+      const left = await db.query('SELECT count(*)::int AS n FROM batch_results WHERE batch_id = $1', [batch.id]);
+      expect(left.rows[0].n).toBe(0);
+      // Once it has failed, nothing more is stored.
+      await expect(checkpoint(db, batch.id, [{ lineNo: 3, status: 200 }])).resolves.toBe(0);
     });
   });
 

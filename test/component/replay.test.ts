@@ -32,6 +32,9 @@ describe("today's workflow code replays the histories of earlier runs", () => {
         'batch-workflow-cancel-running.json',
         'batch-workflow-cancel-validating.json',
         'batch-window-follows-fleet.json',
+        'batch-head-start.json',
+        'batch-head-refused.json',
+        'batch-head-cancelled.json',
       ].sort(),
     );
   });

@@ -57,6 +57,8 @@ describe('hours of workflow time on the time-skipping test server', () => {
     const orchestrator: OrchestratorActivities = {
       // No fleet reported: the window stays at the plan's floor.
       chunkWindow: () => Promise.resolve(null),
+      // No head: the chunks wait for the plan.
+      indexHead: () => Promise.resolve(null),
       async validateAndPlan(batchId) {
         count(batchId, 'validate');
         if (failingValidation.has(batchId)) throw ApplicationFailure.retryable('PostgreSQL is unreachable');

@@ -103,6 +103,9 @@ describe('validation and HTTP errors', () => {
     const batch = BatchObject.parse(await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status), 60_000));
 
     expect(batch).toMatchObject({ status: 'failed', failed_at: expect.any(Number), in_progress_at: null, output_file_id: null, error_file_id: null });
+    // Whatever its first chunks ran while it validated (a duplicate is found only at the end) is dropped.
+    expect(batch.request_counts).toEqual({ total: 0, completed: 0, failed: 0 });
+    expect(batch.usage.total_tokens).toBe(0);
     expect(batch.errors!.object).toBe('list');
     expect(batch.errors!.data.map((e) => [e.code, e.line, e.param])).toEqual(expected);
     for (const error of batch.errors!.data) expect(error.message.length).toBeGreaterThan(0);
