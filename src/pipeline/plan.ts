@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { isDataRefusal, isDatabaseUnavailable, type Db } from '../db/pool';
 import { logger } from '../logger';
 import { readFileContent } from '../files/content';
@@ -51,6 +51,8 @@ const MODEL_CHECK_INTERVAL_MS = 2_000;
 /** More errors than this add nothing for the user and would bloat the batch object. */
 export const MAX_REPORTED_ERRORS = 100;
 const INSERT_GROUP = 500;
+/** Lines validated between two turns of the event loop: about 5 ms of work. */
+const LINES_BETWEEN_TURNS = 100;
 const WRITES_IN_FLIGHT = 3;
 
 export class BatchNotFoundError extends Error {}
@@ -159,6 +161,9 @@ async function indexRequests(db: Db, batch: BatchRow, limits: PlanLimits, option
           break reading;
         }
         onProgress(line.lineNo);
+        // A piece of the file holds thousands of lines, checked without a pause otherwise: the chunks
+        // sharing this process (npm start runs every role in one) must get their answers through.
+        if (line.lineNo % LINES_BETWEEN_TURNS === 0) await nextTurn();
         const checked = checkLine(line, input, context, limits);
         if ('request' in checked) {
           await index.add(checked.request);

@@ -29,14 +29,21 @@ export type RequestWithResult = {
   error_message: string | null;
 };
 
-/** Idempotent: a retried validation re-inserts the same lines harmlessly. */
+/**
+ * Idempotent: a retried validation re-inserts the same lines harmlessly. The group travels as one
+ * JSON array, built natively (JSON.stringify) where four PostgreSQL array literals were escaped
+ * element by element in JavaScript, on the path every line takes before its batch may start. Each
+ * body goes as a string cast to `json`, which keeps its text as written: read as JSON by
+ * json_to_recordset, a body with an escaped NUL would be refused.
+ */
 export async function insertPlannedRequests(db: Queryable, batchId: string, requests: PlannedRequest[]): Promise<void> {
   if (requests.length === 0) return;
+  const rows = requests.map((r) => ({ l: r.lineNo, c: r.chunkNo, i: r.customId, b: r.body }));
   await db.query(
     `INSERT INTO batch_requests (batch_id, line_no, chunk_no, custom_id, body)
-     SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], $5::json[])
+     SELECT $1, r.l, r.c, r.i, r.b::json FROM json_to_recordset($2::json) AS r (l int, c int, i text, b text)
      ON CONFLICT DO NOTHING`,
-    [batchId, requests.map((r) => r.lineNo), requests.map((r) => r.chunkNo), requests.map((r) => r.customId), requests.map((r) => r.body)],
+    [batchId, JSON.stringify(rows)],
   );
 }
 
