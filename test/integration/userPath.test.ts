@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import type OpenAI from 'openai';
 import { chatLine, expectEachCustomIdOnce, readJsonl, TERMINAL, uploadJsonl, waitForBatch } from '../support/batches';
 import { startServiceUnderTest, type ServiceUnderTest } from '../support/serviceUnderTest';
+import { waitFor } from '../support/wait';
 import { testStack } from '../support/stack';
 
 /** The model the shared simulator serves (its default). */
@@ -76,6 +77,34 @@ describe('the user path through the official OpenAI SDK', () => {
       expect(ui.status).toBe(200);
       expect(await ui.text()).toContain(batch.id);
     }
+  });
+
+  test('a large batch starts running while it is still validating, and shows none of it until it is in progress', async () => {
+    const total = 20_000;
+    const customIds = Array.from({ length: total }, (_, i) => `large-${i}`);
+    const input = await uploadJsonl(client, customIds.map((id) => chatLine(id, MODEL, `Question ${id}?`)), 'large.jsonl');
+    const simulatorStats = async () => ((await (await fetch(stack.simulatorUrl.replace(/\/v1$/, '/sim/stats'))).json()) as { requests: number }).requests;
+    const requestsBefore = await simulatorStats();
+    const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+
+    // Validating 20,000 lines takes a second or so; its head reaches the GPU within a fraction of that.
+    const whileValidating = await waitFor(
+      async () => {
+        // Counted before the status is read: a request seen is one sent before that status.
+        const sent = (await simulatorStats()) - requestsBefore;
+        const batch = await client.batches.retrieve(created.id);
+        if (batch.status !== 'validating') throw new Error(`the batch is ${batch.status} and its first request has not been seen while it validated`);
+        return sent > 0 ? batch : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 5, what: 'a request of the batch at the GPU while it validates' },
+    );
+    expect(whileValidating).toMatchObject({ request_counts: { total: 0, completed: 0, failed: 0 }, usage: { total_tokens: 0 } });
+
+    const batch = await waitForBatch(client, created.id, (b) => TERMINAL.includes(b.status));
+    expect(batch.request_counts).toEqual({ total, completed: total, failed: 0 });
+    // The head's requests were not run again once the batch was planned.
+    expect((await simulatorStats()) - requestsBefore).toBe(total);
+    expectEachCustomIdOnce(customIds, await readJsonl(client, batch.output_file_id), []);
   });
 
   test('blank lines are skipped wherever they are, even a run longer than a page of the output file', async () => {
