@@ -37,15 +37,6 @@ export type RunPlan = Exclude<BatchPlan, { outcome: 'in_progress' }> | (Extract<
 /** A batch's head as the workflow receives it: with the run settings its first chunks run with. */
 export type RunHead = BatchHead & { run: RunSettings };
 
-/**
- * How many chunks of a batch start while its file is validated: enough for a fast GPU to have work
- * through a 20,000-line validation (a 64-slot GPU at 50 ms runs 1,280 requests a second, and
- * validation takes one to two seconds where it shares a process with the GPU worker, as under
- * npm start), few enough that reading them first delays the first request by tens of milliseconds,
- * and that a batch failing its validation wastes little GPU time. The rest wait for the plan.
- */
-export const HEAD_CHUNKS = 4;
-
 /** Light activities of the orchestrator role: thin wrappers over the batch domain modules. */
 export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits; run: RunSettings }) {
   return {
@@ -65,13 +56,13 @@ export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits;
     },
 
     /**
-     * The batch's first chunks, validated and indexed so that they run while the rest is validated
-     * (`indexHead`); null when none should. Run as a local activity (no heartbeats: it reads a few
-     * hundred KB). A batch row not committed yet is retried by the workflow's policy.
+     * The batch's first `chunks` chunks, validated and indexed so that they run while the rest is
+     * validated (`indexHead`); null when none should. Run as a local activity (no heartbeats: it
+     * reads a few hundred KB). A batch row not committed yet is retried by the workflow's policy.
      */
-    async indexHead(batchId: string): Promise<RunHead | null> {
+    async indexHead(batchId: string, chunks: number): Promise<RunHead | null> {
       const { cancellationSignal } = Context.current();
-      const first = await indexHead(deps.db, batchId, deps.limits, HEAD_CHUNKS, { onProgress: () => cancellationSignal.throwIfAborted() });
+      const first = await indexHead(deps.db, batchId, deps.limits, chunks, { onProgress: () => cancellationSignal.throwIfAborted() });
       if (first) logger.info({ batch_id: batchId, chunks: first.chunks, model: first.model }, 'its first chunks start while the batch is validated');
       return first && { ...first, run: { ...deps.run, chunkSize: deps.limits.chunkSize } };
     },

@@ -63,6 +63,14 @@ const FIRST_WINDOW_READING_MS = 1_000;
 const WINDOW_FOLLOWS_FLEET = 'window-follows-fleet';
 /** The patch that starts a batch's first chunks while its file is validated: histories from before validate first. */
 const HEAD_START = 'head-start';
+/**
+ * The head: how many chunks of a batch start while its file is validated, read in two steps: its
+ * first chunk alone (the first request reaches a GPU soonest), then the rest while that one runs.
+ * Enough for a fast GPU to have work through a 20,000-line validation (a 64-slot GPU at 50 ms runs
+ * 1,280 requests a second, and validation takes one to two seconds where it shares a process with
+ * the GPU worker, as under npm start), and little GPU time wasted when a batch fails validation.
+ */
+const HEAD_STEPS = [1, 4];
 
 const orchestrator = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '1 hour',
@@ -222,19 +230,22 @@ async function runBatch(run: Run): Promise<BatchWorkflowResult> {
 async function validate(run: Run): Promise<RunPlan | undefined> {
   const { input, work } = run;
   if (patched(HEAD_START)) {
-    const first = await untilStopped(work.run(() => headOf(input.batchId)));
-    if (first) {
+    for (const chunks of HEAD_STEPS) {
+      const first = await untilStopped(work.run(() => headOf(input.batchId, chunks)));
+      if (!first) break;
       const inference = chunksOn(first.taskQueue, first.run);
       while (run.nextChunk < first.chunks) startNextChunk(run, inference, first.endpoint);
+      // The file ended within it: the whole batch is running.
+      if (first.chunks < chunks) break;
     }
   }
   return untilStopped(work.run(() => orchestrator.validateAndPlan(input.batchId)));
 }
 
 /** The batch's head, or null when it has none or it could not be read: the batch then only waits for its validation. */
-async function headOf(batchId: string): Promise<RunHead | null> {
+async function headOf(batchId: string, chunks: number): Promise<RunHead | null> {
   try {
-    return await head.indexHead(batchId);
+    return await head.indexHead(batchId, chunks);
   } catch (err) {
     if (isCancellation(err)) throw err;
     log.warn('could not read the head of the batch: it starts once validated', { batchId, error: err instanceof Error ? err.message : 'unknown' });

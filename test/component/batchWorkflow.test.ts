@@ -29,7 +29,7 @@ type Script = {
   floor?: number;
   /** What each reading of the window (`chunkWindow`) answers; default null (no fleet reported: the floor). */
   window?: () => number | null;
-  /** How many chunks the head (`indexHead`) has ready to run while validating; default none. */
+  /** How many chunks the head (`indexHead`) can have ready to run while validating (all the file has, when asked for more); default none. */
   head?: number;
   /** Validation refuses the input (the plan `failed`) instead of planning it. */
   refused?: true;
@@ -74,11 +74,12 @@ describe('batch workflow on the real Temporal server', () => {
       readings.set(batchId, [...(readings.get(batchId) ?? []), answer ?? input.floor]);
       return Promise.resolve(answer);
     },
-    indexHead(batchId) {
+    indexHead(batchId, chunks) {
       const script = scripts.get(batchId)!;
       if (script.head === undefined) return Promise.resolve(null);
       const run = { chunksInFlight: script.floor ?? 50, chunkHeartbeatTimeoutMs: 10_000, chunkSize: 1 };
-      return Promise.resolve({ model, endpoint: '/v1/chat/completions', taskQueue: inferenceTaskQueue(model), chunks: script.head, run });
+      const ready = Math.min(chunks, script.head);
+      return Promise.resolve({ model, endpoint: '/v1/chat/completions', taskQueue: inferenceTaskQueue(model), chunks: ready, run });
     },
     async validateAndPlan(batchId): Promise<RunPlan> {
       const script = scripts.get(batchId)!;
