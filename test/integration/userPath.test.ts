@@ -82,7 +82,11 @@ describe('the user path through the official OpenAI SDK', () => {
   test('a large batch starts running while it is still validating, and shows none of it until it is in progress', async () => {
     const total = 20_000;
     const customIds = Array.from({ length: total }, (_, i) => `large-${i}`);
-    const input = await uploadJsonl(client, customIds.map((id) => chatLine(id, MODEL, `Question ${id}?`)), 'large.jsonl');
+    const input = await uploadJsonl(
+      client,
+      customIds.map((id) => chatLine(id, MODEL, `Question ${id}?`)),
+      'large.jsonl',
+    );
     const simulatorStats = async () => ((await (await fetch(stack.simulatorUrl.replace(/\/v1$/, '/sim/stats'))).json()) as { requests: number }).requests;
     const requestsBefore = await simulatorStats();
     const created = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
