@@ -62,7 +62,7 @@ export function createOrchestratorActivities(deps: { db: Db; limits: PlanLimits;
      */
     async indexHead(batchId: string, chunks: number): Promise<RunHead | null> {
       const { cancellationSignal } = Context.current();
-      const first = await indexHead(deps.db, batchId, deps.limits, chunks, { onProgress: () => cancellationSignal.throwIfAborted() });
+      const first = await indexHead(deps.db, batchId, deps.limits, { chunks }, { onProgress: () => cancellationSignal.throwIfAborted() });
       if (first) logger.info({ batch_id: batchId, chunks: first.chunks, model: first.model }, 'its first chunks start while the batch is validated');
       return first && { ...first, run: { ...deps.run, chunkSize: deps.limits.chunkSize } };
     },

@@ -2,6 +2,7 @@ import type { Db } from '../db/pool';
 import { INITIAL_STATUS } from '../states/batch';
 import { findBatch, type BatchRow } from '../store/batches';
 import { moveBatch } from './transition';
+import { discardUnstartedBatch } from '../store/requests';
 import type { WorkflowGateway } from '../temporal/gateway';
 
 export type CancelOutcome = { kind: 'cancelling'; batch: BatchRow } | { kind: 'not_found' } | { kind: 'not_cancellable'; batch: BatchRow };
@@ -23,7 +24,16 @@ export async function cancelBatch(deps: { db: Db; workflows: WorkflowGateway }, 
   return { kind: 'cancelling', batch: moved ?? (await findBatch(deps.db, tenantId, batchId))! };
 }
 
-/** Each transition is conditional, so a batch that moved on meanwhile falls through to the next. */
+/**
+ * Each transition is conditional, so a batch that moved on meanwhile falls through to the next. A
+ * batch cancelled while validating drops what its first chunks did at once (its workflow does too, as
+ * it ends, in case this is cut short): it accepted no request.
+ */
 async function startCancelling(db: Db, batch: BatchRow): Promise<BatchRow | undefined> {
-  return (batch.status === INITIAL_STATUS ? await moveBatch(db, batch.id, 'cancelled') : undefined) ?? (await moveBatch(db, batch.id, 'cancelling'));
+  const cancelled = batch.status === INITIAL_STATUS ? await moveBatch(db, batch.id, 'cancelled') : undefined;
+  if (cancelled) {
+    await discardUnstartedBatch(db, batch.id);
+    return cancelled;
+  }
+  return moveBatch(db, batch.id, 'cancelling');
 }

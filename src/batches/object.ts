@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BATCH_STATUSES, INITIAL_STATUS, isTerminal } from '../states/batch';
+import { BATCH_STATUSES, isTerminal } from '../states/batch';
 import type { BatchRow } from '../store/batches';
 import { BATCH_ENDPOINTS } from '../domain/endpoints';
 import { publicWebhookConfig } from '../webhooks/config';
@@ -47,9 +47,10 @@ export type BatchObject = z.infer<typeof BatchObject>;
 
 /** `retries`: the batches retrying its failed lines, which only the reads (retrieve, list) look up; a batch just created or cancelled has none. */
 export function toBatchObject(row: BatchRow, retries: string[] = []): BatchObject {
-  // While validating, only its first chunks can have run (they start early): a batch reports requests
-  // once it is accepted, in progress, and drops theirs if it never is.
-  const counted = row.status !== INITIAL_STATUS;
+  // Before it is in progress only its first chunks can have run (they start while it validates): a
+  // batch reports requests once accepted, and drops theirs if it never is (cancelled while validating,
+  // its counts read 0 until its workflow has dropped them too).
+  const counted = row.in_progress_at !== null;
   return {
     id: row.id,
     object: 'batch',

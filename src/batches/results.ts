@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Db } from '../db/pool';
-import { BATCH_STATUSES, INITIAL_STATUS, isTerminal } from '../states/batch';
+import { BATCH_STATUSES, isTerminal } from '../states/batch';
 import { findBatch } from '../store/batches';
 import { readBatchWithResults } from '../store/requests';
 import { neverExecutedCode, outputLine } from './outputLines';
@@ -39,8 +39,9 @@ export async function readResultsPage(db: Db, tenantId: string, batchId: string,
   if (!batch) return { kind: 'not_found' };
   if (batch.requests_purged_at !== null || batch.results_purged_at !== null) return { kind: 'purged' };
   const ended = isTerminal(batch.status);
-  // A batch still validating shows no line: its first chunks' may already be done, but it may yet fail and drop them.
-  const rows = batch.status === INITIAL_STATUS ? [] : await readBatchWithResults(db, batchId, page.after, page.limit + 1);
+  // A batch never in progress shows no line: its first chunks' may be done, but it may yet fail (or
+  // was cancelled while validating) and drop them.
+  const rows = batch.in_progress_at === null ? [] : await readBatchWithResults(db, batchId, page.after, page.limit + 1);
   const items: string[] = [];
   let lastLine = page.after;
   for (const row of rows.slice(0, page.limit)) {

@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
-import { isDataRefusal, isDatabaseUnavailable, type Db } from '../db/pool';
+import { isDataRefusal, isDatabaseUnavailable, withTransaction, type Db } from '../db/pool';
 import { logger } from '../logger';
 import { readFileContent } from '../files/content';
 import { splitLines, type Line } from '../files/lines';
@@ -48,6 +48,12 @@ export type PlanControl = {
 /** How often a batch waiting for its model looks again at what live workers serve. */
 const MODEL_CHECK_INTERVAL_MS = 2_000;
 
+/**
+ * The most a batch's head reads (`indexHead`): its chunks are for a GPU to start on while the file is
+ * validated, which a file of huge lines (up to 8 MiB each) must not turn into a long wait first.
+ */
+const HEAD_BYTES = 8 * 1024 * 1024;
+
 /** More errors than this add nothing for the user and would bloat the batch object. */
 export const MAX_REPORTED_ERRORS = 100;
 const INSERT_GROUP = 500;
@@ -88,24 +94,36 @@ export type BatchHead = { model: string; endpoint: string; taskQueue: string; ch
  * head has a problem (the batch is likely to fail), or no live GPU worker serves its model at its
  * endpoint.
  */
-export async function indexHead(db: Db, batchId: string, limits: PlanLimits, chunks: number, control: PlanControl = {}): Promise<BatchHead | null> {
+export async function indexHead(
+  db: Db,
+  batchId: string,
+  limits: PlanLimits,
+  { chunks, bytes = HEAD_BYTES }: { chunks: number; bytes?: number },
+  control: PlanControl = {},
+): Promise<BatchHead | null> {
   const batch = await findBatchById(db, batchId);
   if (!batch) throw new BatchNotFoundError(`batch ${batchId} does not exist`);
   if (batch.status !== INITIAL_STATUS) return null;
-  const head = chunks * limits.chunkSize;
+  const head = { requests: chunks * limits.chunkSize, bytes };
   const input = await indexRequests(db, batch, limits, { onProgress: control.onProgress ?? (() => undefined), head });
   if (input.errors.length > 0 || input.model === undefined) return null;
   const { name: model, line } = input.model;
   if ((await modelServedError(db, batch.endpoint, model, line)) !== undefined) return null;
-  // A file that ended within the head has its last chunk complete too.
-  const ready = input.cutAtHead ? chunks : Math.ceil(input.requestCount / limits.chunkSize);
+  // Whole chunks only, and of a file that ended within the head, its last one too.
+  const ready = input.cutAtHead ? Math.floor(input.requestCount / limits.chunkSize) : Math.ceil(input.requestCount / limits.chunkSize);
+  if (ready === 0) return null;
   return { model, endpoint: batch.endpoint, taskQueue: taskQueueOf(model, batch.endpoint), chunks: ready };
 }
 
 /** Moves a validating batch to failed with `errors`, dropping its request index and what its first chunks did. */
 async function failBatch(db: Db, batchId: string, errors: BatchError[]): Promise<BatchPlan> {
-  const failed = await moveBatch(db, batchId, 'failed', { errors });
-  await discardUnstartedBatch(db, batchId);
+  // One transaction: a retry finds the batch failed and returns at once, so a discard left undone
+  // after the move would leave its head's results counted for good.
+  const failed = await withTransaction(db, async (client) => {
+    const moved = await moveBatch(client, batchId, 'failed', { errors });
+    await discardUnstartedBatch(client, batchId);
+    return moved;
+  });
   return failed ? { outcome: 'failed' } : planOf((await findBatchById(db, batchId))!);
 }
 
@@ -139,8 +157,8 @@ type ReadInput = { errors: BatchError[]; requestCount: number; model: { name: st
 
 type IndexOptions = {
   onProgress: (linesRead: number) => void;
-  /** Reads only this far: the requests of a batch's head (`indexHead`), which ends at the first problem. */
-  head?: number;
+  /** Reads only this far: the requests (or bytes) of a batch's head (`indexHead`), which ends at the first problem. */
+  head?: { requests: number; bytes: number };
 };
 
 /**
@@ -149,6 +167,7 @@ type IndexOptions = {
  */
 async function indexRequests(db: Db, batch: BatchRow, limits: PlanLimits, options: IndexOptions): Promise<ReadInput> {
   const { onProgress, head } = options;
+  let bytesRead = 0;
   const input: ReadInput = { errors: [], requestCount: 0, model: undefined, cutAtHead: false };
   const context = { endpoint: batch.endpoint, defaultModel: batch.model ?? limits.defaultModel };
   const index = requestIndexWriter(db, batch.id);
@@ -156,11 +175,12 @@ async function indexRequests(db: Db, batch: BatchRow, limits: PlanLimits, option
     reading: for await (const lines of splitLines(readFileContent(db, batch.input_file_id), limits.maxLineBytes)) {
       for (const line of lines) {
         if (input.errors.length >= (head === undefined ? MAX_REPORTED_ERRORS : 1)) break reading;
-        if (input.requestCount === head) {
+        if (head && (input.requestCount === head.requests || bytesRead >= head.bytes)) {
           input.cutAtHead = true;
           break reading;
         }
         onProgress(line.lineNo);
+        if ('bytes' in line) bytesRead += line.bytes.length;
         // A piece of the file holds thousands of lines, checked without a pause otherwise: the chunks
         // sharing this process (npm start runs every role in one) must get their answers through.
         if (line.lineNo % LINES_BETWEEN_TURNS === 0) await nextTurn();

@@ -70,6 +70,7 @@ const HEAD_START = 'head-start';
  * 1,280 requests a second, and validation takes one to two seconds where it shares a process with
  * the GPU worker, as under npm start), and little GPU time wasted when a batch fails validation.
  */
+// Each step is a local activity in the batch's history: changing them takes a patch of its own.
 const HEAD_STEPS = [1, 4];
 
 const orchestrator = proxyActivities<OrchestratorActivities>({
@@ -87,7 +88,7 @@ const fleet = proxyLocalActivities<OrchestratorActivities>({ startToCloseTimeout
  * first chunks reach a GPU without a round trip through a task queue. Its row may not be committed
  * yet (the API starts the workflow just before): a few quick tries, then the batch does without.
  */
-const head = proxyLocalActivities<OrchestratorActivities>({ startToCloseTimeout: '30 seconds', retry: { initialInterval: '100 ms', maximumAttempts: 3 } });
+const head = proxyLocalActivities<OrchestratorActivities>({ startToCloseTimeout: '10 seconds', retry: { initialInterval: '100 ms', maximumAttempts: 3 } });
 
 /**
  * One batch: validate and plan, run chunks on the model's inference queue through a sliding window,

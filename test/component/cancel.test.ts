@@ -8,7 +8,8 @@ import { cancelSignal } from '../../src/temporal/definitions';
 import { workflowGateway, type WorkflowGateway } from '../../src/temporal/gateway';
 import type { batchWorkflow } from '../../src/workflows/batch';
 import { chatLine } from '../support/batches';
-import { announceModels, batchOfLines, connectTestDb, holdTransition, plannedBatch, uniqueTenant, waitUntilBlocking } from '../support/fixtures';
+import { announceModels, batchOfLines, checkpoint, connectTestDb, holdTransition, planLimits, plannedBatch, uniqueTenant, waitUntilBlocking } from '../support/fixtures';
+import { indexHead } from '../../src/pipeline/plan';
 import { testStack } from '../support/stack';
 
 /**
@@ -90,13 +91,19 @@ describe('cancelBatch', () => {
     expect(await cancelSignals(batch.id)).toBe(2);
   });
 
-  test('a batch still validating is cancelled at once (and its workflow told)', async () => {
+  test('a batch still validating is cancelled at once (and its workflow told), dropping what its head ran', async () => {
     const batch = await withWorkflow(await validating());
+    // Its first chunk ran while it validated (the head start).
+    await expect(indexHead(db, batch.id, planLimits(), { chunks: 1 })).resolves.toMatchObject({ chunks: 1 });
+    await expect(checkpoint(db, batch.id, [{ lineNo: 1, status: 200, tokens: [2, 3] }])).resolves.toBe(1);
     const outcome = await cancel(TENANT, batch.id);
     expect(outcome).toMatchObject({ kind: 'cancelling', batch: { id: batch.id, status: 'cancelled', cancelling_at: null } });
     expect((outcome as Extract<CancelOutcome, { kind: 'cancelling' }>).batch.cancelled_at).toBeInstanceOf(Date);
     expect(await status(batch.id)).toBe('cancelled');
     expect(await cancelSignals(batch.id)).toBe(1);
+    expect(await findBatchById(db, batch.id)).toMatchObject({ completed_requests: 0, input_tokens: 0, output_tokens: 0 });
+    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM batch_results WHERE batch_id = $1', [batch.id]);
+    expect(rows[0]!.n).toBe(0);
   });
 
   const terminal: Array<[TerminalStatus, () => Promise<BatchRow>]> = [

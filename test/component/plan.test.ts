@@ -399,7 +399,7 @@ describe('validateAndPlan', () => {
         TENANT,
         Array.from({ length: 25 }, (_, i) => line(`h-${i + 1}`)),
       );
-      const head = await indexHead(db, batch.id, planLimits({ chunkSize: 10 }), 2);
+      const head = await indexHead(db, batch.id, planLimits({ chunkSize: 10 }), { chunks: 2 });
       expect(head).toEqual({ model: MODEL, endpoint: '/v1/chat/completions', taskQueue: `inference.${MODEL}`, chunks: 2 });
       const indexed = await requestIndex(db, batch.id, 3);
       expect(indexed.map((r) => r.custom_id)).toEqual(Array.from({ length: 20 }, (_, i) => `h-${i + 1}`));
@@ -410,13 +410,24 @@ describe('validateAndPlan', () => {
       expect(planned.map((r) => [r.custom_id, r.chunk_no])).toEqual(Array.from({ length: 25 }, (_, i) => [`h-${i + 1}`, Math.floor(i / 10)]));
     });
 
+    test('whole chunks only within its byte budget: a file of large lines does not hold up its validation', async () => {
+      const batch = await batchOfLines(
+        db,
+        TENANT,
+        Array.from({ length: 25 }, (_, i) => line(`b-${i + 1}`, {}, { padding: 'x'.repeat(1_000) })),
+      );
+      // 12 lines fill the budget: one whole chunk of 10.
+      await expect(indexHead(db, batch.id, planLimits({ chunkSize: 10 }), { chunks: 2, bytes: 12 * 1_000 })).resolves.toMatchObject({ chunks: 1 });
+      await expect(indexHead(db, batch.id, planLimits({ chunkSize: 10 }), { chunks: 2, bytes: 5 * 1_000 })).resolves.toBeNull();
+    });
+
     test("a file that ends within the head is all of it, its last chunk's partial one included", async () => {
       const batch = await batchOfLines(
         db,
         TENANT,
         Array.from({ length: 15 }, (_, i) => line(`s-${i + 1}`)),
       );
-      await expect(indexHead(db, batch.id, planLimits({ chunkSize: 10 }), 4)).resolves.toMatchObject({ chunks: 2 });
+      await expect(indexHead(db, batch.id, planLimits({ chunkSize: 10 }), { chunks: 4 })).resolves.toMatchObject({ chunks: 2 });
     });
 
     test.each([
@@ -424,19 +435,19 @@ describe('validateAndPlan', () => {
       ['a model no live worker serves', [line('u-1', {}, { model: UNSERVED_MODEL }), line('u-2', {}, { model: UNSERVED_MODEL })], UNSERVED_MODEL],
     ])('none with %s: the batch waits for its validation', async (_what, lines) => {
       const batch = await batchOfLines(db, TENANT, lines);
-      await expect(indexHead(db, batch.id, planLimits({ chunkSize: 1 }), 2)).resolves.toBeNull();
+      await expect(indexHead(db, batch.id, planLimits({ chunkSize: 1 }), { chunks: 2 })).resolves.toBeNull();
     });
 
     test('none for a batch no longer validating', async () => {
       const batch = await batchOfLines(db, TENANT, [line('c-1')]);
       await (await holdTransition(db, batch.id, 'cancelled')).commit();
-      await expect(indexHead(db, batch.id, planLimits(), 2)).resolves.toBeNull();
+      await expect(indexHead(db, batch.id, planLimits(), { chunks: 2 })).resolves.toBeNull();
     });
 
     test('what the head ran is dropped when the batch then fails: no result, no request counted', async () => {
       const lines = [...Array.from({ length: 4 }, (_, i) => line(`f-${i + 1}`)), line('f-1')];
       const batch = await batchOfLines(db, TENANT, lines);
-      await expect(indexHead(db, batch.id, planLimits({ chunkSize: 2 }), 2)).resolves.toMatchObject({ chunks: 2 });
+      await expect(indexHead(db, batch.id, planLimits({ chunkSize: 2 }), { chunks: 2 })).resolves.toMatchObject({ chunks: 2 });
       // Its chunks ran while it validated: stored, and counted.
       await expect(
         checkpoint(db, batch.id, [

@@ -42,13 +42,14 @@ describe('API objects', () => {
     const failed = toBatchObject({ ...row, status: 'failed', errors: [{ code: 'empty_file', message: 'm', param: null, line: null }] });
     expect(BatchObject.parse(failed).errors).toEqual({ object: 'list', data: [{ code: 'empty_file', message: 'm', param: null, line: null }] });
 
-    // Its first chunks may have run while it validates: it counts them only once it is in progress.
+    // Its first chunks may have run while it validates: it counts them only once it has been in progress.
     const counted = { completed_requests: 400, failed_requests: 3, input_tokens: 10, output_tokens: 20 };
     expect(toBatchObject({ ...row, ...counted })).toMatchObject({
       request_counts: { total: 0, completed: 0, failed: 0 },
       usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 },
     });
-    expect(toBatchObject({ ...row, ...counted, status: 'in_progress', total_requests: 1_000 })).toMatchObject({
+    expect(toBatchObject({ ...row, ...counted, status: 'cancelled', cancelled_at: created })).toMatchObject({ request_counts: { total: 0, completed: 0, failed: 0 } });
+    expect(toBatchObject({ ...row, ...counted, status: 'in_progress', in_progress_at: created, total_requests: 1_000 })).toMatchObject({
       request_counts: { total: 1_000, completed: 400, failed: 3 },
       usage: { input_tokens: 10, output_tokens: 20, total_tokens: 30 },
     });
