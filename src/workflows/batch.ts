@@ -63,15 +63,6 @@ const FIRST_WINDOW_READING_MS = 1_000;
 const WINDOW_FOLLOWS_FLEET = 'window-follows-fleet';
 /** The patch that starts a batch's first chunks while its file is validated: histories from before validate first. */
 const HEAD_START = 'head-start';
-/**
- * The head: how many chunks of a batch start while its file is validated, read in two steps: its
- * first chunk alone (the first request reaches a GPU soonest), then the rest while that one runs.
- * Enough for a fast GPU to have work through a 20,000-line validation (a 64-slot GPU at 50 ms runs
- * 1,280 requests a second, and validation takes one to two seconds where it shares a process with
- * the GPU worker, as under npm start), and little GPU time wasted when a batch fails validation.
- */
-// Each step is a local activity in the batch's history: changing them takes a patch of its own.
-const HEAD_STEPS = [1, 4];
 
 const orchestrator = proxyActivities<OrchestratorActivities>({
   startToCloseTimeout: '1 hour',
@@ -84,11 +75,24 @@ const orchestrator = proxyActivities<OrchestratorActivities>({
 const fleet = proxyLocalActivities<OrchestratorActivities>({ startToCloseTimeout: '5 seconds', retry: { maximumAttempts: 1 } });
 
 /**
- * The head of a batch (`indexHead`): a quick read of its first lines, as a local activity, so its
- * first chunks reach a GPU without a round trip through a task queue. Its row may not be committed
- * yet (the API starts the workflow just before): a few quick tries, then the batch does without.
+ * The head of a batch (`indexHead`): how many of its chunks start while its file is validated, read
+ * in two steps. First its first chunk alone, as a local activity, so that its requests reach a GPU
+ * without a round trip through a task queue; its row may not be committed yet (the API starts the
+ * workflow just before), so a few quick tries. Then the rest, while that chunk runs, as an activity:
+ * a local one would hold the first chunk's start back until it ended (the workflow task carries
+ * both). Enough for a fast GPU to have work through a 20,000-line validation (a 64-slot GPU at 50 ms
+ * runs 1,280 requests a second, and validation takes one to two seconds where it shares a process
+ * with the GPU worker, as under npm start), and little GPU time wasted when a batch fails validation.
+ * A step that fails is done without: the batch then only waits for its validation. The steps are
+ * commands in the batch's history: changing them takes a patch of its own.
  */
-const head = proxyLocalActivities<OrchestratorActivities>({ startToCloseTimeout: '10 seconds', retry: { initialInterval: '100 ms', maximumAttempts: 3 } });
+const HEAD_STEPS = [
+  {
+    chunks: 1,
+    read: proxyLocalActivities<OrchestratorActivities>({ startToCloseTimeout: '10 seconds', retry: { initialInterval: '10 ms', maximumAttempts: 7 } }),
+  },
+  { chunks: 4, read: proxyActivities<OrchestratorActivities>({ startToCloseTimeout: '10 seconds', retry: { maximumAttempts: 2 } }) },
+];
 
 /**
  * One batch: validate and plan, run chunks on the model's inference queue through a sliding window,
@@ -231,22 +235,22 @@ async function runBatch(run: Run): Promise<BatchWorkflowResult> {
 async function validate(run: Run): Promise<RunPlan | undefined> {
   const { input, work } = run;
   if (patched(HEAD_START)) {
-    for (const chunks of HEAD_STEPS) {
-      const first = await untilStopped(work.run(() => headOf(input.batchId, chunks)));
+    for (const step of HEAD_STEPS) {
+      const first = await untilStopped(work.run(() => headOf(input.batchId, step)));
       if (!first) break;
       const inference = chunksOn(first.taskQueue, first.run);
       while (run.nextChunk < first.chunks) startNextChunk(run, inference, first.endpoint);
       // The file ended within it: the whole batch is running.
-      if (first.chunks < chunks) break;
+      if (first.chunks < step.chunks) break;
     }
   }
   return untilStopped(work.run(() => orchestrator.validateAndPlan(input.batchId)));
 }
 
 /** The batch's head, or null when it has none or it could not be read: the batch then only waits for its validation. */
-async function headOf(batchId: string, chunks: number): Promise<RunHead | null> {
+async function headOf(batchId: string, { chunks, read }: (typeof HEAD_STEPS)[number]): Promise<RunHead | null> {
   try {
-    return await head.indexHead(batchId, chunks);
+    return await read.indexHead(batchId, chunks);
   } catch (err) {
     if (isCancellation(err)) throw err;
     log.warn('could not read the head of the batch: it starts once validated', { batchId, error: err instanceof Error ? err.message : 'unknown' });
