@@ -207,19 +207,20 @@ describe('batch workflow on the real Temporal server', () => {
     await keepHistory('head-start', handle);
   });
 
-  test('a batch whose validation fails stops the chunks of its head and ends failed, without files', async () => {
+  test('a batch whose validation fails stops the chunks of its head and ends failed, once they have stopped, without files', async () => {
+    const stopped: number[] = [];
     const handle = await start({
       chunkCount: 5,
       head: 2,
-      chunk: untilCancelled,
+      chunk: (chunkNo) => untilCancelled().finally(() => stopped.push(chunkNo)),
       refused: true,
       validate: () => waitFor(async () => (await handle.query(progressQuery)).chunksRunning === 2, { timeoutMs: 30_000, what: 'the head to run' }).then(() => undefined),
     });
     await expect(handle.result()).resolves.toEqual({ status: 'failed' });
     expect(chunkRuns.get(handle.workflowId)).toBeUndefined();
     expect(finalized.get(handle.workflowId)).toBeUndefined();
-    // The workflow ended once they had: no chunk of it is still pending.
-    expect((await handle.describe()).raw.pendingActivities ?? []).toHaveLength(0);
+    // The workflow ended only once both had stopped (their cancellation is waited for).
+    expect(stopped.sort()).toEqual([0, 1]);
     await keepHistory('head-refused', handle);
   });
 
