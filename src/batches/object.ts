@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BATCH_STATUSES, isTerminal } from '../states/batch';
+import { BATCH_STATUSES, hasRun, isTerminal } from '../states/batch';
 import type { BatchRow } from '../store/batches';
 import { BATCH_ENDPOINTS } from '../domain/endpoints';
 import { publicWebhookConfig } from '../webhooks/config';
@@ -47,10 +47,9 @@ export type BatchObject = z.infer<typeof BatchObject>;
 
 /** `retries`: the batches retrying its failed lines, which only the reads (retrieve, list) look up; a batch just created or cancelled has none. */
 export function toBatchObject(row: BatchRow, retries: string[] = []): BatchObject {
-  // Before it is in progress only its first chunks can have run (they start while it validates): a
-  // batch reports requests once accepted, and drops theirs if it never is (cancelled while validating,
-  // its counts read 0 until its workflow has dropped them too).
-  const counted = row.in_progress_at !== null;
+  // A batch reports requests once it has run (its head's, while it validates, are not its own yet;
+  // cancelled while validating, they read 0 until they are dropped).
+  const counted = hasRun(row);
   return {
     id: row.id,
     object: 'batch',

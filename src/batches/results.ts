@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Db } from '../db/pool';
-import { BATCH_STATUSES, isTerminal } from '../states/batch';
+import { BATCH_STATUSES, hasRun, isTerminal } from '../states/batch';
 import { findBatch } from '../store/batches';
 import { readBatchWithResults } from '../store/requests';
 import { neverExecutedCode, outputLine } from './outputLines';
@@ -41,7 +41,7 @@ export async function readResultsPage(db: Db, tenantId: string, batchId: string,
   const ended = isTerminal(batch.status);
   // A batch never in progress shows no line: its first chunks' may be done, but it may yet fail (or
   // was cancelled while validating) and drop them.
-  const rows = batch.in_progress_at === null ? [] : await readBatchWithResults(db, batchId, page.after, page.limit + 1);
+  const rows = !hasRun(batch) ? [] : await readBatchWithResults(db, batchId, page.after, page.limit + 1);
   const items: string[] = [];
   let lastLine = page.after;
   for (const row of rows.slice(0, page.limit)) {

@@ -48,5 +48,13 @@ export const ENDED_UNFINISHED = ['failed', 'expired', 'cancelled'] as const sati
 export const FINALIZE_OUTCOMES = ['completed', 'expired', 'cancelled', 'failed'] as const satisfies readonly TerminalStatus[];
 export type FinalizeOutcome = (typeof FINALIZE_OUTCOMES)[number];
 
+/**
+ * Whether the batch has run, so that the results it stores are its own: once in progress (stamped
+ * `in_progress_at`), and any status only reached through it. Before, only its first chunks can have
+ * run (they start while it validates), and a batch that ends without running drops what they did.
+ */
+export const hasRun = (batch: { status: BatchStatus; in_progress_at: Date | null }): boolean =>
+  batch.in_progress_at !== null || !(batch.status === INITIAL_STATUS || (ENDED_UNFINISHED as readonly BatchStatus[]).includes(batch.status));
+
 export const isTerminal = (status: BatchStatus): status is TerminalStatus => (TERMINAL_STATUSES as readonly BatchStatus[]).includes(status);
 export const isFinalizeOutcome = (status: BatchStatus): status is FinalizeOutcome => (FINALIZE_OUTCOMES as readonly BatchStatus[]).includes(status);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pendingMigrations } from '../../src/db/migrate';
-import { BATCH_STATUSES, BATCH_TRANSITIONS, FINALIZE_OUTCOMES, INITIAL_STATUS, TERMINAL_STATUSES, isTerminal } from '../../src/states/batch';
+import { BATCH_STATUSES, BATCH_TRANSITIONS, FINALIZE_OUTCOMES, INITIAL_STATUS, TERMINAL_STATUSES, hasRun, isTerminal } from '../../src/states/batch';
 import { FILE_STATUSES } from '../../src/states/file';
 import { IDEMPOTENT_OPERATIONS } from '../../src/states/idempotency';
 import { KEY_SCOPES } from '../../src/states/apiKey';
@@ -72,5 +72,23 @@ describe('pendingMigrations', () => {
 
   test('refuses one numbered below the newest applied: fresh and upgraded databases would differ', () => {
     expect(() => pendingMigrations([...files, '002_forgotten.sql'], [1, 3, 4])).toThrow(/002_forgotten.sql is numbered below 4/);
+  });
+});
+
+describe('hasRun: whether the results a batch stores are its own yet', () => {
+  const at = new Date('2026-12-08T00:00:00Z');
+  test.each([
+    ['validating', null, false],
+    ['failed', null, false],
+    ['cancelled', null, false],
+    ['expired', null, false],
+    ['in_progress', at, true],
+    ['failed', at, true],
+    ['cancelled', at, true],
+    // Only reached through in_progress: a row written directly (an import, a test) has run all the same.
+    ['completed', null, true],
+    ['finalizing', null, true],
+  ] as const)('%s with in_progress_at %s: %s', (status, inProgressAt, ran) => {
+    expect(hasRun({ status, in_progress_at: inProgressAt })).toBe(ran);
   });
 });
