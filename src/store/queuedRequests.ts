@@ -2,7 +2,7 @@ import type { Queryable } from '../db/pool';
 import type { RequestStatus, StoredRequestStatus } from '../states/request';
 import type { RequestWithResult } from './requests';
 
-/** A queued request as `queued_request_states` (migration 008) shows it: with its batch's status and its result. */
+/** A queued request as `queued_request_states` (migrations 008, 014, 018) shows it: with its batch's status and its result once the batch has run. */
 export type QueuedRequestRow = RequestWithResult & {
   id: string;
   seq: number;
