@@ -1,5 +1,5 @@
 import { withTransaction, type Db, type DbClient } from '../db/pool';
-import { isTerminal, type FinalizeOutcome } from '../states/batch';
+import { hasRun, isTerminal, type FinalizeOutcome } from '../states/batch';
 import { lockBatch, sealBatch, type BatchRow } from '../store/batches';
 import { moveBatch } from '../batches/transition';
 import { listUnwrittenChunks, sumChunkFiles } from '../store/chunkFiles';
@@ -21,7 +21,7 @@ export async function finalizeBatch(db: Db, batchId: string, requested: Finalize
   const sealed = await withTransaction(db, (client) => seal(client, batchId, requested));
   if (isTerminal(sealed.status)) {
     // Cancelled while validating, by the API: what its first chunks stored meanwhile goes.
-    if (sealed.in_progress_at === null) await discardUnstartedBatch(db, batchId);
+    if (!hasRun(sealed)) await discardUnstartedBatch(db, batchId);
     return sealed;
   }
   const outcome = sealed.final_status!;
